@@ -1,0 +1,66 @@
+//! Metadata errors: a kind that maps to a Kafka error code, plus context.
+
+use std::fmt;
+
+/// What kind of metadata failure this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetaErrorKind {
+    /// Topic name is invalid (INVALID_TOPIC_EXCEPTION, 17).
+    InvalidTopic,
+    /// Topic already exists (TOPIC_ALREADY_EXISTS, 36).
+    TopicExists,
+    /// Topic does not exist (UNKNOWN_TOPIC_OR_PARTITION, 3).
+    UnknownTopic,
+    /// Bad partition count (INVALID_PARTITIONS, 37).
+    InvalidPartitions,
+    /// Bad replication factor (INVALID_REPLICATION_FACTOR, 38).
+    InvalidReplicationFactor,
+    /// Unknown config name or bad value (INVALID_CONFIG, 40).
+    InvalidConfig,
+    /// The journal could not be read or written (KAFKA_STORAGE_ERROR, 56).
+    Storage,
+}
+
+/// A metadata error.
+#[derive(Debug)]
+pub struct MetaError {
+    /// The kind.
+    pub kind: MetaErrorKind,
+    /// Human context (returned to clients as the error message).
+    pub message: String,
+}
+
+impl MetaError {
+    /// Builds an error.
+    pub fn new(kind: MetaErrorKind, message: impl Into<String>) -> Self {
+        MetaError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
+        MetaError::new(MetaErrorKind::Storage, format!("{context}: {e}"))
+    }
+
+    /// The Kafka error code for this error.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self.kind {
+            MetaErrorKind::InvalidTopic => 17,
+            MetaErrorKind::TopicExists => 36,
+            MetaErrorKind::UnknownTopic => 3,
+            MetaErrorKind::InvalidPartitions => 37,
+            MetaErrorKind::InvalidReplicationFactor => 38,
+            MetaErrorKind::InvalidConfig => 40,
+            MetaErrorKind::Storage => 56,
+        }
+    }
+}
+
+impl fmt::Display for MetaError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.kind, self.message)
+    }
+}
+
+impl std::error::Error for MetaError {}

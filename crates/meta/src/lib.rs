@@ -1,0 +1,26 @@
+//! Cluster metadata as a replayed sequence of records.
+//!
+//! Every change to topics, partitions and configs is first appended (and fsynced) to the
+//! metadata journal as a [`MetadataRecord`], then applied to the in-memory [`MetadataState`].
+//! On startup the journal is replayed from the beginning. Nothing else persists metadata, so
+//! putting a Raft quorum under the journal later replaces only [`journal`], not the callers.
+//!
+//! Invariants:
+//! - `state == fold(apply, journal records)` at all times;
+//! - a record is applied only after it is durable;
+//! - a record that fails validation is never written.
+#![deny(missing_docs, unreachable_pub, unused_must_use)]
+
+mod error;
+pub mod journal;
+mod names;
+mod record;
+mod state;
+mod store;
+pub mod topic_config;
+
+pub use error::{MetaError, MetaErrorKind};
+pub use names::{validate_topic_name, TOPIC_NAME_MAX_LEN};
+pub use record::{MetadataRecord, TopicRecord};
+pub use state::{MetadataState, TopicMeta};
+pub use store::MetadataStore;

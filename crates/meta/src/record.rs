@@ -1,0 +1,63 @@
+//! The metadata records. Each journal entry holds one record as JSON; the journal's header
+//! carries the format version (see `migrations/FORMATS.md`).
+//!
+//! Invariant: records are facts, not requests: applying a record never fails once it has been
+//! validated and written.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A topic as created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TopicRecord {
+    /// Topic id (UUID, hyphenated).
+    pub topic_id: String,
+    /// Topic name.
+    pub name: String,
+    /// Number of partitions.
+    pub partitions: i32,
+    /// Replication factor (1 until replication lands).
+    pub replication_factor: i16,
+    /// Config overrides (Kafka names → values).
+    pub configs: BTreeMap<String, String>,
+}
+
+/// One change to cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum MetadataRecord {
+    /// The cluster was initialised (first record of every journal).
+    ClusterInitialized {
+        /// Cluster id reported in Metadata and DescribeCluster.
+        cluster_id: String,
+        /// This node's id.
+        node_id: i32,
+    },
+    /// A topic was created.
+    TopicCreated(TopicRecord),
+    /// A topic's partition count grew to `partitions`.
+    PartitionsIncreased {
+        /// Topic id.
+        topic_id: String,
+        /// New total partition count.
+        partitions: i32,
+    },
+    /// A topic's config overrides were replaced by `configs`.
+    TopicConfigsReplaced {
+        /// Topic id.
+        topic_id: String,
+        /// The complete new set of overrides.
+        configs: BTreeMap<String, String>,
+    },
+    /// A topic was deleted.
+    TopicDeleted {
+        /// Topic id.
+        topic_id: String,
+    },
+    /// Producer ids below `next` are handed out.
+    ProducerIdsAllocated {
+        /// First producer id not yet allocated.
+        next: i64,
+    },
+}

@@ -1,0 +1,68 @@
+//! The in-memory metadata image: the fold of all journal records.
+
+use std::collections::BTreeMap;
+
+use crate::record::{MetadataRecord, TopicRecord};
+
+/// A topic in the current image.
+pub type TopicMeta = TopicRecord;
+
+/// The metadata image.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MetadataState {
+    /// Cluster id, once initialised.
+    pub cluster_id: Option<String>,
+    /// Node id, once initialised.
+    pub node_id: i32,
+    /// Topics by name.
+    pub topics: BTreeMap<String, TopicMeta>,
+    /// First producer id not yet allocated.
+    pub next_producer_id: i64,
+}
+
+impl MetadataState {
+    /// Applies one record. Records are facts; unknown topic ids are ignored (they can only come
+    /// from a journal written by a newer version that this one does not understand).
+    pub fn apply(&mut self, record: &MetadataRecord) {
+        match record {
+            MetadataRecord::ClusterInitialized {
+                cluster_id,
+                node_id,
+            } => {
+                self.cluster_id = Some(cluster_id.clone());
+                self.node_id = *node_id;
+            }
+            MetadataRecord::TopicCreated(t) => {
+                self.topics.insert(t.name.clone(), t.clone());
+            }
+            MetadataRecord::PartitionsIncreased {
+                topic_id,
+                partitions,
+            } => {
+                if let Some(t) = self.topic_by_id_mut(topic_id) {
+                    t.partitions = *partitions;
+                }
+            }
+            MetadataRecord::TopicConfigsReplaced { topic_id, configs } => {
+                if let Some(t) = self.topic_by_id_mut(topic_id) {
+                    t.configs = configs.clone();
+                }
+            }
+            MetadataRecord::TopicDeleted { topic_id } => {
+                self.topics.retain(|_, t| &t.topic_id != topic_id);
+            }
+            MetadataRecord::ProducerIdsAllocated { next } => {
+                self.next_producer_id = self.next_producer_id.max(*next);
+            }
+        }
+    }
+
+    /// Looks a topic up by id.
+    pub fn topic_by_id(&self, topic_id: &str) -> Option<&TopicMeta> {
+        self.topics.values().find(|t| t.topic_id == topic_id)
+    }
+
+    fn topic_by_id_mut(&mut self, topic_id: &str) -> Option<&mut TopicMeta> {
+        self.topics.values_mut().find(|t| t.topic_id == topic_id)
+    }
+}
