@@ -1,0 +1,289 @@
+//! The broker's shared state: metadata store, hosted partitions, wake-ups for long polls.
+//!
+//! Invariants:
+//! - lock order is `meta` before `partitions`; neither is held across an `.await`;
+//! - a topic's partition logs exist on disk iff the topic is in the metadata image, except
+//!   briefly during create/delete; startup removes directories that no topic owns (a crash
+//!   between journaling a deletion and removing the files);
+//! - a deleted topic's directories are first renamed to `*-delete` (atomic), then removed, so a
+//!   topic re-created under the same name never sees old segments.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use strata_log::PartitionLog;
+use strata_meta::{MetaError, MetaErrorKind, MetadataStore, TopicMeta};
+use tokio::sync::{watch, Notify};
+
+use crate::config::BrokerConfig;
+use crate::error::BrokerError;
+use crate::log_config::log_config;
+use crate::partition::{Partition, TopicPartition};
+
+/// Name of the metadata directory inside the data dir.
+const META_DIR: &str = "__cluster_metadata";
+
+/// The broker.
+#[derive(Debug)]
+pub struct Broker {
+    /// Settings.
+    pub config: BrokerConfig,
+    meta: Mutex<MetadataStore>,
+    partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Notified after every append, to wake long-polling fetches.
+    pub data_arrived: Notify,
+    shutdown_tx: watch::Sender<bool>,
+}
+
+impl Broker {
+    /// Opens the data directory: replays metadata, recovers every partition log, and removes
+    /// directories no topic owns.
+    pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
+        let data_dir = config.data_dir.clone();
+        std::fs::create_dir_all(&data_dir)
+            .map_err(|e| BrokerError::io(format!("create {}", data_dir.display()), e))?;
+        let meta = MetadataStore::open(&data_dir.join(META_DIR), config.node_id)?;
+        let now = now_ms();
+        let mut partitions = HashMap::new();
+        for topic in meta.state().topics.values() {
+            for p in 0..topic.partitions {
+                let part = open_partition(&config, &data_dir, topic, p, now)?;
+                partitions.insert((topic.name.clone(), p), Arc::new(part));
+            }
+        }
+        remove_orphans(&data_dir, &partitions)?;
+        let (shutdown_tx, _) = watch::channel(false);
+        Ok(Arc::new(Broker {
+            config,
+            meta: Mutex::new(meta),
+            partitions: RwLock::new(partitions),
+            data_arrived: Notify::new(),
+            shutdown_tx,
+        }))
+    }
+
+    /// Locks the metadata store.
+    pub fn meta(&self) -> MutexGuard<'_, MetadataStore> {
+        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A hosted partition.
+    pub fn partition(&self, topic: &str, index: i32) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.to_string(), index))
+            .cloned()
+    }
+
+    /// Every hosted partition.
+    pub fn all_partitions(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Creates a topic and its partition logs.
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BrokerError> {
+        let mut meta = self.meta();
+        let topic =
+            meta.create_topic(name, partitions, replication_factor, configs, validate_only)?;
+        if !validate_only {
+            self.open_new_partitions(&topic, 0)?;
+            tracing::info!(topic = name, partitions, "created topic");
+        }
+        Ok(topic)
+    }
+
+    /// Deletes a topic and its data.
+    pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, BrokerError> {
+        let mut meta = self.meta();
+        let topic = meta.delete_topic(name)?;
+        let removed: Vec<Arc<Partition>> = {
+            let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            (0..topic.partitions)
+                .filter_map(|p| map.remove(&(name.to_string(), p)))
+                .collect()
+        };
+        drop(removed);
+        for p in 0..topic.partitions {
+            let dir = partition_dir(&self.config.data_dir, name, p);
+            remove_partition_dir(&dir)?;
+        }
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Grows a topic to `total` partitions.
+    pub fn increase_partitions(
+        &self,
+        name: &str,
+        total: i32,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BrokerError> {
+        let mut meta = self.meta();
+        let before = meta
+            .topic(name)
+            .map(|t| t.partitions)
+            .ok_or_else(|| MetaError::new(MetaErrorKind::UnknownTopic, format!("Topic {name} not found")))?;
+        let topic = meta.increase_partitions(name, total, validate_only)?;
+        if !validate_only {
+            self.open_new_partitions(&topic, before)?;
+        }
+        Ok(topic)
+    }
+
+    /// Replaces a topic's config overrides and applies them to its open logs.
+    pub fn replace_topic_configs(
+        &self,
+        name: &str,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BrokerError> {
+        let mut meta = self.meta();
+        let topic = meta.replace_configs(name, configs, validate_only)?;
+        if !validate_only {
+            let cfg = log_config(&self.config, &topic.configs);
+            for p in 0..topic.partitions {
+                if let Some(part) = self.partition(name, p) {
+                    part.log().set_config(cfg.clone());
+                }
+            }
+        }
+        Ok(topic)
+    }
+
+    fn open_new_partitions(&self, topic: &TopicMeta, from: i32) -> Result<(), BrokerError> {
+        let now = now_ms();
+        for p in from..topic.partitions {
+            let part = open_partition(&self.config, &self.config.data_dir, topic, p, now)?;
+            self.partitions
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert((topic.name.clone(), p), Arc::new(part));
+        }
+        Ok(())
+    }
+
+    /// A receiver that turns true when shutdown begins.
+    pub fn shutdown_signal(&self) -> watch::Receiver<bool> {
+        self.shutdown_tx.subscribe()
+    }
+
+    /// Starts shutdown: listeners stop, connections finish their request and close, long polls
+    /// return early.
+    pub fn begin_shutdown(&self) {
+        self.shutdown_tx.send_replace(true);
+        self.data_arrived.notify_waiters();
+    }
+
+    /// Flushes and closes every log, writing clean-shutdown markers.
+    pub fn close_logs(&self) -> Result<(), BrokerError> {
+        let parts: Vec<Arc<Partition>> = {
+            let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+            map.drain().map(|(_, p)| p).collect()
+        };
+        let mut first_err = None;
+        for part in parts {
+            let name = format!("{}-{}", part.topic, part.index);
+            match Arc::try_unwrap(part) {
+                Ok(part) => {
+                    if let Err(e) = part.into_log().close() {
+                        tracing::error!(partition = %name, error = %e, "close failed");
+                        first_err.get_or_insert(BrokerError::from(e));
+                    }
+                }
+                Err(shared) => {
+                    // A connection still holds it (shutdown timeout hit): flush, skip the marker.
+                    if let Err(e) = shared.log().flush() {
+                        first_err.get_or_insert(BrokerError::from(e));
+                    }
+                    tracing::warn!(partition = %name, "still in use at shutdown; flushed without clean marker");
+                }
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+/// The directory of one partition: `<data dir>/<topic>-<partition>`, as in Kafka.
+pub fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
+    data_dir.join(format!("{topic}-{index}"))
+}
+
+fn open_partition(
+    config: &BrokerConfig,
+    data_dir: &Path,
+    topic: &TopicMeta,
+    index: i32,
+    now: i64,
+) -> Result<Partition, BrokerError> {
+    let dir = partition_dir(data_dir, &topic.name, index);
+    let log = PartitionLog::open(&dir, &topic.topic_id, log_config(config, &topic.configs), now)?;
+    Ok(Partition::new(
+        topic.name.clone(),
+        topic.topic_id.clone(),
+        index,
+        log,
+    ))
+}
+
+fn remove_partition_dir(dir: &Path) -> Result<(), BrokerError> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let doomed = dir.with_file_name(format!(
+        "{}.{}-delete",
+        dir.file_name().unwrap_or_default().to_string_lossy(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::rename(dir, &doomed)
+        .and_then(|_| std::fs::remove_dir_all(&doomed))
+        .map_err(|e| BrokerError::io(format!("remove {}", dir.display()), e))
+}
+
+fn remove_orphans(
+    data_dir: &Path,
+    partitions: &HashMap<TopicPartition, Arc<Partition>>,
+) -> Result<(), BrokerError> {
+    let entries = std::fs::read_dir(data_dir)
+        .map_err(|e| BrokerError::io(format!("list {}", data_dir.display()), e))?;
+    let owned: std::collections::HashSet<String> = partitions
+        .keys()
+        .map(|(t, p)| format!("{t}-{p}"))
+        .collect();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if name == META_DIR || !entry.path().is_dir() {
+            continue;
+        }
+        let looks_like_partition = name
+            .rsplit_once('-')
+            .is_some_and(|(_, p)| p.parse::<i32>().is_ok());
+        if name.ends_with("-delete") || (looks_like_partition && !owned.contains(&name)) {
+            tracing::warn!(dir = %name, "removing partition directory that no topic owns");
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| BrokerError::io(format!("remove {name}"), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

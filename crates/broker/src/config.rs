@@ -1,0 +1,231 @@
+//! Broker configuration with Kafka's names.
+//!
+//! Settings arrive as a flat map of Kafka config names to strings, merged from (lowest to
+//! highest precedence) built-in defaults, the TOML file, `STRATA_*` environment variables and
+//! command-line flags; see the CLI. This module turns that map into typed settings and keeps the
+//! raw map for topic-config defaults (each topic config has a broker synonym, e.g.
+//! `retention.ms` ← `log.retention.ms`).
+//!
+//! Invariant: a [`BrokerConfig`] is only built from a map in which every value parsed.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use strata_meta::topic_config::{self, TopicConfigDef};
+
+/// Where a config value came from (Kafka's DescribeConfigs `config_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// A topic-level override (TOPIC_CONFIG = 1).
+    Topic,
+    /// Set in the broker's static config (STATIC_BROKER_CONFIG = 4).
+    StaticBroker,
+    /// Kafka's default (DEFAULT_CONFIG = 5).
+    Default,
+}
+
+impl ConfigSource {
+    /// Kafka's numeric code.
+    pub fn code(self) -> i8 {
+        match self {
+            ConfigSource::Topic => 1,
+            ConfigSource::StaticBroker => 4,
+            ConfigSource::Default => 5,
+        }
+    }
+}
+
+/// Typed broker settings.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    /// `node.id`.
+    pub node_id: i32,
+    /// The address to listen on.
+    pub listen: SocketAddr,
+    /// Host and port advertised to clients in Metadata.
+    pub advertised_host: String,
+    /// Advertised port.
+    pub advertised_port: i32,
+    /// `log.dirs` (one directory).
+    pub data_dir: PathBuf,
+    /// `num.partitions`.
+    pub num_partitions: i32,
+    /// `default.replication.factor`.
+    pub default_replication_factor: i16,
+    /// `auto.create.topics.enable`.
+    pub auto_create_topics: bool,
+    /// `socket.request.max.bytes`.
+    pub socket_request_max_bytes: usize,
+    /// `log.retention.check.interval.ms`.
+    pub retention_check_interval_ms: u64,
+    /// `strata.fetch.zero.copy`: send record bytes with sendfile(2) (true) or copy them.
+    pub fetch_zero_copy: bool,
+    /// `strata.shutdown.timeout.ms`: how long SIGTERM waits for in-flight requests.
+    pub shutdown_timeout_ms: u64,
+    /// The merged raw settings (Kafka names).
+    pub raw: BTreeMap<String, String>,
+}
+
+/// Built-in defaults for the broker settings Strata reads itself.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("node.id", "0"),
+    ("listeners", "127.0.0.1:9092"),
+    ("log.dirs", "./strata-data"),
+    ("num.partitions", "1"),
+    ("default.replication.factor", "1"),
+    ("auto.create.topics.enable", "true"),
+    ("socket.request.max.bytes", "104857600"),
+    ("log.retention.check.interval.ms", "300000"),
+    ("strata.fetch.zero.copy", "true"),
+    ("strata.shutdown.timeout.ms", "10000"),
+];
+
+impl BrokerConfig {
+    /// Builds typed settings from a merged map (missing keys take [`DEFAULTS`]).
+    pub fn from_map(mut raw: BTreeMap<String, String>) -> Result<BrokerConfig, String> {
+        for (k, v) in DEFAULTS {
+            raw.entry(k.to_string()).or_insert_with(|| v.to_string());
+        }
+        let listen_str = strip_scheme(&raw["listeners"]);
+        let listen: SocketAddr = listen_str
+            .parse()
+            .map_err(|e| format!("listeners = {listen_str}: {e}"))?;
+        let advertised = raw
+            .get("advertised.listeners")
+            .map(|s| strip_scheme(s).to_string())
+            .unwrap_or_else(|| listen_str.to_string());
+        let (host, port) = advertised
+            .rsplit_once(':')
+            .ok_or_else(|| format!("advertised.listeners = {advertised}: expected HOST:PORT"))?;
+        let advertised_port: i32 = port
+            .parse()
+            .map_err(|e| format!("advertised.listeners port {port}: {e}"))?;
+        let cfg = BrokerConfig {
+            node_id: parse(&raw, "node.id")?,
+            listen,
+            advertised_host: host.trim_matches(['[', ']']).to_string(),
+            advertised_port,
+            data_dir: PathBuf::from(&raw["log.dirs"]),
+            num_partitions: parse(&raw, "num.partitions")?,
+            default_replication_factor: parse(&raw, "default.replication.factor")?,
+            auto_create_topics: parse(&raw, "auto.create.topics.enable")?,
+            socket_request_max_bytes: parse(&raw, "socket.request.max.bytes")?,
+            retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
+            fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,
+            shutdown_timeout_ms: parse(&raw, "strata.shutdown.timeout.ms")?,
+            raw,
+        };
+        if cfg.num_partitions < 1 {
+            return Err("num.partitions must be at least 1".into());
+        }
+        for def in topic_config::TOPIC_CONFIGS {
+            if let Some((value, _)) = cfg.broker_setting(def) {
+                topic_config::validate(def.name, &value)
+                    .map_err(|e| format!("{}: {}", def.broker_key.unwrap_or(def.name), e))?;
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// The broker-level value for a topic config, if the broker sets its synonym (including
+    /// Kafka's derived forms such as `log.retention.hours`).
+    pub fn broker_setting(&self, def: &TopicConfigDef) -> Option<(String, ConfigSource)> {
+        let key = def.broker_key?;
+        if let Some(v) = self.raw.get(key) {
+            return Some((v.clone(), ConfigSource::StaticBroker));
+        }
+        let derived = |k: &str, factor: i64| -> Option<String> {
+            let v: i64 = self.raw.get(k)?.parse().ok()?;
+            Some((v.saturating_mul(factor)).to_string())
+        };
+        let value = match key {
+            "log.retention.ms" => derived("log.retention.minutes", 60_000)
+                .or_else(|| derived("log.retention.hours", 3_600_000)),
+            "log.roll.ms" => derived("log.roll.hours", 3_600_000),
+            "log.roll.jitter.ms" => derived("log.roll.jitter.hours", 3_600_000),
+            _ => None,
+        }?;
+        Some((value, ConfigSource::StaticBroker))
+    }
+
+    /// The effective value and source of a topic config given the topic's overrides.
+    pub fn topic_value(
+        &self,
+        def: &TopicConfigDef,
+        overrides: &BTreeMap<String, String>,
+    ) -> (String, ConfigSource) {
+        if let Some(v) = overrides.get(def.name) {
+            return (v.clone(), ConfigSource::Topic);
+        }
+        self.broker_setting(def)
+            .unwrap_or_else(|| (def.default.to_string(), ConfigSource::Default))
+    }
+}
+
+fn strip_scheme(s: &str) -> &str {
+    let s = s.split(',').next().unwrap_or(s).trim();
+    s.rsplit_once("://").map(|(_, a)| a).unwrap_or(s)
+}
+
+fn parse<T: std::str::FromStr>(raw: &BTreeMap<String, String>, key: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    raw[key]
+        .trim()
+        .parse()
+        .map_err(|e| format!("{key} = {}: {e}", raw[key]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_and_advertised_listener() {
+        let c = BrokerConfig::from_map(BTreeMap::new()).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
+        let c = BrokerConfig::from_map(map(&[
+            ("listeners", "PLAINTEXT://0.0.0.0:19092"),
+            ("advertised.listeners", "PLAINTEXT://broker.example:29092"),
+        ]))
+        .unwrap();
+        assert_eq!(c.listen.port(), 19092);
+        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 29092));
+    }
+
+    #[test]
+    fn topic_values_resolve_override_then_broker_then_default() {
+        let c = BrokerConfig::from_map(map(&[("log.retention.hours", "1")])).unwrap();
+        let def = topic_config::lookup("retention.ms").unwrap();
+        assert_eq!(
+            c.topic_value(def, &BTreeMap::new()),
+            ("3600000".to_string(), ConfigSource::StaticBroker)
+        );
+        assert_eq!(
+            c.topic_value(def, &map(&[("retention.ms", "5")])),
+            ("5".to_string(), ConfigSource::Topic)
+        );
+        let seg = topic_config::lookup("segment.bytes").unwrap();
+        assert_eq!(
+            c.topic_value(seg, &BTreeMap::new()),
+            ("1073741824".to_string(), ConfigSource::Default)
+        );
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        assert!(BrokerConfig::from_map(map(&[("num.partitions", "x")])).is_err());
+        assert!(BrokerConfig::from_map(map(&[("log.retention.ms", "-7")])).is_err());
+        assert!(BrokerConfig::from_map(map(&[("listeners", "nope")])).is_err());
+    }
+}

@@ -1,0 +1,155 @@
+//! Fetch: read whole batches from partition logs and answer with file ranges.
+//!
+//! Steps (docs/architecture.md, "Fetch path"):
+//! 1. a non-zero `session_id` gets FETCH_SESSION_ID_NOT_FOUND: Strata keeps no fetch sessions,
+//!    and every client then falls back to full fetches (session id 0);
+//! 2. for each requested partition, in request order, the log returns the batch containing
+//!    `fetch_offset` and following whole batches, up to `partition_max_bytes` and the response's
+//!    remaining `max_bytes`, and never past the high watermark (the last stable offset for
+//!    `read_committed`, equal to it until transactions exist); the first non-empty partition
+//!    always gets at least one whole batch, even above the limits;
+//! 3. if fewer than `min_bytes` are ready and there is no error, wait for an append or for
+//!    `max_wait_ms`, then read again;
+//! 4. the reply is encoded in pieces: the bytes around the records, and each partition's records
+//!    as a file range for sendfile(2).
+//!
+//! Every requested partition appears in the response, with or without data.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kafka_protocol::messages::FetchRequest;
+use strata_log::{LogError, ReadSlice};
+use strata_wire::{FetchPartitionData, FetchResponseBody, FetchTopicData, Payload};
+
+use crate::broker::Broker;
+use crate::reply::Reply;
+
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+/// Longest long-poll Strata honours, whatever the client asks.
+const MAX_WAIT_CAP_MS: u64 = 30_000;
+
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    req: FetchRequest,
+    version: i16,
+    correlation_id: i32,
+) -> Reply {
+    if req.session_id != 0 {
+        let body: FetchResponseBody<ReadSlice> = FetchResponseBody {
+            throttle_time_ms: 0,
+            error_code: FETCH_SESSION_ID_NOT_FOUND,
+            session_id: 0,
+            topics: Vec::new(),
+        };
+        return Reply::Chunks(body.encode(correlation_id, version));
+    }
+    let deadline = Instant::now() + Duration::from_millis((req.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
+    let min_bytes = req.min_bytes.max(0) as usize;
+    let mut shutdown = broker.shutdown_signal();
+    loop {
+        // Register for wake-ups before reading, so an append between the read and the wait
+        // is not missed.
+        let notified = broker.data_arrived.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (body, bytes, had_error) = read_all(broker, &req);
+        let now = Instant::now();
+        if bytes >= min_bytes || had_error || now >= deadline || *shutdown.borrow() {
+            metrics::counter!("strata_fetch_requests_total").increment(1);
+            return Reply::Chunks(body.encode(correlation_id, version));
+        }
+        drop(body);
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep_until(deadline.into()) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+fn read_all(broker: &Arc<Broker>, req: &FetchRequest) -> (FetchResponseBody<ReadSlice>, usize, bool) {
+    let mut budget = req.max_bytes.max(0) as usize;
+    let mut total = 0usize;
+    let mut had_error = false;
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in &req.topics {
+        let name = t.topic.0.to_string();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut data = FetchPartitionData {
+                partition_index: p.partition,
+                error_code: 0,
+                high_watermark: -1,
+                last_stable_offset: -1,
+                log_start_offset: -1,
+                aborted_transactions: None,
+                preferred_read_replica: -1,
+                records: Payload::None,
+            };
+            let Some(part) = broker.partition(&name, p.partition) else {
+                data.error_code = UNKNOWN_TOPIC_OR_PARTITION;
+                had_error = true;
+                partitions.push(data);
+                continue;
+            };
+            let log = part.log();
+            let hw = log.high_watermark();
+            let lso = log.last_stable_offset();
+            data.high_watermark = hw;
+            data.last_stable_offset = lso;
+            data.log_start_offset = log.log_start_offset();
+            data.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
+            let upper = if req.isolation_level == 1 { lso } else { hw };
+            // The first partition with data may exceed the budget by one batch; later ones
+            // must fit in what is left.
+            let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
+            if total > 0 && limit == 0 {
+                data.records = Payload::Bytes(bytes::Bytes::new());
+                partitions.push(data);
+                continue;
+            }
+            let max = if total == 0 { limit.max(1) } else { limit };
+            match log.read(p.fetch_offset, max, upper) {
+                Ok(slice) => {
+                    drop(log);
+                    if total > 0 && slice.len > limit {
+                        data.records = Payload::Bytes(bytes::Bytes::new());
+                    } else {
+                        total += slice.len;
+                        budget = budget.saturating_sub(slice.len);
+                        data.records = payload(slice);
+                    }
+                }
+                Err(e) => {
+                    drop(log);
+                    if !matches!(e, LogError::OffsetOutOfRange { .. }) {
+                        tracing::error!(topic = %name, partition = p.partition, error = %e, "fetch read failed");
+                    }
+                    data.error_code = e.kafka_error_code();
+                    had_error = true;
+                }
+            }
+            partitions.push(data);
+        }
+        topics.push(FetchTopicData { name, partitions });
+    }
+    let body = FetchResponseBody {
+        throttle_time_ms: 0,
+        error_code: 0,
+        session_id: 0,
+        topics,
+    };
+    (body, total, had_error)
+}
+
+/// The records of one partition as a file range; whether it is sent with sendfile(2) or copied
+/// is decided when the reply is written (`strata.fetch.zero.copy`).
+fn payload(slice: ReadSlice) -> Payload<ReadSlice> {
+    if slice.len == 0 {
+        return Payload::Bytes(bytes::Bytes::new());
+    }
+    let len = slice.len;
+    Payload::File { handle: slice, len }
+}

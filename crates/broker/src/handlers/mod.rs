@@ -1,0 +1,98 @@
+//! Request handlers, one file per Kafka API, routed by API key.
+//!
+//! Invariant: the routes here are exactly `strata_wire::SUPPORTED_APIS` (a test checks it), so
+//! ApiVersions can never advertise an API that is not handled.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseKind};
+use kafka_protocol::protocol::StrBytes;
+use strata_wire::encode_response;
+
+use crate::broker::Broker;
+use crate::reply::Reply;
+
+mod api_versions;
+mod create_partitions;
+mod create_topics;
+mod delete_records;
+mod delete_topics;
+mod describe_cluster;
+mod describe_configs;
+mod alter_configs;
+mod fetch;
+mod find_coordinator;
+mod init_producer_id;
+mod list_offsets;
+mod metadata;
+mod offset_for_leader_epoch;
+mod produce;
+
+/// Routes one decoded request to its handler and encodes the reply.
+pub(crate) async fn dispatch(
+    broker: &Arc<Broker>,
+    api_key: ApiKey,
+    header: RequestHeader,
+    body: RequestKind,
+) -> Reply {
+    let version = header.request_api_version;
+    let correlation_id = header.correlation_id;
+    let response = match body {
+        RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(version)),
+        RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, version)),
+        RequestKind::Produce(r) => match produce::handle(broker, r, version).await {
+            Some(resp) => ResponseKind::Produce(resp),
+            None => return Reply::None,
+        },
+        RequestKind::Fetch(r) => return fetch::handle(broker, r, version, correlation_id).await,
+        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, r, version)),
+        RequestKind::CreateTopics(r) => {
+            ResponseKind::CreateTopics(create_topics::handle(broker, r, version))
+        }
+        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, r)),
+        RequestKind::CreatePartitions(r) => {
+            ResponseKind::CreatePartitions(create_partitions::handle(broker, r))
+        }
+        RequestKind::DescribeConfigs(r) => {
+            ResponseKind::DescribeConfigs(describe_configs::handle(broker, r))
+        }
+        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle_legacy(broker, r)),
+        RequestKind::IncrementalAlterConfigs(r) => {
+            ResponseKind::IncrementalAlterConfigs(alter_configs::handle_incremental(broker, r))
+        }
+        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r)),
+        RequestKind::DescribeCluster(_) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(broker))
+        }
+        RequestKind::FindCoordinator(r) => {
+            ResponseKind::FindCoordinator(find_coordinator::handle(r, version))
+        }
+        RequestKind::InitProducerId(r) => {
+            ResponseKind::InitProducerId(init_producer_id::handle(broker, r))
+        }
+        RequestKind::OffsetForLeaderEpoch(r) => {
+            ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
+        }
+        other => {
+            tracing::warn!(?api_key, "no handler for {:?}; closing", std::mem::discriminant(&other));
+            return Reply::Close;
+        }
+    };
+    match encode_response(correlation_id, api_key, version, &response) {
+        Ok(frame) => Reply::Frame(frame),
+        Err(e) => {
+            tracing::error!(error = %e, "response encoding failed; closing");
+            Reply::Close
+        }
+    }
+}
+
+/// Owned `StrBytes` from a `&str`.
+pub(crate) fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+/// Runs blocking work (fsync, metadata journal) without stalling the async workers.
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    tokio::task::block_in_place(f)
+}

@@ -1,0 +1,148 @@
+//! Produce: validate each partition's batch, append it, answer per partition.
+//!
+//! Steps per partition (docs/architecture.md, "Produce path"):
+//! 1. the topic and partition must exist (UNKNOWN_TOPIC_OR_PARTITION);
+//! 2. `acks=all` needs `min.insync.replicas` ≤ the ISR size, 1 on a single node
+//!    (NOT_ENOUGH_REPLICAS);
+//! 3. the payload must be exactly one valid magic-2 batch: `strata_records::validate_client_batch`
+//!    (CRC-32C, offsets, control bit, sequence fields), and zstd needs Produce v7+;
+//! 4. the batch is copied once into an owned buffer, and the log patches base offset and leader
+//!    epoch, checks idempotence (a duplicate of one of the producer's last 5 batches returns the
+//!    original offsets), writes it, and fsyncs if the topic's flush policy says so;
+//! 5. long-polling fetches are woken.
+//!
+//! `acks=0` gets no response at all, as in Kafka.
+
+use std::sync::Arc;
+
+use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
+use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
+use strata_records::{validate_client_batch, Compression};
+
+use super::{blocking, sb};
+use crate::broker::{now_ms, Broker};
+use crate::log_config::min_insync_replicas;
+use crate::partition::LEADER_EPOCH;
+
+const INVALID_REQUIRED_ACKS: i16 = 21;
+const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
+const NOT_ENOUGH_REPLICAS: i16 = 19;
+const INVALID_RECORD: i16 = 87;
+const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
+const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+/// Replicas in sync on a single node.
+const ISR_SIZE: i32 = 1;
+
+pub(crate) async fn handle(
+    broker: &Arc<Broker>,
+    req: ProduceRequest,
+    version: i16,
+) -> Option<ProduceResponse> {
+    let acks = req.acks;
+    let transactional = req.transactional_id.is_some();
+    let mut topics = Vec::with_capacity(req.topic_data.len());
+    let mut appended_any = false;
+    for topic in req.topic_data {
+        let name = topic.name.0.to_string();
+        let mut partitions = Vec::with_capacity(topic.partition_data.len());
+        for pd in topic.partition_data {
+            let mut resp = PartitionProduceResponse::default()
+                .with_index(pd.index)
+                .with_base_offset(-1)
+                .with_log_append_time_ms(-1)
+                .with_log_start_offset(-1);
+            let outcome = if !matches!(acks, -1..=1) {
+                Err((INVALID_REQUIRED_ACKS, None))
+            } else if transactional {
+                // Transactions arrive with their own issue; refuse clearly until then.
+                Err((
+                    TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
+                    Some("transactions are not supported yet".to_string()),
+                ))
+            } else {
+                append_one(broker, &name, pd.index, pd.records.as_deref(), acks, version)
+            };
+            match outcome {
+                Ok((base, append_time, log_start)) => {
+                    appended_any = true;
+                    resp = resp
+                        .with_base_offset(base)
+                        .with_log_append_time_ms(append_time)
+                        .with_log_start_offset(log_start);
+                }
+                Err((code, message)) => {
+                    tracing::debug!(topic = %name, partition = pd.index, code, ?message, "produce refused");
+                    metrics::counter!("strata_produce_errors_total", "code" => code.to_string())
+                        .increment(1);
+                    resp = resp
+                        .with_error_code(code)
+                        .with_error_message(message.map(|m| sb(&m)));
+                }
+            }
+            partitions.push(resp);
+        }
+        topics.push(
+            TopicProduceResponse::default()
+                .with_name(topic.name)
+                .with_partition_responses(partitions),
+        );
+    }
+    if appended_any {
+        broker.data_arrived.notify_waiters();
+    }
+    if acks == 0 {
+        return None;
+    }
+    Some(ProduceResponse::default().with_responses(topics))
+}
+
+type Outcome = Result<(i64, i64, i64), (i16, Option<String>)>;
+
+fn append_one(
+    broker: &Arc<Broker>,
+    topic: &str,
+    index: i32,
+    records: Option<&[u8]>,
+    acks: i16,
+    version: i16,
+) -> Outcome {
+    let Some(part) = broker.partition(topic, index) else {
+        return Err((UNKNOWN_TOPIC_OR_PARTITION, None));
+    };
+    if acks == -1 {
+        let overrides = broker
+            .meta()
+            .topic(topic)
+            .map(|t| t.configs.clone())
+            .unwrap_or_default();
+        let min_isr = min_insync_replicas(&broker.config, &overrides);
+        if min_isr > ISR_SIZE {
+            return Err((
+                NOT_ENOUGH_REPLICAS,
+                Some(format!("min.insync.replicas={min_isr} but the ISR has {ISR_SIZE}")),
+            ));
+        }
+    }
+    let Some(records) = records.filter(|r| !r.is_empty()) else {
+        return Err((INVALID_RECORD, Some("no record batch".into())));
+    };
+    let header = validate_client_batch(records)
+        .map_err(|e| (e.kafka_error_code(), Some(e.to_string())))?;
+    if version < 7 && matches!(header.compression(), Ok(Compression::Zstd)) {
+        return Err((
+            UNSUPPORTED_COMPRESSION_TYPE,
+            Some("zstd needs Produce v7 or later".into()),
+        ));
+    }
+    let mut batch = records.to_vec();
+    let result = blocking(|| part.log().append(&mut batch, LEADER_EPOCH, now_ms()));
+    match result {
+        Ok(info) => {
+            metrics::counter!("strata_produce_bytes_total").increment(batch.len() as u64);
+            metrics::counter!("strata_produce_records_total")
+                .increment(header.records_count.max(0) as u64);
+            Ok((info.base_offset, info.log_append_time, info.log_start_offset))
+        }
+        Err(e) => Err((e.kafka_error_code(), Some(e.to_string()))),
+    }
+}

@@ -1,0 +1,24 @@
+//! The Strata broker: listener, request handlers, zero-copy fetch, lifecycle and shutdown.
+//!
+//! Request path (see docs/architecture.md): [`connection`] reads a size-capped frame,
+//! `strata_wire::parse_request` decodes it, [`handlers::dispatch`] routes it by API key to one
+//! handler per API, and the reply is written back — Fetch replies in pieces, with record bytes
+//! sent from segment files by sendfile(2).
+#![deny(missing_docs, unreachable_pub, unused_must_use)]
+
+pub mod broker;
+pub mod config;
+mod connection;
+mod error;
+mod handlers;
+mod log_config;
+pub mod partition;
+mod reply;
+mod sendfile;
+mod server;
+mod tasks;
+
+pub use broker::Broker;
+pub use config::{BrokerConfig, ConfigSource, DEFAULTS};
+pub use error::BrokerError;
+pub use server::run;

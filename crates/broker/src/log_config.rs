@@ -1,0 +1,44 @@
+//! Maps a topic's effective Kafka configs onto the log's settings.
+
+use std::collections::BTreeMap;
+
+use strata_log::LogConfig;
+use strata_meta::topic_config;
+
+use crate::config::BrokerConfig;
+
+/// The effective value of topic config `name` (override, broker synonym, Kafka default).
+pub(crate) fn effective(config: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> String {
+    let def = topic_config::lookup(name).expect("known topic config");
+    config.topic_value(def, overrides).0
+}
+
+fn num<T: std::str::FromStr>(config: &BrokerConfig, o: &BTreeMap<String, String>, name: &str) -> T
+where
+    T: Default,
+{
+    // Values were validated when stored, so parse failures cannot happen; Default is a guard.
+    effective(config, o, name).trim().parse().unwrap_or_default()
+}
+
+/// Builds the log settings of a topic.
+pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
+    let flush_messages: i64 = num(config, overrides, "flush.messages");
+    LogConfig {
+        segment_bytes: num::<i64>(config, overrides, "segment.bytes").max(14) as u64,
+        segment_ms: num(config, overrides, "segment.ms"),
+        retention_ms: num(config, overrides, "retention.ms"),
+        retention_bytes: num(config, overrides, "retention.bytes"),
+        max_message_bytes: num::<i64>(config, overrides, "max.message.bytes").max(0) as usize,
+        index_interval_bytes: num::<i64>(config, overrides, "index.interval.bytes").max(0) as usize,
+        flush_messages: flush_messages.max(1) as u64,
+        flush_ms: num(config, overrides, "flush.ms"),
+        message_timestamp_type_log_append: effective(config, overrides, "message.timestamp.type")
+            == "LogAppendTime",
+    }
+}
+
+/// `min.insync.replicas` of a topic.
+pub(crate) fn min_insync_replicas(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> i32 {
+    num(config, overrides, "min.insync.replicas")
+}

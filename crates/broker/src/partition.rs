@@ -1,0 +1,52 @@
+//! A partition hosted by this broker: its log behind a mutex, plus identity.
+//!
+//! Invariants:
+//! - the mutex is held only for in-memory work and page-cache writes (and an fsync when the
+//!   topic's flush policy demands one); record bytes are sent to sockets *after* it is released,
+//!   from the `Arc<File>` in a [`strata_log::ReadSlice`];
+//! - the leader epoch is 0 on a single node; it is stamped into every appended batch.
+
+use std::sync::{Mutex, MutexGuard};
+
+use strata_log::PartitionLog;
+
+/// Leader epoch of every partition while Strata runs as a single node.
+pub const LEADER_EPOCH: i32 = 0;
+
+/// `(topic, partition)`.
+pub type TopicPartition = (String, i32);
+
+/// A hosted partition.
+#[derive(Debug)]
+pub struct Partition {
+    /// Topic name.
+    pub topic: String,
+    /// Topic id.
+    pub topic_id: String,
+    /// Partition index.
+    pub index: i32,
+    log: Mutex<PartitionLog>,
+}
+
+impl Partition {
+    /// Wraps an opened log.
+    pub fn new(topic: String, topic_id: String, index: i32, log: PartitionLog) -> Self {
+        Partition {
+            topic,
+            topic_id,
+            index,
+            log: Mutex::new(log),
+        }
+    }
+
+    /// Locks the log. A poisoned lock (a panic while appending) is recovered: the log's own
+    /// invariants are re-established by the next append or by recovery at restart.
+    pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the log out for closing or deletion.
+    pub fn into_log(self) -> PartitionLog {
+        self.log.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}

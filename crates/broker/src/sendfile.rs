@@ -1,0 +1,69 @@
+//! Writing replies to a socket, with record bytes sent straight from segment files.
+//!
+//! Zero-copy path: `sendfile(2)` from the segment's file descriptor to the socket, driven by the
+//! socket's writable readiness (`TcpStream::try_io`) so a slow consumer never blocks a worker
+//! thread. Copying path (`strata.fetch.zero.copy=false`, and later TLS listeners): `pread` into
+//! a buffer and `write_all`.
+//!
+//! Invariant: a file range is sent in full or the connection is failed; a short file (which
+//! cannot happen while segments are only truncated at startup) is an error, never a short frame.
+
+use std::io;
+
+use strata_log::ReadSlice;
+use strata_wire::ResponseChunks;
+use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::TcpStream;
+
+/// Writes every chunk in order.
+pub(crate) async fn write_chunks(
+    stream: &mut TcpStream,
+    chunks: Vec<ResponseChunks<ReadSlice>>,
+    zero_copy: bool,
+) -> io::Result<()> {
+    for chunk in chunks {
+        match chunk {
+            ResponseChunks::Bytes(b) => stream.write_all(&b).await?,
+            ResponseChunks::File(slice, len) => {
+                if zero_copy {
+                    send_file_range(stream, &slice, len).await?;
+                } else {
+                    let data = tokio::task::block_in_place(|| slice.read_to_vec())?;
+                    if data.len() != len {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "segment shorter than the planned fetch",
+                        ));
+                    }
+                    stream.write_all(&data).await?;
+                }
+                metrics::counter!("strata_fetch_bytes_out_total").increment(len as u64);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn send_file_range(stream: &TcpStream, slice: &ReadSlice, len: usize) -> io::Result<()> {
+    let mut offset = slice.position;
+    let mut remaining = len;
+    while remaining > 0 {
+        stream.writable().await?;
+        let sent = stream.try_io(Interest::WRITABLE, || {
+            rustix::fs::sendfile(stream, &*slice.file, Some(&mut offset), remaining)
+                .map_err(io::Error::from)
+        });
+        match sent {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "segment shorter than the planned fetch",
+                ))
+            }
+            Ok(n) => remaining -= n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,71 @@
+//! The listener and the broker's lifecycle.
+//!
+//! Shutdown order (SIGTERM): stop accepting; tell connections to finish the request in hand and
+//! close; wait up to `strata.shutdown.timeout.ms` for them; flush and close every log (which
+//! writes the clean-shutdown markers); return.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+
+use crate::broker::Broker;
+use crate::config::BrokerConfig;
+use crate::connection;
+use crate::error::BrokerError;
+use crate::tasks;
+
+/// Opens the data dir, serves until `shutdown` resolves, then shuts down cleanly.
+pub async fn run(
+    config: BrokerConfig,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), BrokerError> {
+    let broker = tokio::task::block_in_place(|| Broker::open(config))?;
+    let listener = TcpListener::bind(broker.config.listen)
+        .await
+        .map_err(|e| BrokerError::io(format!("bind {}", broker.config.listen), e))?;
+    tracing::info!(
+        listen = %broker.config.listen,
+        advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
+        data_dir = %broker.config.data_dir.display(),
+        "strata broker ready"
+    );
+    let background = tasks::spawn_all(&broker);
+    let mut connections = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection::serve(broker.clone(), stream, peer));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = &mut shutdown => break,
+        }
+    }
+    tracing::info!(connections = connections.len(), "shutting down: draining connections");
+    drop(listener);
+    broker.begin_shutdown();
+    let drain = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(Duration::from_millis(broker.config.shutdown_timeout_ms), drain)
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown timeout: aborting remaining connections");
+        connections.abort_all();
+    }
+    for task in background {
+        task.abort();
+    }
+    let broker = Arc::clone(&broker);
+    tokio::task::block_in_place(|| broker.close_logs())?;
+    tracing::info!("shutdown complete");
+    Ok(())
+}

@@ -1,0 +1,68 @@
+//! A minimal Kafka protocol client for the admin subcommands: one connection, one request at a
+//! time, message types from `kafka-protocol`.
+
+use anyhow::{bail, Context};
+use bytes::{Buf, BufMut, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
+use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, StrBytes};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Largest response the CLI accepts.
+const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+
+/// A connection to one broker.
+pub(crate) struct AdminClient {
+    stream: TcpStream,
+    correlation_id: i32,
+}
+
+impl AdminClient {
+    /// Connects to `bootstrap` (HOST:PORT).
+    pub(crate) async fn connect(bootstrap: &str) -> anyhow::Result<AdminClient> {
+        let stream = TcpStream::connect(bootstrap)
+            .await
+            .with_context(|| format!("connect to {bootstrap}"))?;
+        Ok(AdminClient {
+            stream,
+            correlation_id: 0,
+        })
+    }
+
+    /// Sends `req` at `version` and waits for its response.
+    pub(crate) async fn call<R: Request>(&mut self, req: R, version: i16) -> anyhow::Result<R::Response> {
+        self.correlation_id += 1;
+        let key = ApiKey::try_from(R::KEY).map_err(|_| anyhow::anyhow!("bad api key {}", R::KEY))?;
+        let header = RequestHeader::default()
+            .with_request_api_key(R::KEY)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation_id)
+            .with_client_id(Some(StrBytes::from_static_str("strata-cli")));
+        let mut buf = BytesMut::new();
+        buf.put_i32(0);
+        header.encode(&mut buf, key.request_header_version(version))?;
+        req.encode(&mut buf, version)?;
+        let size = (buf.len() - 4) as i32;
+        buf[0..4].copy_from_slice(&size.to_be_bytes());
+        self.stream.write_all(&buf).await.context("send request")?;
+        let size = self.stream.read_i32().await.context("read response size")?;
+        if size < 4 || size as usize > MAX_RESPONSE {
+            bail!("bad response size {size}");
+        }
+        let mut body = vec![0u8; size as usize];
+        self.stream
+            .read_exact(&mut body)
+            .await
+            .context("read response")?;
+        let mut body = bytes::Bytes::from(body);
+        let header = ResponseHeader::decode(&mut body, R::Response::header_version(version))?;
+        if header.correlation_id != self.correlation_id {
+            bail!("correlation id mismatch");
+        }
+        let resp = R::Response::decode(&mut body, version)?;
+        if body.has_remaining() {
+            tracing::debug!(trailing = body.remaining(), "trailing response bytes");
+        }
+        Ok(resp)
+    }
+}

@@ -1,0 +1,111 @@
+//! The `strata` binary: `strata serve` runs the broker; `strata topic …` administers topics
+//! over the Kafka protocol, like Kafka's own command-line tools.
+#![deny(missing_docs, unreachable_pub, unused_must_use)]
+
+mod admin_client;
+mod settings;
+mod topic_cmd;
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Strata: a Kafka-compatible event broker with cheap long retention.
+#[derive(Debug, Parser)]
+#[command(name = "strata", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the broker (defaults: data under ./strata-data, listener 127.0.0.1:9092).
+    Serve(ServeArgs),
+    /// Create, list, describe, alter and delete topics.
+    Topic(topic_cmd::TopicArgs),
+}
+
+/// Settings for `strata serve`. Precedence, lowest first: built-in defaults, `--config` TOML
+/// file, `STRATA_*` environment variables (e.g. `STRATA_NUM_PARTITIONS=4`), flags.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// TOML file of broker settings with Kafka names (e.g. `num.partitions = 4`).
+    #[arg(long, short = 'c')]
+    config: Option<PathBuf>,
+    /// Data directory (Kafka: log.dirs).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on, HOST:PORT (Kafka: listeners).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Address advertised to clients, HOST:PORT (default: the listen address).
+    #[arg(long)]
+    advertised_listener: Option<String>,
+    /// Serve Prometheus metrics on this HOST:PORT.
+    #[arg(long)]
+    metrics_listen: Option<String>,
+    /// Any broker setting by its Kafka name, e.g. `--set log.segment.bytes=1048576`.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut flags = Vec::new();
+    if let Some(d) = &args.data_dir {
+        flags.push(("log.dirs".to_string(), d.display().to_string()));
+    }
+    if let Some(l) = &args.listen {
+        flags.push(("listeners".to_string(), l.clone()));
+    }
+    if let Some(a) = &args.advertised_listener {
+        flags.push(("advertised.listeners".to_string(), a.clone()));
+    }
+    for kv in &args.set {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--set {kv}: expected KEY=VALUE"))?;
+        flags.push((k.trim().to_string(), v.trim().to_string()));
+    }
+    let raw = settings::merge(args.config.as_deref(), std::env::vars(), flags)?;
+    let config = strata_broker::BrokerConfig::from_map(raw).map_err(anyhow::Error::msg)?;
+    if let Some(addr) = &args.metrics_listen {
+        let addr: std::net::SocketAddr = addr.parse().context("--metrics-listen")?;
+        metrics_exporter_prometheus::PrometheusBuilder::new()
+            .with_http_listener(addr)
+            .install()
+            .context("start the metrics listener")?;
+    }
+    strata_broker::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("install SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("install SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM received"),
+        _ = int.recv() => tracing::info!("SIGINT received"),
+    }
+}

@@ -1,0 +1,279 @@
+//! `strata topic create|list|describe|alter|delete`, spoken over the Kafka protocol.
+
+use std::collections::BTreeMap;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
+use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
+use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::incremental_alter_configs_request::{
+    AlterConfigsResource, AlterableConfig,
+};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{
+    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
+    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
+    MetadataResponse, TopicName,
+};
+use kafka_protocol::protocol::StrBytes;
+
+use crate::admin_client::AdminClient;
+
+/// Topic administration.
+#[derive(Debug, Args)]
+pub(crate) struct TopicArgs {
+    /// Broker to talk to, HOST:PORT.
+    #[arg(long, global = true, default_value = "127.0.0.1:9092", env = "STRATA_BOOTSTRAP_SERVER")]
+    bootstrap_server: String,
+    #[command(subcommand)]
+    command: TopicCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TopicCommand {
+    /// Create a topic.
+    Create {
+        /// Topic name.
+        name: String,
+        /// Partition count (default: the broker's num.partitions).
+        #[arg(long)]
+        partitions: Option<i32>,
+        /// Replication factor (default: the broker's default.replication.factor).
+        #[arg(long)]
+        replication_factor: Option<i16>,
+        /// Topic config override, KEY=VALUE (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Validate only; create nothing.
+        #[arg(long)]
+        validate_only: bool,
+    },
+    /// List topics.
+    List,
+    /// Show a topic's partitions, offsets and config overrides.
+    Describe {
+        /// Topic name.
+        name: String,
+    },
+    /// Change a topic's configs or grow its partition count.
+    Alter {
+        /// Topic name.
+        name: String,
+        /// Set a config, KEY=VALUE (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Remove a config override (repeatable).
+        #[arg(long = "delete-config", value_name = "KEY")]
+        delete_configs: Vec<String>,
+        /// New total partition count.
+        #[arg(long)]
+        partitions: Option<i32>,
+    },
+    /// Delete a topic and its data.
+    Delete {
+        /// Topic name.
+        name: String,
+    },
+}
+
+fn sb(s: &str) -> StrBytes {
+    StrBytes::from_string(s.to_string())
+}
+
+fn parse_kv(items: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .with_context(|| format!("{kv}: expected KEY=VALUE"))
+        })
+        .collect()
+}
+
+fn check(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()> {
+    if code != 0 {
+        bail!(
+            "{what} failed: error {code}{}",
+            message.map(|m| format!(": {m}")).unwrap_or_default()
+        );
+    }
+    Ok(())
+}
+
+pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
+    let mut client = AdminClient::connect(&args.bootstrap_server).await?;
+    match args.command {
+        TopicCommand::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        } => {
+            let configs = parse_kv(&configs)?
+                .into_iter()
+                .map(|(k, v)| CreatableTopicConfig::default().with_name(sb(&k)).with_value(Some(sb(&v))))
+                .collect();
+            let topic = CreatableTopic::default()
+                .with_name(TopicName(sb(&name)))
+                .with_num_partitions(partitions.unwrap_or(-1))
+                .with_replication_factor(replication_factor.unwrap_or(-1))
+                .with_configs(configs);
+            let req = CreateTopicsRequest::default()
+                .with_topics(vec![topic])
+                .with_timeout_ms(30_000)
+                .with_validate_only(validate_only);
+            let resp = client.call(req, 7).await?;
+            for t in &resp.topics {
+                check(t.error_code, t.error_message.as_ref(), "create")?;
+                let verb = if validate_only { "Validated" } else { "Created" };
+                println!("{verb} topic {} with {} partitions.", t.name.0, t.num_partitions);
+            }
+        }
+        TopicCommand::List => {
+            let resp = metadata(&mut client, None).await?;
+            let mut names: Vec<String> = resp
+                .topics
+                .iter()
+                .filter_map(|t| t.name.as_ref().map(|n| n.0.to_string()))
+                .collect();
+            names.sort();
+            for n in names {
+                println!("{n}");
+            }
+        }
+        TopicCommand::Describe { name } => describe(&mut client, &name).await?,
+        TopicCommand::Alter {
+            name,
+            configs,
+            delete_configs,
+            partitions,
+        } => {
+            if let Some(count) = partitions {
+                let req = CreatePartitionsRequest::default()
+                    .with_topics(vec![CreatePartitionsTopic::default()
+                        .with_name(TopicName(sb(&name)))
+                        .with_count(count)])
+                    .with_timeout_ms(30_000);
+                let resp = client.call(req, 3).await?;
+                for r in &resp.results {
+                    check(r.error_code, r.error_message.as_ref(), "alter partitions")?;
+                }
+                println!("Topic {name} now has {count} partitions.");
+            }
+            let mut ops: Vec<AlterableConfig> = parse_kv(&configs)?
+                .into_iter()
+                .map(|(k, v)| {
+                    AlterableConfig::default()
+                        .with_name(sb(&k))
+                        .with_config_operation(0)
+                        .with_value(Some(sb(&v)))
+                })
+                .collect();
+            ops.extend(delete_configs.iter().map(|k| {
+                AlterableConfig::default()
+                    .with_name(sb(k))
+                    .with_config_operation(1)
+            }));
+            if !ops.is_empty() {
+                let req = IncrementalAlterConfigsRequest::default().with_resources(vec![
+                    AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(sb(&name))
+                        .with_configs(ops),
+                ]);
+                let resp = client.call(req, 1).await?;
+                for r in &resp.responses {
+                    check(r.error_code, r.error_message.as_ref(), "alter configs")?;
+                }
+                println!("Updated configs of topic {name}.");
+            }
+        }
+        TopicCommand::Delete { name } => {
+            let req = DeleteTopicsRequest::default()
+                .with_topic_names(vec![TopicName(sb(&name))])
+                .with_timeout_ms(30_000);
+            let resp = client.call(req, 5).await?;
+            for r in &resp.responses {
+                check(r.error_code, r.error_message.as_ref(), "delete")?;
+            }
+            println!("Deleted topic {name}.");
+        }
+    }
+    Ok(())
+}
+
+async fn metadata(client: &mut AdminClient, topic: Option<&str>) -> anyhow::Result<MetadataResponse> {
+    let topics = topic.map(|t| vec![MetadataRequestTopic::default().with_name(Some(TopicName(sb(t))))]);
+    let req = MetadataRequest::default()
+        .with_topics(topics)
+        .with_allow_auto_topic_creation(false);
+    client.call(req, 12).await
+}
+
+async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
+    let resp = metadata(client, Some(name)).await?;
+    let topic = resp.topics.first().context("empty metadata response")?;
+    check(topic.error_code, None, "describe")?;
+    let configs = client
+        .call(
+            DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
+                .with_resource_type(2)
+                .with_resource_name(sb(name))
+                .with_configuration_keys(None)]),
+            4,
+        )
+        .await?;
+    let overrides: Vec<String> = configs
+        .results
+        .iter()
+        .flat_map(|r| r.configs.iter())
+        .filter(|c| c.config_source == 1)
+        .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
+        .collect();
+    println!(
+        "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
+        topic.topic_id,
+        topic.partitions.len(),
+        topic.partitions.first().map_or(0, |p| p.replica_nodes.len()),
+        overrides.join(",")
+    );
+    let offsets = |ts: i64| {
+        let parts = topic
+            .partitions
+            .iter()
+            .map(|p| ListOffsetsPartition::default().with_partition_index(p.partition_index).with_timestamp(ts))
+            .collect();
+        ListOffsetsRequest::default()
+            .with_replica_id(BrokerId(-1))
+            .with_topics(vec![ListOffsetsTopic::default()
+                .with_name(TopicName(sb(name)))
+                .with_partitions(parts)])
+    };
+    let earliest = client.call(offsets(-2), 7).await?;
+    let latest = client.call(offsets(-1), 7).await?;
+    let find = |r: &kafka_protocol::messages::ListOffsetsResponse, p: i32| {
+        r.topics
+            .iter()
+            .flat_map(|t| t.partitions.iter())
+            .find(|x| x.partition_index == p)
+            .map_or(-1, |x| x.offset)
+    };
+    let mut parts: Vec<_> = topic.partitions.iter().collect();
+    parts.sort_by_key(|p| p.partition_index);
+    for p in parts {
+        println!(
+            "\tTopic: {name}\tPartition: {}\tLeader: {}\tReplicas: {:?}\tIsr: {:?}\tLogStartOffset: {}\tHighWatermark: {}",
+            p.partition_index,
+            p.leader_id.0,
+            p.replica_nodes.iter().map(|b| b.0).collect::<Vec<_>>(),
+            p.isr_nodes.iter().map(|b| b.0).collect::<Vec<_>>(),
+            find(&earliest, p.partition_index),
+            find(&latest, p.partition_index),
+        );
+    }
+    Ok(())
+}
