@@ -96,3 +96,6 @@ pub(crate) fn sb(s: &str) -> StrBytes {
 pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
+
+#[cfg(test)]
+mod tests;

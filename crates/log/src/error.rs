@@ -1,0 +1,96 @@
+//! Errors of the partition log. Each carries its kind plus the context needed to act on it, and
+//! maps to one Kafka error code via [`LogError::kafka_error_code`] (declared only here).
+
+use strata_records::RecordsError;
+
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const MESSAGE_TOO_LARGE: i16 = 10;
+const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
+const KAFKA_STORAGE_ERROR: i16 = 56;
+
+/// Why a log operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A filesystem operation failed; `context` names the operation and path.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, and to which file.
+        context: String,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The requested offset is outside `[log_start, log_end]` (or above the high watermark).
+    #[error("offset {offset} out of range [{log_start}, {log_end}]")]
+    OffsetOutOfRange {
+        /// Requested offset.
+        offset: i64,
+        /// Current log start offset.
+        log_start: i64,
+        /// Current log end offset (or high watermark, for DeleteRecords).
+        log_end: i64,
+    },
+    /// The batch exceeds `max_message_bytes`.
+    #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
+    MessageTooLarge {
+        /// Batch size in bytes.
+        size: usize,
+        /// Configured limit.
+        max: usize,
+    },
+    /// An idempotent batch's sequence is not the next one expected.
+    #[error("out of order sequence for producer {producer_id}: expected {expected}, got {found}")]
+    OutOfOrderSequence {
+        /// Producer id of the batch.
+        producer_id: i64,
+        /// Sequence the log expected.
+        expected: i32,
+        /// The batch's base sequence.
+        found: i32,
+    },
+    /// An idempotent batch carries an epoch older than the producer's latest.
+    #[error("producer {producer_id} epoch {found} is older than current epoch {current}")]
+    InvalidProducerEpoch {
+        /// Producer id of the batch.
+        producer_id: i64,
+        /// Latest epoch seen for this producer.
+        current: i16,
+        /// The batch's epoch.
+        found: i16,
+    },
+    /// A batch failed parsing or validation.
+    #[error(transparent)]
+    Records(#[from] RecordsError),
+    /// On-disk state is inconsistent in a way recovery cannot repair.
+    #[error("corrupt log: {0}")]
+    Corrupt(String),
+}
+
+impl LogError {
+    /// The Kafka error code a broker should return for this error.
+    pub fn kafka_error_code(&self) -> i16 {
+        match self {
+            LogError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+            LogError::MessageTooLarge { .. } => MESSAGE_TOO_LARGE,
+            LogError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
+            LogError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
+            LogError::Records(err) => err.kafka_error_code(),
+            LogError::Io { .. } | LogError::Corrupt(_) => KAFKA_STORAGE_ERROR,
+        }
+    }
+}
+
+/// Attaches context to an I/O result: `io_ctx(result, || format!("open {path}"))`.
+pub(crate) trait IoContext<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, LogError>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn ctx(self, context: impl FnOnce() -> String) -> Result<T, LogError> {
+        self.map_err(|source| LogError::Io {
+            context: context(),
+            source,
+        })
+    }
+}

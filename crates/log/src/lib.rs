@@ -1,0 +1,40 @@
+//! The partition log: segments, offset and time indexes, recovery, retention, producer state.
+//!
+//! On-disk layout of one partition directory (Kafka's shape):
+//! - `<base>.log` / `.index` / `.timeindex` per segment, base offset as 20 zero-padded digits;
+//!   `.log` holds client batches byte for byte with only base offset and leader epoch patched
+//!   (plus max timestamp and CRC for LogAppendTime topics).
+//! - `partition.metadata`, `leader-epoch-checkpoint`, `log-start-offset-checkpoint`,
+//!   `producer-state.json` (written on close) and `.clean_shutdown` (present only while
+//!   closed cleanly). Every one of them carries a format version.
+//!
+//! Module map: `partition` (the write path and accessors), `read`, `timestamp`, `retention`,
+//! `recovery` (open), `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
+//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `error`.
+//!
+//! `PartitionLog` is not internally synchronised: callers wrap it in a mutex. All I/O is
+//! blocking std::fs with positional reads and writes.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod checkpoint;
+mod config;
+mod error;
+mod index_file;
+mod leader_epoch;
+mod offset_index;
+mod partition;
+mod producer_state;
+mod read;
+mod recovery;
+mod retention;
+mod scan;
+mod segment;
+mod segment_scan;
+mod time_index;
+mod timestamp;
+
+pub use config::LogConfig;
+pub use error::LogError;
+pub use partition::{AppendInfo, OpenReport, PartitionLog};
+pub use read::ReadSlice;

@@ -1,0 +1,293 @@
+//! `PartitionLog`: one partition's segmented log and its write path.
+//!
+//! Invariants:
+//! - `segments` is non-empty, sorted by base offset and contiguous; the last one is active
+//!   (writable) and all others are sealed. The log end offset is the active segment's
+//!   `next_offset`.
+//! - `log_start_offset <= high_watermark == log_end_offset` (single replica).
+//!
+//! Write path of [`PartitionLog::append`], in order:
+//! 1. size check; 2. producer idempotence check (duplicates return early, nothing written);
+//! 3. roll if the active segment is full, too old, or its relative offsets would overflow;
+//! 4. patch base offset and leader epoch (and LogAppendTime + CRC if configured);
+//! 5. positional write to the active `.log`, then sparse index entries;
+//! 6. leader-epoch-checkpoint if the epoch is new; producer state; LEO and HW;
+//! 7. fsync of log and indexes if the flush policy is due.
+//!
+//! Rolling seals (and fsyncs) the old segment before the new one is created, so after a crash
+//! only the last segment can have a torn tail.
+
+use std::path::{Path, PathBuf};
+
+use strata_records::{
+    patch_base_offset, patch_leader_epoch, set_log_append_time, BatchHeader, RecordsError,
+};
+
+use crate::checkpoint::{sync_dir, write_clean_marker, write_leader_epochs, write_log_start};
+use crate::error::IoContext;
+use crate::leader_epoch::LeaderEpochCache;
+use crate::producer_state::{ProducerState, SequenceCheck};
+use crate::segment::Segment;
+use crate::{LogConfig, LogError};
+
+/// Result of an append (or of an acknowledged duplicate).
+#[derive(Debug, Clone, Copy)]
+pub struct AppendInfo {
+    /// Offset assigned to the first record.
+    pub base_offset: i64,
+    /// Offset of the last record.
+    pub last_offset: i64,
+    /// The append time stamped on the batch, or -1 for CreateTime topics and duplicates.
+    pub log_append_time: i64,
+    /// Log start offset after the append.
+    pub log_start_offset: i64,
+    /// True if the batch was a retry of an already written batch; nothing was written.
+    pub duplicate: bool,
+}
+
+/// What `open` found and repaired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OpenReport {
+    /// A clean shutdown marker was present, so no CRC scan was needed.
+    pub clean_shutdown: bool,
+    /// Batches read during recovery and index rebuilds.
+    pub scanned_batches: usize,
+    /// Bytes cut from the tail of the active segment.
+    pub truncated_bytes: u64,
+    /// Segments whose indexes were rebuilt.
+    pub rebuilt_indexes: usize,
+    /// Producer state was rebuilt by scanning batch headers (no usable snapshot).
+    pub producer_state_rebuilt: bool,
+}
+
+/// One partition's durable, segmented log.
+#[derive(Debug)]
+pub struct PartitionLog {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: LogConfig,
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) log_start_offset: i64,
+    pub(crate) high_watermark: i64,
+    pub(crate) producers: ProducerState,
+    pub(crate) epochs: LeaderEpochCache,
+    pub(crate) unflushed_messages: u64,
+    pub(crate) last_flush_ms: i64,
+    pub(crate) report: OpenReport,
+}
+
+impl PartitionLog {
+    /// Opens (creating if needed) the partition log in `dir`; see `recovery.rs`.
+    pub fn open(
+        dir: &Path,
+        topic_id: &str,
+        config: LogConfig,
+        now_ms: i64,
+    ) -> Result<PartitionLog, LogError> {
+        crate::recovery::open(dir, topic_id, config, now_ms)
+    }
+
+    /// Replaces the configuration; takes effect on the next append or retention pass.
+    pub fn set_config(&mut self, config: LogConfig) {
+        self.config = config;
+    }
+
+    /// The configuration in effect.
+    pub fn config(&self) -> &LogConfig {
+        &self.config
+    }
+
+    /// Appends one validated client batch, patching it in place (see the module docs).
+    pub fn append(
+        &mut self,
+        batch: &mut [u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        if batch.len() > self.config.max_message_bytes {
+            return Err(LogError::MessageTooLarge {
+                size: batch.len(),
+                max: self.config.max_message_bytes,
+            });
+        }
+        let header = BatchHeader::parse(batch)?;
+        if header.total_len() != batch.len() || header.last_offset_delta < 0 {
+            return Err(RecordsError::InvalidRecord("append expects exactly one batch").into());
+        }
+        if let SequenceCheck::Duplicate {
+            base_offset,
+            last_offset,
+        } = self.producers.check(&header)?
+        {
+            return Ok(AppendInfo {
+                base_offset,
+                last_offset,
+                log_append_time: -1,
+                log_start_offset: self.log_start_offset,
+                duplicate: true,
+            });
+        }
+        self.maybe_roll(batch.len(), header.last_offset_delta, now_ms)?;
+        let base_offset = self.log_end_offset();
+        patch_base_offset(batch, base_offset);
+        patch_leader_epoch(batch, leader_epoch);
+        let log_append_time = if self.config.message_timestamp_type_log_append {
+            set_log_append_time(batch, now_ms);
+            now_ms
+        } else {
+            -1
+        };
+        let header = BatchHeader::parse(batch)?;
+        let interval = self.config.index_interval_bytes as u64;
+        self.active_mut().append(batch, &header, interval, now_ms)?;
+        if self.epochs.assign(leader_epoch, base_offset) {
+            write_leader_epochs(&self.dir, self.epochs.entries())?;
+        }
+        self.producers.record(&header);
+        self.high_watermark = self.log_end_offset();
+        self.unflushed_messages = self
+            .unflushed_messages
+            .saturating_add(header.records_count.max(0) as u64);
+        if self.unflushed_messages >= self.config.flush_messages
+            || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
+        {
+            self.flush()?;
+            self.last_flush_ms = now_ms;
+        }
+        Ok(AppendInfo {
+            base_offset,
+            last_offset: header.last_offset(),
+            log_append_time,
+            log_start_offset: self.log_start_offset,
+            duplicate: false,
+        })
+    }
+
+    fn maybe_roll(
+        &mut self,
+        batch_len: usize,
+        last_offset_delta: i32,
+        now_ms: i64,
+    ) -> Result<(), LogError> {
+        let limit = self.config.segment_bytes.min(u64::from(u32::MAX));
+        let leo = self.log_end_offset();
+        let active = self.active();
+        if active.is_empty() {
+            return Ok(());
+        }
+        let full = active.size + batch_len as u64 > limit;
+        let offsets_overflow =
+            leo + i64::from(last_offset_delta) - active.base_offset > i64::from(i32::MAX);
+        if full || offsets_overflow || self.segment_aged(now_ms) {
+            self.roll()?;
+        }
+        Ok(())
+    }
+
+    /// True if the active segment is non-empty and older than `segment_ms`.
+    pub(crate) fn segment_aged(&self, now_ms: i64) -> bool {
+        let active = self.active();
+        !active.is_empty()
+            && active
+                .rolling_base_ms
+                .is_some_and(|base| now_ms.saturating_sub(base) > self.config.segment_ms)
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset.
+    pub(crate) fn roll(&mut self) -> Result<(), LogError> {
+        let base = self.log_end_offset();
+        self.active_mut().seal()?;
+        let segment = Segment::create(&self.dir, base)?;
+        sync_dir(&self.dir)?;
+        tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
+        self.segments.push(segment);
+        Ok(())
+    }
+
+    pub(crate) fn active(&self) -> &Segment {
+        self.segments.last().expect("a log always has a segment")
+    }
+
+    fn active_mut(&mut self) -> &mut Segment {
+        self.segments
+            .last_mut()
+            .expect("a log always has a segment")
+    }
+
+    /// Fsyncs every segment with unflushed data, and their indexes.
+    pub fn flush(&mut self) -> Result<(), LogError> {
+        for segment in &mut self.segments {
+            segment.flush()?;
+        }
+        self.unflushed_messages = 0;
+        Ok(())
+    }
+
+    /// First offset that may be read.
+    pub fn log_start_offset(&self) -> i64 {
+        self.log_start_offset
+    }
+
+    /// Offset the next appended record will get.
+    pub fn log_end_offset(&self) -> i64 {
+        self.active().next_offset
+    }
+
+    /// High watermark; equal to the log end offset for a single replica.
+    pub fn high_watermark(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Last stable offset; equal to the high watermark until transactions exist.
+    pub fn last_stable_offset(&self) -> i64 {
+        self.high_watermark
+    }
+
+    /// Total bytes of all segment `.log` files.
+    pub fn size_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// Number of segments, including the active one.
+    pub fn segment_count(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Latest leader epoch recorded in the log, or -1.
+    pub fn leader_epoch(&self) -> i32 {
+        self.epochs.latest_epoch()
+    }
+
+    /// OffsetForLeaderEpoch: `(largest epoch <= epoch, its end offset)`, `(-1, -1)` if unknown.
+    pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
+        self.epochs.end_offset_for(epoch, self.log_end_offset())
+    }
+
+    /// What the last `open` found and repaired.
+    pub fn open_report(&self) -> OpenReport {
+        self.report
+    }
+
+    /// The partition directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Flushes, seals the active segment's indexes, writes the producer snapshot and
+    /// checkpoints, and finally the clean shutdown marker.
+    pub fn close(mut self) -> Result<(), LogError> {
+        self.flush()?;
+        self.active_mut().seal()?;
+        let leo = self.log_end_offset();
+        self.producers.write_snapshot(&self.dir, leo)?;
+        write_log_start(&self.dir, self.log_start_offset)?;
+        write_leader_epochs(&self.dir, self.epochs.entries())?;
+        write_clean_marker(&self.dir)
+    }
+
+    /// Deletes the partition: every file and the directory itself.
+    pub fn truncate_all_and_delete(self) -> Result<(), LogError> {
+        let dir = self.dir.clone();
+        drop(self);
+        std::fs::remove_dir_all(&dir).ctx(|| format!("remove partition dir {}", dir.display()))
+    }
+}

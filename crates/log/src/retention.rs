@@ -1,0 +1,100 @@
+//! Deleting old data: retention by time and size, and DeleteRecords.
+//!
+//! Invariants: only whole sealed segments are deleted, oldest first, never the active one; a
+//! segment goes only when every earlier segment goes too. The log start offset only moves
+//! forward and is checkpointed (atomically) whenever it moves. Deleted files may still be
+//! open in `ReadSlice`s; their data stays readable through those handles.
+
+use crate::checkpoint::{sync_dir, write_leader_epochs, write_log_start};
+use crate::{LogError, PartitionLog};
+
+impl PartitionLog {
+    /// Rolls an aged active segment, then deletes sealed segments beyond `retention_ms`,
+    /// beyond `retention_bytes`, or wholly below the log start. Returns how many were deleted.
+    pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        if self.segment_aged(now_ms) {
+            self.roll()?;
+        }
+        let sealed = self.segments.len() - 1;
+        let mut count = self.segments_below_log_start();
+        if self.config.retention_ms >= 0 {
+            let expired = self.segments[..sealed]
+                .iter()
+                .take_while(|s| now_ms.saturating_sub(s.max_timestamp) > self.config.retention_ms)
+                .count();
+            count = count.max(expired);
+        }
+        if self.config.retention_bytes >= 0 {
+            let mut excess = self.size_bytes() as i64 - self.config.retention_bytes;
+            let oversize = self.segments[..sealed]
+                .iter()
+                .take_while(|s| {
+                    let fits = excess - s.size as i64 >= 0;
+                    if fits {
+                        excess -= s.size as i64;
+                    }
+                    fits
+                })
+                .count();
+            count = count.max(oversize);
+        }
+        self.delete_oldest(count)?;
+        Ok(count)
+    }
+
+    /// DeleteRecords: makes `offset` (`-1` = high watermark) the log start if it is higher,
+    /// and deletes segments wholly below it. Returns the new log start offset.
+    pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        let target = if offset == -1 {
+            self.high_watermark
+        } else {
+            offset
+        };
+        if target < 0 || target > self.high_watermark {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: self.log_start_offset,
+                log_end: self.high_watermark,
+            });
+        }
+        if target > self.log_start_offset {
+            self.advance_log_start(target)?;
+        }
+        let count = self.segments_below_log_start();
+        self.delete_oldest(count)?;
+        Ok(self.log_start_offset)
+    }
+
+    /// Sealed segments whose successor starts at or below the log start.
+    fn segments_below_log_start(&self) -> usize {
+        self.segments
+            .windows(2)
+            .take_while(|w| w[1].base_offset <= self.log_start_offset)
+            .count()
+    }
+
+    fn delete_oldest(&mut self, count: usize) -> Result<(), LogError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let count = count.min(self.segments.len() - 1);
+        let new_start = self.segments[count].base_offset;
+        if new_start > self.log_start_offset {
+            self.advance_log_start(new_start)?;
+        }
+        for segment in self.segments.drain(..count) {
+            tracing::info!(dir = %self.dir.display(), base = segment.base_offset, "deleting segment");
+            segment.delete_files()?;
+        }
+        sync_dir(&self.dir)
+    }
+
+    fn advance_log_start(&mut self, log_start: i64) -> Result<(), LogError> {
+        self.log_start_offset = log_start;
+        write_log_start(&self.dir, log_start)?;
+        if self.epochs.truncate_from_start(log_start) {
+            write_leader_epochs(&self.dir, self.epochs.entries())?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,173 @@
+//! Crash recovery: torn and corrupt tails, lost indexes, and the clean-shutdown fast path.
+//! A "crash" is dropping the log without `close()`: written data is in the page cache but no
+//! clean marker exists.
+
+mod common;
+
+use std::fs::{self, OpenOptions};
+
+use common::*;
+use strata_log::LogConfig;
+
+fn write_five(dir: &std::path::Path, config: LogConfig) {
+    let mut log = open(dir, config);
+    for i in 0..5 {
+        log.append(&mut batch(2_000 + i, 1, 100), 0, 1).unwrap();
+    }
+    drop(log);
+}
+
+fn flip(path: &std::path::Path, at: usize) {
+    let mut bytes = fs::read(path).unwrap();
+    bytes[at] ^= 0x40;
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn truncated_tail_is_cut_to_last_whole_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    write_five(dir.path(), LogConfig::default());
+    let log_file = dir.path().join(seg(0, "log"));
+    OpenOptions::new()
+        .write(true)
+        .open(&log_file)
+        .unwrap()
+        .set_len(4 * 170 + 50)
+        .unwrap();
+    let mut log = open(dir.path(), LogConfig::default());
+    let report = log.open_report();
+    assert!(!report.clean_shutdown);
+    assert_eq!(report.truncated_bytes, 50);
+    assert_eq!(report.scanned_batches, 4);
+    assert_eq!(log.log_end_offset(), 4);
+    assert_eq!(log.high_watermark(), 4);
+    assert_eq!(fs::metadata(&log_file).unwrap().len(), 680);
+    let info = log.append(&mut batch(3_000, 1, 100), 0, 1).unwrap();
+    assert_eq!(info.base_offset, 4);
+    let slice = log.read(4, 1, 5).unwrap();
+    assert_eq!((slice.position, slice.len), (680, 170));
+}
+
+#[test]
+fn corrupt_batch_truncates_it_and_everything_after() {
+    let dir = tempfile::tempdir().unwrap();
+    write_five(dir.path(), LogConfig::default());
+    let log_file = dir.path().join(seg(0, "log"));
+    flip(&log_file, 4 * 170 + 100); // payload of the last batch
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.open_report().truncated_bytes, 170);
+    assert_eq!(log.log_end_offset(), 4);
+    drop(log);
+
+    flip(&log_file, 2 * 170 + 30); // a CRC-covered header byte of batch 2
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.open_report().truncated_bytes, 340);
+    assert_eq!(log.log_end_offset(), 2);
+    assert_eq!(fs::metadata(&log_file).unwrap().len(), 340);
+    assert_eq!(log.read(0, usize::MAX, 2).unwrap().len, 340);
+}
+
+#[test]
+fn lost_indexes_are_rebuilt_identically() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        index_interval_bytes: 300,
+        ..small_segments(1_500)
+    };
+    let mut log = open(dir.path(), config.clone());
+    for i in 0..20 {
+        log.append(&mut batch(5_000 + i, 1, 100), 0, 1).unwrap();
+    }
+    assert_eq!(log.segment_count(), 3);
+    log.close().unwrap();
+    let bases = [0, 8, 16];
+    let mut originals = Vec::new();
+    for base in bases {
+        for ext in ["index", "timeindex"] {
+            let path = dir.path().join(seg(base, ext));
+            originals.push(fs::read(&path).unwrap());
+            fs::remove_file(&path).unwrap();
+        }
+    }
+    assert!(originals.iter().any(|bytes| !bytes.is_empty()));
+
+    let log = open(dir.path(), config.clone());
+    let report = log.open_report();
+    assert!(report.clean_shutdown);
+    assert_eq!(report.rebuilt_indexes, 3);
+    assert_eq!(report.scanned_batches, 20);
+    let mut rebuilt = Vec::new();
+    for base in bases {
+        for ext in ["index", "timeindex"] {
+            rebuilt.push(fs::read(dir.path().join(seg(base, ext))).unwrap());
+        }
+    }
+    assert_eq!(rebuilt, originals);
+    for offset in 0..20 {
+        let slice = log.read(offset, 1, 20).unwrap();
+        assert_eq!(slice.first_offset, offset);
+        assert_eq!(slice.position, (offset as u64 % 8) * 170);
+    }
+    assert_eq!(log.offset_for_timestamp(5_011).unwrap(), Some((11, 5_011)));
+    assert_eq!(log.max_timestamp().unwrap(), Some((19, 5_019)));
+
+    // A corrupt (partial-entry) index is rebuilt too.
+    drop(log);
+    let index = dir.path().join(seg(8, "index"));
+    let mut bytes = fs::read(&index).unwrap();
+    bytes.push(0);
+    fs::write(&index, bytes).unwrap();
+    let log = open(dir.path(), config);
+    assert_eq!(log.open_report().rebuilt_indexes, 2); // segment 8, plus the crashed active one
+    assert_eq!(log.read(12, 1, 20).unwrap().first_offset, 12);
+}
+
+#[test]
+fn clean_close_reopens_without_scanning() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_segments(500);
+    let mut log = open(dir.path(), config.clone());
+    for i in 0..5 {
+        log.append(&mut batch(2_000 + i, 1, 100), 0, 1).unwrap();
+    }
+    log.close().unwrap();
+    let marker = dir.path().join(".clean_shutdown");
+    assert_eq!(fs::read_to_string(&marker).unwrap(), "version: 1\n");
+    // Damage the active segment's last payload: a clean open must not CRC-scan it.
+    flip(&dir.path().join(seg(4, "log")), 100);
+
+    let mut log = open(dir.path(), config.clone());
+    let report = log.open_report();
+    assert!(report.clean_shutdown);
+    assert_eq!(report.scanned_batches, 0);
+    assert_eq!(report.truncated_bytes, 0);
+    assert_eq!(report.rebuilt_indexes, 0);
+    assert!(!report.producer_state_rebuilt);
+    assert!(!marker.exists());
+    assert_eq!(log.log_end_offset(), 5);
+    assert_eq!(log.segment_count(), 3);
+    assert_eq!(
+        log.append(&mut batch(9, 1, 100), 0, 1).unwrap().base_offset,
+        5
+    );
+    drop(log);
+
+    // Without the marker the next open scans and truncates the damaged batch (and the one
+    // written after it).
+    let log = open(dir.path(), config);
+    assert!(!log.open_report().clean_shutdown);
+    assert_eq!(log.log_end_offset(), 4);
+}
+
+#[test]
+fn empty_log_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    log.close().unwrap();
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.log_end_offset(), 0);
+    assert_eq!(log.segment_count(), 1);
+    drop(log);
+    let log = open(dir.path(), LogConfig::default());
+    assert_eq!(log.log_end_offset(), 0);
+}

@@ -1,0 +1,30 @@
+//! Record batch v2 (magic 2) as bytes: a zero-copy header view, client-batch validation,
+//! in-place patching, CRC-32C, and just enough record decoding to read offsets and timestamps.
+//!
+//! Invariants this crate keeps:
+//! - Batches are never re-encoded. The only bytes ever rewritten are the base offset (0..8) and
+//!   partition leader epoch (12..16), which the CRC does not cover, and — for LogAppendTime —
+//!   the attributes and max timestamp, after which the CRC is recomputed.
+//! - The CRC is CRC-32C over `batch[21..total_len]` (Kafka `DefaultRecordBatch`).
+//! - Nothing here panics on hostile input: every length is checked before it is used, and
+//!   decompression is bounded by [`MAX_DECOMPRESSED_BYTES`].
+
+mod codec;
+mod crc;
+mod error;
+mod header;
+mod iter;
+mod patch;
+pub mod testing;
+mod timestamps;
+mod validate;
+mod varint;
+
+pub use codec::MAX_DECOMPRESSED_BYTES;
+pub use crc::compute_crc;
+pub use error::RecordsError;
+pub use header::{increment_sequence, BatchHeader, Compression, BATCH_HEADER_LEN, MAGIC_V2};
+pub use iter::{batches, BatchIter};
+pub use patch::{patch_base_offset, patch_leader_epoch, set_log_append_time};
+pub use timestamps::record_timestamps;
+pub use validate::validate_client_batch;
