@@ -133,10 +133,12 @@ impl Broker {
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
         let mut meta = self.meta();
-        let before = meta
-            .topic(name)
-            .map(|t| t.partitions)
-            .ok_or_else(|| MetaError::new(MetaErrorKind::UnknownTopic, format!("Topic {name} not found")))?;
+        let before = meta.topic(name).map(|t| t.partitions).ok_or_else(|| {
+            MetaError::new(
+                MetaErrorKind::UnknownTopic,
+                format!("Topic {name} not found"),
+            )
+        })?;
         let topic = meta.increase_partitions(name, total, validate_only)?;
         if !validate_only {
             self.open_new_partitions(&topic, before)?;
@@ -230,7 +232,12 @@ fn open_partition(
     now: i64,
 ) -> Result<Partition, BrokerError> {
     let dir = partition_dir(data_dir, &topic.name, index);
-    let log = PartitionLog::open(&dir, &topic.topic_id, log_config(config, &topic.configs), now)?;
+    let log = PartitionLog::open(
+        &dir,
+        &topic.topic_id,
+        log_config(config, &topic.configs),
+        now,
+    )?;
     Ok(Partition::new(
         topic.name.clone(),
         topic.topic_id.clone(),
@@ -259,10 +266,8 @@ fn remove_orphans(
 ) -> Result<(), BrokerError> {
     let entries = std::fs::read_dir(data_dir)
         .map_err(|e| BrokerError::io(format!("list {}", data_dir.display()), e))?;
-    let owned: std::collections::HashSet<String> = partitions
-        .keys()
-        .map(|(t, p)| format!("{t}-{p}"))
-        .collect();
+    let owned: std::collections::HashSet<String> =
+        partitions.keys().map(|(t, p)| format!("{t}-{p}")).collect();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if name == META_DIR || !entry.path().is_dir() {

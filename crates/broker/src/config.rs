@@ -193,14 +193,20 @@ mod tests {
     fn defaults_and_advertised_listener() {
         let c = BrokerConfig::from_map(BTreeMap::new()).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9092");
-        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("127.0.0.1", 9092));
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("127.0.0.1", 9092)
+        );
         let c = BrokerConfig::from_map(map(&[
             ("listeners", "PLAINTEXT://0.0.0.0:19092"),
             ("advertised.listeners", "PLAINTEXT://broker.example:29092"),
         ]))
         .unwrap();
         assert_eq!(c.listen.port(), 19092);
-        assert_eq!((c.advertised_host.as_str(), c.advertised_port), ("broker.example", 29092));
+        assert_eq!(
+            (c.advertised_host.as_str(), c.advertised_port),
+            ("broker.example", 29092)
+        );
     }
 
     #[test]

@@ -42,7 +42,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
             Ok(size) => size,
             Err(e) => {
                 tracing::warn!(%peer, reason = %e, "closing connection");
-                metrics::counter!("strata_requests_rejected_total", "reason" => "frame_size").increment(1);
+                metrics::counter!("strata_requests_rejected_total", "reason" => "frame_size")
+                    .increment(1);
                 break;
             }
         };
@@ -87,7 +88,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
             }
             Err(e) => {
                 tracing::warn!(%peer, reason = %e, "closing connection");
-                metrics::counter!("strata_requests_rejected_total", "reason" => "malformed").increment(1);
+                metrics::counter!("strata_requests_rejected_total", "reason" => "malformed")
+                    .increment(1);
                 break;
             }
         };

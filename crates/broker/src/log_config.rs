@@ -8,17 +8,25 @@ use strata_meta::topic_config;
 use crate::config::BrokerConfig;
 
 /// The effective value of topic config `name` (override, broker synonym, Kafka default).
-pub(crate) fn effective(config: &BrokerConfig, overrides: &BTreeMap<String, String>, name: &str) -> String {
+pub(crate) fn effective(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+    name: &str,
+) -> String {
     let def = topic_config::lookup(name).expect("known topic config");
     config.topic_value(def, overrides).0
 }
 
-fn num<T: std::str::FromStr>(config: &BrokerConfig, o: &BTreeMap<String, String>, name: &str) -> T
-where
-    T: Default,
-{
+fn num<T: std::str::FromStr + Default>(
+    config: &BrokerConfig,
+    o: &BTreeMap<String, String>,
+    name: &str,
+) -> T {
     // Values were validated when stored, so parse failures cannot happen; Default is a guard.
-    effective(config, o, name).trim().parse().unwrap_or_default()
+    effective(config, o, name)
+        .trim()
+        .parse()
+        .unwrap_or_default()
 }
 
 /// Builds the log settings of a topic.
@@ -39,6 +47,9 @@ pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, Str
 }
 
 /// `min.insync.replicas` of a topic.
-pub(crate) fn min_insync_replicas(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> i32 {
+pub(crate) fn min_insync_replicas(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> i32 {
     num(config, overrides, "min.insync.replicas")
 }

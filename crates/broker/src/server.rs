@@ -50,13 +50,19 @@ pub async fn run(
             _ = &mut shutdown => break,
         }
     }
-    tracing::info!(connections = connections.len(), "shutting down: draining connections");
+    tracing::info!(
+        connections = connections.len(),
+        "shutting down: draining connections"
+    );
     drop(listener);
     broker.begin_shutdown();
     let drain = async { while connections.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_millis(broker.config.shutdown_timeout_ms), drain)
-        .await
-        .is_err()
+    if tokio::time::timeout(
+        Duration::from_millis(broker.config.shutdown_timeout_ms),
+        drain,
+    )
+    .await
+    .is_err()
     {
         tracing::warn!("shutdown timeout: aborting remaining connections");
         connections.abort_all();

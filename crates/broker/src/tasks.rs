@@ -27,7 +27,8 @@ async fn retention_loop(broker: Arc<Broker>) {
                 Ok(0) => {}
                 Ok(n) => {
                     tracing::info!(topic = %part.topic, partition = part.index, segments = n, "retention deleted segments");
-                    metrics::counter!("strata_retention_segments_deleted_total").increment(n as u64);
+                    metrics::counter!("strata_retention_segments_deleted_total")
+                        .increment(n as u64);
                 }
                 Err(e) => {
                     tracing::error!(topic = %part.topic, partition = part.index, error = %e, "retention failed");

@@ -30,9 +30,14 @@ impl AdminClient {
     }
 
     /// Sends `req` at `version` and waits for its response.
-    pub(crate) async fn call<R: Request>(&mut self, req: R, version: i16) -> anyhow::Result<R::Response> {
+    pub(crate) async fn call<R: Request>(
+        &mut self,
+        req: R,
+        version: i16,
+    ) -> anyhow::Result<R::Response> {
         self.correlation_id += 1;
-        let key = ApiKey::try_from(R::KEY).map_err(|_| anyhow::anyhow!("bad api key {}", R::KEY))?;
+        let key =
+            ApiKey::try_from(R::KEY).map_err(|_| anyhow::anyhow!("bad api key {}", R::KEY))?;
         let header = RequestHeader::default()
             .with_request_api_key(R::KEY)
             .with_request_api_version(version)

@@ -25,7 +25,12 @@ use crate::admin_client::AdminClient;
 #[derive(Debug, Args)]
 pub(crate) struct TopicArgs {
     /// Broker to talk to, HOST:PORT.
-    #[arg(long, global = true, default_value = "127.0.0.1:9092", env = "STRATA_BOOTSTRAP_SERVER")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:9092",
+        env = "STRATA_BOOTSTRAP_SERVER"
+    )]
     bootstrap_server: String,
     #[command(subcommand)]
     command: TopicCommand,
@@ -115,7 +120,11 @@ pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
         } => {
             let configs = parse_kv(&configs)?
                 .into_iter()
-                .map(|(k, v)| CreatableTopicConfig::default().with_name(sb(&k)).with_value(Some(sb(&v))))
+                .map(|(k, v)| {
+                    CreatableTopicConfig::default()
+                        .with_name(sb(&k))
+                        .with_value(Some(sb(&v)))
+                })
                 .collect();
             let topic = CreatableTopic::default()
                 .with_name(TopicName(sb(&name)))
@@ -129,8 +138,15 @@ pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
             let resp = client.call(req, 7).await?;
             for t in &resp.topics {
                 check(t.error_code, t.error_message.as_ref(), "create")?;
-                let verb = if validate_only { "Validated" } else { "Created" };
-                println!("{verb} topic {} with {} partitions.", t.name.0, t.num_partitions);
+                let verb = if validate_only {
+                    "Validated"
+                } else {
+                    "Created"
+                };
+                println!(
+                    "{verb} topic {} with {} partitions.",
+                    t.name.0, t.num_partitions
+                );
             }
         }
         TopicCommand::List => {
@@ -206,8 +222,12 @@ pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn metadata(client: &mut AdminClient, topic: Option<&str>) -> anyhow::Result<MetadataResponse> {
-    let topics = topic.map(|t| vec![MetadataRequestTopic::default().with_name(Some(TopicName(sb(t))))]);
+async fn metadata(
+    client: &mut AdminClient,
+    topic: Option<&str>,
+) -> anyhow::Result<MetadataResponse> {
+    let topics =
+        topic.map(|t| vec![MetadataRequestTopic::default().with_name(Some(TopicName(sb(t))))]);
     let req = MetadataRequest::default()
         .with_topics(topics)
         .with_allow_auto_topic_creation(false);
@@ -220,10 +240,12 @@ async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
     check(topic.error_code, None, "describe")?;
     let configs = client
         .call(
-            DescribeConfigsRequest::default().with_resources(vec![DescribeConfigsResource::default()
-                .with_resource_type(2)
-                .with_resource_name(sb(name))
-                .with_configuration_keys(None)]),
+            DescribeConfigsRequest::default().with_resources(vec![
+                DescribeConfigsResource::default()
+                    .with_resource_type(2)
+                    .with_resource_name(sb(name))
+                    .with_configuration_keys(None),
+            ]),
             4,
         )
         .await?;
@@ -238,14 +260,21 @@ async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
         "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
         topic.topic_id,
         topic.partitions.len(),
-        topic.partitions.first().map_or(0, |p| p.replica_nodes.len()),
+        topic
+            .partitions
+            .first()
+            .map_or(0, |p| p.replica_nodes.len()),
         overrides.join(",")
     );
     let offsets = |ts: i64| {
         let parts = topic
             .partitions
             .iter()
-            .map(|p| ListOffsetsPartition::default().with_partition_index(p.partition_index).with_timestamp(ts))
+            .map(|p| {
+                ListOffsetsPartition::default()
+                    .with_partition_index(p.partition_index)
+                    .with_timestamp(ts)
+            })
             .collect();
         ListOffsetsRequest::default()
             .with_replica_id(BrokerId(-1))

@@ -37,7 +37,13 @@ mod tests {
 
     #[test]
     fn kafka_rules() {
-        for ok in ["a", "orders.v1", "A_b-C", &"x".repeat(249), "__consumer_offsets"] {
+        for ok in [
+            "a",
+            "orders.v1",
+            "A_b-C",
+            &"x".repeat(249),
+            "__consumer_offsets",
+        ] {
             assert!(validate_topic_name(ok).is_ok(), "{ok}");
         }
         for bad in ["", ".", "..", "bad/name", "sp ace", "ü", &"x".repeat(250)] {

@@ -93,7 +93,9 @@ impl MetadataStore {
         if replication_factor != 1 {
             return Err(MetaError::new(
                 MetaErrorKind::InvalidReplicationFactor,
-                format!("Replication factor: {replication_factor} larger than available brokers: 1."),
+                format!(
+                    "Replication factor: {replication_factor} larger than available brokers: 1."
+                ),
             ));
         }
         for (k, v) in &configs {
@@ -212,7 +214,7 @@ impl MetadataStore {
 }
 
 fn check_partition_count(n: i32) -> Result<(), MetaError> {
-    if n < 1 || n > MAX_PARTITIONS {
+    if !(1..=MAX_PARTITIONS).contains(&n) {
         return Err(MetaError::new(
             MetaErrorKind::InvalidPartitions,
             format!("Number of partitions must be between 1 and {MAX_PARTITIONS}, got {n}."),
@@ -223,8 +225,7 @@ fn check_partition_count(n: i32) -> Result<(), MetaError> {
 
 /// Kafka cluster ids are a UUID in URL-safe base64 without padding (22 characters).
 fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] =
-        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let bytes = uuid::Uuid::new_v4().into_bytes();
     let mut bits: u32 = 0;
     let mut nbits = 0;
@@ -291,13 +292,25 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = MetadataStore::open(dir.path(), 0).unwrap();
         let code = |r: Result<TopicMeta, MetaError>| r.unwrap_err().kafka_error_code();
-        assert_eq!(code(s.create_topic("bad/name", 1, 1, BTreeMap::new(), false)), 17);
+        assert_eq!(
+            code(s.create_topic("bad/name", 1, 1, BTreeMap::new(), false)),
+            17
+        );
         assert_eq!(code(s.create_topic("t", 0, 1, BTreeMap::new(), false)), 37);
         assert_eq!(code(s.create_topic("t", 1, 3, BTreeMap::new(), false)), 38);
-        assert_eq!(code(s.create_topic("t", 1, 1, cfg(&[("x.y", "1")]), false)), 40);
+        assert_eq!(
+            code(s.create_topic("t", 1, 1, cfg(&[("x.y", "1")]), false)),
+            40
+        );
         s.create_topic("t.x", 1, 1, BTreeMap::new(), false).unwrap();
-        assert_eq!(code(s.create_topic("t.x", 1, 1, BTreeMap::new(), false)), 36);
-        assert_eq!(code(s.create_topic("t_x", 1, 1, BTreeMap::new(), false)), 17);
+        assert_eq!(
+            code(s.create_topic("t.x", 1, 1, BTreeMap::new(), false)),
+            36
+        );
+        assert_eq!(
+            code(s.create_topic("t_x", 1, 1, BTreeMap::new(), false)),
+            17
+        );
         assert_eq!(code(s.increase_partitions("t.x", 1, false)), 37);
         assert_eq!(code(s.delete_topic("nope")), 3);
     }

@@ -66,22 +66,72 @@ const LONG_MAX: &str = "9223372036854775807";
 
 /// Every topic config, sorted by name.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
-    def("cleanup.policy", Some("log.cleanup.policy"), "delete", ConfigKind::List(&["compact", "delete"])),
+    def(
+        "cleanup.policy",
+        Some("log.cleanup.policy"),
+        "delete",
+        ConfigKind::List(&["compact", "delete"]),
+    ),
     def(
         "compression.type",
         Some("compression.type"),
         "producer",
         ConfigKind::Enum(&["uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"]),
     ),
-    def("delete.retention.ms", Some("log.cleaner.delete.retention.ms"), "86400000", ConfigKind::Long(0)),
-    def("file.delete.delay.ms", Some("log.segment.delete.delay.ms"), "60000", ConfigKind::Long(0)),
-    def("flush.messages", Some("log.flush.interval.messages"), LONG_MAX, ConfigKind::Long(1)),
-    def("flush.ms", Some("log.flush.interval.ms"), LONG_MAX, ConfigKind::Long(0)),
-    def("index.interval.bytes", Some("log.index.interval.bytes"), "4096", ConfigKind::Int(0)),
-    def("local.retention.bytes", Some("log.local.retention.bytes"), "-2", ConfigKind::Long(-2)),
-    def("local.retention.ms", Some("log.local.retention.ms"), "-2", ConfigKind::Long(-2)),
-    def("max.compaction.lag.ms", Some("log.cleaner.max.compaction.lag.ms"), LONG_MAX, ConfigKind::Long(1)),
-    def("max.message.bytes", Some("message.max.bytes"), "1048588", ConfigKind::Int(0)),
+    def(
+        "delete.retention.ms",
+        Some("log.cleaner.delete.retention.ms"),
+        "86400000",
+        ConfigKind::Long(0),
+    ),
+    def(
+        "file.delete.delay.ms",
+        Some("log.segment.delete.delay.ms"),
+        "60000",
+        ConfigKind::Long(0),
+    ),
+    def(
+        "flush.messages",
+        Some("log.flush.interval.messages"),
+        LONG_MAX,
+        ConfigKind::Long(1),
+    ),
+    def(
+        "flush.ms",
+        Some("log.flush.interval.ms"),
+        LONG_MAX,
+        ConfigKind::Long(0),
+    ),
+    def(
+        "index.interval.bytes",
+        Some("log.index.interval.bytes"),
+        "4096",
+        ConfigKind::Int(0),
+    ),
+    def(
+        "local.retention.bytes",
+        Some("log.local.retention.bytes"),
+        "-2",
+        ConfigKind::Long(-2),
+    ),
+    def(
+        "local.retention.ms",
+        Some("log.local.retention.ms"),
+        "-2",
+        ConfigKind::Long(-2),
+    ),
+    def(
+        "max.compaction.lag.ms",
+        Some("log.cleaner.max.compaction.lag.ms"),
+        LONG_MAX,
+        ConfigKind::Long(1),
+    ),
+    def(
+        "max.message.bytes",
+        Some("message.max.bytes"),
+        "1048588",
+        ConfigKind::Int(0),
+    ),
     def(
         "message.timestamp.after.max.ms",
         Some("log.message.timestamp.after.max.ms"),
@@ -100,18 +150,73 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "CreateTime",
         ConfigKind::Enum(&["CreateTime", "LogAppendTime"]),
     ),
-    def("min.cleanable.dirty.ratio", Some("log.cleaner.min.cleanable.ratio"), "0.5", ConfigKind::Ratio),
-    def("min.compaction.lag.ms", Some("log.cleaner.min.compaction.lag.ms"), "0", ConfigKind::Long(0)),
-    def("min.insync.replicas", Some("min.insync.replicas"), "1", ConfigKind::Int(1)),
-    def("preallocate", Some("log.preallocate"), "false", ConfigKind::Bool),
+    def(
+        "min.cleanable.dirty.ratio",
+        Some("log.cleaner.min.cleanable.ratio"),
+        "0.5",
+        ConfigKind::Ratio,
+    ),
+    def(
+        "min.compaction.lag.ms",
+        Some("log.cleaner.min.compaction.lag.ms"),
+        "0",
+        ConfigKind::Long(0),
+    ),
+    def(
+        "min.insync.replicas",
+        Some("min.insync.replicas"),
+        "1",
+        ConfigKind::Int(1),
+    ),
+    def(
+        "preallocate",
+        Some("log.preallocate"),
+        "false",
+        ConfigKind::Bool,
+    ),
     def("remote.storage.enable", None, "false", ConfigKind::Bool),
-    def("retention.bytes", Some("log.retention.bytes"), "-1", ConfigKind::Long(i64::MIN)),
-    def("retention.ms", Some("log.retention.ms"), "604800000", ConfigKind::Long(-1)),
-    def("segment.bytes", Some("log.segment.bytes"), "1073741824", ConfigKind::Int(14)),
-    def("segment.index.bytes", Some("log.index.size.max.bytes"), "10485760", ConfigKind::Int(4)),
-    def("segment.jitter.ms", Some("log.roll.jitter.ms"), "0", ConfigKind::Long(0)),
-    def("segment.ms", Some("log.roll.ms"), "604800000", ConfigKind::Long(1)),
-    def("unclean.leader.election.enable", Some("unclean.leader.election.enable"), "false", ConfigKind::Bool),
+    def(
+        "retention.bytes",
+        Some("log.retention.bytes"),
+        "-1",
+        ConfigKind::Long(i64::MIN),
+    ),
+    def(
+        "retention.ms",
+        Some("log.retention.ms"),
+        "604800000",
+        ConfigKind::Long(-1),
+    ),
+    def(
+        "segment.bytes",
+        Some("log.segment.bytes"),
+        "1073741824",
+        ConfigKind::Int(14),
+    ),
+    def(
+        "segment.index.bytes",
+        Some("log.index.size.max.bytes"),
+        "10485760",
+        ConfigKind::Int(4),
+    ),
+    def(
+        "segment.jitter.ms",
+        Some("log.roll.jitter.ms"),
+        "0",
+        ConfigKind::Long(0),
+    ),
+    def(
+        "segment.ms",
+        Some("log.roll.ms"),
+        "604800000",
+        ConfigKind::Long(1),
+    ),
+    def(
+        "unclean.leader.election.enable",
+        Some("unclean.leader.election.enable"),
+        "false",
+        ConfigKind::Bool,
+    ),
 ];
 
 /// Looks a topic config up by name.
@@ -139,13 +244,17 @@ fn validate_kind(def: &TopicConfigDef, value: &str) -> Result<(), String> {
     let value = value.trim();
     match def.kind {
         ConfigKind::Long(min) => {
-            let v: i64 = value.parse().map_err(|_| "Not a number of type LONG".to_string())?;
+            let v: i64 = value
+                .parse()
+                .map_err(|_| "Not a number of type LONG".to_string())?;
             (v >= min)
                 .then_some(())
                 .ok_or_else(|| format!("Value must be at least {min}"))
         }
         ConfigKind::Int(min) => {
-            let v: i32 = value.parse().map_err(|_| "Not a number of type INT".to_string())?;
+            let v: i32 = value
+                .parse()
+                .map_err(|_| "Not a number of type INT".to_string())?;
             (v >= min)
                 .then_some(())
                 .ok_or_else(|| format!("Value must be at least {min}"))
@@ -167,7 +276,9 @@ fn validate_kind(def: &TopicConfigDef, value: &str) -> Result<(), String> {
             }
         }
         ConfigKind::Ratio => {
-            let v: f64 = value.parse().map_err(|_| "Not a number of type DOUBLE".to_string())?;
+            let v: f64 = value
+                .parse()
+                .map_err(|_| "Not a number of type DOUBLE".to_string())?;
             (0.0..=1.0)
                 .contains(&v)
                 .then_some(())
@@ -192,7 +303,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_and_names() {
-        assert_eq!(validate("retention.ms", "-5").unwrap_err().kafka_error_code(), 40);
+        assert_eq!(
+            validate("retention.ms", "-5")
+                .unwrap_err()
+                .kafka_error_code(),
+            40
+        );
         assert!(validate("retention.ms", "-1").is_ok());
         assert!(validate("cleanup.policy", "compact,delete").is_ok());
         assert!(validate("cleanup.policy", "archive").is_err());

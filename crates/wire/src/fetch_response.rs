@@ -308,11 +308,9 @@ mod tests {
         for version in 4..=12i16 {
             let mut frame = flatten(sample(records.clone()).encode(9, version));
             assert_eq!(frame.get_i32() as usize, frame.len(), "v{version}");
-            let header = ResponseHeader::decode(
-                &mut frame,
-                ApiKey::Fetch.response_header_version(version),
-            )
-            .unwrap();
+            let header =
+                ResponseHeader::decode(&mut frame, ApiKey::Fetch.response_header_version(version))
+                    .unwrap();
             assert_eq!(header.correlation_id, 9);
             let resp = FetchResponse::decode(&mut frame, version).unwrap();
             assert!(!frame.has_remaining(), "v{version} trailing bytes");
@@ -327,7 +325,10 @@ mod tests {
                 assert_eq!(p.log_start_offset, 7);
             }
             let aborted = p.aborted_transactions.as_ref().unwrap();
-            assert_eq!((aborted[0].producer_id.0, aborted[0].first_offset), (1000, 42));
+            assert_eq!(
+                (aborted[0].producer_id.0, aborted[0].first_offset),
+                (1000, 42)
+            );
             assert_eq!(p.records.as_deref(), Some(&records[..]));
             let q = &t.partitions[1];
             assert_eq!(q.error_code, 1);

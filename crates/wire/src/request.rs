@@ -16,6 +16,7 @@ use crate::versions::{advertised, MIN_DECODED_PRODUCE_VERSION};
 
 /// A request frame after parsing.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // built once per request and moved straight into dispatch
 pub enum ParsedRequest {
     /// A fully decoded request at an advertised version.
     Request {
@@ -130,7 +131,9 @@ mod tests {
             ))
             .unwrap();
             match parsed {
-                ParsedRequest::Request { api_key, header, .. } => {
+                ParsedRequest::Request {
+                    api_key, header, ..
+                } => {
                     assert_eq!(api_key, ApiKey::ApiVersions);
                     assert_eq!(header.correlation_id, 7);
                     assert_eq!(header.client_id.as_deref(), Some("test"));
@@ -168,7 +171,11 @@ mod tests {
         let e = parse_request(Bytes::from_static(&[0, 3, 0, 4, 0, 0, 0, 1, 0xff])).unwrap_err();
         assert_eq!(e.kind, WireErrorKind::Malformed);
         let e = parse_request(Bytes::from_static(&[0, 0, 0, 2, 0, 0, 0, 1, 0, 0])).unwrap_err();
-        assert_eq!(e.kind, WireErrorKind::UnsupportedVersion, "Produce v2 is refused");
+        assert_eq!(
+            e.kind,
+            WireErrorKind::UnsupportedVersion,
+            "Produce v2 is refused"
+        );
     }
 
     #[test]

@@ -67,7 +67,10 @@ mod tests {
         assert_eq!(resp.error_code, 35);
         assert_eq!(resp.api_keys.len(), 1);
         assert_eq!(resp.api_keys[0].api_key, 18);
-        assert_eq!((resp.api_keys[0].min_version, resp.api_keys[0].max_version), (0, 4));
+        assert_eq!(
+            (resp.api_keys[0].min_version, resp.api_keys[0].max_version),
+            (0, 4)
+        );
     }
 
     #[test]

@@ -59,7 +59,10 @@ mod tests {
             } else {
                 *min
             };
-            assert!(valid.min <= lowest && *max <= valid.max, "{key:?} {min}-{max} vs {valid}");
+            assert!(
+                valid.min <= lowest && *max <= valid.max,
+                "{key:?} {min}-{max} vs {valid}"
+            );
         }
     }
 

@@ -21,7 +21,10 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 type Outcome = Result<(), (i16, String)>;
 
-pub(crate) fn handle_legacy(broker: &Arc<Broker>, req: AlterConfigsRequest) -> AlterConfigsResponse {
+pub(crate) fn handle_legacy(
+    broker: &Arc<Broker>,
+    req: AlterConfigsRequest,
+) -> AlterConfigsResponse {
     let responses = req
         .resources
         .into_iter()
@@ -30,7 +33,11 @@ pub(crate) fn handle_legacy(broker: &Arc<Broker>, req: AlterConfigsRequest) -> A
                 let configs: BTreeMap<String, String> = r
                     .configs
                     .iter()
-                    .filter_map(|c| c.value.as_ref().map(|v| (c.name.to_string(), v.to_string())))
+                    .filter_map(|c| {
+                        c.value
+                            .as_ref()
+                            .map(|v| (c.name.to_string(), v.to_string()))
+                    })
                     .collect();
                 apply(broker, &r.resource_name, configs, req.validate_only)
             });
@@ -59,7 +66,10 @@ pub(crate) fn handle_incremental(
                     .meta()
                     .topic(&name)
                     .map(|t| t.configs.clone())
-                    .ok_or((UNKNOWN_TOPIC_OR_PARTITION, format!("Topic {name} does not exist")))?;
+                    .ok_or((
+                        UNKNOWN_TOPIC_OR_PARTITION,
+                        format!("Topic {name} does not exist"),
+                    ))?;
                 for c in &r.configs {
                     let key = c.name.to_string();
                     let value = c.value.as_ref().map(|v| v.to_string());
@@ -85,7 +95,10 @@ fn check_resource(resource_type: i8) -> Outcome {
             INVALID_REQUEST,
             "Strata broker settings are static; change the config file and restart".into(),
         )),
-        other => Err((INVALID_REQUEST, format!("Unsupported resource type {other}"))),
+        other => Err((
+            INVALID_REQUEST,
+            format!("Unsupported resource type {other}"),
+        )),
     }
 }
 

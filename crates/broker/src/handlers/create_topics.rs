@@ -37,46 +37,61 @@ pub(crate) fn handle(
             .with_num_partitions(-1)
             .with_replication_factor(-1);
         if duplicates.contains(&name) {
-            results.push(result.with_error_code(INVALID_REQUEST).with_error_message(Some(sb(
-                &format!("Create topics request from client contains multiple entries for topic {name}"),
-            ))));
+            results.push(
+                result
+                    .with_error_code(INVALID_REQUEST)
+                    .with_error_message(Some(sb(&format!(
+                    "Create topics request from client contains multiple entries for topic {name}"
+                )))),
+            );
             continue;
         }
-        let (partitions, replication) = if t.assignments.is_empty() {
-            (
-                if t.num_partitions == -1 { cfg.num_partitions } else { t.num_partitions },
-                if t.replication_factor == -1 {
-                    cfg.default_replication_factor
-                } else {
-                    t.replication_factor
-                },
-            )
-        } else {
-            if t.num_partitions != -1 || t.replication_factor != -1 {
-                results.push(result.with_error_code(INVALID_REQUEST).with_error_message(Some(sb(
+        let (partitions, replication) =
+            if t.assignments.is_empty() {
+                (
+                    if t.num_partitions == -1 {
+                        cfg.num_partitions
+                    } else {
+                        t.num_partitions
+                    },
+                    if t.replication_factor == -1 {
+                        cfg.default_replication_factor
+                    } else {
+                        t.replication_factor
+                    },
+                )
+            } else {
+                if t.num_partitions != -1 || t.replication_factor != -1 {
+                    results.push(result.with_error_code(INVALID_REQUEST).with_error_message(Some(sb(
                     "Both numPartitions or replicationFactor and replicasAssignments were set.",
                 ))));
-                continue;
-            }
-            let ok = t
-                .assignments
-                .iter()
-                .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == cfg.node_id);
-            if !ok {
-                results.push(result.with_error_code(INVALID_REPLICA_ASSIGNMENT).with_error_message(
-                    Some(sb("replica assignments must name only this broker, once")),
-                ));
-                continue;
-            }
-            (t.assignments.len() as i32, 1)
-        };
+                    continue;
+                }
+                let ok = t
+                    .assignments
+                    .iter()
+                    .all(|a| a.broker_ids.len() == 1 && a.broker_ids[0].0 == cfg.node_id);
+                if !ok {
+                    results.push(
+                        result
+                            .with_error_code(INVALID_REPLICA_ASSIGNMENT)
+                            .with_error_message(Some(sb(
+                                "replica assignments must name only this broker, once",
+                            ))),
+                    );
+                    continue;
+                }
+                (t.assignments.len() as i32, 1)
+            };
         let mut configs = BTreeMap::new();
         for c in &t.configs {
             if let Some(v) = &c.value {
                 configs.insert(c.name.to_string(), v.to_string());
             }
         }
-        match blocking(|| broker.create_topic(&name, partitions, replication, configs, req.validate_only)) {
+        match blocking(|| {
+            broker.create_topic(&name, partitions, replication, configs, req.validate_only)
+        }) {
             Ok(topic) => {
                 let mut r = result
                     .with_topic_id(uuid::Uuid::parse_str(&topic.topic_id).unwrap_or_default())

@@ -30,7 +30,11 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> DeleteR
                     };
                     let outcome = blocking(|| {
                         let mut log = part.log();
-                        let target = if p.offset == -1 { log.high_watermark() } else { p.offset };
+                        let target = if p.offset == -1 {
+                            log.high_watermark()
+                        } else {
+                            p.offset
+                        };
                         log.delete_records_before(target)
                     });
                     match outcome {

@@ -58,7 +58,9 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DescribeConfigsRequest) -> Descr
                                 if let Some(v) = topic.configs.get(def.name) {
                                     syn.push(synonym(def.name, v, ConfigSource::Topic));
                                 }
-                                if let (Some(key), Some((v, s))) = (def.broker_key, cfg.broker_setting(def)) {
+                                if let (Some(key), Some((v, s))) =
+                                    (def.broker_key, cfg.broker_setting(def))
+                                {
                                     syn.push(synonym(key, &v, s));
                                 }
                                 syn.push(synonym(def.name, def.default, ConfigSource::Default));

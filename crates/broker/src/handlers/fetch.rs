@@ -45,7 +45,8 @@ pub(crate) async fn handle(
         };
         return Reply::Chunks(body.encode(correlation_id, version));
     }
-    let deadline = Instant::now() + Duration::from_millis((req.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
+    let deadline = Instant::now()
+        + Duration::from_millis((req.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut shutdown = broker.shutdown_signal();
     loop {
@@ -69,7 +70,10 @@ pub(crate) async fn handle(
     }
 }
 
-fn read_all(broker: &Arc<Broker>, req: &FetchRequest) -> (FetchResponseBody<ReadSlice>, usize, bool) {
+fn read_all(
+    broker: &Arc<Broker>,
+    req: &FetchRequest,
+) -> (FetchResponseBody<ReadSlice>, usize, bool) {
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut had_error = false;

@@ -34,7 +34,13 @@ pub(crate) fn handle(
                 .partitions
                 .iter()
                 .map(|p| {
-                    let r = answer(broker, &name, p.partition_index, p.timestamp, read_committed);
+                    let r = answer(
+                        broker,
+                        &name,
+                        p.partition_index,
+                        p.timestamp,
+                        read_committed,
+                    );
                     // leader_epoch exists from v4; kafka-protocol refuses to encode it earlier.
                     if version < 4 {
                         r.with_leader_epoch(-1)

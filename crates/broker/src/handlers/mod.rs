@@ -12,6 +12,7 @@ use strata_wire::encode_response;
 use crate::broker::Broker;
 use crate::reply::Reply;
 
+mod alter_configs;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -19,7 +20,6 @@ mod delete_records;
 mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
-mod alter_configs;
 mod fetch;
 mod find_coordinator;
 mod init_producer_id;
@@ -45,22 +45,30 @@ pub(crate) async fn dispatch(
             None => return Reply::None,
         },
         RequestKind::Fetch(r) => return fetch::handle(broker, r, version, correlation_id).await,
-        RequestKind::ListOffsets(r) => ResponseKind::ListOffsets(list_offsets::handle(broker, r, version)),
+        RequestKind::ListOffsets(r) => {
+            ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))
+        }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(create_topics::handle(broker, r, version))
         }
-        RequestKind::DeleteTopics(r) => ResponseKind::DeleteTopics(delete_topics::handle(broker, r)),
+        RequestKind::DeleteTopics(r) => {
+            ResponseKind::DeleteTopics(delete_topics::handle(broker, r))
+        }
         RequestKind::CreatePartitions(r) => {
             ResponseKind::CreatePartitions(create_partitions::handle(broker, r))
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(broker, r))
         }
-        RequestKind::AlterConfigs(r) => ResponseKind::AlterConfigs(alter_configs::handle_legacy(broker, r)),
+        RequestKind::AlterConfigs(r) => {
+            ResponseKind::AlterConfigs(alter_configs::handle_legacy(broker, r))
+        }
         RequestKind::IncrementalAlterConfigs(r) => {
             ResponseKind::IncrementalAlterConfigs(alter_configs::handle_incremental(broker, r))
         }
-        RequestKind::DeleteRecords(r) => ResponseKind::DeleteRecords(delete_records::handle(broker, r)),
+        RequestKind::DeleteRecords(r) => {
+            ResponseKind::DeleteRecords(delete_records::handle(broker, r))
+        }
         RequestKind::DescribeCluster(_) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker))
         }
@@ -74,7 +82,11 @@ pub(crate) async fn dispatch(
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
         }
         other => {
-            tracing::warn!(?api_key, "no handler for {:?}; closing", std::mem::discriminant(&other));
+            tracing::warn!(
+                ?api_key,
+                "no handler for {:?}; closing",
+                std::mem::discriminant(&other)
+            );
             return Reply::Close;
         }
     };

@@ -60,7 +60,14 @@ pub(crate) async fn handle(
                     Some("transactions are not supported yet".to_string()),
                 ))
             } else {
-                append_one(broker, &name, pd.index, pd.records.as_deref(), acks, version)
+                append_one(
+                    broker,
+                    &name,
+                    pd.index,
+                    pd.records.as_deref(),
+                    acks,
+                    version,
+                )
             };
             match outcome {
                 Ok((base, append_time, log_start)) => {
@@ -119,15 +126,17 @@ fn append_one(
         if min_isr > ISR_SIZE {
             return Err((
                 NOT_ENOUGH_REPLICAS,
-                Some(format!("min.insync.replicas={min_isr} but the ISR has {ISR_SIZE}")),
+                Some(format!(
+                    "min.insync.replicas={min_isr} but the ISR has {ISR_SIZE}"
+                )),
             ));
         }
     }
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err((INVALID_RECORD, Some("no record batch".into())));
     };
-    let header = validate_client_batch(records)
-        .map_err(|e| (e.kafka_error_code(), Some(e.to_string())))?;
+    let header =
+        validate_client_batch(records).map_err(|e| (e.kafka_error_code(), Some(e.to_string())))?;
     if version < 7 && matches!(header.compression(), Ok(Compression::Zstd)) {
         return Err((
             UNSUPPORTED_COMPRESSION_TYPE,
@@ -141,7 +150,11 @@ fn append_one(
             metrics::counter!("strata_produce_bytes_total").increment(batch.len() as u64);
             metrics::counter!("strata_produce_records_total")
                 .increment(header.records_count.max(0) as u64);
-            Ok((info.base_offset, info.log_append_time, info.log_start_offset))
+            Ok((
+                info.base_offset,
+                info.log_append_time,
+                info.log_start_offset,
+            ))
         }
         Err(e) => Err((e.kafka_error_code(), Some(e.to_string()))),
     }

@@ -73,7 +73,8 @@ async fn call(b: &Arc<Broker>, key: ApiKey, version: i16, body: RequestKind) -> 
 
 fn default_request(key: ApiKey, topic: &str) -> RequestKind {
     match key {
-        ApiKey::Produce => RequestKind::Produce(ProduceRequest::default().with_acks(1).with_topic_data(vec![
+        ApiKey::Produce => {
+            RequestKind::Produce(ProduceRequest::default().with_acks(1).with_topic_data(vec![
             produce_request::TopicProduceData::default()
                 .with_name(name(topic))
                 .with_partition_data(vec![produce_request::PartitionProduceData::default()
@@ -85,21 +86,26 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
                         -1,
                         -1,
                     ))))]),
-        ])),
-        ApiKey::Fetch => RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(vec![
-            fetch_request::FetchTopic::default()
-                .with_topic(name(topic))
-                .with_partitions(vec![fetch_request::FetchPartition::default()
-                    .with_partition(0)
-                    .with_fetch_offset(0)
-                    .with_partition_max_bytes(1 << 20)]),
-        ])),
-        ApiKey::ListOffsets => RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
+        ]))
+        }
+        ApiKey::Fetch => {
+            RequestKind::Fetch(FetchRequest::default().with_max_bytes(1 << 20).with_topics(
+                vec![fetch_request::FetchTopic::default()
+                    .with_topic(name(topic))
+                    .with_partitions(vec![fetch_request::FetchPartition::default()
+                        .with_partition(0)
+                        .with_fetch_offset(0)
+                        .with_partition_max_bytes(1 << 20)])],
+            ))
+        }
+        ApiKey::ListOffsets => {
+            RequestKind::ListOffsets(ListOffsetsRequest::default().with_topics(vec![
             list_offsets_request::ListOffsetsTopic::default()
                 .with_name(name(topic))
                 .with_partitions(vec![list_offsets_request::ListOffsetsPartition::default()
                     .with_timestamp(-1)]),
-        ])),
+        ]))
+        }
         ApiKey::Metadata => RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
         ApiKey::FindCoordinator => RequestKind::FindCoordinator(
             FindCoordinatorRequest::default()
@@ -107,20 +113,26 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
                 .with_coordinator_keys(vec![StrBytes::from_static_str("g")]),
         ),
         ApiKey::ApiVersions => RequestKind::ApiVersions(ApiVersionsRequest::default()),
-        ApiKey::CreateTopics => RequestKind::CreateTopics(CreateTopicsRequest::default().with_validate_only(true).with_topics(vec![
-            create_topics_request::CreatableTopic::default()
-                .with_name(name("fresh"))
-                .with_num_partitions(2)
-                .with_replication_factor(1),
-        ])),
+        ApiKey::CreateTopics => RequestKind::CreateTopics(
+            CreateTopicsRequest::default()
+                .with_validate_only(true)
+                .with_topics(vec![create_topics_request::CreatableTopic::default()
+                    .with_name(name("fresh"))
+                    .with_num_partitions(2)
+                    .with_replication_factor(1)]),
+        ),
         ApiKey::DeleteTopics => RequestKind::DeleteTopics(
             DeleteTopicsRequest::default().with_topic_names(vec![name("nope")]),
         ),
-        ApiKey::DeleteRecords => RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
-            delete_records_request::DeleteRecordsTopic::default()
-                .with_name(name(topic))
-                .with_partitions(vec![delete_records_request::DeleteRecordsPartition::default().with_offset(0)]),
-        ])),
+        ApiKey::DeleteRecords => {
+            RequestKind::DeleteRecords(DeleteRecordsRequest::default().with_topics(vec![
+                delete_records_request::DeleteRecordsTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        delete_records_request::DeleteRecordsPartition::default().with_offset(0),
+                    ]),
+            ]))
+        }
         ApiKey::InitProducerId => RequestKind::InitProducerId(
             InitProducerIdRequest::default()
                 .with_producer_id(ProducerId(-1))
@@ -130,28 +142,44 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
             OffsetForLeaderEpochRequest::default().with_topics(vec![
                 offset_for_leader_epoch_request::OffsetForLeaderTopic::default()
                     .with_topic(name(topic))
-                    .with_partitions(vec![offset_for_leader_epoch_request::OffsetForLeaderPartition::default()]),
+                    .with_partitions(vec![
+                        offset_for_leader_epoch_request::OffsetForLeaderPartition::default(),
+                    ]),
             ]),
         ),
-        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(DescribeConfigsRequest::default().with_include_synonyms(true).with_resources(vec![
-            describe_configs_request::DescribeConfigsResource::default()
-                .with_resource_type(2)
-                .with_resource_name(StrBytes::from_string(topic.to_string())),
-        ])),
-        ApiKey::AlterConfigs => RequestKind::AlterConfigs(AlterConfigsRequest::default().with_validate_only(true).with_resources(vec![
-            alter_configs_request::AlterConfigsResource::default()
-                .with_resource_type(2)
-                .with_resource_name(StrBytes::from_string(topic.to_string())),
-        ])),
-        ApiKey::CreatePartitions => RequestKind::CreatePartitions(CreatePartitionsRequest::default().with_validate_only(true).with_topics(vec![
-            create_partitions_request::CreatePartitionsTopic::default().with_name(name(topic)).with_count(3),
-        ])),
-        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
-            IncrementalAlterConfigsRequest::default().with_validate_only(true).with_resources(vec![
-                incremental_alter_configs_request::AlterConfigsResource::default()
+        ApiKey::DescribeConfigs => RequestKind::DescribeConfigs(
+            DescribeConfigsRequest::default()
+                .with_include_synonyms(true)
+                .with_resources(vec![
+                    describe_configs_request::DescribeConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_string(topic.to_string())),
+                ]),
+        ),
+        ApiKey::AlterConfigs => RequestKind::AlterConfigs(
+            AlterConfigsRequest::default()
+                .with_validate_only(true)
+                .with_resources(vec![alter_configs_request::AlterConfigsResource::default()
                     .with_resource_type(2)
-                    .with_resource_name(StrBytes::from_string(topic.to_string())),
-            ]),
+                    .with_resource_name(StrBytes::from_string(topic.to_string()))]),
+        ),
+        ApiKey::CreatePartitions => RequestKind::CreatePartitions(
+            CreatePartitionsRequest::default()
+                .with_validate_only(true)
+                .with_topics(vec![
+                    create_partitions_request::CreatePartitionsTopic::default()
+                        .with_name(name(topic))
+                        .with_count(3),
+                ]),
+        ),
+        ApiKey::IncrementalAlterConfigs => RequestKind::IncrementalAlterConfigs(
+            IncrementalAlterConfigsRequest::default()
+                .with_validate_only(true)
+                .with_resources(vec![
+                    incremental_alter_configs_request::AlterConfigsResource::default()
+                        .with_resource_type(2)
+                        .with_resource_name(StrBytes::from_string(topic.to_string())),
+                ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         other => panic!("no default request for {other:?}"),
@@ -183,16 +211,39 @@ async fn produce_fetch_and_list_offsets_are_exact() {
     let b = broker(dir.path());
     b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
     for expected_base in [0i64, 1, 2] {
-        let resp: ProduceResponse =
-            decode(call(&b, ApiKey::Produce, 9, default_request(ApiKey::Produce, "t")).await, 9);
+        let resp: ProduceResponse = decode(
+            call(
+                &b,
+                ApiKey::Produce,
+                9,
+                default_request(ApiKey::Produce, "t"),
+            )
+            .await,
+            9,
+        );
         let p = &resp.responses[0].partition_responses[0];
-        assert_eq!((p.error_code, p.base_offset, p.log_start_offset), (0, expected_base, 0));
+        assert_eq!(
+            (p.error_code, p.base_offset, p.log_start_offset),
+            (0, expected_base, 0)
+        );
     }
-    let resp: FetchResponse = decode(call(&b, ApiKey::Fetch, 11, default_request(ApiKey::Fetch, "t")).await, 11);
+    let resp: FetchResponse = decode(
+        call(&b, ApiKey::Fetch, 11, default_request(ApiKey::Fetch, "t")).await,
+        11,
+    );
     let p = &resp.responses[0].partitions[0];
-    assert_eq!((p.error_code, p.high_watermark, p.last_stable_offset, p.log_start_offset), (0, 3, 3, 0));
+    assert_eq!(
+        (
+            p.error_code,
+            p.high_watermark,
+            p.last_stable_offset,
+            p.log_start_offset
+        ),
+        (0, 3, 3, 0)
+    );
     let records = p.records.clone().unwrap();
-    let one = strata_records::testing::build_batch(1000, &[(Some(b"k"), Some(b"v"), 0)], -1, -1, -1);
+    let one =
+        strata_records::testing::build_batch(1000, &[(Some(b"k"), Some(b"v"), 0)], -1, -1, -1);
     assert_eq!(records.len(), 3 * one.len());
     for (i, h) in strata_records::batches(&records).enumerate() {
         let (_, h) = h.unwrap();
@@ -201,8 +252,16 @@ async fn produce_fetch_and_list_offsets_are_exact() {
     }
     // The payload is the client's batch byte-for-byte after the base offset field.
     assert_eq!(&records[8..one.len()], &one[8..]);
-    let resp: ListOffsetsResponse =
-        decode(call(&b, ApiKey::ListOffsets, 7, default_request(ApiKey::ListOffsets, "t")).await, 7);
+    let resp: ListOffsetsResponse = decode(
+        call(
+            &b,
+            ApiKey::ListOffsets,
+            7,
+            default_request(ApiKey::ListOffsets, "t"),
+        )
+        .await,
+        7,
+    );
     assert_eq!(resp.topics[0].partitions[0].offset, 3);
 }
 
@@ -211,34 +270,58 @@ async fn produce_refusals_carry_kafka_codes() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path());
     b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
-    let mut batch = strata_records::testing::build_batch(1000, &[(None, Some(b"v"), 0)], -1, -1, -1);
+    let mut batch =
+        strata_records::testing::build_batch(1000, &[(None, Some(b"v"), 0)], -1, -1, -1);
     let last = batch.len() - 1;
     batch[last] ^= 1;
     let produce = |topic: &str, acks: i16, records: Vec<u8>| {
-        RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_topic_data(vec![
-            produce_request::TopicProduceData::default()
-                .with_name(name(topic))
-                .with_partition_data(vec![produce_request::PartitionProduceData::default()
-                    .with_index(0)
-                    .with_records(Some(Bytes::from(records)))]),
-        ]))
+        RequestKind::Produce(ProduceRequest::default().with_acks(acks).with_topic_data(
+            vec![produce_request::TopicProduceData::default()
+                    .with_name(name(topic))
+                    .with_partition_data(vec![
+                        produce_request::PartitionProduceData::default()
+                            .with_index(0)
+                            .with_records(Some(Bytes::from(records))),
+                    ])],
+        ))
     };
     let code = |resp: ProduceResponse| resp.responses[0].partition_responses[0].error_code;
     let good = strata_records::testing::build_batch(1000, &[(None, Some(b"v"), 0)], -1, -1, -1);
-    let r: ProduceResponse = decode(call(&b, ApiKey::Produce, 9, produce("t", 1, batch)).await, 9);
+    let r: ProduceResponse = decode(
+        call(&b, ApiKey::Produce, 9, produce("t", 1, batch)).await,
+        9,
+    );
     assert_eq!(code(r), 2, "bad CRC is CORRUPT_MESSAGE");
-    let r: ProduceResponse = decode(call(&b, ApiKey::Produce, 9, produce("nope", 1, good.clone())).await, 9);
+    let r: ProduceResponse = decode(
+        call(&b, ApiKey::Produce, 9, produce("nope", 1, good.clone())).await,
+        9,
+    );
     assert_eq!(code(r), 3, "unknown topic");
-    let r: ProduceResponse = decode(call(&b, ApiKey::Produce, 9, produce("t", 2, good.clone())).await, 9);
+    let r: ProduceResponse = decode(
+        call(&b, ApiKey::Produce, 9, produce("t", 2, good.clone())).await,
+        9,
+    );
     assert_eq!(code(r), 21, "invalid acks");
     let mut two = good.clone();
     two.extend_from_slice(&good);
     let r: ProduceResponse = decode(call(&b, ApiKey::Produce, 9, produce("t", 1, two)).await, 9);
     assert_eq!(code(r), 87, "two batches");
-    let big = strata_records::testing::build_batch(1000, &[(None, Some(&vec![7u8; 2_000_000]), 0)], -1, -1, -1);
+    let big = strata_records::testing::build_batch(
+        1000,
+        &[(None, Some(&vec![7u8; 2_000_000]), 0)],
+        -1,
+        -1,
+        -1,
+    );
     let r: ProduceResponse = decode(call(&b, ApiKey::Produce, 9, produce("t", 1, big)).await, 9);
     assert_eq!(code(r), 10, "MESSAGE_TOO_LARGE");
-    assert!(matches!(call(&b, ApiKey::Produce, 9, produce("t", 0, good)).await, Reply::None), "acks=0");
+    assert!(
+        matches!(
+            call(&b, ApiKey::Produce, 9, produce("t", 0, good)).await,
+            Reply::None
+        ),
+        "acks=0"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,25 +330,50 @@ async fn fetch_long_polls_until_data_or_timeout() {
     let b = broker(dir.path());
     b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
     let fetch = || {
-        let RequestKind::Fetch(f) = default_request(ApiKey::Fetch, "t") else { unreachable!() };
+        let RequestKind::Fetch(f) = default_request(ApiKey::Fetch, "t") else {
+            unreachable!()
+        };
         RequestKind::Fetch(f.with_max_wait_ms(5_000).with_min_bytes(1))
     };
     let b2 = b.clone();
     let waiter = tokio::spawn(async move { call(&b2, ApiKey::Fetch, 11, fetch()).await });
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(!waiter.is_finished(), "fetch must wait for data");
-    call(&b, ApiKey::Produce, 9, default_request(ApiKey::Produce, "t")).await;
+    call(
+        &b,
+        ApiKey::Produce,
+        9,
+        default_request(ApiKey::Produce, "t"),
+    )
+    .await;
     let resp: FetchResponse = decode(waiter.await.unwrap(), 11);
     assert_eq!(resp.responses[0].partitions[0].high_watermark, 1);
     // No data and a short wait: returns empty after the wait.
-    let RequestKind::Fetch(f) = default_request(ApiKey::Fetch, "t") else { unreachable!() };
+    let RequestKind::Fetch(f) = default_request(ApiKey::Fetch, "t") else {
+        unreachable!()
+    };
     let f = f.with_max_wait_ms(100).with_min_bytes(1);
     let mut f2 = f.clone();
     f2.topics[0].partitions[0].fetch_offset = 1;
-    let resp: FetchResponse = decode(call(&b, ApiKey::Fetch, 11, RequestKind::Fetch(f2)).await, 11);
-    assert_eq!(resp.responses[0].partitions[0].records.as_ref().map(|r| r.len()), Some(0));
+    let resp: FetchResponse = decode(
+        call(&b, ApiKey::Fetch, 11, RequestKind::Fetch(f2)).await,
+        11,
+    );
+    assert_eq!(
+        resp.responses[0].partitions[0]
+            .records
+            .as_ref()
+            .map(|r| r.len()),
+        Some(0)
+    );
     let mut f3 = f;
     f3.topics[0].partitions[0].fetch_offset = 99;
-    let resp: FetchResponse = decode(call(&b, ApiKey::Fetch, 11, RequestKind::Fetch(f3)).await, 11);
-    assert_eq!(resp.responses[0].partitions[0].error_code, 1, "OFFSET_OUT_OF_RANGE");
+    let resp: FetchResponse = decode(
+        call(&b, ApiKey::Fetch, 11, RequestKind::Fetch(f3)).await,
+        11,
+    );
+    assert_eq!(
+        resp.responses[0].partitions[0].error_code, 1,
+        "OFFSET_OUT_OF_RANGE"
+    );
 }
