@@ -29,6 +29,8 @@ const MAX_ENTRY_LEN: usize = 16 * 1024 * 1024;
 pub struct Journal {
     path: PathBuf,
     file: File,
+    /// Length of the intact prefix (header plus whole entries).
+    len: u64,
 }
 
 impl Journal {
@@ -44,7 +46,13 @@ impl Journal {
         let mut data = Vec::new();
         file.read_to_end(&mut data)
             .map_err(|e| MetaError::io(ctx("read"), e))?;
-        if data.is_empty() {
+        let mut header_bytes = MAGIC.to_vec();
+        header_bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+        if data.len() < HEADER_LEN && header_bytes.starts_with(&data) {
+            // Empty, or a header torn by a crash during the very first start: nothing was ever
+            // acknowledged, so start afresh.
+            file.set_len(0)
+                .map_err(|e| MetaError::io(ctx("reset"), e))?;
             let mut header = MAGIC.to_vec();
             header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
             file.write_all(&header)
@@ -55,6 +63,7 @@ impl Journal {
                 Journal {
                     path: path.to_path_buf(),
                     file,
+                    len: HEADER_LEN as u64,
                 },
                 Vec::new(),
             ));
@@ -77,18 +86,37 @@ impl Journal {
             Journal {
                 path: path.to_path_buf(),
                 file,
+                len: good_len as u64,
             },
             records,
         ))
     }
 
     /// Appends one record durably.
+    /// A failed write is cut back off, so a later successful append never lands behind torn
+    /// bytes (which replay would truncate, losing an acknowledged record).
     pub fn append(&mut self, record: &MetadataRecord) -> Result<(), MetaError> {
         let entry = encode_entry(record);
-        self.file
+        let written = self
+            .file
             .write_all(&entry)
-            .and_then(|_| self.file.sync_data())
-            .map_err(|e| MetaError::io(format!("append to {}", self.path.display()), e))
+            .and_then(|_| self.file.sync_data());
+        match written {
+            Ok(()) => {
+                self.len += entry.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self
+                    .file
+                    .set_len(self.len)
+                    .and_then(|_| self.file.sync_data());
+                Err(MetaError::io(
+                    format!("append to {}", self.path.display()),
+                    e,
+                ))
+            }
+        }
     }
 }
 
@@ -103,7 +131,9 @@ pub fn encode_entry(record: &MetadataRecord) -> Vec<u8> {
 }
 
 /// Decodes a whole journal image: the intact records and the length of the intact prefix.
-/// Errors only for a wrong magic or an unknown (newer) format version.
+/// Errors for a wrong magic, an unknown (newer) format version, or an entry whose CRC is valid
+/// but whose record this build does not understand (written by a newer build: refusing keeps
+/// it, where truncating would destroy it and everything after it).
 pub fn decode(data: &[u8]) -> Result<(Vec<MetadataRecord>, usize), String> {
     if data.len() < HEADER_LEN || &data[..8] != MAGIC {
         return Err("not a Strata metadata journal (bad magic)".into());
@@ -128,7 +158,12 @@ pub fn decode(data: &[u8]) -> Result<(Vec<MetadataRecord>, usize), String> {
         }
         match serde_json::from_slice(payload) {
             Ok(r) => records.push(r),
-            Err(_) => break,
+            Err(e) => {
+                return Err(format!(
+                    "entry at byte {pos} is intact but not a record this build understands ({e}); \
+                     was the journal written by a newer Strata?"
+                ))
+            }
         }
         pos += 8 + len;
     }
@@ -192,6 +227,34 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let (_, recs) = Journal::open(&path).unwrap();
         assert_eq!(recs, vec![rec(1)]);
+    }
+
+    #[test]
+    fn refuses_intact_but_unknown_records_and_keeps_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.log");
+        drop(Journal::open(&path).unwrap());
+        let payload = br#"{"type":"FromTheFuture","x":1}"#;
+        let mut data = std::fs::read(&path).unwrap();
+        data.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        data.extend_from_slice(&crc32c::crc32c(payload).to_be_bytes());
+        data.extend_from_slice(payload);
+        std::fs::write(&path, &data).unwrap();
+        let err = Journal::open(&path).unwrap_err();
+        assert!(err.message.contains("newer Strata"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), data, "nothing truncated");
+    }
+
+    #[test]
+    fn torn_header_starts_afresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.log");
+        std::fs::write(&path, &MAGIC[..5]).unwrap();
+        let (mut j, recs) = Journal::open(&path).unwrap();
+        assert!(recs.is_empty());
+        j.append(&rec(4)).unwrap();
+        drop(j);
+        assert_eq!(Journal::open(&path).unwrap().1, vec![rec(4)]);
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub struct MetadataState {
 }
 
 impl MetadataState {
-    /// Applies one record. Records are facts; unknown topic ids are ignored (they can only come
-    /// from a journal written by a newer version that this one does not understand).
+    /// Applies one record. Records are facts, validated before they were written; a record
+    /// naming a topic id that no longer exists changes nothing.
     pub fn apply(&mut self, record: &MetadataRecord) {
         match record {
             MetadataRecord::ClusterInitialized {
