@@ -1,4 +1,4 @@
-//! Background work: retention enforcement on a timer.
+//! Background work: retention enforcement and the periodic flusher (`flush.ms`) on timers.
 //!
 //! Invariant: background tasks take a partition's lock only for the duration of one
 //! `apply_retention` call, so produce and fetch are delayed by at most one segment deletion.
@@ -12,7 +12,27 @@ use crate::broker::{now_ms, Broker};
 
 /// Starts the background tasks.
 pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Vec<JoinHandle<()>> {
-    vec![tokio::spawn(retention_loop(broker.clone()))]
+    vec![
+        tokio::spawn(retention_loop(broker.clone())),
+        tokio::spawn(flush_loop(broker.clone())),
+    ]
+}
+
+/// How often the flusher looks for partitions whose `flush.ms` has passed (Kafka's
+/// `log.flush.scheduler.interval.ms`).
+const FLUSH_CHECK_MS: u64 = 1000;
+
+async fn flush_loop(broker: Arc<Broker>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(FLUSH_CHECK_MS));
+    loop {
+        tick.tick().await;
+        for part in broker.all_partitions() {
+            let result = tokio::task::block_in_place(|| part.log().flush_if_due(now_ms()));
+            if let Err(e) = result {
+                tracing::error!(topic = %part.topic, partition = part.index, error = %e, "periodic flush failed");
+            }
+        }
+    }
 }
 
 async fn retention_loop(broker: Arc<Broker>) {

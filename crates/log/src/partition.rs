@@ -222,6 +222,19 @@ impl PartitionLog {
         Ok(())
     }
 
+    /// Flushes if `flush.ms` has passed since the last flush and something is unflushed (Kafka's
+    /// periodic log flusher). Returns whether it flushed.
+    pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, LogError> {
+        if self.unflushed_messages == 0
+            || now_ms.saturating_sub(self.last_flush_ms) < self.config.flush_ms
+        {
+            return Ok(false);
+        }
+        self.flush()?;
+        self.last_flush_ms = now_ms;
+        Ok(true)
+    }
+
     /// First offset that may be read.
     pub fn log_start_offset(&self) -> i64 {
         self.log_start_offset
