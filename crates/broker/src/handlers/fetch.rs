@@ -90,7 +90,9 @@ fn read_all(
                 log_start_offset: -1,
                 aborted_transactions: None,
                 preferred_read_replica: -1,
-                records: Payload::None,
+                // Kafka sends an empty record set, never null, even for errored partitions;
+                // librdkafka rejects the whole response on a null one.
+                records: Payload::Bytes(bytes::Bytes::new()),
             };
             let Some(part) = broker.partition(&name, p.partition) else {
                 data.error_code = UNKNOWN_TOPIC_OR_PARTITION;

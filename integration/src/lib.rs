@@ -1,0 +1,29 @@
+//! Helpers for scenario tests: the real `strata` binary driven by real Kafka clients.
+//!
+//! Every scenario in `tests/` follows the same shape:
+//!
+//! 1. [`run`] gives the test a tokio runtime, a time limit and a watchdog. A test that overruns
+//!    its limit fails; one that hangs in a blocking call is aborted by the watchdog, which kills
+//!    every broker process this test process started first.
+//! 2. [`Broker::start`] spawns `strata serve` on a free loopback port with a fresh temporary
+//!    data directory, and waits for the port to accept connections. Its stderr goes to a file in
+//!    the temporary directory; if the test panics, the tail of that file is printed.
+//!    Dropping the [`Broker`] kills the process.
+//! 3. The test talks to it with librdkafka (the [`client`] helpers), `kcat` or the `strata` CLI
+//!    ([`tools`]), or raw TCP, and asserts exact outcomes: bytes, offsets, counts and order.
+//!
+//! Tests never assert on speed. Each one runs its own broker, so nextest can run them in
+//! parallel.
+
+pub mod broker;
+pub mod client;
+pub mod run;
+pub mod tools;
+
+pub use broker::Broker;
+pub use client::{
+    admin, consumer, create_topic, producer, read_partitions, read_topic, send_all, Delivered,
+    Outgoing, Record,
+};
+pub use run::run;
+pub use tools::{kcat, strata_cli, CommandOutput};
