@@ -43,6 +43,10 @@ pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, Str
         flush_ms: num(config, overrides, "flush.ms"),
         message_timestamp_type_log_append: effective(config, overrides, "message.timestamp.type")
             == "LogAppendTime",
+        remote_storage_enable: effective(config, overrides, "remote.storage.enable")
+            .eq_ignore_ascii_case("true"),
+        local_retention_ms: num(config, overrides, "local.retention.ms"),
+        local_retention_bytes: num(config, overrides, "local.retention.bytes"),
     }
 }
 

@@ -22,6 +22,34 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// Stamp batches with LogAppendTime (`message.timestamp.type=LogAppendTime`).
     pub message_timestamp_type_log_append: bool,
+    /// Sealed segments are tiered to object storage (`remote.storage.enable`). Then local
+    /// segments are deleted by the local retention settings, and only once uploaded, and the log
+    /// start offset covers remote data too.
+    pub remote_storage_enable: bool,
+    /// Local retention by time when tiering (`local.retention.ms`); -2 = `retention_ms`.
+    pub local_retention_ms: i64,
+    /// Local retention by size when tiering (`local.retention.bytes`); -2 = `retention_bytes`.
+    pub local_retention_bytes: i64,
+}
+
+impl LogConfig {
+    /// Effective local retention by time (-2 resolved to `retention_ms`).
+    pub fn effective_local_retention_ms(&self) -> i64 {
+        if self.local_retention_ms == -2 {
+            self.retention_ms
+        } else {
+            self.local_retention_ms
+        }
+    }
+
+    /// Effective local retention by size (-2 resolved to `retention_bytes`).
+    pub fn effective_local_retention_bytes(&self) -> i64 {
+        if self.local_retention_bytes == -2 {
+            self.retention_bytes
+        } else {
+            self.local_retention_bytes
+        }
+    }
 }
 
 impl Default for LogConfig {
@@ -37,6 +65,9 @@ impl Default for LogConfig {
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
             message_timestamp_type_log_append: false,
+            remote_storage_enable: false,
+            local_retention_ms: -2,
+            local_retention_bytes: -2,
         }
     }
 }

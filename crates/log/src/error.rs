@@ -31,6 +31,15 @@ pub enum LogError {
         /// Current log end offset (or high watermark, for DeleteRecords).
         log_end: i64,
     },
+    /// The offset is in the log (at or above the log start) but below the first local segment:
+    /// its data lives in remote storage only.
+    #[error("offset {offset} is below the local log start {local_start}")]
+    NotLocal {
+        /// Requested offset.
+        offset: i64,
+        /// First offset held locally.
+        local_start: i64,
+    },
     /// The batch exceeds `max_message_bytes`.
     #[error("batch of {size} bytes exceeds max.message.bytes {max}")]
     MessageTooLarge {
@@ -71,7 +80,7 @@ impl LogError {
     /// The Kafka error code a broker should return for this error.
     pub fn kafka_error_code(&self) -> i16 {
         match self {
-            LogError::OffsetOutOfRange { .. } => OFFSET_OUT_OF_RANGE,
+            LogError::OffsetOutOfRange { .. } | LogError::NotLocal { .. } => OFFSET_OUT_OF_RANGE,
             LogError::MessageTooLarge { .. } => MESSAGE_TOO_LARGE,
             LogError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
             LogError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,

@@ -31,6 +31,7 @@ mod retention;
 mod scan;
 mod segment;
 mod segment_scan;
+mod tiered;
 mod time_index;
 mod timestamp;
 
@@ -38,3 +39,4 @@ pub use config::LogConfig;
 pub use error::LogError;
 pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
+pub use tiered::SegmentInfo;

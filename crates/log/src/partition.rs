@@ -72,6 +72,9 @@ pub struct PartitionLog {
     pub(crate) epochs: LeaderEpochCache,
     pub(crate) unflushed_messages: u64,
     pub(crate) last_flush_ms: i64,
+    /// End offset (exclusive) up to which sealed segments are durably recorded as uploaded;
+    /// `None` until the tiering worker says so. Local retention never deletes past it.
+    pub(crate) remote_upload_end: Option<i64>,
     pub(crate) report: OpenReport,
 }
 

@@ -70,6 +70,13 @@ impl PartitionLog {
                 log_end,
             });
         }
+        let local_start = self.local_log_start_offset();
+        if offset < local_start {
+            return Err(LogError::NotLocal {
+                offset,
+                local_start,
+            });
+        }
         let segment = &self.segments[self.segment_index(offset)];
         let mut slice = ReadSlice {
             file: Arc::clone(segment.file()),

@@ -72,9 +72,16 @@ pub(crate) fn open(
     }
     let first_base = segments[0].base_offset;
     let log_end = segments.last().map_or(first_base, |s| s.next_offset);
+    // With tiering, data below the first local segment may live remotely: the checkpointed log
+    // start stays where it was. Otherwise the first local segment bounds it.
+    let floor = if config.remote_storage_enable {
+        0
+    } else {
+        first_base
+    };
     let log_start = checkpoint_start
         .unwrap_or(first_base)
-        .max(first_base)
+        .max(floor)
         .min(log_end);
     if checkpoint_start != Some(log_start) {
         write_log_start(dir, log_start)?;
@@ -111,6 +118,7 @@ pub(crate) fn open(
         epochs,
         unflushed_messages: 0,
         last_flush_ms: now_ms,
+        remote_upload_end: None,
         report,
     })
 }

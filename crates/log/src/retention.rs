@@ -38,8 +38,78 @@ impl PartitionLog {
                 .count();
             count = count.max(oversize);
         }
+        if self.config.remote_storage_enable {
+            // Tiered: total retention by time still deletes expired data outright (advancing the
+            // log start), but size and local retention only remove segments already uploaded,
+            // leaving the log start where it is (the data lives on remotely).
+            let expired = if self.config.retention_ms >= 0 {
+                self.segments[..sealed]
+                    .iter()
+                    .take_while(|s| {
+                        now_ms.saturating_sub(s.max_timestamp) > self.config.retention_ms
+                    })
+                    .count()
+            } else {
+                0
+            };
+            let expired = expired.max(self.segments_below_log_start());
+            self.delete_oldest(expired)?;
+            let local = self.locally_retained_count(now_ms);
+            self.delete_oldest_local(local)?;
+            return Ok(expired + local);
+        }
         self.delete_oldest(count)?;
         Ok(count)
+    }
+
+    /// How many of the oldest sealed segments local retention removes: those beyond
+    /// `local.retention.ms`/`.bytes` and wholly uploaded (ending at or below the upload end).
+    fn locally_retained_count(&self, now_ms: i64) -> usize {
+        let Some(uploaded_end) = self.remote_upload_end else {
+            return 0;
+        };
+        let sealed = self.segments.len() - 1;
+        let uploaded = self.segments[..sealed]
+            .iter()
+            .take_while(|s| s.next_offset <= uploaded_end)
+            .count();
+        let mut count = 0;
+        let ms = self.config.effective_local_retention_ms();
+        if ms >= 0 {
+            count = self.segments[..uploaded]
+                .iter()
+                .take_while(|s| now_ms.saturating_sub(s.max_timestamp) > ms)
+                .count();
+        }
+        let bytes = self.config.effective_local_retention_bytes();
+        if bytes >= 0 {
+            let mut excess = self.size_bytes() as i64 - bytes;
+            let oversize = self.segments[..uploaded]
+                .iter()
+                .take_while(|s| {
+                    let fits = excess - s.size as i64 >= 0;
+                    if fits {
+                        excess -= s.size as i64;
+                    }
+                    fits
+                })
+                .count();
+            count = count.max(oversize);
+        }
+        count
+    }
+
+    /// Deletes the oldest `count` sealed segments from local disk without moving the log start.
+    fn delete_oldest_local(&mut self, count: usize) -> Result<(), LogError> {
+        if count == 0 {
+            return Ok(());
+        }
+        let count = count.min(self.segments.len() - 1);
+        for segment in self.segments.drain(..count) {
+            tracing::info!(dir = %self.dir.display(), base = segment.base_offset, "deleting uploaded local segment");
+            segment.delete_files()?;
+        }
+        sync_dir(&self.dir)
     }
 
     /// DeleteRecords: makes `offset` (`-1` = high watermark) the log start if it is higher,

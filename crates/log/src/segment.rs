@@ -324,6 +324,10 @@ impl Segment {
         Ok(())
     }
 
+    pub(crate) fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
     pub(crate) fn file(&self) -> &Arc<File> {
         &self.file
     }

@@ -1,0 +1,68 @@
+//! What the tiering worker needs from a local log: the sealed segments it may upload, the local
+//! log start, and a high-water mark of what is safely uploaded.
+//!
+//! Invariants:
+//! - only sealed segments are listed (the active one may still grow);
+//! - `remote_upload_end` is set by the tiering worker only after the upload is recorded
+//!   durably in its catalog; local retention never deletes a segment ending above it, so
+//!   nothing leaves local disk before it is safe remotely;
+//! - the log start offset (global, across tiers) only moves by DeleteRecords, total retention,
+//!   or [`PartitionLog::delete_records_before`] called on behalf of remote retention.
+
+use std::path::PathBuf;
+
+use crate::segment::file_name;
+use crate::PartitionLog;
+
+/// A sealed segment as the tiering worker sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// First offset of the segment.
+    pub base_offset: i64,
+    /// One past the last offset of the segment.
+    pub end_offset: i64,
+    /// Bytes in the `.log` file.
+    pub size: u64,
+    /// Largest record timestamp in the segment.
+    pub max_timestamp: i64,
+    /// Path of the `.log` file.
+    pub log_path: PathBuf,
+    /// Path of the `.index` file.
+    pub offset_index_path: PathBuf,
+    /// Path of the `.timeindex` file.
+    pub time_index_path: PathBuf,
+}
+
+impl PartitionLog {
+    /// Sealed segments, oldest first.
+    pub fn sealed_segments(&self) -> Vec<SegmentInfo> {
+        let sealed = self.segments.len().saturating_sub(1);
+        self.segments[..sealed]
+            .iter()
+            .map(|s| SegmentInfo {
+                base_offset: s.base_offset,
+                end_offset: s.next_offset,
+                size: s.size,
+                max_timestamp: s.max_timestamp,
+                log_path: s.log_path().to_path_buf(),
+                offset_index_path: self.dir.join(file_name(s.base_offset, "index")),
+                time_index_path: self.dir.join(file_name(s.base_offset, "timeindex")),
+            })
+            .collect()
+    }
+
+    /// First offset held on local disk (≥ the log start offset).
+    pub fn local_log_start_offset(&self) -> i64 {
+        self.segments[0].base_offset.max(self.log_start_offset)
+    }
+
+    /// Records that every sealed segment ending at or below `end` is durably uploaded.
+    pub fn set_remote_upload_end(&mut self, end: i64) {
+        self.remote_upload_end = Some(self.remote_upload_end.map_or(end, |e| e.max(end)));
+    }
+
+    /// The end offset up to which segments are known to be uploaded.
+    pub fn remote_upload_end(&self) -> Option<i64> {
+        self.remote_upload_end
+    }
+}
