@@ -34,6 +34,9 @@ pub struct Broker {
     /// Notified after every append, to wake long-polling fetches.
     pub data_arrived: Notify,
     shutdown_tx: watch::Sender<bool>,
+    /// The consumer-group coordinator (state in `<data dir>/__consumer_offsets-<p>/`).
+    pub group: Arc<strata_group::GroupCoordinator>,
+    tier: std::sync::OnceLock<Arc<strata_tier::Tier>>,
 }
 
 impl Broker {
@@ -53,14 +56,32 @@ impl Broker {
             }
         }
         remove_orphans(&data_dir, &partitions)?;
+        let oracle = Arc::new(crate::groups::BrokerOracle::default());
+        let group_config = crate::groups::group_config(&config.raw).map_err(BrokerError::Config)?;
+        let group = strata_group::GroupCoordinator::open(&data_dir, group_config, oracle.clone())
+            .map_err(|e| BrokerError::Config(format!("opening __consumer_offsets: {e}")))?;
         let (shutdown_tx, _) = watch::channel(false);
-        Ok(Arc::new(Broker {
+        let broker = Arc::new(Broker {
             config,
             meta: Mutex::new(meta),
             partitions: RwLock::new(partitions),
             data_arrived: Notify::new(),
             shutdown_tx,
-        }))
+            group,
+            tier: std::sync::OnceLock::new(),
+        });
+        oracle.attach(&broker);
+        Ok(broker)
+    }
+
+    /// The tiering service, once opened.
+    pub fn tier(&self) -> Option<&Arc<strata_tier::Tier>> {
+        self.tier.get()
+    }
+
+    /// Attaches the tiering service (once, at startup).
+    pub fn set_tier(&self, tier: Arc<strata_tier::Tier>) {
+        let _ = self.tier.set(tier);
     }
 
     /// Locks the metadata store.
@@ -120,6 +141,14 @@ impl Broker {
         for p in 0..topic.partitions {
             let dir = partition_dir(&self.config.data_dir, name, p);
             remove_partition_dir(&dir)?;
+        }
+        if let Some(tier) = self.tier().cloned() {
+            let topic_id = topic.topic_id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = tier.delete_topic(&topic_id).await {
+                    tracing::warn!(topic_id, error = %e, "remote data of deleted topic not yet removed");
+                }
+            });
         }
         tracing::info!(topic = name, "deleted topic");
         Ok(topic)
@@ -188,6 +217,7 @@ impl Broker {
     pub fn begin_shutdown(&self) {
         self.shutdown_tx.send_replace(true);
         self.data_arrived.notify_waiters();
+        self.group.begin_shutdown();
     }
 
     /// Flushes and closes every log, writing clean-shutdown markers.
@@ -197,6 +227,10 @@ impl Broker {
             map.drain().map(|(_, p)| p).collect()
         };
         let mut first_err = None;
+        if let Err(e) = self.group.close() {
+            tracing::error!(error = %e, "closing __consumer_offsets failed");
+            first_err.get_or_insert(BrokerError::Config(format!("closing __consumer_offsets: {e}")));
+        }
         for part in parts {
             let name = format!("{}-{}", part.topic, part.index);
             match Arc::try_unwrap(part) {
@@ -270,7 +304,7 @@ fn remove_orphans(
         partitions.keys().map(|(t, p)| format!("{t}-{p}")).collect();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if name == META_DIR || !entry.path().is_dir() {
+        if name == META_DIR || crate::groups::is_internal_dir(&name) || !entry.path().is_dir() {
             continue;
         }
         let looks_like_partition = name

@@ -19,6 +19,8 @@ pub enum BrokerError {
     Meta(MetaError),
     /// Log failure.
     Log(LogError),
+    /// A setting is invalid or a configured service cannot be reached at startup.
+    Config(String),
 }
 
 impl BrokerError {
@@ -35,6 +37,7 @@ impl BrokerError {
             BrokerError::Io { .. } => 56,
             BrokerError::Meta(e) => e.kafka_error_code(),
             BrokerError::Log(e) => e.kafka_error_code(),
+            BrokerError::Config(_) => 56,
         }
     }
 
@@ -53,6 +56,7 @@ impl fmt::Display for BrokerError {
             BrokerError::Io { context, source } => write!(f, "{context}: {source}"),
             BrokerError::Meta(e) => write!(f, "{e}"),
             BrokerError::Log(e) => write!(f, "{e}"),
+            BrokerError::Config(m) => write!(f, "{m}"),
         }
     }
 }

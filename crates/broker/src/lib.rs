@@ -17,6 +17,7 @@ mod reply;
 mod sendfile;
 mod server;
 mod tasks;
+pub mod tiering;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigSource, DEFAULTS};

@@ -45,6 +45,11 @@ impl Partition {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The log's mutex, for services that lock it briefly themselves (tiering).
+    pub fn log_mutex(&self) -> &Mutex<PartitionLog> {
+        &self.log
+    }
+
     /// Takes the log out for closing or deletion.
     pub fn into_log(self) -> PartitionLog {
         self.log.into_inner().unwrap_or_else(|p| p.into_inner())

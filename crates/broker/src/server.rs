@@ -23,6 +23,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BrokerError> {
     let broker = tokio::task::block_in_place(|| Broker::open(config))?;
+    crate::tiering::open(&broker).await?;
     let listener = TcpListener::bind(broker.config.listen)
         .await
         .map_err(|e| BrokerError::io(format!("bind {}", broker.config.listen), e))?;
@@ -32,7 +33,7 @@ pub async fn run(
         data_dir = %broker.config.data_dir.display(),
         "strata broker ready"
     );
-    let background = tasks::spawn_all(&broker);
+    let background = tasks::spawn_all(&broker)?;
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {

@@ -9,13 +9,15 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::broker::{now_ms, Broker};
+use crate::error::BrokerError;
 
 /// Starts the background tasks.
-pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Vec<JoinHandle<()>> {
-    vec![
+pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Result<Vec<JoinHandle<()>>, BrokerError> {
+    Ok(vec![
         tokio::spawn(retention_loop(broker.clone())),
         tokio::spawn(flush_loop(broker.clone())),
-    ]
+        crate::tiering::spawn(broker)?,
+    ])
 }
 
 /// How often the flusher looks for partitions whose `flush.ms` has passed (Kafka's

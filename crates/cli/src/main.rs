@@ -43,6 +43,11 @@ struct ServeArgs {
     /// Address advertised to clients, HOST:PORT (default: the listen address).
     #[arg(long)]
     advertised_listener: Option<String>,
+    /// Object store for tiered segments: `file:///DIR` or `s3://BUCKET/PREFIX`
+    /// (default: file://DATA_DIR/remote). S3 settings come from the AWS environment:
+    /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP=true, credentials via the AWS chain.
+    #[arg(long)]
+    object_store: Option<String>,
     /// Serve Prometheus metrics on this HOST:PORT.
     #[arg(long)]
     metrics_listen: Option<String>,
@@ -80,6 +85,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = &args.advertised_listener {
         flags.push(("advertised.listeners".to_string(), a.clone()));
+    }
+    if let Some(u) = &args.object_store {
+        flags.push(("strata.object.store".to_string(), u.clone()));
     }
     for kv in &args.set {
         let (k, v) = kv

@@ -27,6 +27,8 @@ use crate::reply::Reply;
 
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
+const OFFSET_OUT_OF_RANGE: i16 = 1;
+const KAFKA_STORAGE_ERROR: i16 = 56;
 /// Longest long-poll Strata honours, whatever the client asks.
 const MAX_WAIT_CAP_MS: u64 = 30_000;
 
@@ -55,7 +57,10 @@ pub(crate) async fn handle(
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (body, bytes, had_error) = read_all(broker, &req);
+        let (mut body, mut bytes, had_error, cold) = read_all(broker, &req);
+        if !cold.is_empty() {
+            bytes += read_cold(broker, &mut body, cold).await;
+        }
         let now = Instant::now();
         if bytes >= min_bytes || had_error || now >= deadline || *shutdown.borrow() {
             metrics::counter!("strata_fetch_requests_total").increment(1);
@@ -70,10 +75,57 @@ pub(crate) async fn handle(
     }
 }
 
+/// A partition to be read from the remote tier after the local pass: indexes into the
+/// response body, the offset, the byte budget it was granted, and the upper bound.
+struct ColdRead {
+    topic: usize,
+    partition: usize,
+    topic_id: String,
+    offset: i64,
+    max_bytes: usize,
+    upper: i64,
+}
+
+/// Reads the cold partitions from the bucket (on the tier's own bounded pool) and fills their
+/// records; returns the bytes added.
+async fn read_cold(
+    broker: &Arc<Broker>,
+    body: &mut FetchResponseBody<ReadSlice>,
+    cold: Vec<ColdRead>,
+) -> usize {
+    let Some(tier) = broker.tier() else { return 0 };
+    let mut added = 0;
+    for c in cold {
+        let data = &mut body.topics[c.topic].partitions[c.partition];
+        match tier
+            .cold_read(
+                &c.topic_id,
+                data.partition_index,
+                c.offset,
+                c.max_bytes,
+                c.upper,
+            )
+            .await
+        {
+            Ok(Some((_, bytes))) => {
+                added += bytes.len();
+                data.records = Payload::Bytes(bytes);
+            }
+            Ok(None) => data.error_code = OFFSET_OUT_OF_RANGE,
+            Err(e) => {
+                tracing::warn!(partition = data.partition_index, offset = c.offset, error = %e, "cold read failed");
+                data.error_code = KAFKA_STORAGE_ERROR;
+            }
+        }
+    }
+    added
+}
+
 fn read_all(
     broker: &Arc<Broker>,
     req: &FetchRequest,
-) -> (FetchResponseBody<ReadSlice>, usize, bool) {
+) -> (FetchResponseBody<ReadSlice>, usize, bool, Vec<ColdRead>) {
+    let mut cold = Vec::new();
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     let mut had_error = false;
@@ -128,6 +180,21 @@ fn read_all(
                         data.records = payload(slice);
                     }
                 }
+                Err(LogError::NotLocal { .. }) if broker.tier().is_some() => {
+                    drop(log);
+                    // Served from the bucket after this pass; reserve its share of the budget.
+                    let granted = if total == 0 { max } else { limit };
+                    total += granted.min(1);
+                    budget = budget.saturating_sub(granted);
+                    cold.push(ColdRead {
+                        topic: topics.len(),
+                        partition: partitions.len(),
+                        topic_id: part.topic_id.clone(),
+                        offset: p.fetch_offset,
+                        max_bytes: granted,
+                        upper,
+                    });
+                }
                 Err(e) => {
                     drop(log);
                     if !matches!(e, LogError::OffsetOutOfRange { .. }) {
@@ -147,7 +214,7 @@ fn read_all(
         session_id: 0,
         topics,
     };
-    (body, total, had_error)
+    (body, total, had_error, cold)
 }
 
 /// The records of one partition as a file range; whether it is sent with sendfile(2) or copied

@@ -1,8 +1,10 @@
-//! ListOffsets: latest (-1), earliest (-2), max timestamp (-3), or the first offset whose
-//! record timestamp is at least T.
+//! ListOffsets: latest (-1), earliest (-2), max timestamp (-3), earliest local (-4, v8+), or
+//! the first offset whose record timestamp is at least T.
 //!
 //! "Latest" is the high watermark for read_uncommitted and the last stable offset for
-//! read_committed (equal until transactions exist).
+//! read_committed (equal until transactions exist). "Earliest" is the log start across tiers;
+//! "earliest local" the first offset on local disk. Timestamp lookups search the remote tier
+//! first for offsets below the local start, then the local log.
 
 use std::sync::Arc;
 
@@ -18,43 +20,87 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
+const EARLIEST_LOCAL: i64 = -4;
 
-pub(crate) fn handle(
+pub(crate) async fn handle(
     broker: &Arc<Broker>,
     req: ListOffsetsRequest,
     version: i16,
 ) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == 1;
-    let topics = req
-        .topics
-        .into_iter()
-        .map(|t| {
-            let name = t.name.0.to_string();
-            let partitions = t
-                .partitions
-                .iter()
-                .map(|p| {
-                    let r = answer(
-                        broker,
-                        &name,
-                        p.partition_index,
-                        p.timestamp,
-                        read_committed,
-                    );
-                    // leader_epoch exists from v4; kafka-protocol refuses to encode it earlier.
-                    if version < 4 {
-                        r.with_leader_epoch(-1)
-                    } else {
-                        r
-                    }
-                })
-                .collect();
+    let mut topics = Vec::with_capacity(req.topics.len());
+    for t in req.topics {
+        let name = t.name.0.to_string();
+        let mut partitions = Vec::with_capacity(t.partitions.len());
+        for p in &t.partitions {
+            let mut r = match remote_answer(broker, &name, p.partition_index, p.timestamp).await {
+                Some(r) => r,
+                None => answer(
+                    broker,
+                    &name,
+                    p.partition_index,
+                    p.timestamp,
+                    read_committed,
+                ),
+            };
+            // leader_epoch exists from v4; kafka-protocol refuses to encode it earlier.
+            if version < 4 {
+                r = r.with_leader_epoch(-1);
+            }
+            partitions.push(r);
+        }
+        topics.push(
             ListOffsetsTopicResponse::default()
                 .with_name(t.name)
-                .with_partitions(partitions)
-        })
-        .collect();
+                .with_partitions(partitions),
+        );
+    }
     ListOffsetsResponse::default().with_topics(topics)
+}
+
+/// A timestamp lookup answered by the remote tier, when the first matching record lies below
+/// the local log start.
+async fn remote_answer(
+    broker: &Arc<Broker>,
+    topic: &str,
+    index: i32,
+    timestamp: i64,
+) -> Option<ListOffsetsPartitionResponse> {
+    if timestamp < 0 {
+        return None;
+    }
+    let tier = broker.tier()?;
+    let part = broker.partition(topic, index)?;
+    let (log_start, local_start) = {
+        let log = part.log();
+        (log.log_start_offset(), log.local_log_start_offset())
+    };
+    if log_start >= local_start {
+        return None;
+    }
+    match tier
+        .offset_for_timestamp(&part.topic_id, index, timestamp)
+        .await
+    {
+        Ok(Some((offset, ts))) if offset >= log_start && offset < local_start => Some(
+            ListOffsetsPartitionResponse::default()
+                .with_partition_index(index)
+                .with_offset(offset)
+                .with_timestamp(ts)
+                .with_leader_epoch(LEADER_EPOCH),
+        ),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!(topic, partition = index, error = %e, "remote timestamp lookup failed");
+            Some(
+                ListOffsetsPartitionResponse::default()
+                    .with_partition_index(index)
+                    .with_timestamp(-1)
+                    .with_offset(-1)
+                    .with_error_code(56),
+            )
+        }
+    }
 }
 
 fn answer(
@@ -83,6 +129,7 @@ fn answer(
             -1,
         ))),
         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
+        EARLIEST_LOCAL => Ok(Some((log.local_log_start_offset(), -1))),
         MAX_TIMESTAMP => log.max_timestamp(),
         t if t >= 0 => log.offset_for_timestamp(t),
         _ => Ok(None),

@@ -46,7 +46,7 @@ pub(crate) async fn dispatch(
         },
         RequestKind::Fetch(r) => return fetch::handle(broker, r, version, correlation_id).await,
         RequestKind::ListOffsets(r) => {
-            ResponseKind::ListOffsets(list_offsets::handle(broker, r, version))
+            ResponseKind::ListOffsets(list_offsets::handle(broker, r, version).await)
         }
         RequestKind::CreateTopics(r) => {
             ResponseKind::CreateTopics(create_topics::handle(broker, r, version))

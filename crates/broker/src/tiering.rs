@@ -1,0 +1,130 @@
+//! Wiring of tiered storage into the broker: opening the object store and catalog, the
+//! tiering loop, and the settings (Kafka names where Kafka has them).
+//!
+//! Invariant: the tiering loop syncs one partition at a time per tick (uploads inside a sync
+//! are bounded by the tier's own semaphore and rate limit); it takes a partition's log mutex
+//! only for short bookkeeping, never across an upload, so produce and hot fetch never wait
+//! on the bucket.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata_tier::store::{RemoteStore, StoreOptions};
+use strata_tier::{PartitionRef, Tier, TierConfig};
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::error::BrokerError;
+use crate::log_config::effective;
+
+/// Defaults of the tiering settings.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("strata.object.store", ""),
+    ("remote.log.manager.task.interval.ms", "30000"),
+    ("remote.log.manager.copier.thread.pool.size", "2"),
+    (
+        "remote.log.manager.copy.max.bytes.per.second",
+        "9223372036854775807",
+    ),
+    ("remote.log.reader.threads", "4"),
+    ("strata.cold.cache.bytes", "1073741824"),
+    ("strata.cold.cache.chunk.bytes", "16777216"),
+];
+
+fn setting<T: std::str::FromStr>(broker: &Broker, key: &str) -> Result<T, BrokerError> {
+    let raw = broker
+        .config
+        .raw
+        .get(key)
+        .map(String::as_str)
+        .or_else(|| DEFAULTS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
+        .unwrap_or("");
+    raw.trim()
+        .parse()
+        .map_err(|_| BrokerError::Config(format!("{key} = {raw}: not a valid value")))
+}
+
+/// The object store URL: `strata.object.store`, or `file://<data dir>/remote` by default.
+pub fn store_url(broker: &Broker) -> String {
+    match broker.config.raw.get("strata.object.store") {
+        Some(u) if !u.trim().is_empty() => u.trim().to_string(),
+        _ => {
+            let dir = std::path::absolute(broker.config.data_dir.join("remote"))
+                .unwrap_or_else(|_| broker.config.data_dir.join("remote"));
+            format!("file://{}", dir.display())
+        }
+    }
+}
+
+/// Opens the object store and the tiering service and attaches it to the broker.
+pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
+    let url = store_url(broker);
+    let store = RemoteStore::from_url(&url, StoreOptions::default())
+        .await
+        .map_err(|e| BrokerError::Config(format!("object store {url}: {e}")))?;
+    let data = &broker.config.data_dir;
+    let config = TierConfig {
+        catalog_dir: data.join("__tier").join("catalog"),
+        cache_dir: data.join("__tier").join("cache"),
+        cache_bytes: setting(broker, "strata.cold.cache.bytes")?,
+        chunk_bytes: setting(broker, "strata.cold.cache.chunk.bytes")?,
+        upload_concurrency: setting(broker, "remote.log.manager.copier.thread.pool.size")?,
+        upload_bytes_per_sec: setting(broker, "remote.log.manager.copy.max.bytes.per.second")?,
+        cold_read_concurrency: setting(broker, "remote.log.reader.threads")?,
+    };
+    let tier = Tier::open(store, config)
+        .await
+        .map_err(|e| BrokerError::Config(format!("tiered storage at {url}: {e}")))?;
+    tracing::info!(store = %url, "tiered storage ready");
+    broker.set_tier(tier);
+    Ok(())
+}
+
+/// Starts the tiering loop.
+pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
+    let period: u64 = setting(broker, "remote.log.manager.task.interval.ms")?;
+    let broker = broker.clone();
+    Ok(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_millis(period.max(10)));
+        loop {
+            tick.tick().await;
+            sync_all(&broker).await;
+        }
+    }))
+}
+
+/// One pass over every tiered partition.
+pub async fn sync_all(broker: &Arc<Broker>) {
+    let Some(tier) = broker.tier() else { return };
+    for part in broker.all_partitions() {
+        let overrides = match broker.meta().topic(&part.topic) {
+            Some(t) => t.configs.clone(),
+            None => continue,
+        };
+        let cfg = &broker.config;
+        if !effective(cfg, &overrides, "remote.storage.enable").eq_ignore_ascii_case("true") {
+            continue;
+        }
+        let retention_ms: i64 = effective(cfg, &overrides, "retention.ms")
+            .parse()
+            .unwrap_or(-1);
+        let retention_bytes: i64 = effective(cfg, &overrides, "retention.bytes")
+            .parse()
+            .unwrap_or(-1);
+        let p = PartitionRef {
+            topic: &part.topic,
+            topic_id: &part.topic_id,
+            partition: part.index,
+            log: part.log_mutex(),
+        };
+        match tier.sync_partition(p, retention_ms, retention_bytes).await {
+            Ok(r) if r.uploaded > 0 || r.deleted > 0 => {
+                tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tiering sync failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+//! The cold-read cache: fixed-size chunks of remote objects kept on local disk.
+//!
+//! A read of `[start, end)` of an object is served from chunk-aligned pieces; each missing chunk
+//! is fetched with one ranged GET of `chunk_bytes` (the last chunk of an object may be shorter).
+//!
+//! Invariants:
+//! - identical in-flight chunk fetches are coalesced: one GET, every waiter gets its bytes;
+//! - total cached bytes stay ≤ `capacity_bytes`, least recently used chunks evicted first;
+//! - a sequential reader triggers read-ahead of the next chunk, so a replay waits on at most one
+//!   GET at a time and issues `object size / chunk_bytes` GETs in all;
+//! - chunk files are written to a temporary name and renamed, so a crash never leaves a short
+//!   chunk under a real name; the cache directory is wiped at startup (it is only a cache).
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use bytes::{Bytes, BytesMut};
+use tokio::sync::OnceCell;
+
+use crate::error::TierError;
+use crate::store::RemoteStore;
+
+type ChunkId = (String, u64);
+type InFlight = Arc<OnceCell<Bytes>>;
+
+#[derive(Debug, Default)]
+struct State {
+    /// Cached chunks: id → size on disk.
+    sizes: HashMap<ChunkId, u64>,
+    /// Recency order, least recent first (may hold stale duplicates; `sizes` is the truth).
+    order: VecDeque<ChunkId>,
+    bytes: u64,
+    in_flight: HashMap<ChunkId, InFlight>,
+}
+
+/// A disk cache of object chunks.
+#[derive(Debug, Clone)]
+pub struct ChunkCache {
+    store: RemoteStore,
+    dir: PathBuf,
+    chunk_bytes: u64,
+    capacity_bytes: u64,
+    state: Arc<Mutex<State>>,
+}
+
+impl ChunkCache {
+    /// Creates the cache in `dir` (emptied first).
+    pub fn new(
+        store: RemoteStore,
+        dir: &Path,
+        chunk_bytes: u64,
+        capacity_bytes: u64,
+    ) -> Result<ChunkCache, TierError> {
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)
+                .map_err(|e| TierError::io(format!("clear cache {}", dir.display()), e))?;
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| TierError::io(format!("create cache {}", dir.display()), e))?;
+        Ok(ChunkCache {
+            store,
+            dir: dir.to_path_buf(),
+            chunk_bytes: chunk_bytes.max(1),
+            capacity_bytes,
+            state: Arc::new(Mutex::new(State::default())),
+        })
+    }
+
+    /// The chunk size.
+    pub fn chunk_bytes(&self) -> u64 {
+        self.chunk_bytes
+    }
+
+    /// Reads `[start, end)` of object `key` whose total size is `object_size`.
+    pub async fn read(
+        &self,
+        key: &str,
+        object_size: u64,
+        start: u64,
+        end: u64,
+    ) -> Result<Bytes, TierError> {
+        let end = end.min(object_size);
+        if start >= end {
+            return Ok(Bytes::new());
+        }
+        let first = start / self.chunk_bytes;
+        let last = (end - 1) / self.chunk_bytes;
+        let mut out = BytesMut::with_capacity((end - start) as usize);
+        for idx in first..=last {
+            let chunk_start = idx * self.chunk_bytes;
+            let chunk_len = (chunk_start + self.chunk_bytes).min(object_size) - chunk_start;
+            let from = start.max(chunk_start) - chunk_start;
+            let to = end.min(chunk_start + chunk_len) - chunk_start;
+            let piece = self.read_chunk(key, object_size, idx, from, to).await?;
+            out.extend_from_slice(&piece);
+        }
+        // Read-ahead: the next chunk, if the object has one.
+        let next = last + 1;
+        if next * self.chunk_bytes < object_size {
+            let this = self.clone();
+            let key = key.to_string();
+            tokio::spawn(async move {
+                if let Err(e) = this.read_chunk(&key, object_size, next, 0, 0).await {
+                    tracing::debug!(key, chunk = next, error = %e, "read-ahead failed");
+                }
+            });
+        }
+        Ok(out.freeze())
+    }
+
+    /// Bytes `[from, to)` of chunk `idx`, fetching the chunk if it is not cached.
+    async fn read_chunk(
+        &self,
+        key: &str,
+        object_size: u64,
+        idx: u64,
+        from: u64,
+        to: u64,
+    ) -> Result<Bytes, TierError> {
+        let id: ChunkId = (key.to_string(), idx);
+        if let Some(bytes) = self.cached_range(&id, from, to)? {
+            metrics::counter!("strata_cold_cache_hits_total").increment(1);
+            return Ok(bytes);
+        }
+        let cell = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.in_flight.entry(id.clone()).or_default().clone()
+        };
+        let result = cell
+            .get_or_try_init(|| async {
+                metrics::counter!("strata_cold_cache_misses_total").increment(1);
+                let start = idx * self.chunk_bytes;
+                let end = (start + self.chunk_bytes).min(object_size);
+                let bytes = self.store.get_range(key, start..end).await?;
+                if bytes.len() as u64 != end - start {
+                    return Err(TierError::Corrupt(format!(
+                        "{key}: ranged GET returned {} bytes, expected {}",
+                        bytes.len(),
+                        end - start
+                    )));
+                }
+                self.insert(&id, &bytes)?;
+                Ok::<Bytes, TierError>(bytes)
+            })
+            .await
+            .cloned();
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .in_flight
+            .remove(&id);
+        let chunk = result?;
+        if to > chunk.len() as u64 || from > to {
+            return Err(TierError::Corrupt(format!("{key}: chunk {idx} is short")));
+        }
+        Ok(chunk.slice(from as usize..to as usize))
+    }
+
+    fn path(&self, id: &ChunkId) -> PathBuf {
+        let mut name: String =
+            id.0.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+        name.push_str(&format!("@{}", id.1));
+        self.dir.join(name)
+    }
+
+    /// Bytes `[from, to)` of a cached chunk, read with one positional read.
+    fn cached_range(&self, id: &ChunkId, from: u64, to: u64) -> Result<Option<Bytes>, TierError> {
+        {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if !st.sizes.contains_key(id) {
+                return Ok(None);
+            }
+            touch(&mut st, id);
+        }
+        let read = std::fs::File::open(self.path(id)).and_then(|f| {
+            let mut buf = vec![0u8; (to - from) as usize];
+            std::os::unix::fs::FileExt::read_exact_at(&f, &mut buf, from)?;
+            Ok(buf)
+        });
+        match read {
+            Ok(data) => Ok(Some(Bytes::from(data))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(size) = st.sizes.remove(id) {
+                    st.bytes -= size;
+                }
+                Ok(None)
+            }
+            Err(e) => Err(TierError::io("read cached chunk", e)),
+        }
+    }
+
+    fn insert(&self, id: &ChunkId, bytes: &Bytes) -> Result<(), TierError> {
+        if bytes.len() as u64 > self.capacity_bytes {
+            return Ok(());
+        }
+        let path = self.path(id);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|_| std::fs::rename(&tmp, &path))
+            .map_err(|e| TierError::io(format!("write cache chunk {}", path.display()), e))?;
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if st.sizes.insert(id.clone(), bytes.len() as u64).is_none() {
+            st.bytes += bytes.len() as u64;
+        }
+        touch(&mut st, id);
+        while st.bytes > self.capacity_bytes {
+            let Some(victim) = st.order.pop_front() else {
+                break;
+            };
+            if &victim == id || st.order.contains(&victim) {
+                continue; // a newer use of this chunk is further back in the queue
+            }
+            // (`order` is kept within a small multiple of `sizes` by `touch`, so this scan is short.)
+            if let Some(size) = st.sizes.remove(&victim) {
+                st.bytes -= size;
+                let _ = std::fs::remove_file(self.path(&victim));
+                metrics::counter!("strata_cold_cache_evictions_total").increment(1);
+            }
+        }
+        metrics::gauge!("strata_cold_cache_bytes").set(st.bytes as f64);
+        Ok(())
+    }
+}
+
+/// Marks a chunk most recently used. The queue holds one entry per use; when stale entries
+/// outnumber live chunks it is rebuilt, keeping each chunk's latest position.
+fn touch(st: &mut State, id: &ChunkId) {
+    st.order.push_back(id.clone());
+    if st.order.len() > 4 * st.sizes.len() + 16 {
+        let mut seen = std::collections::HashSet::new();
+        let mut rebuilt: VecDeque<ChunkId> = VecDeque::with_capacity(st.sizes.len());
+        for c in st.order.iter().rev() {
+            if st.sizes.contains_key(c) && seen.insert(c.clone()) {
+                rebuilt.push_front(c.clone());
+            }
+        }
+        st.order = rebuilt;
+    }
+}

@@ -1,0 +1,288 @@
+//! The sled catalog: per partition, the remote segments and their upload/delete state.
+//!
+//! Layout (format version 1, see migrations/FORMATS.md): tree `meta` holds `format_version`
+//! (u32 big-endian); tree `segments` maps `topic id ‖ '/' ‖ partition (i32 BE) ‖ base offset
+//! (i64 BE)` to a JSON [`CatalogEntry`]. Big-endian non-negative integers sort numerically, so
+//! a reverse range scan from an offset finds the floor segment.
+//!
+//! Invariants:
+//! - the catalog is a cache of the bucket: everything in it can be rebuilt from the manifests
+//!   (`rebuild`), so a missing or corrupt catalog is rebuilt, never fatal;
+//! - readers see only `CopyFinished` entries; `CopyStarted` marks an upload that may have left
+//!   objects behind (cleaned up on restart), `DeleteStarted` a deletion to finish;
+//! - callers `flush()` before acting on what they wrote (deleting local data, acknowledging).
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::SegmentManifest;
+
+/// Current catalog format.
+pub const CATALOG_VERSION: u32 = 1;
+const VERSION_KEY: &[u8] = b"format_version";
+
+/// Where a remote segment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SegmentState {
+    /// Objects may be partially written; not readable.
+    CopyStarted,
+    /// All objects and the manifest are written; readable.
+    CopyFinished,
+    /// Being deleted; not readable.
+    DeleteStarted,
+}
+
+/// One catalog entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    /// State.
+    pub state: SegmentState,
+    /// The segment's manifest (as it will be, for `CopyStarted`).
+    pub manifest: SegmentManifest,
+}
+
+/// Catalog failures; any of them means "rebuild from the bucket".
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// sled failed.
+    #[error("catalog {context}: {source}")]
+    Sled {
+        /// What was being done.
+        context: String,
+        /// The cause.
+        source: sled::Error,
+    },
+    /// Stored data is unreadable or of an unknown version.
+    #[error("catalog is corrupt or of another version: {0}")]
+    Corrupt(String),
+}
+
+fn sled_err(context: &str) -> impl FnOnce(sled::Error) -> CatalogError + '_ {
+    move |source| CatalogError::Sled {
+        context: context.to_string(),
+        source,
+    }
+}
+
+/// The catalog database.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    db: sled::Db,
+    segments: sled::Tree,
+}
+
+fn partition_key(topic_id: &str, partition: i32) -> Vec<u8> {
+    let mut k = topic_id.as_bytes().to_vec();
+    k.push(b'/');
+    k.extend_from_slice(&partition.to_be_bytes());
+    k
+}
+
+fn segment_key(topic_id: &str, partition: i32, base_offset: i64) -> Vec<u8> {
+    let mut k = partition_key(topic_id, partition);
+    k.extend_from_slice(&base_offset.to_be_bytes());
+    k
+}
+
+impl Catalog {
+    /// Opens (or creates) the catalog in `dir`. Fails on an unknown version or unreadable data.
+    pub fn open(dir: &Path) -> Result<Catalog, CatalogError> {
+        let db = sled::open(dir).map_err(sled_err("open"))?;
+        let meta = db.open_tree("meta").map_err(sled_err("open meta"))?;
+        let segments = db
+            .open_tree("segments")
+            .map_err(sled_err("open segments"))?;
+        match meta.get(VERSION_KEY).map_err(sled_err("read version"))? {
+            Some(v) => {
+                let v: [u8; 4] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| CatalogError::Corrupt("bad version key".into()))?;
+                let version = u32::from_be_bytes(v);
+                if version != CATALOG_VERSION {
+                    return Err(CatalogError::Corrupt(format!(
+                        "format version {version}, this build reads {CATALOG_VERSION}"
+                    )));
+                }
+            }
+            None if segments.is_empty() => {
+                meta.insert(VERSION_KEY, &CATALOG_VERSION.to_be_bytes())
+                    .map_err(sled_err("write version"))?;
+                db.flush().map_err(sled_err("flush"))?;
+            }
+            None => {
+                return Err(CatalogError::Corrupt(
+                    "segments without a version key".into(),
+                ))
+            }
+        }
+        let catalog = Catalog { db, segments };
+        // Every entry must parse; otherwise the caller rebuilds.
+        for item in catalog.segments.iter() {
+            let (_, v) = item.map_err(sled_err("scan"))?;
+            decode(&v)?;
+        }
+        Ok(catalog)
+    }
+
+    /// Inserts or replaces the entry of a segment.
+    pub fn put(&self, entry: &CatalogEntry) -> Result<(), CatalogError> {
+        let m = &entry.manifest;
+        let value = serde_json::to_vec(entry).expect("catalog entries always serialize");
+        self.segments
+            .insert(segment_key(&m.topic_id, m.partition, m.base_offset), value)
+            .map_err(sled_err("put"))?;
+        Ok(())
+    }
+
+    /// Removes a segment's entry.
+    pub fn remove(
+        &self,
+        topic_id: &str,
+        partition: i32,
+        base_offset: i64,
+    ) -> Result<(), CatalogError> {
+        self.segments
+            .remove(segment_key(topic_id, partition, base_offset))
+            .map_err(sled_err("remove"))?;
+        Ok(())
+    }
+
+    /// Makes every earlier write durable.
+    pub async fn flush(&self) -> Result<(), CatalogError> {
+        self.db.flush_async().await.map_err(sled_err("flush"))?;
+        Ok(())
+    }
+
+    /// All entries of a partition, by base offset.
+    pub fn entries(
+        &self,
+        topic_id: &str,
+        partition: i32,
+    ) -> Result<Vec<CatalogEntry>, CatalogError> {
+        self.segments
+            .scan_prefix(partition_key(topic_id, partition))
+            .map(|item| {
+                let (_, v) = item.map_err(sled_err("scan"))?;
+                decode(&v)
+            })
+            .collect()
+    }
+
+    /// Every entry of every partition.
+    pub fn all_entries(&self) -> Result<Vec<CatalogEntry>, CatalogError> {
+        self.segments
+            .iter()
+            .map(|item| {
+                let (_, v) = item.map_err(sled_err("scan"))?;
+                decode(&v)
+            })
+            .collect()
+    }
+
+    /// Readable (`CopyFinished`) segments of a partition, by base offset.
+    pub fn finished(
+        &self,
+        topic_id: &str,
+        partition: i32,
+    ) -> Result<Vec<SegmentManifest>, CatalogError> {
+        Ok(self
+            .entries(topic_id, partition)?
+            .into_iter()
+            .filter(|e| e.state == SegmentState::CopyFinished)
+            .map(|e| e.manifest)
+            .collect())
+    }
+
+    /// The readable segment containing `offset`.
+    pub fn floor(
+        &self,
+        topic_id: &str,
+        partition: i32,
+        offset: i64,
+    ) -> Result<Option<SegmentManifest>, CatalogError> {
+        let start = partition_key(topic_id, partition);
+        let end = segment_key(topic_id, partition, offset.max(0));
+        let Some(item) = self.segments.range(start..=end).next_back() else {
+            return Ok(None);
+        };
+        let (_, v) = item.map_err(sled_err("floor"))?;
+        let entry = decode(&v)?;
+        Ok(
+            (entry.state == SegmentState::CopyFinished && offset < entry.manifest.end_offset)
+                .then_some(entry.manifest),
+        )
+    }
+
+    /// The first readable segment whose largest timestamp is at least `ts`.
+    pub fn by_timestamp(
+        &self,
+        topic_id: &str,
+        partition: i32,
+        ts: i64,
+    ) -> Result<Option<SegmentManifest>, CatalogError> {
+        Ok(self
+            .finished(topic_id, partition)?
+            .into_iter()
+            .find(|m| m.max_timestamp >= ts))
+    }
+
+    /// Deletes every entry (before a rebuild).
+    pub fn clear(&self) -> Result<(), CatalogError> {
+        self.segments.clear().map_err(sled_err("clear"))
+    }
+}
+
+fn decode(v: &[u8]) -> Result<CatalogEntry, CatalogError> {
+    serde_json::from_slice(v).map_err(|e| CatalogError::Corrupt(format!("entry: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::sample;
+
+    fn finished(base: i64, end: i64) -> CatalogEntry {
+        CatalogEntry {
+            state: SegmentState::CopyFinished,
+            manifest: sample(base, end),
+        }
+    }
+
+    #[tokio::test]
+    async fn floor_and_timestamp_lookups() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Catalog::open(dir.path()).unwrap();
+        let t = "6f1d2c3b-0000-4000-8000-00000000a001";
+        for (b, e) in [(0, 10), (10, 25), (25, 300)] {
+            c.put(&finished(b, e)).unwrap();
+        }
+        c.put(&CatalogEntry {
+            state: SegmentState::CopyStarted,
+            manifest: sample(300, 400),
+        })
+        .unwrap();
+        c.flush().await.unwrap();
+        let base = |o: i64| c.floor(t, 0, o).unwrap().map(|m| m.base_offset);
+        assert_eq!(base(0), Some(0));
+        assert_eq!(base(9), Some(0));
+        assert_eq!(base(10), Some(10));
+        assert_eq!(base(299), Some(25));
+        assert_eq!(base(300), None, "copy not finished");
+        assert_eq!(base(1000), None);
+        assert_eq!(c.floor(t, 1, 5).unwrap(), None, "other partition");
+        assert_eq!(
+            c.by_timestamp(t, 0, 1_015).unwrap().map(|m| m.base_offset),
+            Some(10)
+        );
+        assert_eq!(c.by_timestamp(t, 0, 99_999).unwrap(), None);
+        assert_eq!(c.finished(t, 0).unwrap().len(), 3);
+        assert_eq!(c.entries(t, 0).unwrap().len(), 4);
+        c.remove(t, 0, 0).unwrap();
+        assert_eq!(base(5), None);
+        drop(c);
+        let c = Catalog::open(dir.path()).unwrap();
+        assert_eq!(c.finished(t, 0).unwrap().len(), 2, "survives reopen");
+    }
+}

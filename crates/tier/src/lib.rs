@@ -1,0 +1,15 @@
+//! Tiered storage for Strata: sealed segments copied to object storage and read back.
+
+pub mod cache;
+pub mod catalog;
+pub mod cold_read;
+pub mod error;
+pub mod keys;
+pub mod manifest;
+mod rate;
+mod segment_file;
+pub mod store;
+mod tier;
+
+pub use error::TierError;
+pub use tier::{PartitionRef, SyncReport, Tier, TierConfig};
