@@ -4,6 +4,7 @@
 
 mod admin_client;
 mod settings;
+mod tier_cmd;
 mod topic_cmd;
 
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ enum Command {
     Serve(ServeArgs),
     /// Create, list, describe, alter and delete topics.
     Topic(topic_cmd::TopicArgs),
+    /// Tiered storage: status, catalog rebuild, restore from the bucket.
+    Tier(tier_cmd::TierArgs),
 }
 
 /// Settings for `strata serve`. Precedence, lowest first: built-in defaults, `--config` TOML
@@ -72,6 +75,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
+        Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
     }
 }
 

@@ -39,4 +39,4 @@ pub use config::LogConfig;
 pub use error::LogError;
 pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
-pub use tiered::SegmentInfo;
+pub use tiered::{restore_partition, SegmentInfo};

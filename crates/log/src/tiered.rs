@@ -11,8 +11,11 @@
 
 use std::path::PathBuf;
 
+use std::path::Path;
+
+use crate::checkpoint::write_log_start;
 use crate::segment::file_name;
-use crate::PartitionLog;
+use crate::{LogConfig, LogError, PartitionLog};
 
 /// A sealed segment as the tiering worker sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,4 +68,40 @@ impl PartitionLog {
     pub fn remote_upload_end(&self) -> Option<i64> {
         self.remote_upload_end
     }
+}
+
+/// Lays out an empty partition directory for data that lives only in remote storage (restore
+/// from the bucket): log start `log_start`, next offset `next_offset`, no local segments but an
+/// empty active one at `next_offset`. Requires `config.remote_storage_enable`.
+pub fn restore_partition(
+    dir: &Path,
+    topic_id: &str,
+    config: LogConfig,
+    log_start: i64,
+    next_offset: i64,
+    now_ms: i64,
+) -> Result<(), LogError> {
+    if !config.remote_storage_enable {
+        return Err(LogError::Corrupt(
+            "restore needs remote.storage.enable on the topic".into(),
+        ));
+    }
+    if dir.exists() {
+        return Err(LogError::Corrupt(format!(
+            "{} already exists; restore only into an empty data dir",
+            dir.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| LogError::Io {
+        context: format!("create {}", dir.display()),
+        source: e,
+    })?;
+    // The first open creates the active segment at the checkpointed start...
+    write_log_start(dir, next_offset)?;
+    PartitionLog::open(dir, topic_id, config.clone(), now_ms)?.close()?;
+    // ...then the log start is lowered to the remote start, which a tiered log keeps.
+    write_log_start(dir, log_start)?;
+    let log = PartitionLog::open(dir, topic_id, config, now_ms)?;
+    debug_assert_eq!(log.log_start_offset(), log_start);
+    log.close()
 }

@@ -96,3 +96,24 @@ fn total_retention_by_time_deletes_unuploaded_data_and_moves_log_start() {
     assert_eq!(deleted, sealed.len());
     assert_eq!(log.log_start_offset(), sealed.last().unwrap().end_offset);
 }
+
+#[test]
+fn restored_partition_starts_at_remote_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("t-0");
+    strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 4242, 5).unwrap();
+    let mut log = open(&pdir, tiered(600));
+    assert_eq!(log.log_start_offset(), 0);
+    assert_eq!(log.local_log_start_offset(), 4242);
+    assert_eq!(log.log_end_offset(), 4242);
+    assert!(matches!(
+        log.read(10, 100, 4242),
+        Err(LogError::NotLocal { .. })
+    ));
+    let mut b = batch(9, 1, 10);
+    assert_eq!(log.append(&mut b, 0, 9).unwrap().base_offset, 4242);
+    assert!(
+        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 1, 5).is_err(),
+        "not over existing data"
+    );
+}

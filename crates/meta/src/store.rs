@@ -67,7 +67,7 @@ impl MetadataStore {
         self.state.topics.get(name)
     }
 
-    /// Creates a topic.
+    /// Creates a topic with a fresh topic id.
     pub fn create_topic(
         &mut self,
         name: &str,
@@ -76,6 +76,34 @@ impl MetadataStore {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.create_topic_with_id(
+            name,
+            &id,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        )
+    }
+
+    /// Creates a topic with a given id (restoring a topic whose data lives in the bucket under
+    /// that id).
+    pub fn create_topic_with_id(
+        &mut self,
+        name: &str,
+        topic_id: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, MetaError> {
+        if self.state.topic_by_id(topic_id).is_some() {
+            return Err(MetaError::new(
+                MetaErrorKind::TopicExists,
+                format!("A topic with id {topic_id} already exists."),
+            ));
+        }
         validate_topic_name(name)?;
         if self.state.topics.contains_key(name) {
             return Err(MetaError::new(
@@ -102,7 +130,7 @@ impl MetadataStore {
             topic_config::validate(k, v)?;
         }
         let topic = TopicRecord {
-            topic_id: uuid::Uuid::new_v4().to_string(),
+            topic_id: topic_id.to_string(),
             name: name.to_string(),
             partitions,
             replication_factor,

@@ -1,0 +1,213 @@
+//! `strata tier status|rebuild-catalog|restore`.
+//!
+//! `status` reads the bucket's manifests (the source of truth) and, given a running broker,
+//! asks it for each partition's log start, local start and end over ListOffsets.
+//! `rebuild-catalog` and `restore` work on a data directory while its broker is stopped (the
+//! catalog is a sled database that one process opens at a time).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context};
+use clap::{Args, Subcommand};
+use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
+use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use strata_tier::keys::MANIFEST_EXT;
+use strata_tier::manifest::SegmentManifest;
+use strata_tier::store::{RemoteStore, StoreOptions};
+use strata_tier::{Tier, TierConfig};
+
+use crate::admin_client::AdminClient;
+
+/// Tiered storage administration.
+#[derive(Debug, Args)]
+pub(crate) struct TierArgs {
+    /// Object store URL (`file:///DIR` or `s3://BUCKET/PREFIX`); default file://DATA_DIR/remote.
+    #[arg(long, global = true)]
+    object_store: Option<String>,
+    /// The broker's data directory.
+    #[arg(long, global = true, default_value = "./strata-data")]
+    data_dir: PathBuf,
+    #[command(subcommand)]
+    command: TierCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum TierCommand {
+    /// Per partition: remote range from the bucket, and local range from a running broker.
+    Status {
+        /// A running broker to ask for local ranges, HOST:PORT.
+        #[arg(long)]
+        bootstrap_server: Option<String>,
+    },
+    /// Rebuild the catalog from the bucket's manifests (broker stopped).
+    RebuildCatalog,
+    /// Recreate a topic from the bucket alone on an empty data dir (broker stopped).
+    Restore {
+        /// Topic name.
+        #[arg(long)]
+        topic: String,
+    },
+}
+
+fn store_url(args: &TierArgs) -> anyhow::Result<String> {
+    Ok(match &args.object_store {
+        Some(u) => u.clone(),
+        None => {
+            let dir = std::path::absolute(args.data_dir.join("remote"))?;
+            format!("file://{}", dir.display())
+        }
+    })
+}
+
+async fn manifests(store: &RemoteStore) -> anyhow::Result<Vec<SegmentManifest>> {
+    let mut out = Vec::new();
+    for (key, _) in store.list("v1/").await? {
+        if key.ends_with(MANIFEST_EXT) {
+            let data = store.get(&key).await?;
+            out.push(SegmentManifest::from_bytes(&data).map_err(anyhow::Error::msg)?);
+        }
+    }
+    out.sort_by(|a, b| {
+        (&a.topic, a.partition, a.base_offset).cmp(&(&b.topic, b.partition, b.base_offset))
+    });
+    Ok(out)
+}
+
+pub(crate) async fn run(args: TierArgs) -> anyhow::Result<()> {
+    let url = store_url(&args)?;
+    let store = RemoteStore::from_url(&url, StoreOptions::default())
+        .await
+        .with_context(|| format!("open object store {url}"))?;
+    match &args.command {
+        TierCommand::Status { bootstrap_server } => {
+            status(&store, bootstrap_server.as_deref()).await
+        }
+        TierCommand::RebuildCatalog => {
+            let catalog_dir = args.data_dir.join("__tier").join("catalog");
+            if catalog_dir.exists() {
+                std::fs::remove_dir_all(&catalog_dir).with_context(|| {
+                    format!("remove {} (is the broker stopped?)", catalog_dir.display())
+                })?;
+            }
+            let tier = Tier::open(store, tier_config(&args)).await?;
+            let n = tier.catalog().all_entries()?.len();
+            tier.catalog().flush().await?;
+            println!("Catalog rebuilt from {url}: {n} segments.");
+            Ok(())
+        }
+        TierCommand::Restore { topic } => restore(&args, &store, topic).await,
+    }
+}
+
+fn tier_config(args: &TierArgs) -> TierConfig {
+    TierConfig {
+        catalog_dir: args.data_dir.join("__tier").join("catalog"),
+        cache_dir: args.data_dir.join("__tier").join("cache"),
+        cache_bytes: 64 << 20,
+        chunk_bytes: 16 << 20,
+        upload_concurrency: 1,
+        upload_bytes_per_sec: u64::MAX,
+        cold_read_concurrency: 1,
+    }
+}
+
+async fn status(store: &RemoteStore, bootstrap: Option<&str>) -> anyhow::Result<()> {
+    let all = manifests(store).await?;
+    let mut ranges: BTreeMap<(String, i32), (i64, i64, usize, u64)> = BTreeMap::new();
+    for m in &all {
+        let r = ranges
+            .entry((m.topic.clone(), m.partition))
+            .or_insert((i64::MAX, -1, 0, 0));
+        r.0 = r.0.min(m.base_offset);
+        r.1 = r.1.max(m.end_offset);
+        r.2 += 1;
+        r.3 += m.size;
+    }
+    let mut client = match bootstrap {
+        Some(b) => Some(AdminClient::connect(b).await?),
+        None => None,
+    };
+    println!("TOPIC\tPARTITION\tREMOTE-START\tREMOTE-END\tREMOTE-SEGMENTS\tREMOTE-BYTES\tLOG-START\tLOCAL-START\tLOG-END");
+    for ((topic, partition), (start, end, n, bytes)) in ranges {
+        let (log_start, local_start, log_end) = match client.as_mut() {
+            Some(c) => (
+                list_offset(c, &topic, partition, -2).await?.to_string(),
+                list_offset(c, &topic, partition, -4).await?.to_string(),
+                list_offset(c, &topic, partition, -1).await?.to_string(),
+            ),
+            None => ("-".into(), "-".into(), "-".into()),
+        };
+        println!("{topic}\t{partition}\t{start}\t{end}\t{n}\t{bytes}\t{log_start}\t{local_start}\t{log_end}");
+    }
+    Ok(())
+}
+
+async fn list_offset(
+    client: &mut AdminClient,
+    topic: &str,
+    partition: i32,
+    ts: i64,
+) -> anyhow::Result<i64> {
+    let req = ListOffsetsRequest::default()
+        .with_replica_id(BrokerId(-1))
+        .with_topics(vec![ListOffsetsTopic::default()
+            .with_name(TopicName(StrBytes::from_string(topic.to_string())))
+            .with_partitions(vec![ListOffsetsPartition::default()
+                .with_partition_index(partition)
+                .with_timestamp(ts)])]);
+    let resp = client.call(req, 8).await?;
+    let p = resp
+        .topics
+        .first()
+        .and_then(|t| t.partitions.first())
+        .context("empty ListOffsets response")?;
+    if p.error_code != 0 {
+        bail!("ListOffsets {topic}-{partition}: error {}", p.error_code);
+    }
+    Ok(p.offset)
+}
+
+async fn restore(args: &TierArgs, store: &RemoteStore, topic: &str) -> anyhow::Result<()> {
+    let all: Vec<SegmentManifest> = manifests(store)
+        .await?
+        .into_iter()
+        .filter(|m| m.topic == topic)
+        .collect();
+    if all.is_empty() {
+        bail!("no segments of topic {topic} in the bucket");
+    }
+    // A topic deleted and re-created has several ids: restore the most recently written one.
+    let topic_id = all
+        .iter()
+        .max_by_key(|m| m.uploaded_at_ms)
+        .map(|m| m.topic_id.clone())
+        .unwrap_or_default();
+    let mut ranges: HashMap<i32, (i64, i64)> = HashMap::new();
+    for m in all.iter().filter(|m| m.topic_id == topic_id) {
+        let r = ranges.entry(m.partition).or_insert((i64::MAX, -1));
+        r.0 = r.0.min(m.base_offset);
+        r.1 = r.1.max(m.end_offset);
+    }
+    let partitions = ranges.keys().max().map_or(0, |p| p + 1);
+    let mut meta = strata_meta::MetadataStore::open(&args.data_dir.join("__cluster_metadata"), 0)?;
+    let mut configs = BTreeMap::new();
+    configs.insert("remote.storage.enable".to_string(), "true".to_string());
+    meta.create_topic_with_id(topic, &topic_id, partitions, 1, configs, false)?;
+    let config = strata_log::LogConfig {
+        remote_storage_enable: true,
+        ..strata_log::LogConfig::default()
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)?
+        .as_millis() as i64;
+    for p in 0..partitions {
+        let (start, end) = ranges.get(&p).copied().unwrap_or((0, 0));
+        let dir = args.data_dir.join(format!("{topic}-{p}"));
+        strata_log::restore_partition(&dir, &topic_id, config.clone(), start, end, now)?;
+        println!("Restored {topic}-{p}: offsets [{start}, {end}) from the bucket.");
+    }
+    println!("Topic {topic} (id {topic_id}) restored with {partitions} partitions; start the broker to serve it.");
+    Ok(())
+}
