@@ -26,6 +26,8 @@ pub struct Partition {
     /// Partition index.
     pub index: i32,
     log: Mutex<PartitionLog>,
+    /// Bytes of sealed segments not yet uploaded, as of the last tiering sync.
+    tier_lag_bytes: std::sync::atomic::AtomicU64,
 }
 
 impl Partition {
@@ -36,6 +38,7 @@ impl Partition {
             topic_id,
             index,
             log: Mutex::new(log),
+            tier_lag_bytes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -43,6 +46,16 @@ impl Partition {
     /// invariants are re-established by the next append or by recovery at restart.
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Bytes waiting for upload, as of the last tiering sync.
+    pub fn tier_lag_bytes(&self) -> u64 {
+        self.tier_lag_bytes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Records the tiering lag.
+    pub fn set_tier_lag_bytes(&self, bytes: u64) {
+        self.tier_lag_bytes.store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The log's mutex, for services that lock it briefly themselves (tiering).

@@ -29,7 +29,15 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("remote.log.reader.threads", "4"),
     ("strata.cold.cache.bytes", "1073741824"),
     ("strata.cold.cache.chunk.bytes", "16777216"),
+    ("strata.tier.max.lag.bytes", "-1"),
 ];
+
+/// `strata.tier.max.lag.bytes`: when a tiered partition has more than this many bytes of sealed
+/// segments waiting for upload (the bucket is down or slow), produce to it is refused with a
+/// retriable KAFKA_STORAGE_ERROR, bounding local disk use. -1 = no bound.
+pub fn max_lag_bytes(broker: &Broker) -> i64 {
+    setting(broker, "strata.tier.max.lag.bytes").unwrap_or(-1)
+}
 
 fn setting<T: std::str::FromStr>(broker: &Broker, key: &str) -> Result<T, BrokerError> {
     let raw = broker
@@ -118,10 +126,16 @@ pub async fn sync_all(broker: &Arc<Broker>) {
             log: part.log_mutex(),
         };
         match tier.sync_partition(p, retention_ms, retention_bytes).await {
-            Ok(r) if r.uploaded > 0 || r.deleted > 0 => {
-                tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");
+            Ok(r) => {
+                if r.uploaded > 0 || r.deleted > 0 {
+                    tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");
+                }
+                let limit = max_lag_bytes(&broker);
+                if limit >= 0 && r.lag_bytes as i64 > limit && part.tier_lag_bytes() as i64 <= limit {
+                    tracing::warn!(topic = %part.topic, partition = part.index, lag_bytes = r.lag_bytes, limit, "tiering lags past strata.tier.max.lag.bytes: produce to this partition is refused until uploads catch up");
+                }
+                part.set_tier_lag_bytes(r.lag_bytes);
             }
-            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tiering sync failed");
             }

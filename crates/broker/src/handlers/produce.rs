@@ -30,6 +30,7 @@ const NOT_ENOUGH_REPLICAS: i16 = 19;
 const INVALID_RECORD: i16 = 87;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
+const KAFKA_STORAGE_ERROR: i16 = 56;
 /// Replicas in sync on a single node.
 const ISR_SIZE: i32 = 1;
 
@@ -131,6 +132,17 @@ fn append_one(
                 )),
             ));
         }
+    }
+    let limit = crate::tiering::max_lag_bytes(broker);
+    if limit >= 0 && part.tier_lag_bytes() as i64 > limit {
+        metrics::counter!("strata_tier_produce_refused_total").increment(1);
+        return Err((
+            KAFKA_STORAGE_ERROR,
+            Some(format!(
+                "tiering lags: {} bytes wait for upload (strata.tier.max.lag.bytes={limit})",
+                part.tier_lag_bytes()
+            )),
+        ));
     }
     let Some(records) = records.filter(|r| !r.is_empty()) else {
         return Err((INVALID_RECORD, Some("no record batch".into())));
