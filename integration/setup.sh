@@ -1,17 +1,29 @@
 #!/usr/bin/env bash
 # Installs what the scenario tests need beyond the Rust toolchain: kcat (Debian's build, which
-# links librdkafka 2.0.2). Idempotent: does nothing when kcat is already there.
+# links librdkafka 2.0.2) and kafka-python (the second client family for consumer groups),
+# and moto (an S3 server for crates/tier). Idempotent: does nothing when all are there.
 set -euo pipefail
 
-if command -v kcat >/dev/null 2>&1; then
-    exit 0
+if ! command -v kcat >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        SUDO="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq kcat >/dev/null
+    command -v kcat >/dev/null
 fi
 
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    SUDO="sudo"
+if ! python3 -c "import kafka" >/dev/null 2>&1; then
+    python3 -m pip install --quiet kafka-python \
+        || python3 -m pip install --quiet --break-system-packages kafka-python
+    python3 -c "import kafka"
 fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq kcat >/dev/null
-command -v kcat >/dev/null
+
+# moto's S3 server, for crates/tier's S3 conformance test (tests/store_s3_moto.rs).
+if ! command -v moto_server >/dev/null 2>&1; then
+    python3 -m pip install --quiet 'moto[server]>=5.2,<6' \
+        || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.2,<6'
+    command -v moto_server >/dev/null
+fi

@@ -229,7 +229,9 @@ impl Broker {
         let mut first_err = None;
         if let Err(e) = self.group.close() {
             tracing::error!(error = %e, "closing __consumer_offsets failed");
-            first_err.get_or_insert(BrokerError::Config(format!("closing __consumer_offsets: {e}")));
+            first_err.get_or_insert(BrokerError::Config(format!(
+                "closing __consumer_offsets: {e}"
+            )));
         }
         for part in parts {
             let name = format!("{}-{}", part.topic, part.index);

@@ -79,6 +79,13 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("log.retention.check.interval.ms", "300000"),
     ("strata.fetch.zero.copy", "true"),
     ("strata.shutdown.timeout.ms", "10000"),
+    ("group.initial.rebalance.delay.ms", "3000"),
+    ("group.min.session.timeout.ms", "6000"),
+    ("group.max.session.timeout.ms", "1800000"),
+    ("offsets.retention.minutes", "10080"),
+    ("offsets.retention.check.interval.ms", "600000"),
+    ("offsets.topic.num.partitions", "50"),
+    ("offset.metadata.max.bytes", "4096"),
 ];
 
 impl BrokerConfig {
@@ -119,6 +126,7 @@ impl BrokerConfig {
         if cfg.num_partitions < 1 {
             return Err("num.partitions must be at least 1".into());
         }
+        crate::groups::group_config(&cfg.raw)?;
         for def in topic_config::TOPIC_CONFIGS {
             if let Some((value, _)) = cfg.broker_setting(def) {
                 topic_config::validate(def.name, &value)

@@ -67,7 +67,8 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
                     %peer,
                 );
                 let started = std::time::Instant::now();
-                let reply = handlers::dispatch(&broker, api_key, header, body)
+                let reply = handlers::PEER
+                    .scope(peer, handlers::dispatch(&broker, api_key, header, body))
                     .instrument(span)
                     .await;
                 let api = format!("{api_key:?}");

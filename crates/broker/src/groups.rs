@@ -13,7 +13,11 @@ use strata_group::{GroupConfig, OffsetOracle};
 use crate::broker::Broker;
 
 /// Reads a group setting, falling back to the default in `crate::config::DEFAULTS`.
-fn setting<T: std::str::FromStr>(raw: &BTreeMap<String, String>, key: &str, default: T) -> Result<T, String>
+fn setting<T: std::str::FromStr>(
+    raw: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, String>
 where
     T::Err: std::fmt::Display,
 {
@@ -26,32 +30,62 @@ where
 /// The coordinator settings (Kafka names) from the merged broker settings.
 pub fn group_config(raw: &BTreeMap<String, String>) -> Result<GroupConfig, String> {
     let d = GroupConfig::default();
-    let retention_minutes: i64 = setting(raw, "offsets.retention.minutes", d.offsets_retention_ms / 60_000)?;
+    let retention_minutes: i64 = setting(
+        raw,
+        "offsets.retention.minutes",
+        d.offsets_retention_ms / 60_000,
+    )?;
     let cfg = GroupConfig {
-        initial_rebalance_delay_ms: setting(raw, "group.initial.rebalance.delay.ms", d.initial_rebalance_delay_ms)?,
-        min_session_timeout_ms: setting(raw, "group.min.session.timeout.ms", d.min_session_timeout_ms)?,
-        max_session_timeout_ms: setting(raw, "group.max.session.timeout.ms", d.max_session_timeout_ms)?,
+        initial_rebalance_delay_ms: setting(
+            raw,
+            "group.initial.rebalance.delay.ms",
+            d.initial_rebalance_delay_ms,
+        )?,
+        min_session_timeout_ms: setting(
+            raw,
+            "group.min.session.timeout.ms",
+            d.min_session_timeout_ms,
+        )?,
+        max_session_timeout_ms: setting(
+            raw,
+            "group.max.session.timeout.ms",
+            d.max_session_timeout_ms,
+        )?,
         offsets_retention_ms: retention_minutes.saturating_mul(60_000),
         offsets_retention_check_interval_ms: setting(
             raw,
             "offsets.retention.check.interval.ms",
             d.offsets_retention_check_interval_ms,
         )?,
-        offsets_topic_num_partitions: setting(raw, "offsets.topic.num.partitions", d.offsets_topic_num_partitions)?,
-        offset_metadata_max_bytes: setting(raw, "offset.metadata.max.bytes", d.offset_metadata_max_bytes)?,
+        offsets_topic_num_partitions: setting(
+            raw,
+            "offsets.topic.num.partitions",
+            d.offsets_topic_num_partitions,
+        )?,
+        offset_metadata_max_bytes: setting(
+            raw,
+            "offset.metadata.max.bytes",
+            d.offset_metadata_max_bytes,
+        )?,
         lag_metrics_interval_ms: d.lag_metrics_interval_ms,
     };
     if cfg.initial_rebalance_delay_ms < 0 {
         return Err("group.initial.rebalance.delay.ms must not be negative".into());
     }
     if cfg.min_session_timeout_ms < 0 || cfg.min_session_timeout_ms > cfg.max_session_timeout_ms {
-        return Err("group.min.session.timeout.ms must be between 0 and group.max.session.timeout.ms".into());
+        return Err(
+            "group.min.session.timeout.ms must be between 0 and group.max.session.timeout.ms"
+                .into(),
+        );
     }
     if cfg.offsets_topic_num_partitions < 1 {
         return Err("offsets.topic.num.partitions must be at least 1".into());
     }
     if retention_minutes < 1 || cfg.offsets_retention_check_interval_ms < 1 {
-        return Err("offsets.retention.minutes and offsets.retention.check.interval.ms must be positive".into());
+        return Err(
+            "offsets.retention.minutes and offsets.retention.check.interval.ms must be positive"
+                .into(),
+        );
     }
     Ok(cfg)
 }
@@ -94,11 +128,20 @@ mod tests {
     fn settings_parse_with_defaults_and_refuse_nonsense() {
         let mut raw = BTreeMap::new();
         assert_eq!(group_config(&raw).unwrap(), GroupConfig::default());
-        raw.insert("group.initial.rebalance.delay.ms".to_string(), "0".to_string());
+        raw.insert(
+            "group.initial.rebalance.delay.ms".to_string(),
+            "0".to_string(),
+        );
         raw.insert("offsets.retention.minutes".to_string(), "2".to_string());
         let c = group_config(&raw).unwrap();
-        assert_eq!((c.initial_rebalance_delay_ms, c.offsets_retention_ms), (0, 120_000));
-        raw.insert("group.min.session.timeout.ms".to_string(), "9999999".to_string());
+        assert_eq!(
+            (c.initial_rebalance_delay_ms, c.offsets_retention_ms),
+            (0, 120_000)
+        );
+        raw.insert(
+            "group.min.session.timeout.ms".to_string(),
+            "9999999".to_string(),
+        );
         assert!(group_config(&raw).is_err());
         assert!(is_internal_dir("__consumer_offsets-7"));
         assert!(!is_internal_dir("__consumer_offsets-x"));

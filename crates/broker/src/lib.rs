@@ -10,6 +10,7 @@ pub mod broker;
 pub mod config;
 mod connection;
 mod error;
+pub mod groups;
 mod handlers;
 mod log_config;
 pub mod partition;

@@ -50,12 +50,14 @@ impl Partition {
 
     /// Bytes waiting for upload, as of the last tiering sync.
     pub fn tier_lag_bytes(&self) -> u64 {
-        self.tier_lag_bytes.load(std::sync::atomic::Ordering::Relaxed)
+        self.tier_lag_bytes
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Records the tiering lag.
     pub fn set_tier_lag_bytes(&self, bytes: u64) {
-        self.tier_lag_bytes.store(bytes, std::sync::atomic::Ordering::Relaxed);
+        self.tier_lag_bytes
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The log's mutex, for services that lock it briefly themselves (tiering).

@@ -130,8 +130,9 @@ pub async fn sync_all(broker: &Arc<Broker>) {
                 if r.uploaded > 0 || r.deleted > 0 {
                     tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");
                 }
-                let limit = max_lag_bytes(&broker);
-                if limit >= 0 && r.lag_bytes as i64 > limit && part.tier_lag_bytes() as i64 <= limit {
+                let limit = max_lag_bytes(broker);
+                if limit >= 0 && r.lag_bytes as i64 > limit && part.tier_lag_bytes() as i64 <= limit
+                {
                     tracing::warn!(topic = %part.topic, partition = part.index, lag_bytes = r.lag_bytes, limit, "tiering lags past strata.tier.max.lag.bytes: produce to this partition is refused until uploads catch up");
                 }
                 part.set_tier_lag_bytes(r.lag_bytes);

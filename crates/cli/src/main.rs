@@ -3,6 +3,7 @@
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
 mod admin_client;
+mod group_cmd;
 mod settings;
 mod tier_cmd;
 mod topic_cmd;
@@ -26,6 +27,8 @@ enum Command {
     Serve(ServeArgs),
     /// Create, list, describe, alter and delete topics.
     Topic(topic_cmd::TopicArgs),
+    /// Consumer groups: list, describe (offsets and lag), reset-offsets, delete.
+    Group(group_cmd::GroupArgs),
     /// Tiered storage: status, catalog rebuild, restore from the bucket.
     Tier(tier_cmd::TierArgs),
 }
@@ -75,6 +78,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
+        Command::Group(args) => runtime.block_on(group_cmd::run(args)),
         Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
     }
 }

@@ -1,5 +1,5 @@
 //! Record batch v2 (magic 2) as bytes: a zero-copy header view, client-batch validation,
-//! in-place patching, CRC-32C, and just enough record decoding to read offsets and timestamps.
+//! in-place patching, CRC-32C, record decoding, and the one batch encoder ([`build_batch`]).
 //!
 //! Invariants this crate keeps:
 //! - Batches are never re-encoded. The only bytes ever rewritten are the base offset (0..8) and
@@ -9,8 +9,10 @@
 //! - Nothing here panics on hostile input: every length is checked before it is used, and
 //!   decompression is bounded by [`MAX_DECOMPRESSED_BYTES`].
 
+mod builder;
 mod codec;
 mod crc;
+mod decode;
 mod error;
 mod header;
 mod iter;
@@ -20,8 +22,10 @@ mod timestamps;
 mod validate;
 mod varint;
 
+pub use builder::{build_batch, BatchSpec, NewRecord};
 pub use codec::MAX_DECOMPRESSED_BYTES;
 pub use crc::compute_crc;
+pub use decode::{decode_records, DecodedRecord};
 pub use error::RecordsError;
 pub use header::{increment_sequence, BatchHeader, Compression, BATCH_HEADER_LEN, MAGIC_V2};
 pub use iter::{batches, BatchIter};

@@ -24,6 +24,11 @@ impl<'a> Cursor<'a> {
         self.buf.len() - self.pos
     }
 
+    /// The bytes `start..end` of the underlying slice (callers pass a range already skipped).
+    pub(crate) fn slice(&self, start: usize, end: usize) -> &'a [u8] {
+        &self.buf[start..end]
+    }
+
     /// Advances `n` bytes, failing if fewer remain.
     pub(crate) fn skip(&mut self, n: usize) -> Result<(), RecordsError> {
         if n > self.remaining() {
@@ -65,7 +70,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-/// Appends a zig-zag varlong (used by the test encoder).
+/// Appends a zig-zag varlong (used by the batch builder).
 pub(crate) fn write_varlong(out: &mut Vec<u8>, value: i64) {
     let mut raw = ((value << 1) ^ (value >> 63)) as u64;
     loop {

@@ -8,7 +8,9 @@ use strata_tier::keys::SegmentKeys;
 use strata_tier::manifest::SegmentManifest;
 
 fn golden(name: &str) -> Vec<u8> {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../migrations/golden/v1/tier").join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../migrations/golden/v1/tier")
+        .join(name);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -17,8 +19,14 @@ fn v1_manifest_parses_with_exact_fields_and_keys() {
     let m = SegmentManifest::from_bytes(&golden("manifest.json")).unwrap();
     assert_eq!(m.format_version, 1);
     assert_eq!((m.partition, m.base_offset, m.end_offset), (3, 1200, 1450));
-    assert_eq!((m.min_timestamp, m.max_timestamp), (1_700_000_000_000, 1_700_000_999_999));
-    assert_eq!((m.size, m.crc32c, m.leader_epoch), (1_048_576, 2_891_785_237, 0));
+    assert_eq!(
+        (m.min_timestamp, m.max_timestamp),
+        (1_700_000_000_000, 1_700_000_999_999)
+    );
+    assert_eq!(
+        (m.size, m.crc32c, m.leader_epoch),
+        (1_048_576, 2_891_785_237, 0)
+    );
     let keys: SegmentKeys = m.keys();
     assert_eq!(
         keys.log,
@@ -32,14 +40,23 @@ fn v1_manifest_parses_with_exact_fields_and_keys() {
 async fn v1_catalog_entry_parses_and_is_found_by_floor() {
     let entry: CatalogEntry = serde_json::from_slice(&golden("catalog_entry.json")).unwrap();
     assert_eq!(entry.state, SegmentState::CopyFinished);
-    assert_eq!(entry.manifest, SegmentManifest::from_bytes(&golden("manifest.json")).unwrap());
+    assert_eq!(
+        entry.manifest,
+        SegmentManifest::from_bytes(&golden("manifest.json")).unwrap()
+    );
     let dir = tempfile::tempdir().unwrap();
     let c = Catalog::open(dir.path()).unwrap();
     c.put(&entry).unwrap();
     c.flush().await.unwrap();
     let t = "6f1d2c3b-0000-4000-8000-00000000a001";
-    assert_eq!(c.floor(t, 3, 1300).unwrap().map(|m| m.base_offset), Some(1200));
+    assert_eq!(
+        c.floor(t, 3, 1300).unwrap().map(|m| m.base_offset),
+        Some(1200)
+    );
     assert_eq!(c.floor(t, 3, 1450).unwrap(), None);
     // The stored value is the golden JSON byte for byte.
-    assert_eq!(serde_json::to_vec(&entry).unwrap(), golden("catalog_entry.json").trim_ascii_end());
+    assert_eq!(
+        serde_json::to_vec(&entry).unwrap(),
+        golden("catalog_entry.json").trim_ascii_end()
+    );
 }

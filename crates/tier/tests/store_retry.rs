@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use object_store::memory::InMemory;
-use strata_tier::store::metrics::{REQUESTS_TOTAL, RETRIES_TOTAL};
+use strata_tier::store::metrics::{BYTES_TOTAL, REQUESTS_TOTAL, RETRIES_TOTAL};
 use strata_tier::store::{
     testing, FaultPlan, FaultyStore, RemoteStore, StoreErrorKind, StoreOptions,
 };
@@ -17,7 +17,7 @@ const MIB: usize = 1024 * 1024;
 fn fast_opts() -> StoreOptions {
     StoreOptions {
         endpoint: None,
-        request_timeout: Duration::from_millis(200),
+        request_timeout: Duration::from_millis(500),
         max_retries: 3,
         retry_base: Duration::from_millis(1),
         multipart_threshold: 5 * MIB as u64 + 1,
@@ -35,24 +35,48 @@ fn faulty(opts: StoreOptions) -> (RemoteStore, Arc<FaultPlan>) {
     )
 }
 
-/// Reads counters recorded on this thread (tokio::test runs on one thread).
-fn counter(snapshotter: &Snapshotter, name: &str, labels: &[(&str, &str)]) -> u64 {
-    snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, _, _, _)| {
-            let key = key.key();
-            key.name() == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| key.labels().any(|l| l.key() == *k && l.value() == *v))
-        })
-        .map(|(_, _, _, value)| match value {
-            DebugValue::Counter(n) => n,
-            other => panic!("{name} is not a counter: {other:?}"),
-        })
-        .sum()
+/// Counter values recorded on this thread (tokio::test runs on one thread). Taking a snapshot
+/// drains the recorder, so each check takes one snapshot and queries it.
+struct Counters(Vec<Series>);
+
+/// Name, labels, value.
+type Series = (String, Vec<(String, String)>, u64);
+
+impl Counters {
+    fn take(snapshotter: &Snapshotter) -> Counters {
+        Counters(
+            snapshotter
+                .snapshot()
+                .into_vec()
+                .into_iter()
+                .filter_map(|(key, _, _, value)| match value {
+                    DebugValue::Counter(n) => {
+                        let key = key.key();
+                        let labels = key
+                            .labels()
+                            .map(|l| (l.key().to_string(), l.value().to_string()))
+                            .collect();
+                        Some((key.name().to_string(), labels, n))
+                    }
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The sum over series named `name` carrying all of `labels`.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> u64 {
+        self.0
+            .iter()
+            .filter(|(n, ls, _)| {
+                n == name
+                    && labels
+                        .iter()
+                        .all(|(k, v)| ls.iter().any(|(lk, lv)| lk == k && lv == v))
+            })
+            .map(|(_, _, value)| value)
+            .sum()
+    }
 }
 
 #[tokio::test]
@@ -66,31 +90,23 @@ async fn two_transient_failures_then_success() {
     store.put("k", Bytes::from_static(b"value")).await.unwrap();
     assert_eq!(plan.calls(), 3);
     assert_eq!(plan.injected(), 2);
-    assert_eq!(counter(&snapshotter, RETRIES_TOTAL, &[("op", "put")]), 2);
+    let counters = Counters::take(&snapshotter);
+    assert_eq!(counters.get(RETRIES_TOTAL, &[("op", "put")]), 2);
+    assert_eq!(counters.get(BYTES_TOTAL, &[("op", "put")]), 5);
     assert_eq!(
-        counter(
-            &snapshotter,
-            REQUESTS_TOTAL,
-            &[("op", "put"), ("outcome", "transient")]
-        ),
+        counters.get(REQUESTS_TOTAL, &[("op", "put"), ("outcome", "transient")]),
         2
     );
     assert_eq!(
-        counter(
-            &snapshotter,
-            REQUESTS_TOTAL,
-            &[("op", "put"), ("outcome", "ok")]
-        ),
+        counters.get(REQUESTS_TOTAL, &[("op", "put"), ("outcome", "ok")]),
         1
     );
 
     plan.fail_next(2);
     assert_eq!(store.get("k").await.unwrap(), "value");
-    assert_eq!(counter(&snapshotter, RETRIES_TOTAL, &[("op", "get")]), 2);
-    assert_eq!(
-        counter(&snapshotter, "strata_remote_bytes_total", &[("op", "get")]),
-        5
-    );
+    let counters = Counters::take(&snapshotter);
+    assert_eq!(counters.get(RETRIES_TOTAL, &[("op", "get")]), 2);
+    assert_eq!(counters.get(BYTES_TOTAL, &[("op", "get")]), 5);
 }
 
 #[tokio::test]
@@ -115,13 +131,10 @@ async fn permanent_errors_are_not_retried() {
     assert_eq!(err.kind, StoreErrorKind::Permanent, "{err}");
     assert!(!err.is_retryable());
     assert_eq!(plan.calls(), 1);
-    assert_eq!(counter(&snapshotter, RETRIES_TOTAL, &[]), 0);
+    let counters = Counters::take(&snapshotter);
+    assert_eq!(counters.get(RETRIES_TOTAL, &[]), 0);
     assert_eq!(
-        counter(
-            &snapshotter,
-            REQUESTS_TOTAL,
-            &[("op", "put"), ("outcome", "permanent")]
-        ),
+        counters.get(REQUESTS_TOTAL, &[("op", "put"), ("outcome", "permanent")]),
         1
     );
 }
@@ -144,9 +157,9 @@ async fn timeouts_are_retried_then_reported() {
     assert_eq!(err.kind, StoreErrorKind::Timeout, "{err}");
     assert!(err.is_retryable());
     assert_eq!(plan.calls() - before, 2 + 4);
-    // 4 attempts of 200 ms, not an hour.
+    // 4 attempts of 500 ms, not an hour.
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(10),
         "{:?}",
         started.elapsed()
     );
@@ -224,10 +237,12 @@ async fn failed_multipart_part_aborts_and_retries_the_upload() {
         data.len() as u64
     );
     assert_eq!(plan.aborts(), 1);
+    let counters = Counters::take(&snapshotter);
     assert_eq!(
-        counter(&snapshotter, RETRIES_TOTAL, &[("op", "upload_file")]),
-        1
+        counters.get(BYTES_TOTAL, &[("op", "put")]),
+        data.len() as u64
     );
+    assert_eq!(counters.get(RETRIES_TOTAL, &[("op", "upload_file")]), 1);
     assert!(store.get("seg").await.unwrap()[..] == data[..]);
     // initiate + 2 parts + abort-free retry: initiate + 3 parts + complete, + 1 get.
     assert_eq!(plan.calls(), 3 + 5 + 1);
@@ -277,6 +292,9 @@ async fn random_failures_are_absorbed() {
 
 #[tokio::test]
 async fn faulty_store_conforms_when_disarmed() {
-    let (store, _plan) = faulty(fast_opts());
+    let (store, _plan) = faulty(StoreOptions {
+        request_timeout: Duration::from_secs(30),
+        ..fast_opts()
+    });
     testing::conformance(&store).await;
 }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use object_store::ObjectStoreExt;
 use strata_tier::store::testing::{self, MotoServer};
 use strata_tier::store::{RemoteStore, StoreErrorKind, StoreOptions};
 
@@ -94,5 +95,24 @@ async fn s3_store_conforms_on_moto() {
         .unwrap_err();
     assert_eq!(err.kind, StoreErrorKind::NotFound, "{err}");
 
+    // Above the threshold, the upload really is multipart on S3: 12 MiB in 5 MiB parts gives
+    // a multipart ETag ("...-3").
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big");
+    let data = testing::pattern(12 * MIB, 5);
+    std::fs::write(&file, &data).unwrap();
+    store.upload_file("v1/big", &file).await.unwrap();
+    let meta = store
+        .object_store()
+        .head(&object_store::path::Path::from("tier/prefix/v1/big"))
+        .await
+        .unwrap();
+    let etag = meta.e_tag.unwrap_or_default();
+    assert!(etag.trim_matches('"').ends_with("-3"), "etag {etag}");
+    assert!(store.get("v1/big").await.unwrap()[..] == data[..]);
+
+    // The server is killed on drop.
+    let addr = server.addr();
     drop(server);
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

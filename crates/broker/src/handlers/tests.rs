@@ -182,6 +182,77 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
                 ]),
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
+        ApiKey::OffsetCommit => RequestKind::OffsetCommit(
+            OffsetCommitRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_generation_id_or_member_epoch(-1)
+                .with_topics(vec![
+                    offset_commit_request::OffsetCommitRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partitions(vec![
+                            offset_commit_request::OffsetCommitRequestPartition::default()
+                                .with_committed_offset(1)
+                                .with_committed_metadata(Some(StrBytes::from_static_str("m"))),
+                        ]),
+                ]),
+        ),
+        ApiKey::OffsetFetch => RequestKind::OffsetFetch(
+            OffsetFetchRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_topics(Some(vec![
+                    offset_fetch_request::OffsetFetchRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partition_indexes(vec![0]),
+                ]))
+                .with_groups(vec![
+                    offset_fetch_request::OffsetFetchRequestGroup::default()
+                        .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                        .with_topics(None),
+                ]),
+        ),
+        // A JoinGroup with a session timeout below the minimum is answered at once (no parking).
+        ApiKey::JoinGroup => RequestKind::JoinGroup(
+            JoinGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_session_timeout_ms(1)
+                .with_protocol_type(StrBytes::from_static_str("consumer"))
+                .with_protocols(vec![join_group_request::JoinGroupRequestProtocol::default(
+                )
+                .with_name(StrBytes::from_static_str("range"))]),
+        ),
+        ApiKey::Heartbeat => RequestKind::Heartbeat(
+            HeartbeatRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g"))),
+        ),
+        ApiKey::LeaveGroup => RequestKind::LeaveGroup(
+            LeaveGroupRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_member_id(StrBytes::from_static_str("m"))
+                .with_members(vec![leave_group_request::MemberIdentity::default()
+                    .with_member_id(StrBytes::from_static_str("m"))]),
+        ),
+        ApiKey::SyncGroup => RequestKind::SyncGroup(
+            SyncGroupRequest::default().with_group_id(GroupId(StrBytes::from_static_str("g"))),
+        ),
+        ApiKey::DescribeGroups => RequestKind::DescribeGroups(
+            DescribeGroupsRequest::default()
+                .with_groups(vec![GroupId(StrBytes::from_static_str("g"))]),
+        ),
+        ApiKey::ListGroups => RequestKind::ListGroups(ListGroupsRequest::default()),
+        ApiKey::DeleteGroups => RequestKind::DeleteGroups(
+            DeleteGroupsRequest::default()
+                .with_groups_names(vec![GroupId(StrBytes::from_static_str("nope"))]),
+        ),
+        ApiKey::OffsetDelete => RequestKind::OffsetDelete(
+            OffsetDeleteRequest::default()
+                .with_group_id(GroupId(StrBytes::from_static_str("g")))
+                .with_topics(vec![
+                    offset_delete_request::OffsetDeleteRequestTopic::default()
+                        .with_name(name(topic))
+                        .with_partitions(vec![
+                            offset_delete_request::OffsetDeleteRequestPartition::default(),
+                        ]),
+                ]),
+        ),
         other => panic!("no default request for {other:?}"),
     }
 }
@@ -191,6 +262,7 @@ async fn every_advertised_version_answers_and_decodes() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path());
     b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+    b.group.wait_loaded().await;
     for (key, min, max) in strata_wire::SUPPORTED_APIS {
         let lowest = if *key == ApiKey::Produce { 3 } else { *min };
         for version in lowest..=*max {
@@ -376,4 +448,80 @@ async fn fetch_long_polls_until_data_or_timeout() {
         resp.responses[0].partitions[0].error_code, 1,
         "OFFSET_OUT_OF_RANGE"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_coordinator_is_this_broker_and_commits_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+    b.group.wait_loaded().await;
+    let resp: FindCoordinatorResponse = decode(
+        call(
+            &b,
+            ApiKey::FindCoordinator,
+            2,
+            default_request(ApiKey::FindCoordinator, "t"),
+        )
+        .await,
+        2,
+    );
+    assert_eq!(
+        (resp.error_code, resp.node_id.0, resp.port),
+        (0, b.config.node_id, b.config.advertised_port)
+    );
+    let txn = FindCoordinatorRequest::default()
+        .with_key(StrBytes::from_static_str("tx"))
+        .with_key_type(1);
+    let resp: FindCoordinatorResponse = decode(
+        call(
+            &b,
+            ApiKey::FindCoordinator,
+            2,
+            RequestKind::FindCoordinator(txn),
+        )
+        .await,
+        2,
+    );
+    assert_eq!(resp.error_code, 15, "no transaction coordinator yet");
+    let commit: OffsetCommitResponse = decode(
+        call(
+            &b,
+            ApiKey::OffsetCommit,
+            8,
+            default_request(ApiKey::OffsetCommit, "t"),
+        )
+        .await,
+        8,
+    );
+    assert_eq!(commit.topics[0].partitions[0].error_code, 0);
+    let fetched: OffsetFetchResponse = decode(
+        call(
+            &b,
+            ApiKey::OffsetFetch,
+            7,
+            default_request(ApiKey::OffsetFetch, "t"),
+        )
+        .await,
+        7,
+    );
+    let p = &fetched.topics[0].partitions[0];
+    assert_eq!((p.committed_offset, p.metadata.as_deref()), (1, Some("m")));
+    // The internal partitions survive a restart (they are not orphans).
+    b.begin_shutdown();
+    b.close_logs().unwrap();
+    drop(b);
+    let b = broker(dir.path());
+    b.group.wait_loaded().await;
+    let fetched: OffsetFetchResponse = decode(
+        call(
+            &b,
+            ApiKey::OffsetFetch,
+            7,
+            default_request(ApiKey::OffsetFetch, "t"),
+        )
+        .await,
+        7,
+    );
+    assert_eq!(fetched.topics[0].partitions[0].committed_offset, 1);
 }

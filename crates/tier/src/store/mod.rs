@@ -104,7 +104,8 @@ pub struct StoreOptions {
     /// `AWS_ENDPOINT_URL_S3`, else `AWS_ENDPOINT_URL` (the AWS SDK convention).
     pub endpoint: Option<String>,
     /// S3 region; `None` resolves through aws-config's region chain (`AWS_REGION`,
-    /// `AWS_DEFAULT_REGION`, profile), else `us-east-1`.
+    /// `AWS_DEFAULT_REGION`, profile, then instance metadata unless
+    /// `AWS_EC2_METADATA_DISABLED=true`), else `us-east-1`.
     pub region: Option<String>,
     /// Path-style requests (`endpoint/bucket/key`) rather than virtual-hosted ones
     /// (`bucket.endpoint/key`). Default `true` (object_store's default, and what

@@ -1,0 +1,252 @@
+#!/usr/bin/env bash
+# Strata end-to-end benchmark.
+#
+# Builds release binaries, measures the machine ceilings (buffered sequential
+# write, fsync latency, loopback sendfile), starts a throw-away broker, runs
+# produce (acks=1 / acks=all, 100 B / 1 KiB records) and a hot fetch with
+# `strata-loadgen`, and prints a table with percent of ceiling.
+#
+# Knobs (environment):
+#   RECORDS_SMALL=2000000   records in the 100 B runs
+#   RECORDS_LARGE=500000    records in the 1 KiB runs
+#   BATCH_BYTES=1048576     producer batch.size
+#   LINGER_MS=5             producer linger.ms
+#   FSYNC_RUN=1             also run acks=all against a second broker started
+#                           with --set log.flush.interval.messages=1 (fsync
+#                           every append); 0 to skip
+#   PERF=1                  perf-record the broker during each run and print
+#                           its top symbols (needs `perf`)
+#   SKIP_BUILD=1            use the existing release binaries
+#   BENCH_DIR=DIR           scratch directory (default: mktemp -d); must be on
+#                           the disk you want to measure
+#   KEEP=1                  keep BENCH_DIR (data, logs, perf files)
+set -euo pipefail
+export LC_ALL=C
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
+STRATA="$BIN/strata"
+LOADGEN="$BIN/strata-loadgen"
+
+RECORDS_SMALL="${RECORDS_SMALL:-2000000}"
+RECORDS_LARGE="${RECORDS_LARGE:-500000}"
+BATCH_BYTES="${BATCH_BYTES:-1048576}"
+LINGER_MS="${LINGER_MS:-5}"
+FSYNC_RUN="${FSYNC_RUN:-1}"
+PERF="${PERF:-0}"
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() {
+    log "error: $*"
+    exit 1
+}
+
+# ---------------------------------------------------------------- build ---
+if [[ "${SKIP_BUILD:-0}" != 1 ]]; then
+    log "building release binaries"
+    (cd "$ROOT" && cargo build --release -p strata-cli -p strata-bench)
+fi
+[[ -x "$STRATA" ]] || die "missing $STRATA"
+[[ -x "$LOADGEN" ]] || die "missing $LOADGEN"
+
+DIR="${BENCH_DIR:-$(mktemp -d "${TMPDIR:-/tmp}/strata-bench.XXXXXX")}"
+mkdir -p "$DIR"
+BROKER_PIDS=()
+cleanup() {
+    local pid
+    for pid in "${BROKER_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    if [[ "${KEEP:-0}" == 1 ]]; then
+        log "kept $DIR"
+    else
+        rm -rf "$DIR"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# -------------------------------------------------------------- helpers ---
+# kv LINE KEY: value of KEY in a `key=value key=value` line, or `-`.
+kv() {
+    local v
+    v="$(sed -n "s/^\(.* \)\{0,1\}$2=\([^ ]*\).*/\2/p" <<<"$1")"
+    echo "${v:--}"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if ! port_in_use "$p"; then
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+# cpu_ticks PID: user+system clock ticks consumed so far.
+cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# start_broker NAME [serve args...]: sets BROKER_PID and BOOTSTRAP.
+start_broker() {
+    local name="$1"
+    shift
+    local port
+    port="$(free_port)"
+    "$STRATA" serve --data-dir "$DIR/data-$name" --listen "127.0.0.1:$port" "$@" \
+        >"$DIR/broker-$name.log" 2>&1 &
+    BROKER_PID=$!
+    BROKER_PIDS+=("$BROKER_PID")
+    BOOTSTRAP="127.0.0.1:$port"
+    for _ in $(seq 1 300); do
+        kill -0 "$BROKER_PID" 2>/dev/null ||
+            die "broker $name exited; log: $(tail -n 20 "$DIR/broker-$name.log")"
+        if port_in_use "$port"; then
+            log "broker $name pid $BROKER_PID on $BOOTSTRAP"
+            return
+        fi
+        sleep 0.1
+    done
+    die "broker $name did not listen on $BOOTSTRAP within 30 s"
+}
+
+create_topic() {
+    if ! "$STRATA" topic create "$1" --partitions 1 --bootstrap-server "$BOOTSTRAP" \
+        >>"$DIR/admin.log" 2>&1; then
+        log "topic create $1 failed (see admin.log); relying on auto-create"
+    fi
+}
+
+perf_start() {
+    PERF_PID=""
+    if [[ "$PERF" == 1 ]]; then
+        perf record -F 499 -g -p "$BROKER_PID" -o "$DIR/perf-$1.data" >/dev/null 2>&1 &
+        PERF_PID=$!
+        sleep 0.3
+    fi
+}
+
+perf_stop() {
+    if [[ -n "$PERF_PID" ]]; then
+        kill -INT "$PERF_PID" 2>/dev/null || true
+        wait "$PERF_PID" 2>/dev/null || true
+        log "perf top symbols (broker, $1):"
+        perf report -i "$DIR/perf-$1.data" --stdio --no-children --sort sym 2>/dev/null |
+            grep -E '^ +[0-9]' | head -n 15 >&2 || true
+    fi
+}
+
+ROWS=()
+# run NAME ceiling_mb_per_s loadgen-args...: runs the load generator against
+# the current broker and appends a table row.
+run() {
+    local name="$1" ceiling="$2"
+    shift 2
+    local t0 t1 line secs
+    perf_start "$name"
+    t0="$(cpu_ticks "$BROKER_PID")"
+    line="$("$LOADGEN" "$@")" || die "$name failed: $line"
+    t1="$(cpu_ticks "$BROKER_PID")"
+    perf_stop "$name"
+    log "$line"
+    secs="$(kv "$line" elapsed_s)"
+    local broker_pct
+    broker_pct="$(awk -v a="$t0" -v b="$t1" -v s="$secs" 'BEGIN { printf "%.0f", (b - a) / s }')"
+    local mbps pct
+    mbps="$(kv "$line" mb_per_s)"
+    pct="$(awk -v m="$mbps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.0f%%", 100 * m / c; else print "-" }')"
+    ROWS+=("$(printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s' \
+        "$name" "$(kv "$line" records)" "$(kv "$line" record_size)" \
+        "$(kv "$line" records_per_s)" "$mbps" \
+        "$(kv "$line" p50_ms)" "$(kv "$line" p99_ms)" "$(kv "$line" max_ms)" \
+        "$pct" "${broker_pct}%" "$(kv "$line" client_cpu_pct)%")")
+}
+
+# ------------------------------------------------------------- ceilings ---
+# median of the numbers on stdin
+median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+
+# dd_mbps DD-ARGS...: MB/s reported by one dd run (bytes / seconds).
+dd_mbps() {
+    dd "$@" 2>&1 | tail -n 1 | awk '{ printf "%.0f\n", $1 / $(NF-3) / 1e6 }'
+}
+
+log "scratch dir $DIR ($(df -h --output=source,fstype "$DIR" | tail -n 1 | tr -s ' '))"
+log "ceiling: buffered sequential write (dd 2 GiB, no fsync; median of 3)"
+WRITE_ALL=()
+for _ in 1 2 3; do
+    rm -f "$DIR/dd.bin"
+    sync
+    WRITE_ALL+=("$(dd_mbps if=/dev/zero of="$DIR/dd.bin" bs=1M count=2048)")
+done
+rm -f "$DIR/dd.bin"
+WRITE_MBPS="$(printf '%s\n' "${WRITE_ALL[@]}" | median)"
+
+log "ceiling: durable sequential write (dd 1 GiB, conv=fdatasync)"
+sync
+DURABLE_MBPS="$(dd_mbps if=/dev/zero of="$DIR/dd.bin" bs=1M count=1024 conv=fdatasync)"
+rm -f "$DIR/dd.bin"
+
+log "ceiling: fsync latency (dd 4 KiB x 500, oflag=dsync)"
+FSYNC_MS="$(dd if=/dev/zero of="$DIR/sync.bin" bs=4k count=500 oflag=dsync 2>&1 |
+    tail -n 1 | awk '{ printf "%.3f", $(NF-3) / 500 * 1000 }')"
+rm -f "$DIR/sync.bin"
+sync
+
+log "ceiling: loopback sendfile of a page-cached file (median of 3)"
+SENDFILE_ALL=()
+for _ in 1 2 3; do
+    lb_line="$("$LOADGEN" loopback-ceiling --dir "$DIR" --file-mib 512 --passes 4)"
+    SENDFILE_ALL+=("$(kv "$lb_line" mb_per_s | awk '{ printf "%.0f", $1 }')")
+done
+SENDFILE_MBPS="$(printf '%s\n' "${SENDFILE_ALL[@]}" | median)"
+sync
+
+# ----------------------------------------------------------------- runs ---
+produce() {
+    local name="$1" topic="$2" acks="$3" size="$4" n="$5" ceiling="${6:-$WRITE_MBPS}"
+    create_topic "$topic"
+    run "$name" "$ceiling" produce --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
+        --acks "$acks" --record-size "$size" --records "$n" \
+        --batch-size-bytes "$BATCH_BYTES" --linger-ms "$LINGER_MS"
+}
+
+start_broker main
+produce "produce acks=1 100B" bench-acks1-100 1 100 "$RECORDS_SMALL"
+produce "produce acks=1 1KiB" bench-acks1-1k 1 1024 "$RECORDS_LARGE"
+produce "produce acks=all 100B" bench-acksall-100 all 100 "$RECORDS_SMALL"
+produce "produce acks=all 1KiB" bench-acksall-1k all 1024 "$RECORDS_LARGE"
+run "fetch 1KiB (hot)" "$SENDFILE_MBPS" fetch --bootstrap-server "$BOOTSTRAP" \
+    --topic bench-acks1-1k --records "$RECORDS_LARGE"
+# Same data through a minimal Fetch v4 client that does not decode records:
+# the broker's fetch path without librdkafka's per-record consumer cost.
+run "raw-fetch 1KiB (hot)" "$SENDFILE_MBPS" raw-fetch --bootstrap-server "$BOOTSTRAP" \
+    --topic bench-acks1-1k --records "$RECORDS_LARGE"
+
+if [[ "$FSYNC_RUN" == 1 ]]; then
+    start_broker fsync --set log.flush.interval.messages=1
+    produce "acks=all+fsync 100B" bench-fsync-100 all 100 "$RECORDS_SMALL" "$DURABLE_MBPS"
+    produce "acks=all+fsync 1KiB" bench-fsync-1k all 1024 "$RECORDS_LARGE" "$DURABLE_MBPS"
+fi
+
+# ---------------------------------------------------------------- table ---
+echo
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)," \
+    "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
+echo "ceilings: buffered write ${WRITE_MBPS} MB/s (runs: ${WRITE_ALL[*]}) |" \
+    "durable write ${DURABLE_MBPS} MB/s | fsync (4 KiB dsync write) ${FSYNC_MS} ms |" \
+    "loopback sendfile ${SENDFILE_MBPS} MB/s (runs: ${SENDFILE_ALL[*]})"
+echo "batch.size=${BATCH_BYTES} linger.ms=${LINGER_MS}; MB = 10^6 bytes of record payload;" \
+    "%ceil: produce vs buffered write, +fsync vs durable write, fetch vs loopback sendfile;" \
+    "broker/client = average CPU (100% = one core)"
+echo
+printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s\n' \
+    run records size records/s MB/s p50_ms p99_ms max_ms %ceil broker client
+for row in "${ROWS[@]}"; do
+    echo "$row"
+done

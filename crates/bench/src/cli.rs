@@ -1,0 +1,165 @@
+//! Command-line surface of `strata-loadgen`.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "strata-loadgen",
+    about = "Kafka-protocol load generator (librdkafka)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Produce N fixed-size records and report throughput and latency.
+    Produce(ProduceArgs),
+    /// Consume a topic from the beginning and report throughput.
+    Fetch(FetchArgs),
+    /// Fetch one partition with a minimal Fetch v4 client that skips record
+    /// decoding: measures the broker's fetch path, not librdkafka's.
+    RawFetch(RawFetchArgs),
+    /// Measure the machine ceiling for serving a cached file over loopback
+    /// TCP with sendfile(2) (no broker involved).
+    LoopbackCeiling(CeilingArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Acks {
+    #[value(name = "0")]
+    None,
+    #[value(name = "1")]
+    Leader,
+    #[value(name = "all", alias = "-1")]
+    All,
+}
+
+impl Acks {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Acks::None => "0",
+            Acks::Leader => "1",
+            Acks::All => "all",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Compression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl Compression {
+    pub fn as_config(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Gzip => "gzip",
+            Compression::Snappy => "snappy",
+            Compression::Lz4 => "lz4",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct ProduceArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap_server: String,
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long, value_enum, default_value = "1")]
+    pub acks: Acks,
+    /// Payload bytes per record (no key, no headers).
+    #[arg(long, default_value_t = 100)]
+    pub record_size: usize,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub records: u64,
+    /// librdkafka `batch.size`: max bytes per partition batch.
+    #[arg(long, default_value_t = 1_048_576)]
+    pub batch_size_bytes: usize,
+    #[arg(long, default_value_t = 5)]
+    pub linger_ms: u64,
+    #[arg(long, value_enum, default_value = "none")]
+    pub compression: Compression,
+    /// Bound on records queued or in flight inside librdkafka
+    /// (`queue.buffering.max.messages`). Latency includes time in this queue.
+    #[arg(long, default_value_t = 200_000)]
+    pub max_in_flight_records: u64,
+    /// Bound on payload bytes queued or in flight inside librdkafka
+    /// (`queue.buffering.max.kbytes`).
+    #[arg(long, default_value_t = 16 << 20)]
+    pub max_in_flight_bytes: u64,
+    /// Extra librdkafka properties, `key=value`, repeatable.
+    #[arg(short = 'X', long = "property", value_parser = parse_kv)]
+    pub properties: Vec<(String, String)>,
+    /// Print the result as a single JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap_server: String,
+    #[arg(long)]
+    pub topic: String,
+    /// Stop after this many records; default: the sum of high watermarks.
+    #[arg(long)]
+    pub records: Option<u64>,
+    /// `fetch.max.bytes` and `max.partition.fetch.bytes`.
+    #[arg(long, default_value_t = 52_428_800)]
+    pub fetch_max_bytes: usize,
+    /// Give up if no record arrives for this long.
+    #[arg(long, default_value_t = 30)]
+    pub idle_timeout_secs: u64,
+    /// Extra librdkafka properties, `key=value`, repeatable.
+    #[arg(short = 'X', long = "property", value_parser = parse_kv)]
+    pub properties: Vec<(String, String)>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RawFetchArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap_server: String,
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long, default_value_t = 0)]
+    pub partition: i32,
+    /// Stop after this many records (fetched from offset 0).
+    #[arg(long)]
+    pub records: u64,
+    /// Fetch `max_bytes` and `partition_max_bytes`.
+    #[arg(long, default_value_t = 52_428_800)]
+    pub fetch_max_bytes: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CeilingArgs {
+    /// Scratch directory for the source file.
+    #[arg(long, default_value = "/tmp")]
+    pub dir: std::path::PathBuf,
+    /// Size of the (page-cached) file that is sent, in MiB.
+    #[arg(long, default_value_t = 512)]
+    pub file_mib: u64,
+    /// How many times the file is sent.
+    #[arg(long, default_value_t = 4)]
+    pub passes: u32,
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .ok_or_else(|| format!("expected key=value, got `{s}`"))
+}

@@ -1,0 +1,66 @@
+//! The consumer-group coordinator: Kafka's classic group protocol (JoinGroup, SyncGroup,
+//! Heartbeat, LeaveGroup), committed offsets (OffsetCommit, OffsetFetch, OffsetDelete) and group
+//! administration (ListGroups, DescribeGroups, DeleteGroups), with state kept in the internal
+//! log `__consumer_offsets`.
+//!
+//! Design, in the order a request meets it:
+//! 1. [`GroupCoordinator::open`] opens the 50 (`offsets.topic.num.partitions`) internal
+//!    partition logs and replays them on a blocking thread (`loader.rs`); until replay ends
+//!    every request is answered COORDINATOR_LOAD_IN_PROGRESS (14), which clients retry.
+//! 2. All groups live behind one mutex (`coordinator.rs`). A request handler locks it, runs the
+//!    state machine (`join.rs`, `sync.rs`, `heartbeat.rs`, `leave.rs`, `offsets.rs`,
+//!    `admin.rs`, transitions in `rebalance.rs`), and unlocks. JoinGroup and SyncGroup may
+//!    park: they leave a `oneshot` sender in the member and await the receiver after unlocking;
+//!    the rebalance that completes them answers every parked member at once.
+//! 3. Writes to `__consumer_offsets` (`storage.rs`, record format in `format.rs`) happen under
+//!    the mutex and are fsynced before the reply: an acknowledged commit or assignment is on
+//!    disk. One group's records all go to one partition, so their order is the replay order.
+//! 4. A timer task (`timers.rs`) ticks every 100 ms: session expiry, the join phase's deadline
+//!    (rebalance timeout, or the initial rebalance delay), the sync deadline, pending member
+//!    ids that never rejoined, offsets retention, and the lag gauges (`metrics.rs`).
+//! 5. Shutdown answers parked requests NOT_COORDINATOR and closes the logs cleanly.
+//!
+//! See docs/groups.md for the state machine and migrations/FORMATS.md for the record format.
+#![deny(missing_docs, unreachable_pub, unused_must_use)]
+
+mod admin;
+pub mod codes;
+mod config;
+mod coordinator;
+pub mod format;
+mod group;
+mod heartbeat;
+mod join;
+mod leave;
+mod loader;
+mod member;
+mod metrics;
+mod offsets;
+mod rebalance;
+mod storage;
+mod sync;
+mod timers;
+
+pub use config::GroupConfig;
+pub use coordinator::{GroupCoordinator, OffsetOracle};
+pub use group::GroupState;
+pub use storage::{partition_dir, partition_for, StorageError, OFFSETS_TOPIC};
+
+/// Runs blocking work (fsync) without stalling other tasks on a multi-threaded runtime; runs it
+/// inline elsewhere (a current-thread runtime or no runtime at all).
+pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
