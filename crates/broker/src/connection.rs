@@ -29,6 +29,10 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
     let _ = stream.set_nodelay(true);
     metrics::gauge!("strata_connections").increment(1.0);
     let mut shutdown = broker.shutdown_signal();
+    // One read buffer per connection: each frame is split off and frozen; once the request's
+    // last reference is gone, `reserve` reclaims the same allocation for the next frame, so
+    // large produce requests do not fault in fresh pages every time.
+    let mut buf = BytesMut::new();
     loop {
         let mut prefix = [0u8; 4];
         let read = tokio::select! {
@@ -47,12 +51,15 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
                 break;
             }
         };
-        let mut body = BytesMut::zeroed(size);
-        if let Err(e) = stream.read_exact(&mut body).await {
+        buf.clear();
+        buf.reserve(size);
+        buf.resize(size, 0);
+        if let Err(e) = stream.read_exact(&mut buf[..]).await {
             tracing::debug!(%peer, error = %e, "connection closed mid-frame");
             break;
         }
-        let reply = match parse_request(body.freeze()) {
+        let frame = buf.split().freeze();
+        let reply = match parse_request(frame) {
             Ok(ParsedRequest::Request {
                 api_key,
                 header,

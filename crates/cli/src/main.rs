@@ -10,6 +10,12 @@ mod topic_cmd;
 
 use std::path::PathBuf;
 
+/// mimalloc instead of glibc malloc: the broker allocates and frees a request-sized buffer per
+/// produce request, and glibc returned those pages to the kernel and faulted them in again on
+/// every request (44% of broker CPU in the 1 KiB produce benchmark; docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
