@@ -20,7 +20,8 @@
 use std::path::{Path, PathBuf};
 
 use strata_records::{
-    patch_base_offset, patch_leader_epoch, set_log_append_time, BatchHeader, RecordsError,
+    patch_base_offset, patch_leader_epoch, set_log_append_time_parts, BatchHeader, RecordsError,
+    BATCH_HEADER_LEN,
 };
 
 use crate::checkpoint::{sync_dir, write_clean_marker, write_leader_epochs, write_log_start};
@@ -106,14 +107,49 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        if batch.len() > self.config.max_message_bytes {
+        if batch.len() < BATCH_HEADER_LEN {
+            BatchHeader::parse(batch)?;
+        }
+        let (head, body) = batch.split_at_mut(BATCH_HEADER_LEN);
+        let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
+        let info = self.append_parts(&mut patched, body, leader_epoch, now_ms)?;
+        head.copy_from_slice(&patched);
+        Ok(info)
+    }
+
+    /// Appends one validated client batch without copying it: only its 61-byte header is copied
+    /// and patched; the records are written from `batch` as they are.
+    pub fn append_shared(
+        &mut self,
+        batch: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        if batch.len() < BATCH_HEADER_LEN {
+            BatchHeader::parse(batch)?;
+        }
+        let (head, body) = batch.split_at(BATCH_HEADER_LEN);
+        let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
+        self.append_parts(&mut patched, body, leader_epoch, now_ms)
+    }
+
+    /// The write path for a batch held as its header (patched in place) and the rest.
+    fn append_parts(
+        &mut self,
+        head: &mut [u8; BATCH_HEADER_LEN],
+        body: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, LogError> {
+        let total = head.len() + body.len();
+        if total > self.config.max_message_bytes {
             return Err(LogError::MessageTooLarge {
-                size: batch.len(),
+                size: total,
                 max: self.config.max_message_bytes,
             });
         }
-        let header = BatchHeader::parse(batch)?;
-        if header.total_len() != batch.len() || header.last_offset_delta < 0 {
+        let header = BatchHeader::parse(head)?;
+        if header.total_len() != total || header.last_offset_delta < 0 {
             return Err(RecordsError::InvalidRecord("append expects exactly one batch").into());
         }
         if let SequenceCheck::Duplicate {
@@ -129,19 +165,20 @@ impl PartitionLog {
                 duplicate: true,
             });
         }
-        self.maybe_roll(batch.len(), header.last_offset_delta, now_ms)?;
+        self.maybe_roll(total, header.last_offset_delta, now_ms)?;
         let base_offset = self.log_end_offset();
-        patch_base_offset(batch, base_offset);
-        patch_leader_epoch(batch, leader_epoch);
+        patch_base_offset(head, base_offset);
+        patch_leader_epoch(head, leader_epoch);
         let log_append_time = if self.config.message_timestamp_type_log_append {
-            set_log_append_time(batch, now_ms);
+            set_log_append_time_parts(head, body, now_ms);
             now_ms
         } else {
             -1
         };
-        let header = BatchHeader::parse(batch)?;
+        let header = BatchHeader::parse(head)?;
         let interval = self.config.index_interval_bytes as u64;
-        self.active_mut().append(batch, &header, interval, now_ms)?;
+        self.active_mut()
+            .append(&[&head[..], body], &header, interval, now_ms)?;
         if self.epochs.assign(leader_epoch, base_offset) {
             write_leader_epochs(&self.dir, self.epochs.entries())?;
         }

@@ -249,16 +249,21 @@ impl Segment {
     /// Appends one batch (already patched) at the end; `header` describes it.
     pub(crate) fn append(
         &mut self,
-        batch: &[u8],
+        parts: &[&[u8]],
         header: &BatchHeader,
         index_interval: u64,
         now_ms: i64,
     ) -> Result<(), LogError> {
         debug_assert!(self.writable, "append to a sealed segment");
         let position = self.size;
-        self.file
-            .write_all_at(batch, position)
-            .ctx(|| format!("append to {}", self.log_path.display()))?;
+        let mut at = position;
+        for part in parts {
+            self.file
+                .write_all_at(part, at)
+                .ctx(|| format!("append to {}", self.log_path.display()))?;
+            at += part.len() as u64;
+        }
+        let batch_len = at - position;
         if header.max_timestamp > self.max_timestamp {
             self.max_timestamp = header.max_timestamp;
             self.offset_of_max_timestamp = header.last_offset();
@@ -270,8 +275,8 @@ impl Segment {
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
             self.bytes_since_index = 0;
         }
-        self.bytes_since_index += batch.len() as u64;
-        self.size += batch.len() as u64;
+        self.bytes_since_index += batch_len;
+        self.size += batch_len;
         self.next_offset = header.last_offset() + 1;
         self.dirty = true;
         self.rolling_base_ms.get_or_insert(now_ms);

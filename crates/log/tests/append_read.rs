@@ -202,3 +202,46 @@ fn flush_every_batch_policy_appends() {
     log.flush().unwrap();
     assert_eq!(log.log_end_offset(), 3);
 }
+
+#[test]
+fn append_shared_writes_the_same_bytes_without_touching_the_input() {
+    for log_append_time in [false, true] {
+        let config = LogConfig {
+            message_timestamp_type_log_append: log_append_time,
+            ..LogConfig::default()
+        };
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let mut in_place = open(a.path(), config.clone());
+        let mut shared = open(b.path(), config);
+        for i in 0..4 {
+            let original = batch(7_000 + i, 3, 50);
+            let mut patched = original.clone();
+            let x = in_place.append(&mut patched, 2, 9_000).unwrap();
+            let y = shared.append_shared(&original, 2, 9_000).unwrap();
+            assert_eq!(
+                (x.base_offset, x.last_offset, x.log_append_time),
+                (y.base_offset, y.last_offset, y.log_append_time)
+            );
+            assert_eq!(original, batch(7_000 + i, 3, 50), "input untouched");
+        }
+        let hw = in_place.high_watermark();
+        let ra = in_place
+            .read(0, 1 << 20, hw)
+            .unwrap()
+            .read_to_vec()
+            .unwrap();
+        let rb = shared.read(0, 1 << 20, hw).unwrap().read_to_vec().unwrap();
+        assert_eq!(ra, rb);
+        for item in strata_records::batches(&rb) {
+            let (pos, h) = item.unwrap();
+            let len = h.total_len();
+            assert_eq!(
+                strata_records::compute_crc(&rb[pos..pos + len]),
+                h.crc,
+                "CRC valid"
+            );
+            assert_eq!(h.is_log_append_time(), log_append_time);
+        }
+    }
+}

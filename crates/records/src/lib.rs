@@ -29,6 +29,8 @@ pub use decode::{decode_records, DecodedRecord};
 pub use error::RecordsError;
 pub use header::{increment_sequence, BatchHeader, Compression, BATCH_HEADER_LEN, MAGIC_V2};
 pub use iter::{batches, BatchIter};
-pub use patch::{patch_base_offset, patch_leader_epoch, set_log_append_time};
+pub use patch::{
+    patch_base_offset, patch_leader_epoch, set_log_append_time, set_log_append_time_parts,
+};
 pub use timestamps::record_timestamps;
 pub use validate::validate_client_batch;

@@ -25,12 +25,18 @@ pub fn patch_leader_epoch(buf: &mut [u8], epoch: i32) {
 /// Marks the batch LogAppendTime (attribute bit 3), sets max timestamp to `now_ms` and
 /// recomputes the CRC. `buf` must be exactly one batch.
 pub fn set_log_append_time(buf: &mut [u8], now_ms: i64) {
-    if buf.len() < BATCH_HEADER_LEN {
+    set_log_append_time_parts(buf, &[], now_ms);
+}
+
+/// [`set_log_append_time`] for a batch held in two parts: `head` (at least the 61-byte header,
+/// patched in place) followed by `rest`. The CRC covers `head[21..]` then `rest`.
+pub fn set_log_append_time_parts(head: &mut [u8], rest: &[u8], now_ms: i64) {
+    if head.len() < BATCH_HEADER_LEN {
         return;
     }
-    let attributes = i16::from_be_bytes([buf[21], buf[22]]) | TIMESTAMP_TYPE_MASK;
-    buf[21..23].copy_from_slice(&attributes.to_be_bytes());
-    buf[35..43].copy_from_slice(&now_ms.to_be_bytes());
-    let crc = compute_crc(buf);
-    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+    let attributes = i16::from_be_bytes([head[21], head[22]]) | TIMESTAMP_TYPE_MASK;
+    head[21..23].copy_from_slice(&attributes.to_be_bytes());
+    head[35..43].copy_from_slice(&now_ms.to_be_bytes());
+    let crc = crc32c::crc32c_append(compute_crc(head), rest);
+    head[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }

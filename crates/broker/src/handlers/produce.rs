@@ -6,9 +6,10 @@
 //!    (NOT_ENOUGH_REPLICAS);
 //! 3. the payload must be exactly one valid magic-2 batch: `strata_records::validate_client_batch`
 //!    (CRC-32C, offsets, control bit, sequence fields), and zstd needs Produce v7+;
-//! 4. the batch is copied once into an owned buffer, and the log patches base offset and leader
-//!    epoch, checks idempotence (a duplicate of one of the producer's last 5 batches returns the
-//!    original offsets), writes it, and fsyncs if the topic's flush policy says so;
+//! 4. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
+//!    checks idempotence (a duplicate of one of the producer's last 5 batches returns the
+//!    original offsets), writes header and records (from the request buffer, uncopied), and
+//!    fsyncs if the topic's flush policy says so;
 //! 5. long-polling fetches are woken.
 //!
 //! `acks=0` gets no response at all, as in Kafka.
@@ -155,11 +156,11 @@ fn append_one(
             Some("zstd needs Produce v7 or later".into()),
         ));
     }
-    let mut batch = records.to_vec();
-    let result = blocking(|| part.log().append(&mut batch, LEADER_EPOCH, now_ms()));
+    // The batch is written from the request buffer itself; the log copies only its header.
+    let result = blocking(|| part.log().append_shared(records, LEADER_EPOCH, now_ms()));
     match result {
         Ok(info) => {
-            metrics::counter!("strata_produce_bytes_total").increment(batch.len() as u64);
+            metrics::counter!("strata_produce_bytes_total").increment(records.len() as u64);
             metrics::counter!("strata_produce_records_total")
                 .increment(header.records_count.max(0) as u64);
             Ok((
