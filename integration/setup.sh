@@ -21,7 +21,8 @@ if ! python3 -c "import kafka" >/dev/null 2>&1; then
     python3 -c "import kafka"
 fi
 
-# moto's S3 server, for crates/tier's S3 conformance test (tests/store_s3_moto.rs).
+# moto's S3 server, for crates/tier's S3 conformance test (tests/store_s3_moto.rs) and the
+# tiered-storage scenarios on S3 (integration/tests/tier_replay.rs, tier_outage.rs).
 if ! command -v moto_server >/dev/null 2>&1; then
     python3 -m pip install --quiet 'moto[server]>=5.2,<6' \
         || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.2,<6'

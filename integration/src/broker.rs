@@ -46,6 +46,8 @@ pub struct Broker {
     bin: PathBuf,
     port: u16,
     extra_args: Vec<String>,
+    /// Extra environment variables of the broker process (e.g. AWS settings for S3).
+    env: Vec<(String, String)>,
     data_dir: PathBuf,
     log_path: PathBuf,
     starts: u32,
@@ -58,22 +60,13 @@ impl Broker {
     /// appended to `strata serve --data-dir D --listen 127.0.0.1:P`, e.g.
     /// `&["--set", "num.partitions=4"]`.
     pub fn start(extra_args: &[&str]) -> Result<Broker> {
-        let dir = tempfile::Builder::new()
-            .prefix("strata-it-")
-            .tempdir()
-            .context("creating the broker's temporary directory")?;
-        let data_dir = dir.path().join("data");
-        std::fs::create_dir_all(&data_dir).context("creating the data directory")?;
-        let mut broker = Broker {
-            child: None,
-            bin: strata_bin()?,
-            port: 0,
-            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
-            data_dir,
-            log_path: dir.path().join("broker.log"),
-            starts: 0,
-            _dir: dir,
-        };
+        Broker::start_with_env(extra_args, &[])
+    }
+
+    /// Like [`Broker::start`], with extra environment variables for the broker process (for
+    /// example `AWS_ENDPOINT_URL` for an S3 object store).
+    pub fn start_with_env(extra_args: &[&str], env: &[(String, String)]) -> Result<Broker> {
+        let mut broker = Broker::prepare(extra_args, env)?;
         let mut last_err = None;
         for _ in 0..5 {
             broker.port = free_port()?;
@@ -84,6 +77,29 @@ impl Broker {
             }
         }
         Err(last_err.unwrap_or_else(|| anyhow!("no free port found")))
+    }
+
+    /// A broker that is not started yet: its temporary data directory exists (empty) and a
+    /// port is chosen, so a test can prepare the data directory (for example with
+    /// `strata tier restore`) before [`Broker::restart`] starts it.
+    pub fn prepare(extra_args: &[&str], env: &[(String, String)]) -> Result<Broker> {
+        let dir = tempfile::Builder::new()
+            .prefix("strata-it-")
+            .tempdir()
+            .context("creating the broker's temporary directory")?;
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(&data_dir).context("creating the data directory")?;
+        Ok(Broker {
+            child: None,
+            bin: strata_bin()?,
+            port: free_port()?,
+            extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            env: env.to_vec(),
+            data_dir,
+            log_path: dir.path().join("broker.log"),
+            starts: 0,
+            _dir: dir,
+        })
     }
 
     /// `127.0.0.1:PORT`, for `bootstrap.servers` and `--bootstrap-server`.
@@ -219,6 +235,7 @@ impl Broker {
             .arg("--listen")
             .arg(&listen)
             .args(&self.extra_args)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null());
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
@@ -323,7 +340,8 @@ pub fn take_finished_logs() -> Vec<(String, String)> {
     }
 }
 
-fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
+/// Sends `sig` to `pid` (one of this test's own children).
+pub fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
     let pid = libc::pid_t::try_from(pid).context("pid out of range")?;
     // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own unreaped child.
     let rc = unsafe { libc::kill(pid, sig) };
@@ -333,13 +351,16 @@ fn signal(pid: u32, sig: libc::c_int) -> Result<()> {
     Ok(())
 }
 
-fn remember_pid(pid: u32) {
+/// Records a child process (a broker, or a helper server such as moto) for the watchdog's
+/// [`kill_all_live`].
+pub fn remember_pid(pid: u32) {
     if let Ok(mut pids) = LIVE_PIDS.lock() {
         pids.push(pid);
     }
 }
 
-fn forget_pid(pid: u32) {
+/// Forgets a child recorded with [`remember_pid`] once it is reaped.
+pub fn forget_pid(pid: u32) {
     if let Ok(mut pids) = LIVE_PIDS.lock() {
         pids.retain(|p| *p != pid);
     }

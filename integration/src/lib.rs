@@ -19,6 +19,7 @@ pub mod broker;
 pub mod client;
 pub mod groups;
 pub mod run;
+pub mod tier;
 pub mod tools;
 
 pub use broker::Broker;

@@ -59,6 +59,15 @@ pub fn strata_cli(args: &[&str]) -> Result<CommandOutput> {
     run_command(cmd, &[], COMMAND_TIMEOUT)
 }
 
+/// Runs the `strata` binary with `args` and extra environment variables (for example the AWS
+/// settings of an S3 object store).
+pub fn strata_cli_env(args: &[&str], env: &[(String, String)]) -> Result<CommandOutput> {
+    let mut cmd = Command::new(strata_bin()?);
+    cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    run_command(cmd, &[], COMMAND_TIMEOUT)
+}
+
 /// Runs `cmd` to completion within `timeout`, killing it if it overruns.
 pub fn run_command(mut cmd: Command, stdin: &[u8], timeout: Duration) -> Result<CommandOutput> {
     cmd.stdin(Stdio::piped())

@@ -43,11 +43,16 @@ enum TierCommand {
     },
     /// Rebuild the catalog from the bucket's manifests (broker stopped).
     RebuildCatalog,
-    /// Recreate a topic from the bucket alone on an empty data dir (broker stopped).
+    /// Recreate a topic from the bucket alone on an empty data dir (broker stopped). The
+    /// restored topic gets `remote.storage.enable=true` and, unless overridden with --config,
+    /// `retention.ms=-1` and `retention.bytes=-1`, so restoring never deletes what it restores.
     Restore {
         /// Topic name.
         #[arg(long)]
         topic: String,
+        /// Topic config override for the restored topic, KEY=VALUE (repeatable).
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
     },
 }
 
@@ -97,7 +102,7 @@ pub(crate) async fn run(args: TierArgs) -> anyhow::Result<()> {
             println!("Catalog rebuilt from {url}: {n} segments.");
             Ok(())
         }
-        TierCommand::Restore { topic } => restore(&args, &store, topic).await,
+        TierCommand::Restore { topic, configs } => restore(&args, &store, topic, configs).await,
     }
 }
 
@@ -169,7 +174,12 @@ async fn list_offset(
     Ok(p.offset)
 }
 
-async fn restore(args: &TierArgs, store: &RemoteStore, topic: &str) -> anyhow::Result<()> {
+async fn restore(
+    args: &TierArgs,
+    store: &RemoteStore,
+    topic: &str,
+    overrides: &[String],
+) -> anyhow::Result<()> {
     let all: Vec<SegmentManifest> = manifests(store)
         .await?
         .into_iter()
@@ -194,6 +204,18 @@ async fn restore(args: &TierArgs, store: &RemoteStore, topic: &str) -> anyhow::R
     let mut meta = strata_meta::MetadataStore::open(&args.data_dir.join("__cluster_metadata"), 0)?;
     let mut configs = BTreeMap::new();
     configs.insert("remote.storage.enable".to_string(), "true".to_string());
+    // The bucket does not record the topic's retention; keep everything unless told otherwise.
+    configs.insert("retention.ms".to_string(), "-1".to_string());
+    configs.insert("retention.bytes".to_string(), "-1".to_string());
+    for kv in overrides {
+        let (k, v) = kv
+            .split_once('=')
+            .with_context(|| format!("--config {kv}: expected KEY=VALUE"))?;
+        configs.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    if configs.get("remote.storage.enable").map(String::as_str) != Some("true") {
+        bail!("a restored topic must keep remote.storage.enable=true");
+    }
     meta.create_topic_with_id(topic, &topic_id, partitions, 1, configs, false)?;
     let config = strata_log::LogConfig {
         remote_storage_enable: true,

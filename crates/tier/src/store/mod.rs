@@ -155,6 +155,10 @@ struct Inner {
     prefix: String,
     opts: StoreOptions,
     description: String,
+    /// The directory of a `file://` store: `delete` also removes the staging files
+    /// (`<file>#<n>`) that a write interrupted by a crash leaves next to an object's path, which
+    /// `LocalFileSystem` never lists or deletes itself.
+    local_dir: Option<std::path::PathBuf>,
 }
 
 impl fmt::Debug for RemoteStore {
@@ -192,7 +196,9 @@ impl RemoteStore {
                     })?
                     .with_automatic_cleanup(true)
                     .with_fsync(true);
-                Ok(RemoteStore::build(Arc::new(local), "", opts, description))
+                let mut store = RemoteStore::build(Arc::new(local), "", opts, description);
+                store.set_local_dir(dir);
+                Ok(store)
             }
             StoreUrl::S3 { bucket, prefix } => {
                 let s3 = build_s3(&bucket, &opts).await?;
@@ -229,7 +235,15 @@ impl RemoteStore {
                 prefix: prefix.trim_matches('/').to_string(),
                 opts,
                 description,
+                local_dir: None,
             }),
+        }
+    }
+
+    /// Records the directory of a `file://` store (only while `inner` is not shared yet).
+    fn set_local_dir(&mut self, dir: std::path::PathBuf) {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.local_dir = Some(dir);
         }
     }
 
@@ -638,10 +652,16 @@ impl RemoteStore {
             },
         )
         .await;
-        match result {
+        let result = match result {
             Err(e) if e.kind == StoreErrorKind::NotFound => Ok(()),
             other => other,
+        };
+        if result.is_ok() {
+            if let Some(dir) = &self.inner.local_dir {
+                remove_staging_files(&dir.join(location.as_ref())).await;
+            }
         }
+        result
     }
 
     fn opts(&self) -> &StoreOptions {
@@ -696,6 +716,31 @@ fn part_deadline(opts: &StoreOptions) -> Duration {
     opts.request_timeout
         .saturating_mul(attempts)
         .saturating_add(backoff)
+}
+
+/// Removes `<path>#<digits>` files: `LocalFileSystem` writes an object to such a staging file
+/// and renames it into place, so a process killed mid-write leaves one behind, invisible to
+/// `list` and never deleted otherwise. Best effort: failures are logged.
+async fn remove_staging_files(path: &FsPath) {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let staged = format!("{}#", name.to_string_lossy());
+    let Ok(mut entries) = tokio::fs::read_dir(parent).await else {
+        return;
+    };
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let file = entry.file_name();
+        let file = file.to_string_lossy();
+        let is_staging = file
+            .strip_prefix(staged.as_str())
+            .is_some_and(|suffix| !suffix.is_empty() && suffix.bytes().all(|b| b.is_ascii_digit()));
+        if is_staging {
+            if let Err(e) = tokio::fs::remove_file(entry.path()).await {
+                tracing::warn!(path = %entry.path().display(), error = %e, "removing a staging file left by an interrupted write");
+            }
+        }
+    }
 }
 
 /// Builds the S3 client for `bucket` (see [`RemoteStore::from_url`]).
@@ -859,5 +904,32 @@ mod tests {
             assert_eq!(err.kind, StoreErrorKind::Permanent, "{key:?}");
         }
         assert_eq!(store.location("a/b").unwrap().as_ref(), "p/a/b");
+    }
+
+    #[tokio::test]
+    async fn file_store_delete_removes_staging_files_of_interrupted_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", dir.path().display());
+        let store = RemoteStore::from_url(&url, StoreOptions::default())
+            .await
+            .unwrap();
+        store
+            .put("v1/t/0/seg.log", Bytes::from_static(b"x"))
+            .await
+            .unwrap();
+        // What a write killed between creating its staging file and the rename leaves.
+        let seg_dir = dir.path().join("v1/t/0");
+        std::fs::write(seg_dir.join("seg.log#1"), b"partial").unwrap();
+        std::fs::write(seg_dir.join("gone.index#2"), b"partial").unwrap();
+        std::fs::write(seg_dir.join("seg.log#x"), b"an object").unwrap();
+        store.delete("v1/t/0/seg.log").await.unwrap();
+        // Also for an object that never got renamed into place.
+        store.delete("v1/t/0/gone.index").await.unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(&seg_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["seg.log#x"]);
     }
 }

@@ -1,0 +1,593 @@
+//! Helpers for the tiered-storage scenarios (`tests/tier_*.rs`): an S3 server (moto) that can be
+//! frozen to simulate an outage, the broker environment for S3, `strata tier status` parsed into
+//! rows, the local segment files of a partition, the objects of a `file://` bucket, and exact
+//! comparison of what a consumer read with what was produced.
+//!
+//! Everything talks to loopback only: moto listens on `127.0.0.1`, and every process that may
+//! open an S3 store gets `AWS_EC2_METADATA_DISABLED=true` and non-existent AWS profile files.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, ensure, Context, Result};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use strata_tier::manifest::SegmentManifest;
+use strata_tier::store::testing::{free_port, http_request};
+
+use crate::broker::{forget_pid, remember_pid, signal};
+use crate::client::{Delivered, Outgoing, Record};
+use crate::tools::strata_cli_env;
+
+/// The environment every process that may open an object store gets: no instance metadata, no
+/// profile files of the machine.
+pub fn base_env() -> Vec<(String, String)> {
+    [
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/nonexistent/strata-it-aws-config"),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/strata-it-aws-credentials",
+        ),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// [`base_env`] plus the settings for an S3-compatible server at `endpoint` (plain http).
+pub fn s3_env(endpoint: &str) -> Vec<(String, String)> {
+    let mut env = base_env();
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_ALLOW_HTTP", "true"),
+    ] {
+        env.push((k.to_string(), v.to_string()));
+    }
+    env
+}
+
+/// `moto_server` (installed by `integration/setup.sh`) on a free loopback port. It keeps objects
+/// in memory, so [`Moto::freeze`] (SIGSTOP) is an outage without data loss: connections are
+/// accepted by the kernel but nothing is answered until [`Moto::thaw`]. Killed on drop.
+pub struct Moto {
+    child: Child,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts moto and waits (up to 60 s) until it answers HTTP.
+    pub async fn start() -> Result<Moto> {
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .context("running moto_server (install it with integration/setup.sh)")?;
+            remember_pid(child.id());
+            let mut moto = Moto { child, port };
+            match moto.wait_ready(Duration::from_secs(60)).await {
+                Ok(()) => return Ok(moto),
+                Err(e) => last_error = e, // dropped: killed; try another port
+            }
+        }
+        bail!("moto_server did not start: {last_error}")
+    }
+
+    async fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        let started = Instant::now();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("moto_server exited with {status}"));
+            }
+            if let Ok((status, _)) = http_request(addr, "GET", "/").await {
+                if status > 0 {
+                    return Ok(());
+                }
+            }
+            if started.elapsed() > limit {
+                return Err(format!("no answer on {addr} within {limit:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Creates a bucket.
+    pub async fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let (status, body) = http_request(addr, "PUT", &format!("/{bucket}"))
+            .await
+            .with_context(|| format!("creating bucket {bucket}"))?;
+        ensure!(status == 200, "creating bucket {bucket}: {status} {body}");
+        Ok(())
+    }
+
+    /// Freezes the server (SIGSTOP): the bucket becomes unreachable, its data is kept.
+    pub fn freeze(&self) -> Result<()> {
+        // The pyenv shim execs the interpreter, so the child's pid is moto's own process.
+        let cmdline = std::fs::read(format!("/proc/{}/cmdline", self.child.id()))
+            .context("reading moto's command line")?;
+        ensure!(
+            String::from_utf8_lossy(&cmdline).contains("moto_server"),
+            "pid {} is not moto_server: {:?}",
+            self.child.id(),
+            String::from_utf8_lossy(&cmdline)
+        );
+        signal(self.child.id(), libc::SIGSTOP)
+    }
+
+    /// Continues a frozen server (SIGCONT).
+    pub fn thaw(&self) -> Result<()> {
+        signal(self.child.id(), libc::SIGCONT)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let pid = self.child.id();
+        let _ = signal(pid, libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        forget_pid(pid);
+    }
+}
+
+/// One row of `strata tier status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusRow {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// First offset held in the bucket.
+    pub remote_start: i64,
+    /// One past the last offset held in the bucket.
+    pub remote_end: i64,
+    /// Manifests (segments) in the bucket.
+    pub remote_segments: usize,
+    /// Bytes of the `.log` objects.
+    pub remote_bytes: u64,
+    /// Log start offset across tiers (from the running broker), if asked.
+    pub log_start: Option<i64>,
+    /// First local offset (from the running broker), if asked.
+    pub local_start: Option<i64>,
+    /// Log end offset (from the running broker), if asked.
+    pub log_end: Option<i64>,
+}
+
+/// Runs `strata tier status --data-dir D [--object-store URL] [--bootstrap-server B]` and parses
+/// its table.
+pub fn tier_status(
+    data_dir: &Path,
+    object_store: Option<&str>,
+    bootstrap: Option<&str>,
+    env: &[(String, String)],
+) -> Result<Vec<StatusRow>> {
+    let data = data_dir.display().to_string();
+    let mut args = vec!["tier", "status", "--data-dir", data.as_str()];
+    if let Some(url) = object_store {
+        args.extend(["--object-store", url]);
+    }
+    if let Some(b) = bootstrap {
+        args.extend(["--bootstrap-server", b]);
+    }
+    let out = strata_cli_env(&args, env)?;
+    out.ensure_success("strata tier status")?;
+    let text = out.stdout_str();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    ensure!(
+        header.starts_with("TOPIC\tPARTITION\tREMOTE-START"),
+        "unexpected tier status header: {header:?}"
+    );
+    let opt = |s: &str| -> Result<Option<i64>> {
+        if s == "-" {
+            Ok(None)
+        } else {
+            Ok(Some(s.parse().with_context(|| format!("number {s:?}"))?))
+        }
+    };
+    let mut rows = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let f: Vec<&str> = line.split('\t').collect();
+        ensure!(f.len() == 9, "unexpected tier status line: {line:?}");
+        rows.push(StatusRow {
+            topic: f[0].to_string(),
+            partition: f[1].parse()?,
+            remote_start: f[2].parse()?,
+            remote_end: f[3].parse()?,
+            remote_segments: f[4].parse()?,
+            remote_bytes: f[5].parse()?,
+            log_start: opt(f[6])?,
+            local_start: opt(f[7])?,
+            log_end: opt(f[8])?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Base offsets of the `.log` segment files in `<data dir>/<topic>-<partition>/`, ascending.
+pub fn local_segments(data_dir: &Path, topic: &str, partition: i32) -> Result<Vec<i64>> {
+    let dir = data_dir.join(format!("{topic}-{partition}"));
+    let mut bases = Vec::new();
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("listing {}", dir.display()))? {
+        let name = entry?.file_name().to_string_lossy().into_owned();
+        if let Some(stem) = name.strip_suffix(".log") {
+            if stem.len() == 20 && stem.bytes().all(|b| b.is_ascii_digit()) {
+                bases.push(stem.parse()?);
+            }
+        }
+    }
+    bases.sort_unstable();
+    Ok(bases)
+}
+
+/// One object of a `file://` bucket under `v1/`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BucketObject {
+    /// Key relative to the bucket root.
+    pub key: String,
+    /// File path.
+    pub path: PathBuf,
+    /// Topic id.
+    pub topic_id: String,
+    /// Partition.
+    pub partition: i32,
+    /// Base offset of the segment.
+    pub base_offset: i64,
+    /// Upload id.
+    pub upload_id: String,
+    /// `log`, `index`, `timeindex` or `manifest.json`.
+    pub ext: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// Every object under `<root>/v1/` of a `file://` bucket rooted at `root`, sorted by key.
+/// Files that do not follow the key layout (such as a staging file of a write in progress) are
+/// an error: once uploads have settled the bucket holds nothing else.
+pub fn bucket_objects(root: &Path) -> Result<Vec<BucketObject>> {
+    walk_bucket(root, true)
+}
+
+/// Like [`bucket_objects`] while uploads may be running: files that do not follow the key
+/// layout (staging files of writes in progress) are skipped, and files that vanish during the
+/// walk are ignored.
+pub fn bucket_objects_in_flight(root: &Path) -> Result<Vec<BucketObject>> {
+    walk_bucket(root, false)
+}
+
+fn walk_bucket(root: &Path, strict: bool) -> Result<Vec<BucketObject>> {
+    let mut out = Vec::new();
+    let v1 = root.join("v1");
+    if !v1.exists() {
+        return Ok(out);
+    }
+    let mut stack = vec![v1];
+    while let Some(dir) = stack.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if !strict && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("listing {}", dir.display())),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let path = entry.path();
+            let (is_dir, size) = match entry.metadata() {
+                Ok(m) => (m.is_dir(), m.len()),
+                Err(e) if !strict && e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e).with_context(|| format!("stat {}", path.display())),
+            };
+            if is_dir {
+                stack.push(path);
+                continue;
+            }
+            let key = path
+                .strip_prefix(root)?
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/");
+            let file = key.rsplit('/').next().unwrap_or_default();
+            let ext = file
+                .split_once('.')
+                .map(|(_, e)| e.to_string())
+                .unwrap_or_default();
+            let parsed = strata_tier::keys::parse(&key)
+                .filter(|_| ["log", "index", "timeindex", "manifest.json"].contains(&ext.as_str()));
+            let Some(parsed) = parsed else {
+                ensure!(
+                    !strict,
+                    "file {key} in the bucket does not follow the key layout (a staging file \
+                     left by an interrupted write?)"
+                );
+                continue;
+            };
+            out.push(BucketObject {
+                size,
+                key,
+                path,
+                topic_id: parsed.0,
+                partition: parsed.1,
+                base_offset: parsed.2,
+                upload_id: parsed.3,
+                ext,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(out)
+}
+
+/// The manifests of a `file://` bucket rooted at `root`, sorted by (partition, base offset).
+pub fn bucket_manifests(root: &Path) -> Result<Vec<SegmentManifest>> {
+    let mut out = Vec::new();
+    for o in bucket_objects(root)?
+        .iter()
+        .filter(|o| o.ext == "manifest.json")
+    {
+        let data = std::fs::read(&o.path)?;
+        out.push(
+            SegmentManifest::from_bytes(&data).map_err(|e| anyhow!("manifest {}: {e}", o.key))?,
+        );
+    }
+    out.sort_by_key(|m| (m.partition, m.base_offset));
+    Ok(out)
+}
+
+/// Checks the bucket invariants after uploads have settled: every upload id that has any
+/// object has exactly the four objects of a complete upload (so no leftovers of unfinished
+/// uploads), each `.log` object has the manifest's size, each base offset of a partition is
+/// uploaded once, and the segments of each partition are contiguous from `start` on. Returns
+/// the manifests.
+pub fn check_bucket(root: &Path, topic: &str, partitions: i32) -> Result<Vec<SegmentManifest>> {
+    let objects = bucket_objects(root)?;
+    let manifests = bucket_manifests(root)?;
+    let mut by_upload: BTreeMap<&str, Vec<&BucketObject>> = BTreeMap::new();
+    for o in &objects {
+        by_upload.entry(o.upload_id.as_str()).or_default().push(o);
+    }
+    for m in &manifests {
+        ensure!(m.topic == topic, "manifest of another topic: {m:?}");
+        let objs = by_upload.remove(m.upload_id.as_str()).unwrap_or_default();
+        let mut exts: Vec<&str> = objs.iter().map(|o| o.ext.as_str()).collect();
+        exts.sort_unstable();
+        ensure!(
+            exts == ["index", "log", "manifest.json", "timeindex"],
+            "upload {} of {}-{} base {} has objects {exts:?}",
+            m.upload_id,
+            m.topic,
+            m.partition,
+            m.base_offset
+        );
+        let log = objs.iter().find(|o| o.ext == "log").map_or(0, |o| o.size);
+        ensure!(
+            log == m.size,
+            "upload {}: .log object has {log} bytes, the manifest says {}",
+            m.upload_id,
+            m.size
+        );
+        ensure!(
+            objs.iter()
+                .all(|o| o.partition == m.partition && o.base_offset == m.base_offset),
+            "upload {}: objects under another partition or base offset",
+            m.upload_id
+        );
+    }
+    ensure!(
+        by_upload.is_empty(),
+        "objects of uploads without a manifest: {:?}",
+        by_upload
+            .values()
+            .flatten()
+            .map(|o| o.key.as_str())
+            .collect::<Vec<_>>()
+    );
+    for p in 0..partitions {
+        let segs: Vec<&SegmentManifest> = manifests.iter().filter(|m| m.partition == p).collect();
+        for pair in segs.windows(2) {
+            ensure!(
+                pair[0].base_offset != pair[1].base_offset,
+                "partition {p}: base offset {} uploaded twice",
+                pair[0].base_offset
+            );
+            ensure!(
+                pair[0].end_offset == pair[1].base_offset,
+                "partition {p}: segment [{}, {}) is followed by one at {}",
+                pair[0].base_offset,
+                pair[0].end_offset,
+                pair[1].base_offset
+            );
+        }
+    }
+    Ok(manifests)
+}
+
+/// Polls `probe` every 200 ms until it returns `Ok(Ok(value))`, failing with its last
+/// description (`Ok(Err(state))`) after `timeout`. An `Err` from the probe fails at once.
+pub async fn wait_for<T, F>(what: &str, timeout: Duration, mut probe: F) -> Result<T>
+where
+    F: FnMut() -> Result<Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        match probe()? {
+            Ok(v) => return Ok(v),
+            Err(state) if Instant::now() >= deadline => {
+                bail!("{what}: not reached within {timeout:?}; last state: {state}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+/// Waits until every partition of `topic` has exactly one local segment file (the active one,
+/// at `B`), i.e. every sealed segment was uploaded and then removed by local retention, and
+/// that segment is not the first (`B > 0`, so there is a cold range). Returns `B` per partition.
+pub async fn wait_all_uploaded(
+    data_dir: &Path,
+    topic: &str,
+    partitions: i32,
+    timeout: Duration,
+) -> Result<Vec<i64>> {
+    wait_for(
+        "every sealed segment uploaded and deleted locally",
+        timeout,
+        || {
+            let mut actives = Vec::new();
+            let mut state = Vec::new();
+            for p in 0..partitions {
+                let segs = local_segments(data_dir, topic, p)?;
+                state.push(format!("{topic}-{p}: local segments {segs:?}"));
+                match segs.as_slice() {
+                    [only] if *only > 0 => actives.push(*only),
+                    _ => {}
+                }
+            }
+            if actives.len() == partitions as usize {
+                Ok(Ok(actives))
+            } else {
+                Ok(Err(state.join("; ")))
+            }
+        },
+    )
+    .await
+}
+
+/// The current time in ms since the epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// `count` records for partitions `0..partitions` round-robin: record `first + i` has key
+/// `k-<n>`, two headers (`n` = its number, `src` = a constant, one null-valued header `nil`),
+/// a unique value of `value_len` bytes (its number then pseudo-random bytes), and the explicit
+/// timestamp `ts_base + n`.
+pub fn numbered_records(
+    first: usize,
+    count: usize,
+    partitions: i32,
+    value_len: usize,
+    ts_base: i64,
+) -> Vec<Outgoing> {
+    let mut rng = StdRng::seed_from_u64(first as u64 ^ 0x5eed_0f71);
+    (first..first + count)
+        .map(|n| {
+            let mut value = format!("value-{n:09}-").into_bytes();
+            while value.len() < value_len {
+                value.push(rng.random::<u8>());
+            }
+            Outgoing {
+                partition: Some((n % partitions as usize) as i32),
+                key: Some(format!("k-{n}").into_bytes()),
+                value,
+                headers: vec![
+                    ("n".to_string(), Some((n as u64).to_be_bytes().to_vec())),
+                    ("src".to_string(), Some(b"strata-tier-it".to_vec())),
+                    ("nil".to_string(), None),
+                ],
+                timestamp: Some(ts_base + n as i64),
+            }
+        })
+        .collect()
+}
+
+/// The log of each partition as the producer's acknowledgements describe it: per partition,
+/// the records in offset order. Fails unless each partition's acknowledged offsets are exactly
+/// `starts[p], starts[p] + 1, ...` in send order.
+pub fn acknowledged_logs(
+    sent: &[Outgoing],
+    acked: &[Delivered],
+    starts: &[i64],
+) -> Result<Vec<Vec<Outgoing>>> {
+    ensure!(
+        sent.len() == acked.len(),
+        "{} sent, {} acked",
+        sent.len(),
+        acked.len()
+    );
+    let mut logs: Vec<Vec<Outgoing>> = vec![Vec::new(); starts.len()];
+    for (i, (record, d)) in sent.iter().zip(acked).enumerate() {
+        let p = usize::try_from(d.partition)?;
+        ensure!(
+            record.partition == Some(d.partition),
+            "record {i} was sent to partition {:?} but acked on {}",
+            record.partition,
+            d.partition
+        );
+        let log = logs
+            .get_mut(p)
+            .ok_or_else(|| anyhow!("record {i} acked on unknown partition {p}"))?;
+        let expected = starts[p] + log.len() as i64;
+        ensure!(
+            d.offset == expected,
+            "record {i} acked at {p}/{}, expected offset {expected}",
+            d.offset
+        );
+        log.push(record.clone());
+    }
+    Ok(logs)
+}
+
+/// Compares what a consumer read from one partition with the expected log: exactly
+/// `expected.len()` records, the j-th at offset `first_offset + j`, with the same key, value,
+/// headers and timestamp.
+pub fn compare_partition(
+    what: &str,
+    partition: i32,
+    read: &[Record],
+    expected: &[Outgoing],
+    first_offset: i64,
+) -> Result<()> {
+    let got: Vec<&Record> = read.iter().filter(|r| r.partition == partition).collect();
+    for (j, (r, e)) in got.iter().zip(expected).enumerate() {
+        let offset = first_offset + j as i64;
+        let same = r.offset == offset
+            && r.key == e.key
+            && r.value.as_deref() == Some(e.value.as_slice())
+            && r.headers == e.headers
+            && r.timestamp == e.timestamp;
+        if !same {
+            bail!(
+                "{what}: partition {partition}, position {j}: expected offset {offset} key {:?} \
+                 ts {:?}; read offset {} key {:?} ts {:?} value {} bytes (expected {}), headers \
+                 equal: {}, value equal: {}",
+                e.key.as_deref().map(String::from_utf8_lossy),
+                e.timestamp,
+                r.offset,
+                r.key.as_deref().map(String::from_utf8_lossy),
+                r.timestamp,
+                r.value.as_ref().map_or(0, Vec::len),
+                e.value.len(),
+                r.headers == e.headers,
+                r.value.as_deref() == Some(e.value.as_slice()),
+            );
+        }
+    }
+    ensure!(
+        got.len() == expected.len(),
+        "{what}: partition {partition}: read {} records from offset {first_offset}, expected {} \
+         (last read offset {:?})",
+        got.len(),
+        expected.len(),
+        got.last().map(|r| r.offset)
+    );
+    Ok(())
+}
