@@ -5,7 +5,8 @@
 # write, fsync latency, loopback sendfile), starts a throw-away broker, runs
 # produce (acks=1 / acks=all, 100 B / 1 KiB records) and a hot fetch (librdkafka
 # consumer, then a raw Fetch v4 client) with `strata-loadgen`, and prints a
-# table with percent of ceiling. Results and analysis: docs/benchmarks.md.
+# table with percent of ceiling, then (TIER_RUN=1) the tiered-storage benchmark
+# crates/bench/tier-bench.sh. Results and analysis: docs/benchmarks.md.
 #
 # Knobs (environment):
 #   RECORDS_SMALL=2000000   records in the 100 B runs
@@ -21,12 +22,17 @@
 #   BENCH_DIR=DIR           scratch directory (default: mktemp -d); must be on
 #                           the disk you want to measure
 #   KEEP=1                  keep BENCH_DIR (data, logs, perf files)
+#   STRATA_BIN=PATH         broker binary to measure (default: the release
+#                           build), e.g. an older build for an A/B comparison
+#   TIER_RUN=1              also run crates/bench/tier-bench.sh (S3 through
+#                           moto_server, ~3-5 min; its knobs are TIER_*); 0 to
+#                           skip. Skipped with a note when moto_server is missing
 set -euo pipefail
 export LC_ALL=C
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-STRATA="$BIN/strata"
+STRATA="${STRATA_BIN:-$BIN/strata}"
 LOADGEN="$BIN/strata-loadgen"
 
 RECORDS_SMALL="${RECORDS_SMALL:-2000000}"
@@ -35,6 +41,7 @@ BATCH_BYTES="${BATCH_BYTES:-1048576}"
 LINGER_MS="${LINGER_MS:-5}"
 FSYNC_RUN="${FSYNC_RUN:-1}"
 PERF="${PERF:-0}"
+TIER_RUN="${TIER_RUN:-1}"
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() {
@@ -96,6 +103,10 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 # cpu_ticks PID: user+system clock ticks consumed so far.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
+# minor_faults PID: minor page faults so far (anonymous-memory first touches,
+# page-cache mapping faults; file writes through pwrite do not count).
+minor_faults() { awk '{ sub(/^.*\) /, ""); print $8 }' "/proc/$1/stat"; }
+
 # start_broker NAME [serve args...]: sets BROKER_PID and BOOTSTRAP.
 start_broker() {
     local name="$1"
@@ -151,8 +162,9 @@ ROWS=()
 run() {
     local name="$1" ceiling="$2"
     shift 2
-    local t0 t1 b0 b1 w0 w1 line wall
+    local t0 t1 b0 b1 w0 w1 f0 f1 line wall
     perf_start "$name"
+    f0="$(minor_faults "$BROKER_PID")"
     t0="$(cpu_ticks "$BROKER_PID")"
     b0="$(busy_ticks)"
     w0="$(date +%s%N)"
@@ -160,6 +172,7 @@ run() {
     w1="$(date +%s%N)"
     b1="$(busy_ticks)"
     t1="$(cpu_ticks "$BROKER_PID")"
+    f1="$(minor_faults "$BROKER_PID")"
     perf_stop "$name"
     log "$line"
     # Broker and "other" CPU are averaged over the whole load-generator
@@ -173,14 +186,18 @@ run() {
     other_pct="$(awk -v a="$t0" -v b="$t1" -v x="$b0" -v y="$b1" -v s="$wall" \
         -v c="$(kv "$line" client_cpu_s)" \
         'BEGIN { o = ((y - x) - (b - a) - 100 * c) / s; printf "%.0f", (o < 0 ? 0 : o) }')"
-    local mbps pct
+    local mbps pct faults
     mbps="$(kv "$line" mb_per_s)"
+    # Broker minor page faults per MB moved (4 KiB pages: 244/MB = every byte
+    # faulted in once).
+    faults="$(awk -v a="$f0" -v b="$f1" -v m="$mbps" -v s="$(kv "$line" elapsed_s)" \
+        'BEGIN { if (m > 0 && s > 0) printf "%.1f", (b - a) / (m * s); else print "-" }')"
     pct="$(awk -v m="$mbps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.0f%%", 100 * m / c; else print "-" }')"
-    ROWS+=("$(printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s' \
+    ROWS+=("$(printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s %7s' \
         "$name" "$(kv "$line" records)" "$(kv "$line" record_size)" \
         "$(kv "$line" records_per_s)" "$mbps" \
         "$(kv "$line" p50_ms)" "$(kv "$line" p99_ms)" "$(kv "$line" max_ms)" \
-        "$pct" "${broker_pct}%" "$(kv "$line" client_cpu_pct)%" "${other_pct}%")")
+        "$pct" "${broker_pct}%" "$(kv "$line" client_cpu_pct)%" "${other_pct}%" "$faults")")
 }
 
 # ------------------------------------------------------------- ceilings ---
@@ -263,10 +280,29 @@ echo "ceilings: buffered write ${WRITE_MBPS} MB/s median, ${WRITE_COLD_MBPS} MB/
     "loopback sendfile ${SENDFILE_MBPS} MB/s (runs: ${SENDFILE_ALL[*]})"
 echo "batch.size=${BATCH_BYTES} linger.ms=${LINGER_MS}; MB = 10^6 bytes of record payload;" \
     "%ceil: produce vs buffered write, +fsync vs durable write, fetch vs loopback sendfile;" \
-    "broker/client/other = average CPU of broker, load generator, everything else (100% = one core)"
+    "broker/client/other = average CPU of broker, load generator, everything else (100% = one core);" \
+    "flt/MB = broker minor page faults per MB"
+echo "broker: $STRATA"
 echo
-printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s\n' \
-    run records size records/s MB/s p50_ms p99_ms max_ms %ceil broker client other
+printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s %7s\n' \
+    run records size records/s MB/s p50_ms p99_ms max_ms %ceil broker client other flt/MB
 for row in "${ROWS[@]}"; do
     echo "$row"
 done
+
+# ----------------------------------------------------------------- tier ---
+if [[ "$TIER_RUN" == 1 ]]; then
+    if ! command -v moto_server >/dev/null; then
+        log "tier benchmark skipped: moto_server not found (integration/setup.sh installs it)"
+    else
+        # Stop the brokers above first: the tier run has the machine to itself.
+        for pid in "${BROKER_PIDS[@]}"; do
+            kill "$pid" 2>/dev/null || true
+            wait "$pid" 2>/dev/null || true
+        done
+        BROKER_PIDS=()
+        echo
+        SKIP_BUILD=1 BENCH_DIR="$DIR/tier" STRATA_BIN="$STRATA" BATCH_BYTES="$BATCH_BYTES" \
+            LINGER_MS="$LINGER_MS" PERF="$PERF" KEEP="${KEEP:-0}" bash "$ROOT/crates/bench/tier-bench.sh"
+    fi
+fi
