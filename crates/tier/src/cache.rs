@@ -86,15 +86,24 @@ impl ChunkCache {
         }
         let first = start / self.chunk_bytes;
         let last = (end - 1) / self.chunk_bytes;
-        let mut out = BytesMut::with_capacity((end - start) as usize);
+        let mut pieces = Vec::with_capacity((last - first + 1) as usize);
         for idx in first..=last {
             let chunk_start = idx * self.chunk_bytes;
             let chunk_len = (chunk_start + self.chunk_bytes).min(object_size) - chunk_start;
             let from = start.max(chunk_start) - chunk_start;
             let to = end.min(chunk_start + chunk_len) - chunk_start;
-            let piece = self.read_chunk(key, object_size, idx, from, to).await?;
-            out.extend_from_slice(&piece);
+            pieces.push(self.read_chunk(key, object_size, idx, from, to).await?);
         }
+        // One chunk: hand out its slice as is; several: join them once.
+        let out = if pieces.len() == 1 {
+            pieces.pop().unwrap_or_default()
+        } else {
+            let mut joined = BytesMut::with_capacity((end - start) as usize);
+            for p in &pieces {
+                joined.extend_from_slice(p);
+            }
+            joined.freeze()
+        };
         // Read-ahead: the next chunk, if the object has one.
         let next = last + 1;
         if next * self.chunk_bytes < object_size {
@@ -106,7 +115,7 @@ impl ChunkCache {
                 }
             });
         }
-        Ok(out.freeze())
+        Ok(out)
     }
 
     /// Bytes `[from, to)` of chunk `idx`, fetching the chunk if it is not cached.
@@ -119,7 +128,23 @@ impl ChunkCache {
         to: u64,
     ) -> Result<Bytes, TierError> {
         let id: ChunkId = (key.to_string(), idx);
-        if let Some(bytes) = self.cached_range(&id, from, to)? {
+        // A chunk just fetched stays in memory until its file is written.
+        let fresh = {
+            let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.in_flight.get(&id).and_then(|c| c.get().cloned())
+        };
+        if let Some(chunk) = fresh {
+            metrics::counter!("strata_cold_cache_hits_total").increment(1);
+            return slice(key, idx, &chunk, from, to);
+        }
+        let cached = {
+            let this = self.clone();
+            let id = id.clone();
+            tokio::task::spawn_blocking(move || this.cached_range(&id, from, to))
+                .await
+                .map_err(|e| TierError::Corrupt(format!("cache read task: {e}")))??
+        };
+        if let Some(bytes) = cached {
             metrics::counter!("strata_cold_cache_hits_total").increment(1);
             return Ok(bytes);
         }
@@ -129,9 +154,20 @@ impl ChunkCache {
         };
         let result = cell
             .get_or_try_init(|| async {
-                metrics::counter!("strata_cold_cache_misses_total").increment(1);
                 let start = idx * self.chunk_bytes;
                 let end = (start + self.chunk_bytes).min(object_size);
+                // Another reader may have fetched and stored it since this one looked.
+                let stored = {
+                    let this = self.clone();
+                    let id = id.clone();
+                    tokio::task::spawn_blocking(move || this.cached_range(&id, 0, end - start))
+                        .await
+                        .map_err(|e| TierError::Corrupt(format!("cache read task: {e}")))??
+                };
+                if let Some(bytes) = stored {
+                    return Ok(bytes);
+                }
+                metrics::counter!("strata_cold_cache_misses_total").increment(1);
                 let bytes = self.store.get_range(key, start..end).await?;
                 if bytes.len() as u64 != end - start {
                     return Err(TierError::Corrupt(format!(
@@ -140,21 +176,36 @@ impl ChunkCache {
                         end - start
                     )));
                 }
-                self.insert(&id, &bytes)?;
+                // Written to disk off the async workers and off the read's critical path.
+                let this = self.clone();
+                let (id, copy) = (id.clone(), bytes.clone());
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = this.insert(&id, &copy) {
+                        tracing::debug!(error = %e, "cache insert failed");
+                    }
+                    this.state
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .in_flight
+                        .remove(&id);
+                });
                 Ok::<Bytes, TierError>(bytes)
             })
             .await
             .cloned();
-        self.state
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .in_flight
-            .remove(&id);
-        let chunk = result?;
-        if to > chunk.len() as u64 || from > to {
-            return Err(TierError::Corrupt(format!("{key}: chunk {idx} is short")));
-        }
-        Ok(chunk.slice(from as usize..to as usize))
+        let chunk = match result {
+            Ok(chunk) => chunk,
+            Err(e) => {
+                // Let the next reader try again.
+                self.state
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .in_flight
+                    .remove(&id);
+                return Err(e);
+            }
+        };
+        slice(key, idx, &chunk, from, to)
     }
 
     fn path(&self, id: &ChunkId) -> PathBuf {
@@ -204,7 +255,9 @@ impl ChunkCache {
             return Ok(());
         }
         let path = self.path(id);
-        let tmp = path.with_extension("tmp");
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         std::fs::write(&tmp, bytes)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| TierError::io(format!("write cache chunk {}", path.display()), e))?;
@@ -246,4 +299,11 @@ fn touch(st: &mut State, id: &ChunkId) {
         }
         st.order = rebuilt;
     }
+}
+
+fn slice(key: &str, idx: u64, chunk: &Bytes, from: u64, to: u64) -> Result<Bytes, TierError> {
+    if to > chunk.len() as u64 || from > to {
+        return Err(TierError::Corrupt(format!("{key}: chunk {idx} is short")));
+    }
+    Ok(chunk.slice(from as usize..to as usize))
 }

@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use strata_records::{BatchHeader, BATCH_HEADER_LEN};
 
 use crate::cache::ChunkCache;
@@ -31,10 +31,14 @@ pub struct ColdReader {
     catalog: Catalog,
     cache: ChunkCache,
     indexes: Arc<Mutex<HashMap<String, OffsetIndex>>>,
+    /// `(object key, next offset)` → position where the last read of that object ended.
+    hints: Arc<Mutex<HashMap<(String, i64), u64>>>,
 }
 
 /// How many offset indexes stay in memory.
 const MAX_CACHED_INDEXES: usize = 256;
+/// How many read-position hints stay in memory.
+const MAX_HINTS: usize = 4096;
 
 impl ColdReader {
     /// A reader over `store` using `catalog` and `cache`.
@@ -44,6 +48,7 @@ impl ColdReader {
             catalog,
             cache,
             indexes: Arc::new(Mutex::new(HashMap::new())),
+            hints: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -62,17 +67,26 @@ impl ColdReader {
         };
         metrics::counter!("strata_remote_reads_total").increment(1);
         let keys = m.keys();
-        let index = self.offset_index(&m).await?;
-        // Start at the last indexed batch that ends before `offset` (its successor may hold it).
-        let mut pos = index
-            .iter()
-            .take_while(|(last, _)| *last < offset)
-            .last()
-            .map_or(0, |(_, p)| *p);
+        // Where to start walking batch headers: the segment start, the position where the
+        // previous read of this segment ended (a sequential consumer's next fetch), or else the
+        // last indexed batch ending before `offset` — only random seeks fetch the index.
+        let mut pos = if offset <= m.base_offset {
+            0
+        } else if let Some(p) = self.hint(&keys.log, offset) {
+            p
+        } else {
+            let index = self.offset_index(&m).await?;
+            index
+                .iter()
+                .take_while(|(last, _)| *last < offset)
+                .last()
+                .map_or(0, |(_, p)| *p)
+        };
         let want = (max_bytes as u64).max(BATCH_HEADER_LEN as u64);
         let mut window = Window::new(&self.cache, &keys.log, m.size, pos);
-        let mut out = BytesMut::new();
-        let mut first_offset = -1;
+        let mut first: Option<(i64, u64)> = None;
+        let mut end_pos = pos;
+        let mut next_offset = offset;
         while pos < m.size {
             let hb = window.bytes(pos, BATCH_HEADER_LEN as u64, want).await?;
             let h = BatchHeader::parse(&hb)
@@ -85,18 +99,61 @@ impl ColdReader {
             if h.last_offset() >= upper_bound {
                 break;
             }
-            if !out.is_empty() && out.len() as u64 + len > want {
-                break;
+            if let Some((_, start)) = first {
+                if pos + len - start > want {
+                    break;
+                }
+            } else {
+                first = Some((h.base_offset, pos));
             }
-            let batch = window.bytes(pos, len, want).await?;
-            if out.is_empty() {
-                first_offset = h.base_offset;
-            }
-            out.extend_from_slice(&batch);
             pos += len;
+            end_pos = pos;
+            next_offset = h.last_offset() + 1;
+        }
+        let Some((first_offset, start)) = first else {
+            return Ok(Some((-1, Bytes::new())));
+        };
+        // Usually one slice of the window (no copy); a re-read only when the response spans it.
+        let out = window.bytes(start, end_pos - start, 0).await?;
+        self.remember(&keys.log, next_offset, end_pos);
+        if end_pos >= m.size {
+            self.prefetch_next(topic_id, partition, m.end_offset);
         }
         metrics::counter!("strata_remote_read_bytes_total").increment(out.len() as u64);
-        Ok(Some((first_offset, out.freeze())))
+        Ok(Some((first_offset, out)))
+    }
+
+    /// The position where a previous read of `key` ended, if it ended at `offset`.
+    fn hint(&self, key: &str, offset: i64) -> Option<u64> {
+        self.hints
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(key.to_string(), offset))
+            .copied()
+    }
+
+    fn remember(&self, key: &str, next_offset: i64, position: u64) {
+        let mut hints = self.hints.lock().unwrap_or_else(|p| p.into_inner());
+        if hints.len() >= MAX_HINTS {
+            hints.clear();
+        }
+        hints.insert((key.to_string(), next_offset), position);
+    }
+
+    /// Starts fetching the first chunk of the segment that follows `end_offset`, so a replay
+    /// crossing into it does not wait for a GET.
+    fn prefetch_next(&self, topic_id: &str, partition: i32, end_offset: i64) {
+        let Ok(Some(next)) = self.catalog.floor(topic_id, partition, end_offset) else {
+            return;
+        };
+        let cache = self.cache.clone();
+        tokio::spawn(async move {
+            let key = next.keys().log;
+            let len = cache.chunk_bytes().min(next.size);
+            if let Err(e) = cache.read(&key, next.size, 0, len).await {
+                tracing::debug!(key, error = %e, "prefetch of next segment failed");
+            }
+        });
     }
 
     /// The first record offset with timestamp ≥ `ts` in the remote tier, with its timestamp.
