@@ -8,6 +8,9 @@
 //!    remaining `max_bytes`, and never past the high watermark (the last stable offset for
 //!    `read_committed`, equal to it until transactions exist); the first non-empty partition
 //!    always gets at least one whole batch, even above the limits;
+//!    a partition whose offset is below the local log start (tiered away) is read from the
+//!    bucket after this local pass, on the tier's own bounded pool, with the budget it was
+//!    granted here;
 //! 3. if fewer than `min_bytes` are ready and there is no error, wait for an append or for
 //!    `max_wait_ms`, then read again;
 //! 4. the reply is encoded in pieces: the bytes around the records, and each partition's records
@@ -84,6 +87,8 @@ struct ColdRead {
     offset: i64,
     max_bytes: usize,
     upper: i64,
+    /// May exceed `max_bytes` by its first batch (the first partition with data).
+    at_least_one: bool,
 }
 
 /// Reads the cold partitions from the bucket (on the tier's own bounded pool) and fills their
@@ -107,10 +112,11 @@ async fn read_cold(
             )
             .await
         {
-            Ok(Some((_, bytes))) => {
+            Ok(Some((_, bytes))) if c.at_least_one || bytes.len() <= c.max_bytes => {
                 added += bytes.len();
                 data.records = Payload::Bytes(bytes);
             }
+            Ok(Some(_)) => {} // its first batch does not fit in what the response has left
             Ok(None) => data.error_code = OFFSET_OUT_OF_RANGE,
             Err(e) => {
                 tracing::warn!(partition = data.partition_index, offset = c.offset, error = %e, "cold read failed");
@@ -128,6 +134,8 @@ fn read_all(
     let mut cold = Vec::new();
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
+    // Whether a partition has already used the "at least one batch, however large" allowance.
+    let mut first_served = false;
     let mut had_error = false;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
@@ -163,18 +171,19 @@ fn read_all(
             // The first partition with data may exceed the budget by one batch; later ones
             // must fit in what is left.
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);
-            if total > 0 && limit == 0 {
+            if first_served && limit == 0 {
                 data.records = Payload::Bytes(bytes::Bytes::new());
                 partitions.push(data);
                 continue;
             }
-            let max = if total == 0 { limit.max(1) } else { limit };
+            let max = if first_served { limit } else { limit.max(1) };
             match log.read(p.fetch_offset, max, upper) {
                 Ok(slice) => {
                     drop(log);
-                    if total > 0 && slice.len > limit {
+                    if first_served && slice.len > limit {
                         data.records = Payload::Bytes(bytes::Bytes::new());
                     } else {
+                        first_served |= slice.len > 0;
                         total += slice.len;
                         budget = budget.saturating_sub(slice.len);
                         data.records = payload(slice);
@@ -183,10 +192,12 @@ fn read_all(
                 Err(LogError::NotLocal { .. }) if broker.tier().is_some() => {
                     drop(log);
                     // Served from the bucket after this pass; reserve its share of the budget.
-                    let granted = if total == 0 { max } else { limit };
-                    total += granted.min(1);
+                    let granted = if first_served { limit } else { max };
+                    let at_least_one = !first_served;
+                    first_served = true;
                     budget = budget.saturating_sub(granted);
                     cold.push(ColdRead {
+                        at_least_one,
                         topic: topics.len(),
                         partition: partitions.len(),
                         topic_id: part.topic_id.clone(),
