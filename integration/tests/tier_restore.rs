@@ -150,6 +150,27 @@ async fn scenario() -> Result<()> {
             .ends_with("Configs: remote.storage.enable=true,retention.bytes=-1,retention.ms=-1"),
         "restored topic configs: {first_line:?}"
     );
+    // Turning tiering off would strand the remote-only history: refused with INVALID_CONFIG.
+    let off = strata_cli_env(
+        &[
+            "topic",
+            "alter",
+            TOPIC,
+            "--config",
+            "remote.storage.enable=false",
+            "--bootstrap-server",
+            &bootstrap_b,
+        ],
+        &[],
+    )?;
+    ensure!(
+        !off.status.success()
+            && off.stderr.contains("error 40")
+            && off.stderr.contains("cannot be turned off"),
+        "disabling remote storage must be refused: status {}, stderr {}",
+        off.status,
+        off.stderr
+    );
 
     let watermarks = {
         let bootstrap = bootstrap_b.clone();

@@ -183,6 +183,22 @@ impl Broker {
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
         let mut meta = self.meta();
+        if let Some(current) = meta.topic(name) {
+            let tiered = |c: &BTreeMap<String, String>| {
+                crate::log_config::effective(&self.config, c, "remote.storage.enable")
+                    .eq_ignore_ascii_case("true")
+            };
+            if tiered(&current.configs) && !tiered(&configs) && self.has_remote_data(current) {
+                return Err(MetaError::new(
+                    MetaErrorKind::InvalidConfig,
+                    format!(
+                        "remote.storage.enable cannot be turned off for {name}: part of its log lives \
+                         only in remote storage and would become unreadable"
+                    ),
+                )
+                .into());
+            }
+        }
         let topic = meta.replace_configs(name, configs, validate_only)?;
         if !validate_only {
             let cfg = log_config(&self.config, &topic.configs);
@@ -193,6 +209,18 @@ impl Broker {
             }
         }
         Ok(topic)
+    }
+
+    /// Whether any partition of `topic` has segments in remote storage.
+    fn has_remote_data(&self, topic: &TopicMeta) -> bool {
+        let Some(tier) = self.tier() else {
+            return false;
+        };
+        (0..topic.partitions).any(|p| {
+            // An unreadable catalog counts as "has data": refusing is the safe answer.
+            tier.remote_log_start(&topic.topic_id, p)
+                .map_or(true, |start| start.is_some())
+        })
     }
 
     fn open_new_partitions(&self, topic: &TopicMeta, from: i32) -> Result<(), BrokerError> {
