@@ -195,7 +195,31 @@ async fn restore(
         .map(|m| m.topic_id.clone())
         .unwrap_or_default();
     let mut ranges: HashMap<i32, (i64, i64)> = HashMap::new();
+    let mut history: HashMap<i32, Vec<strata_records::BatchHeader>> = HashMap::new();
     for m in all.iter().filter(|m| m.topic_id == topic_id) {
+        // Manifests are sorted by (topic, partition, base offset): the history stays in order.
+        history
+            .entry(m.partition)
+            .or_default()
+            .extend(
+                m.producer_batches
+                    .iter()
+                    .map(|b| strata_records::BatchHeader {
+                        base_offset: b.base_offset,
+                        batch_length: 49,
+                        partition_leader_epoch: m.leader_epoch,
+                        magic: 2,
+                        crc: 0,
+                        attributes: 0,
+                        last_offset_delta: b.last_offset_delta,
+                        base_timestamp: -1,
+                        max_timestamp: -1,
+                        producer_id: b.producer_id,
+                        producer_epoch: b.producer_epoch,
+                        base_sequence: b.base_sequence,
+                        records_count: b.last_offset_delta + 1,
+                    }),
+            );
         let r = ranges.entry(m.partition).or_insert((i64::MAX, -1));
         r.0 = r.0.min(m.base_offset);
         r.1 = r.1.max(m.end_offset);
@@ -227,7 +251,8 @@ async fn restore(
     for p in 0..partitions {
         let (start, end) = ranges.get(&p).copied().unwrap_or((0, 0));
         let dir = args.data_dir.join(format!("{topic}-{p}"));
-        strata_log::restore_partition(&dir, &topic_id, config.clone(), start, end, now)?;
+        let producers = history.get(&p).map(Vec::as_slice).unwrap_or(&[]);
+        strata_log::restore_partition(&dir, &topic_id, config.clone(), start, end, producers, now)?;
         println!("Restored {topic}-{p}: offsets [{start}, {end}) from the bucket.");
     }
     println!("Topic {topic} (id {topic_id}) restored with {partitions} partitions; start the broker to serve it.");

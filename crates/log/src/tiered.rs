@@ -72,13 +72,17 @@ impl PartitionLog {
 
 /// Lays out an empty partition directory for data that lives only in remote storage (restore
 /// from the bucket): log start `log_start`, next offset `next_offset`, no local segments but an
-/// empty active one at `next_offset`. Requires `config.remote_storage_enable`.
+/// empty active one at `next_offset`. `producer_history` are the headers (base offset, last
+/// offset delta, producer id, epoch, base sequence) of idempotent batches in offset order, as
+/// recorded in the remote manifests; they rebuild the producers' duplicate-detection state.
+/// Requires `config.remote_storage_enable`.
 pub fn restore_partition(
     dir: &Path,
     topic_id: &str,
     config: LogConfig,
     log_start: i64,
     next_offset: i64,
+    producer_history: &[strata_records::BatchHeader],
     now_ms: i64,
 ) -> Result<(), LogError> {
     if !config.remote_storage_enable {
@@ -98,7 +102,13 @@ pub fn restore_partition(
     })?;
     // The first open creates the active segment at the checkpointed start...
     write_log_start(dir, next_offset)?;
-    PartitionLog::open(dir, topic_id, config.clone(), now_ms)?.close()?;
+    let mut log = PartitionLog::open(dir, topic_id, config.clone(), now_ms)?;
+    for h in producer_history {
+        log.producers.record(h);
+    }
+    // Closing writes the producer snapshot as of `next_offset` with the clean marker, so the
+    // reopen below (and the broker's) loads it instead of rescanning (there is nothing local).
+    log.close()?;
     // ...then the log start is lowered to the remote start, which a tiered log keeps.
     write_log_start(dir, log_start)?;
     let log = PartitionLog::open(dir, topic_id, config, now_ms)?;

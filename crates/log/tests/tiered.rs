@@ -101,7 +101,7 @@ fn total_retention_by_time_deletes_unuploaded_data_and_moves_log_start() {
 fn restored_partition_starts_at_remote_range() {
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("t-0");
-    strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 4242, 5).unwrap();
+    strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 4242, &[], 5).unwrap();
     let mut log = open(&pdir, tiered(600));
     assert_eq!(log.log_start_offset(), 0);
     assert_eq!(log.local_log_start_offset(), 4242);
@@ -113,7 +113,33 @@ fn restored_partition_starts_at_remote_range() {
     let mut b = batch(9, 1, 10);
     assert_eq!(log.append(&mut b, 0, 9).unwrap().base_offset, 4242);
     assert!(
-        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 1, 5).is_err(),
+        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 1, &[], 5).is_err(),
         "not over existing data"
     );
+}
+
+#[test]
+fn restored_partition_keeps_idempotent_producer_state() {
+    // The producer wrote batches with sequences 0..=2 and 3..=5 at offsets 100 and 103.
+    let mut h = strata_records::BatchHeader::parse(&idem(77, 1, 0, 3)).unwrap();
+    h.base_offset = 100;
+    let mut h2 = strata_records::BatchHeader::parse(&idem(77, 1, 3, 3)).unwrap();
+    h2.base_offset = 103;
+    let dir = tempfile::tempdir().unwrap();
+    let pdir = dir.path().join("t-0");
+    strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 106, &[h, h2], 5).unwrap();
+    let mut log = open(&pdir, tiered(600));
+    // A retry of the last batch is a duplicate with its original offsets.
+    let mut retry = idem(77, 1, 3, 3);
+    let info = log.append(&mut retry, 0, 9).unwrap();
+    assert!(info.duplicate);
+    assert_eq!((info.base_offset, info.last_offset), (103, 105));
+    // The next sequence continues; a gap is out of order.
+    let mut gap = idem(77, 1, 9, 1);
+    assert!(matches!(
+        log.append(&mut gap, 0, 9),
+        Err(LogError::OutOfOrderSequence { .. })
+    ));
+    let mut next = idem(77, 1, 6, 2);
+    assert_eq!(log.append(&mut next, 0, 9).unwrap().base_offset, 106);
 }

@@ -39,6 +39,27 @@ pub struct SegmentManifest {
     pub upload_id: String,
     /// When the upload finished (ms since epoch).
     pub uploaded_at_ms: i64,
+    /// Idempotent-producer state contributed by this segment: each producer's last (up to 5)
+    /// batches in it, in offset order. Folding these over a partition's segments in order
+    /// rebuilds the producer state a restore needs. Absent (empty) when no idempotent producer
+    /// wrote to the segment; older manifests without the field read as empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub producer_batches: Vec<ProducerBatch>,
+}
+
+/// One idempotent batch as recorded in a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProducerBatch {
+    /// Producer id.
+    pub producer_id: i64,
+    /// Producer epoch.
+    pub producer_epoch: i16,
+    /// First sequence number.
+    pub base_sequence: i32,
+    /// First offset.
+    pub base_offset: i64,
+    /// Last offset minus first offset.
+    pub last_offset_delta: i32,
 }
 
 impl SegmentManifest {
@@ -90,6 +111,7 @@ pub(crate) fn sample(base: i64, end: i64) -> SegmentManifest {
         leader_epoch: 0,
         upload_id: format!("u{base}"),
         uploaded_at_ms: 5,
+        producer_batches: Vec::new(),
     }
 }
 

@@ -312,6 +312,7 @@ impl Tier {
             leader_epoch: facts.leader_epoch,
             upload_id: uuid::Uuid::new_v4().simple().to_string(),
             uploaded_at_ms: now_ms(),
+            producer_batches: facts.producer_batches.clone(),
         };
         let keys = manifest.keys();
         self.catalog.put(&CatalogEntry {

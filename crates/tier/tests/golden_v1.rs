@@ -60,3 +60,24 @@ async fn v1_catalog_entry_parses_and_is_found_by_floor() {
         golden("catalog_entry.json").trim_ascii_end()
     );
 }
+
+#[test]
+fn v1_manifest_with_producer_batches() {
+    let m = SegmentManifest::from_bytes(&golden("manifest_with_producers.json")).unwrap();
+    assert_eq!(m.producer_batches.len(), 1);
+    let b = m.producer_batches[0];
+    assert_eq!(
+        (
+            b.producer_id,
+            b.producer_epoch,
+            b.base_sequence,
+            b.base_offset,
+            b.last_offset_delta
+        ),
+        (4242, 1, 7, 1440, 9)
+    );
+    // The field is optional: the plain golden manifest reads with none.
+    let plain = SegmentManifest::from_bytes(&golden("manifest.json")).unwrap();
+    assert!(plain.producer_batches.is_empty());
+    assert_eq!(SegmentManifest::from_bytes(&m.to_bytes()).unwrap(), m);
+}
