@@ -24,6 +24,9 @@ use crate::handlers;
 use crate::reply::Reply;
 use crate::sendfile::write_chunks;
 
+/// Largest read buffer a connection keeps between requests; larger ones are dropped after use.
+const RETAINED_BUFFER_BYTES: usize = 8 << 20;
+
 /// Serves one connection until the client leaves, a protocol error occurs, or shutdown.
 pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
@@ -59,6 +62,10 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
             break;
         }
         let frame = buf.split().freeze();
+        if size > RETAINED_BUFFER_BYTES {
+            // Do not let one large request pin its memory for the connection's lifetime.
+            buf = BytesMut::new();
+        }
         let reply = match parse_request(frame) {
             Ok(ParsedRequest::Request {
                 api_key,
