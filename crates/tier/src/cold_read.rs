@@ -220,16 +220,6 @@ impl ColdReader {
         map.insert(key, idx.clone());
         Ok(idx)
     }
-
-    /// The cache (for stats).
-    pub fn cache(&self) -> &ChunkCache {
-        &self.cache
-    }
-
-    /// Bytes (for tests): a whole remote object.
-    pub async fn get_object(&self, key: &str) -> Result<Bytes, TierError> {
-        Ok(self.store.get(key).await?)
-    }
 }
 
 /// A sliding window over a remote object: reads ahead in large pieces so walking batch headers
