@@ -74,6 +74,15 @@ pub enum LogError {
     /// On-disk state is inconsistent in a way recovery cannot repair.
     #[error("corrupt log: {0}")]
     Corrupt(String),
+    /// The log was taken offline by an earlier failed write or fsync (Kafka's log-dir failure):
+    /// nothing is appended, read or acknowledged for it until the broker restarts and recovers.
+    #[error("partition log {dir} is offline after a storage error: {reason}")]
+    Offline {
+        /// The partition directory.
+        dir: String,
+        /// The error that took it offline.
+        reason: String,
+    },
 }
 
 impl LogError {
@@ -85,7 +94,9 @@ impl LogError {
             LogError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
             LogError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
             LogError::Records(err) => err.kafka_error_code(),
-            LogError::Io { .. } | LogError::Corrupt(_) => KAFKA_STORAGE_ERROR,
+            LogError::Io { .. } | LogError::Corrupt(_) | LogError::Offline { .. } => {
+                KAFKA_STORAGE_ERROR
+            }
         }
     }
 }

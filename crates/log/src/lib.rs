@@ -10,7 +10,8 @@
 //!
 //! Module map: `partition` (the write path and accessors), `read`, `timestamp`, `retention`,
 //! `recovery` (open), `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
-//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `error`.
+//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `error`, `failure` (offline after
+//! a storage error).
 //!
 //! `PartitionLog` is not internally synchronised: callers wrap it in a mutex. All I/O is
 //! blocking std::fs with positional reads and writes.
@@ -20,6 +21,7 @@
 mod checkpoint;
 mod config;
 mod error;
+mod failure;
 mod index_file;
 mod leader_epoch;
 mod offset_index;

@@ -11,11 +11,15 @@
 //! 3. roll if the active segment is full, too old, or its relative offsets would overflow;
 //! 4. patch base offset and leader epoch (and LogAppendTime + CRC if configured);
 //! 5. positional write to the active `.log`, then sparse index entries;
-//! 6. leader-epoch-checkpoint if the epoch is new; producer state; LEO and HW;
-//! 7. fsync of log and indexes if the flush policy is due.
+//! 6. leader-epoch-checkpoint if the epoch is new;
+//! 7. fsync of log and indexes if the flush policy is due;
+//! 8. producer state, then the high watermark: a batch becomes visible (fetchable and
+//!    acknowledged) only after step 7, so with `flush.messages=1` the high watermark never
+//!    covers unsynced data.
 //!
-//! Rolling seals (and fsyncs) the old segment before the new one is created, so after a crash
-//! only the last segment can have a torn tail.
+//! A storage error in steps 3 to 7 cuts the batch back off the file and takes the log offline
+//! (`failure.rs`). Rolling seals (and fsyncs) the old segment before the new one is created;
+//! crash recovery still checks every segment (`recovery.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -57,6 +61,10 @@ pub struct OpenReport {
     pub truncated_bytes: u64,
     /// Segments whose indexes were rebuilt.
     pub rebuilt_indexes: usize,
+    /// Segments CRC-checked by crash recovery (every segment after an unclean shutdown).
+    pub recovered_segments: usize,
+    /// Segments moved aside (`.log.unrecovered`) because an earlier segment had to be cut.
+    pub segments_moved_aside: usize,
     /// Producer state was rebuilt by scanning batch headers (no usable snapshot).
     pub producer_state_rebuilt: bool,
 }
@@ -77,6 +85,10 @@ pub struct PartitionLog {
     /// `None` until the tiering worker says so. Local retention never deletes past it.
     pub(crate) remote_upload_end: Option<i64>,
     pub(crate) report: OpenReport,
+    /// Why the log is offline (`failure.rs`); `None` while it serves.
+    pub(crate) failed: Option<String>,
+    /// Mirrors `failed.is_some()` for lock-free readers.
+    pub(crate) offline: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PartitionLog {
@@ -165,7 +177,30 @@ impl PartitionLog {
                 duplicate: true,
             });
         }
-        self.maybe_roll(total, header.last_offset_delta, now_ms)?;
+        self.ensure_online()?;
+        if let Err(e) = self.maybe_roll(total, header.last_offset_delta, now_ms) {
+            return Err(self.fail_on_io("roll", e));
+        }
+        let position = self.active().size;
+        match self.write_batch(head, body, leader_epoch, now_ms) {
+            Ok(info) => Ok(info),
+            Err((operation, e)) => {
+                if matches!(e, LogError::Io { .. }) {
+                    self.cut_active_to(position);
+                }
+                Err(self.fail_on_io(operation, e))
+            }
+        }
+    }
+
+    /// Steps 4 to 7 of the write path; an error names the step that failed.
+    fn write_batch(
+        &mut self,
+        head: &mut [u8; BATCH_HEADER_LEN],
+        body: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+    ) -> Result<AppendInfo, (&'static str, LogError)> {
         let base_offset = self.log_end_offset();
         patch_base_offset(head, base_offset);
         patch_leader_epoch(head, leader_epoch);
@@ -175,24 +210,28 @@ impl PartitionLog {
         } else {
             -1
         };
-        let header = BatchHeader::parse(head)?;
+        let header = BatchHeader::parse(head).map_err(|e| ("patch", e.into()))?;
         let interval = self.config.index_interval_bytes as u64;
         self.active_mut()
-            .append(&[&head[..], body], &header, interval, now_ms)?;
+            .append(&[&head[..], body], &header, interval, now_ms)
+            .map_err(|e| ("write", e))?;
         if self.epochs.assign(leader_epoch, base_offset) {
-            write_leader_epochs(&self.dir, self.epochs.entries())?;
+            write_leader_epochs(&self.dir, self.epochs.entries())
+                .map_err(|e| ("leader-epoch-checkpoint", e))?;
         }
-        self.producers.record(&header);
-        self.high_watermark = self.log_end_offset();
         self.unflushed_messages = self
             .unflushed_messages
             .saturating_add(header.records_count.max(0) as u64);
         if self.unflushed_messages >= self.config.flush_messages
             || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
         {
-            self.flush()?;
+            self.flush_segments().map_err(|e| ("fsync", e))?;
             self.last_flush_ms = now_ms;
         }
+        // Only now may readers and acks see the batch: with flush.messages=1 the high watermark
+        // never covers data that is not yet fsynced.
+        self.producers.record(&header);
+        self.high_watermark = self.log_end_offset();
         Ok(AppendInfo {
             base_offset,
             last_offset: header.last_offset(),
@@ -253,8 +292,15 @@ impl PartitionLog {
             .expect("a log always has a segment")
     }
 
-    /// Fsyncs every segment with unflushed data, and their indexes.
+    /// Fsyncs every segment with unflushed data, and their indexes. A failure takes the log
+    /// offline (see `failure.rs`).
     pub fn flush(&mut self) -> Result<(), LogError> {
+        self.ensure_online()?;
+        self.flush_segments()
+            .map_err(|e| self.fail_on_io("fsync", e))
+    }
+
+    fn flush_segments(&mut self) -> Result<(), LogError> {
         for segment in &mut self.segments {
             segment.flush()?;
         }
@@ -265,7 +311,8 @@ impl PartitionLog {
     /// Flushes if `flush.ms` has passed since the last flush and something is unflushed (Kafka's
     /// periodic log flusher). Returns whether it flushed.
     pub fn flush_if_due(&mut self, now_ms: i64) -> Result<bool, LogError> {
-        if self.unflushed_messages == 0
+        if self.is_offline()
+            || self.unflushed_messages == 0
             || now_ms.saturating_sub(self.last_flush_ms) < self.config.flush_ms
         {
             return Ok(false);
@@ -327,6 +374,8 @@ impl PartitionLog {
 
     /// Flushes, seals the active segment's indexes, writes the producer snapshot and
     /// checkpoints, and finally the clean shutdown marker.
+    /// An offline log writes nothing and answers `Offline`: without the marker, the next open
+    /// runs full recovery.
     pub fn close(mut self) -> Result<(), LogError> {
         self.flush()?;
         self.active_mut().seal()?;

@@ -62,6 +62,7 @@ impl PartitionLog {
         max_bytes: usize,
         upper_bound: i64,
     ) -> Result<ReadSlice, LogError> {
+        self.ensure_online()?;
         let log_end = self.log_end_offset();
         if offset < self.log_start_offset || offset > log_end {
             return Err(LogError::OffsetOutOfRange {

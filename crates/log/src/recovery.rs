@@ -4,11 +4,16 @@
 //! 1. Create the directory; write or verify `partition.metadata` (version and topic id).
 //! 2. Note whether `.clean_shutdown` exists; remove `*.tmp` leftovers and index files whose
 //!    `.log` is gone.
-//! 3. Open sealed segments, rebuilding any missing or inconsistent index from batch headers.
-//!    Sealed segments were fsynced when they rolled, so they are not CRC-scanned.
-//! 4. Open the active (last) segment: after a clean shutdown, load its indexes and read only
-//!    the batches after the last index entry; otherwise CRC-scan every batch, truncate the
-//!    first torn or corrupt batch and everything after it, and rebuild both indexes.
+//! 3. After a clean shutdown: open sealed segments (rebuilding any missing or inconsistent
+//!    index from batch headers), then the active one, reading only the batches after its last
+//!    index entry.
+//! 4. After a crash (no marker), the last clean point is the previous clean shutdown, so every
+//!    segment is recovered, not only the active one: CRC-scan every batch, cut the first torn or
+//!    corrupt batch and everything after it, rebuild both indexes, and fsync what was kept (it
+//!    may have come from the page cache only). If a non-active segment had to be cut, the later
+//!    segments would leave an offset gap: they are renamed `<base>.log.unrecovered` (kept for an
+//!    operator, ignored by `open`) and their indexes removed. Sealing a segment (at roll) fsyncs
+//!    it, so in practice only a write that failed mid-batch (disk full) leaves such a tail.
 //! 5. Log start offset = max(checkpoint, first segment base), capped at the log end.
 //! 6. Leader epochs: drop entries beyond the log end or below the log start.
 //! 7. Producer state: the snapshot if the shutdown was clean and it matches the log end,
@@ -27,7 +32,7 @@ use crate::leader_epoch::LeaderEpochCache;
 use crate::partition::OpenReport;
 use crate::producer_state::ProducerState;
 use crate::scan::HeaderScanner;
-use crate::segment::{OpenMode, Segment};
+use crate::segment::{file_name, OpenMode, Segment};
 use crate::{LogConfig, LogError, PartitionLog};
 
 /// Opens the partition log in `dir` (steps in the module docs).
@@ -51,19 +56,37 @@ pub(crate) fn open(
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
         let mode = match (next_base, clean) {
-            (Some(_), _) => OpenMode::Sealed,
+            (_, false) => OpenMode::Recover,
+            (Some(_), true) => OpenMode::Sealed,
             (None, true) => OpenMode::Active,
-            (None, false) => OpenMode::Recover,
         };
         let max_relative = next_base.map(|next| (next - base) as u64);
         let (mut segment, stats) = Segment::open(dir, base, mode, interval, max_relative)?;
-        if mode == OpenMode::Sealed {
-            segment.seal()?;
-        }
         report.scanned_batches += stats.scanned_batches;
         report.truncated_bytes += stats.truncated_bytes;
         report.rebuilt_indexes += usize::from(stats.rebuilt_indexes);
+        report.recovered_segments += usize::from(mode == OpenMode::Recover);
+        let cut_short = next_base.is_some_and(|next| segment.next_offset != next);
+        if cut_short {
+            // Offsets after this segment's valid prefix would leave a gap: the later segments
+            // cannot be served. They are moved aside, never deleted.
+            report.segments_moved_aside += move_aside(dir, &bases[i + 1..])?;
+            tracing::error!(dir = %dir.display(), segment = base, valid_end = segment.next_offset,
+                moved_aside = bases.len() - i - 1,
+                "a non-active segment had an invalid tail: later segments moved aside as *.log.unrecovered");
+        }
+        if mode == OpenMode::Recover {
+            // Recovered bytes may have come from the page cache only: make them durable
+            // before anything new is acknowledged on top of them.
+            segment.flush()?;
+        }
+        if next_base.is_some() && !cut_short {
+            segment.seal()?;
+        }
         segments.push(segment);
+        if cut_short {
+            break;
+        }
     }
     if segments.is_empty() {
         let base = checkpoint_start.unwrap_or(0).max(0);
@@ -105,7 +128,7 @@ pub(crate) fn open(
 
     remove_optional(dir, CLEAN_SHUTDOWN)?;
     sync_dir(dir)?;
-    if report.truncated_bytes > 0 || report.rebuilt_indexes > 0 {
+    if report.truncated_bytes > 0 || report.segments_moved_aside > 0 {
         tracing::info!(dir = %dir.display(), ?report, "recovered partition log");
     }
     Ok(PartitionLog {
@@ -120,6 +143,8 @@ pub(crate) fn open(
         last_flush_ms: now_ms,
         remote_upload_end: None,
         report,
+        failed: None,
+        offline: Default::default(),
     })
 }
 
@@ -156,6 +181,20 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         }
     }
     Ok(logs)
+}
+
+/// Renames the `.log` files of `bases` to `<name>.log.unrecovered` (ignored by `open`) and
+/// removes their derived index files. Returns how many segments were moved.
+fn move_aside(dir: &Path, bases: &[i64]) -> Result<usize, LogError> {
+    for &base in bases {
+        let from = dir.join(file_name(base, "log"));
+        let to = dir.join(format!("{}.unrecovered", file_name(base, "log")));
+        fs::rename(&from, &to).ctx(|| format!("move aside {}", from.display()))?;
+        remove_optional(dir, &file_name(base, "index"))?;
+        remove_optional(dir, &file_name(base, "timeindex"))?;
+    }
+    sync_dir(dir)?;
+    Ok(bases.len())
 }
 
 /// Replays every batch header into a fresh producer state.

@@ -12,6 +12,9 @@ impl PartitionLog {
     /// Rolls an aged active segment, then deletes sealed segments beyond `retention_ms`,
     /// beyond `retention_bytes`, or wholly below the log start. Returns how many were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
+        if self.is_offline() {
+            return Ok(0);
+        }
         if self.segment_aged(now_ms) {
             self.roll()?;
         }
@@ -115,6 +118,7 @@ impl PartitionLog {
     /// DeleteRecords: makes `offset` (`-1` = high watermark) the log start if it is higher,
     /// and deletes segments wholly below it. Returns the new log start offset.
     pub fn delete_records_before(&mut self, offset: i64) -> Result<i64, LogError> {
+        self.ensure_online()?;
         let target = if offset == -1 {
             self.high_watermark
         } else {

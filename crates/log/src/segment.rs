@@ -5,8 +5,9 @@
 //! - `base_offset` is the offset of the first batch ever written to the segment; batches are
 //!   contiguous (`next.base_offset == prev.last_offset + 1`) and `size` is the end of the last
 //!   whole batch.
-//! - Only the active (last) segment is writable; sealing adds the final time index entry,
-//!   fsyncs all three files, trims the indexes and swaps in a read-only handle.
+//! - Only the active (last) segment is writable; sealing cuts any bytes past `size` (left by a
+//!   failed write), adds the final time index entry, fsyncs all three files, trims the indexes
+//!   and swaps in a read-only handle.
 //! - Indexing rule (Kafka `LogSegment.append`): before writing a batch, if more than
 //!   `index_interval` bytes were written since the last entry, add an offset entry
 //!   `(batch last offset, batch position)` and a time entry for the max timestamp so far.
@@ -297,6 +298,21 @@ impl Segment {
 
     /// Seals the segment: final time index entry, fsync, trimmed indexes, read-only handle.
     pub(crate) fn seal(&mut self) -> Result<(), LogError> {
+        if self.writable {
+            // A failed write may have left bytes past the last whole batch: cut them so a
+            // sealed segment never carries a partial batch.
+            let len = self
+                .file
+                .metadata()
+                .ctx(|| format!("stat {}", self.log_path.display()))?
+                .len();
+            if len > self.size {
+                self.file
+                    .set_len(self.size)
+                    .ctx(|| format!("trim {}", self.log_path.display()))?;
+                self.dirty = true;
+            }
+        }
         if self.size > 0 {
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;

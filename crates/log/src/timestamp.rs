@@ -15,6 +15,7 @@ use crate::{LogError, PartitionLog};
 impl PartitionLog {
     /// First `(offset, timestamp)` whose timestamp is `>= ts`, or `None`.
     pub fn offset_for_timestamp(&self, ts: i64) -> Result<Option<(i64, i64)>, LogError> {
+        self.ensure_online()?;
         let log_start = self.log_start_offset;
         let first = self.segment_index(log_start);
         for segment in &self.segments[first..] {
@@ -43,6 +44,7 @@ impl PartitionLog {
     /// `(offset, timestamp)` of the record with the largest timestamp (the first such record
     /// if several share it), or `None` for an empty log.
     pub fn max_timestamp(&self) -> Result<Option<(i64, i64)>, LogError> {
+        self.ensure_online()?;
         let mut best: Option<&crate::segment::Segment> = None;
         for segment in self.segments.iter().filter(|s| !s.is_empty()) {
             if best.is_none_or(|b| segment.max_timestamp > b.max_timestamp) {

@@ -427,8 +427,8 @@ fn v1_producer_state_detects_duplicates() {
     assert_eq!((info.base_offset, info.last_offset), (13, 13));
 }
 
-/// Without the clean marker the same v1 files go through crash recovery: the active segment is
-/// CRC-scanned (nothing to cut), its indexes rebuilt to the same bytes, producer state rebuilt
+/// Without the clean marker the same v1 files go through crash recovery: every segment is
+/// CRC-scanned (nothing to cut), their indexes rebuilt to the same bytes, producer state rebuilt
 /// from batch headers.
 #[test]
 fn v1_partition_recovers_after_unclean_shutdown() {
@@ -438,8 +438,10 @@ fn v1_partition_recovers_after_unclean_shutdown() {
     let report = log.open_report();
     assert!(!report.clean_shutdown);
     assert_eq!(report.truncated_bytes, 0);
-    assert_eq!(report.scanned_batches, 2, "{report:?}");
-    assert_eq!(report.rebuilt_indexes, 1, "{report:?}");
+    assert_eq!(report.scanned_batches, 6, "{report:?}");
+    assert_eq!(report.rebuilt_indexes, 2, "{report:?}");
+    assert_eq!(report.recovered_segments, 2, "{report:?}");
+    assert_eq!(report.segments_moved_aside, 0, "{report:?}");
     assert!(report.producer_state_rebuilt);
     assert_eq!((log.log_start_offset(), log.log_end_offset()), (1, 13));
     for ext in ["log", "index", "timeindex"] {

@@ -118,7 +118,8 @@ fn lost_indexes_are_rebuilt_identically() {
     bytes.push(0);
     fs::write(&index, bytes).unwrap();
     let log = open(dir.path(), config);
-    assert_eq!(log.open_report().rebuilt_indexes, 2); // segment 8, plus the crashed active one
+    // Dropped without close: every segment is recovered, so all three are rebuilt.
+    assert_eq!(log.open_report().rebuilt_indexes, 3);
     assert_eq!(log.read(12, 1, 20).unwrap().first_offset, 12);
 }
 
@@ -170,4 +171,65 @@ fn empty_log_reopens() {
     drop(log);
     let log = open(dir.path(), LogConfig::default());
     assert_eq!(log.log_end_offset(), 0);
+}
+
+/// Three segments of 8 batches each (the last holds 4), dropped without close.
+fn write_three_segments(dir: &std::path::Path) -> LogConfig {
+    let config = small_segments(1_500);
+    let mut log = open(dir, config.clone());
+    for i in 0..20 {
+        log.append(&mut batch(7_000 + i, 1, 100), 0, 1).unwrap();
+    }
+    assert_eq!(log.segment_count(), 3);
+    drop(log);
+    config
+}
+
+/// Bytes past the last whole batch of a non-active segment (a write that failed mid-batch
+/// before the segment rolled) are cut by crash recovery; nothing else is lost.
+#[test]
+fn invalid_tail_of_a_sealed_segment_is_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_three_segments(dir.path());
+    let first = dir.path().join(seg(0, "log"));
+    let mut bytes = fs::read(&first).unwrap();
+    bytes.extend_from_slice(&[0xAB; 77]);
+    fs::write(&first, bytes).unwrap();
+
+    let log = open(dir.path(), config);
+    let report = log.open_report();
+    assert_eq!(report.recovered_segments, 3, "{report:?}");
+    assert_eq!(report.truncated_bytes, 77, "{report:?}");
+    assert_eq!(report.segments_moved_aside, 0, "{report:?}");
+    assert_eq!(report.scanned_batches, 20, "{report:?}");
+    assert_eq!(fs::metadata(&first).unwrap().len(), 8 * 170);
+    assert_eq!((log.segment_count(), log.log_end_offset()), (3, 20));
+    for offset in 0..20 {
+        assert_eq!(log.read(offset, 1, 20).unwrap().first_offset, offset);
+    }
+}
+
+/// A corrupt batch inside a non-active segment cuts that segment there; the later segments
+/// would leave an offset gap, so they are moved aside (kept as `*.log.unrecovered`).
+#[test]
+fn corrupt_batch_in_a_sealed_segment_moves_later_segments_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_three_segments(dir.path());
+    flip(&dir.path().join(seg(8, "log")), 5 * 170 + 100); // payload of offset 13
+
+    let mut log = open(dir.path(), config);
+    let report = log.open_report();
+    assert_eq!(report.truncated_bytes, 3 * 170, "{report:?}");
+    assert_eq!(report.segments_moved_aside, 1, "{report:?}");
+    assert_eq!((log.segment_count(), log.log_end_offset()), (2, 13));
+    let aside = dir.path().join(format!("{}.unrecovered", seg(16, "log")));
+    assert_eq!(fs::metadata(aside).unwrap().len(), 4 * 170);
+    assert!(!dir.path().join(seg(16, "log")).exists());
+    assert!(!dir.path().join(seg(16, "index")).exists());
+    // The log goes on at the cut point, in the (still active) segment 8.
+    let info = log.append(&mut batch(9_000, 1, 100), 0, 1).unwrap();
+    assert_eq!(info.base_offset, 13);
+    log.close().unwrap();
+    let log = open(dir.path(), small_segments(1_500));
+    assert_eq!((log.segment_count(), log.log_end_offset()), (2, 14));
 }
