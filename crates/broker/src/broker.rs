@@ -6,7 +6,10 @@
 //!   briefly during create/delete; startup removes directories that no topic owns (a crash
 //!   between journaling a deletion and removing the files);
 //! - a deleted topic's directories are first renamed to `*-delete` (atomic), then removed, so a
-//!   topic re-created under the same name never sees old segments.
+//!   topic re-created under the same name never sees old segments;
+//! - a partition whose log fails to open at startup does not stop the broker: it becomes an
+//!   offline placeholder (KAFKA_STORAGE_ERROR, `strata_offline_partitions`), its directory
+//!   untouched, until a restart opens it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -19,7 +22,7 @@ use tokio::sync::{watch, Notify};
 use crate::config::BrokerConfig;
 use crate::error::BrokerError;
 use crate::log_config::log_config;
-use crate::partition::{Partition, TopicPartition};
+use crate::partition::{OfflinePartitions, Partition, TopicPartition, KAFKA_STORAGE_ERROR};
 
 /// Name of the metadata directory inside the data dir.
 const META_DIR: &str = "__cluster_metadata";
@@ -31,6 +34,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     meta: Mutex<MetadataStore>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
+    /// Partitions that failed to open at startup (KAFKA_STORAGE_ERROR until restart).
+    offline: OfflinePartitions,
     /// Notified after every append, to wake long-polling fetches.
     pub data_arrived: Notify,
     shutdown_tx: watch::Sender<bool>,
@@ -49,13 +54,23 @@ impl Broker {
         let meta = MetadataStore::open(&data_dir.join(META_DIR), config.node_id)?;
         let now = now_ms();
         let mut partitions = HashMap::new();
+        let offline = OfflinePartitions::default();
         for topic in meta.state().topics.values() {
             for p in 0..topic.partitions {
-                let part = open_partition(&config, &data_dir, topic, p, now)?;
-                partitions.insert((topic.name.clone(), p), Arc::new(part));
+                // One partition that cannot open goes offline; the rest of the broker serves.
+                match open_partition(&config, &data_dir, topic, p, now) {
+                    Ok(part) => {
+                        partitions.insert((topic.name.clone(), p), Arc::new(part));
+                    }
+                    Err(e) => {
+                        tracing::error!(topic = %topic.name, partition = p, error = %e,
+                            "partition failed to open: offline (KAFKA_STORAGE_ERROR) until restart");
+                        offline.insert((topic.name.clone(), p), e.to_string());
+                    }
+                }
             }
         }
-        remove_orphans(&data_dir, &partitions)?;
+        remove_orphans(&data_dir, &partitions, &offline.dir_names())?;
         let oracle = Arc::new(crate::groups::BrokerOracle::default());
         let group_config = crate::groups::group_config(&config.raw).map_err(BrokerError::Config)?;
         let group = strata_group::GroupCoordinator::open(&data_dir, group_config, oracle.clone())
@@ -65,6 +80,7 @@ impl Broker {
             config,
             meta: Mutex::new(meta),
             partitions: RwLock::new(partitions),
+            offline,
             data_arrived: Notify::new(),
             shutdown_tx,
             group,
@@ -96,6 +112,22 @@ impl Broker {
             .unwrap_or_else(|p| p.into_inner())
             .get(&(topic.to_string(), index))
             .cloned()
+    }
+
+    /// A partition that can serve, or the Kafka error for it: KAFKA_STORAGE_ERROR (56) if it is
+    /// offline, UNKNOWN_TOPIC_OR_PARTITION (3) if it is not hosted.
+    pub fn serving_partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, i16> {
+        match self.partition(topic, index) {
+            Some(part) if part.is_offline() => Err(KAFKA_STORAGE_ERROR),
+            Some(part) => Ok(part),
+            None if self.offline.reason(topic, index).is_some() => Err(KAFKA_STORAGE_ERROR),
+            None => Err(3), // UNKNOWN_TOPIC_OR_PARTITION
+        }
+    }
+
+    /// True if the partition failed to open or its log went offline.
+    pub fn is_partition_offline(&self, topic: &str, index: i32) -> bool {
+        matches!(self.serving_partition(topic, index), Err(KAFKA_STORAGE_ERROR))
     }
 
     /// Every hosted partition.
@@ -138,6 +170,7 @@ impl Broker {
                 .collect()
         };
         drop(removed);
+        self.offline.remove_topic(name);
         for p in 0..topic.partitions {
             let dir = partition_dir(&self.config.data_dir, name, p);
             remove_partition_dir(&dir)?;
@@ -263,6 +296,11 @@ impl Broker {
         }
         for part in parts {
             let name = format!("{}-{}", part.topic, part.index);
+            if part.is_offline() {
+                // No clean marker: the next start recovers what the failed write left.
+                tracing::warn!(partition = %name, "offline after a storage error; closed without clean marker");
+                continue;
+            }
             match Arc::try_unwrap(part) {
                 Ok(part) => {
                     if let Err(e) = part.into_log().close() {
@@ -327,11 +365,13 @@ fn remove_partition_dir(dir: &Path) -> Result<(), BrokerError> {
 fn remove_orphans(
     data_dir: &Path,
     partitions: &HashMap<TopicPartition, Arc<Partition>>,
+    offline: &std::collections::HashSet<String>,
 ) -> Result<(), BrokerError> {
     let entries = std::fs::read_dir(data_dir)
         .map_err(|e| BrokerError::io(format!("list {}", data_dir.display()), e))?;
-    let owned: std::collections::HashSet<String> =
+    let mut owned: std::collections::HashSet<String> =
         partitions.keys().map(|(t, p)| format!("{t}-{p}")).collect();
+    owned.extend(offline.iter().cloned());
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
         if name == META_DIR || crate::groups::is_internal_dir(&name) || !entry.path().is_dir() {

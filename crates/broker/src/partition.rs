@@ -4,9 +4,16 @@
 //! - the mutex is held only for in-memory work and page-cache writes (and an fsync when the
 //!   topic's flush policy demands one); record bytes are sent to sockets *after* it is released,
 //!   from the `Arc<File>` in a [`strata_log::ReadSlice`];
-//! - the leader epoch is 0 on a single node; it is stamped into every appended batch.
+//! - the leader epoch is 0 on a single node; it is stamped into every appended batch;
+//! - a partition is offline (KAFKA_STORAGE_ERROR for Produce, Fetch, ListOffsets and in
+//!   Metadata) when its log failed a write or fsync (the log's own flag, see
+//!   `strata_log::PartitionLog::offline_flag`), or when it could not be opened at startup: then
+//!   it is only a name in [`OfflinePartitions`], its directory is left as it is, and the rest of
+//!   the broker serves. Either state lasts until a restart.
 
-use std::sync::{Mutex, MutexGuard};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_log::PartitionLog;
 
@@ -15,6 +22,9 @@ pub const LEADER_EPOCH: i32 = 0;
 
 /// `(topic, partition)`.
 pub type TopicPartition = (String, i32);
+
+/// Kafka's error for a partition whose storage failed.
+pub const KAFKA_STORAGE_ERROR: i16 = 56;
 
 /// A hosted partition.
 #[derive(Debug)]
@@ -26,6 +36,8 @@ pub struct Partition {
     /// Partition index.
     pub index: i32,
     log: Mutex<PartitionLog>,
+    /// The log's offline flag, readable without its lock.
+    offline: Arc<AtomicBool>,
     /// Bytes of sealed segments not yet uploaded, as of the last tiering sync.
     tier_lag_bytes: std::sync::atomic::AtomicU64,
 }
@@ -37,6 +49,7 @@ impl Partition {
             topic,
             topic_id,
             index,
+            offline: log.offline_flag(),
             log: Mutex::new(log),
             tier_lag_bytes: std::sync::atomic::AtomicU64::new(0),
         }
@@ -46,6 +59,11 @@ impl Partition {
     /// invariants are re-established by the next append or by recovery at restart.
     pub fn log(&self) -> MutexGuard<'_, PartitionLog> {
         self.log.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True once a failed write or fsync took the log offline.
+    pub fn is_offline(&self) -> bool {
+        self.offline.load(Ordering::Acquire)
     }
 
     /// Bytes waiting for upload, as of the last tiering sync.
@@ -68,5 +86,49 @@ impl Partition {
     /// Takes the log out for closing or deletion.
     pub fn into_log(self) -> PartitionLog {
         self.log.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Partitions that could not be opened at startup: placeholders that answer
+/// KAFKA_STORAGE_ERROR. Counted in the `strata_offline_partitions` gauge.
+#[derive(Debug, Default)]
+pub struct OfflinePartitions {
+    reasons: RwLock<HashMap<TopicPartition, String>>,
+}
+
+impl OfflinePartitions {
+    /// Records a partition that failed to open, with why.
+    pub fn insert(&self, tp: TopicPartition, reason: String) {
+        let mut map = self.reasons.write().unwrap_or_else(|p| p.into_inner());
+        if map.insert(tp, reason).is_none() {
+            metrics::gauge!("strata_offline_partitions").increment(1.0);
+        }
+    }
+
+    /// Why the partition is offline, if it is a placeholder.
+    pub fn reason(&self, topic: &str, index: i32) -> Option<String> {
+        self.reasons
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(topic.to_string(), index))
+            .cloned()
+    }
+
+    /// Forgets every placeholder of a deleted topic.
+    pub fn remove_topic(&self, topic: &str) {
+        let mut map = self.reasons.write().unwrap_or_else(|p| p.into_inner());
+        let before = map.len();
+        map.retain(|(t, _), _| t != topic);
+        metrics::gauge!("strata_offline_partitions").decrement((before - map.len()) as f64);
+    }
+
+    /// Directory names (`<topic>-<p>`) of the placeholders: owned, never removed as orphans.
+    pub fn dir_names(&self) -> HashSet<String> {
+        self.reasons
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .map(|(t, p)| format!("{t}-{p}"))
+            .collect()
     }
 }

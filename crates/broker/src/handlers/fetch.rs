@@ -28,7 +28,6 @@ use strata_wire::{FetchPartitionData, FetchResponseBody, FetchTopicData, Payload
 use crate::broker::Broker;
 use crate::reply::Reply;
 
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const KAFKA_STORAGE_ERROR: i16 = 56;
@@ -154,11 +153,14 @@ fn read_all(
                 // librdkafka rejects the whole response on a null one.
                 records: Payload::Bytes(bytes::Bytes::new()),
             };
-            let Some(part) = broker.partition(&name, p.partition) else {
-                data.error_code = UNKNOWN_TOPIC_OR_PARTITION;
-                had_error = true;
-                partitions.push(data);
-                continue;
+            let part = match broker.serving_partition(&name, p.partition) {
+                Ok(part) => part,
+                Err(code) => {
+                    data.error_code = code;
+                    had_error = true;
+                    partitions.push(data);
+                    continue;
+                }
             };
             let log = part.log();
             let hw = log.high_watermark();

@@ -16,7 +16,6 @@ use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 use crate::broker::Broker;
 use crate::partition::LEADER_EPOCH;
 
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
 const MAX_TIMESTAMP: i64 = -3;
@@ -115,8 +114,9 @@ fn answer(
         .with_timestamp(-1)
         .with_offset(-1)
         .with_leader_epoch(-1);
-    let Some(part) = broker.partition(topic, index) else {
-        return resp.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
+    let part = match broker.serving_partition(topic, index) {
+        Ok(part) => part,
+        Err(code) => return resp.with_error_code(code),
     };
     let log = part.log();
     let found = match timestamp {

@@ -12,7 +12,7 @@ use strata_meta::{validate_topic_name, TopicMeta};
 
 use super::{blocking, sb};
 use crate::broker::Broker;
-use crate::partition::LEADER_EPOCH;
+use crate::partition::{KAFKA_STORAGE_ERROR, LEADER_EPOCH};
 
 /// "Authorized operations not requested" sentinel.
 const OPS_OMITTED: i32 = i32::MIN;
@@ -31,14 +31,14 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -
         None => {
             let meta = broker.meta();
             for t in meta.state().topics.values() {
-                topics.push(topic_entry(t, node));
+                topics.push(topic_entry(broker, t, node));
             }
         }
         Some(names) => {
             for name in names {
                 let existing = broker.meta().topic(&name).cloned();
                 let entry = match existing {
-                    Some(t) => topic_entry(&t, node),
+                    Some(t) => topic_entry(broker, &t, node),
                     None => auto_create(broker, &name, allow_auto),
                 };
                 topics.push(entry);
@@ -81,10 +81,10 @@ fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataRe
         )
     });
     match created {
-        Ok(t) => topic_entry(&t, cfg.node_id),
+        Ok(t) => topic_entry(broker, &t, cfg.node_id),
         // Lost a race with another creator: report what exists now.
         Err(e) if e.kafka_error_code() == 36 => match broker.meta().topic(name) {
-            Some(t) => topic_entry(t, cfg.node_id),
+            Some(t) => topic_entry(broker, t, cfg.node_id),
             None => failed(5),
         },
         Err(e) => {
@@ -94,10 +94,18 @@ fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataRe
     }
 }
 
-fn topic_entry(t: &TopicMeta, node: i32) -> MetadataResponseTopic {
+fn topic_entry(broker: &Broker, t: &TopicMeta, node: i32) -> MetadataResponseTopic {
     let partitions = (0..t.partitions)
         .map(|p| {
+            // An offline partition is listed with KAFKA_STORAGE_ERROR, as Kafka lists a
+            // partition whose log dir failed; clients then retry or skip it.
+            let error = if broker.is_partition_offline(&t.name, p) {
+                KAFKA_STORAGE_ERROR
+            } else {
+                0
+            };
             MetadataResponsePartition::default()
+                .with_error_code(error)
                 .with_partition_index(p)
                 .with_leader_id(BrokerId(node))
                 .with_leader_epoch(LEADER_EPOCH)

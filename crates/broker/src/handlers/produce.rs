@@ -26,7 +26,6 @@ use crate::log_config::min_insync_replicas;
 use crate::partition::LEADER_EPOCH;
 
 const INVALID_REQUIRED_ACKS: i16 = 21;
-const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 const INVALID_RECORD: i16 = 87;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
@@ -115,9 +114,10 @@ fn append_one(
     acks: i16,
     version: i16,
 ) -> Outcome {
-    let Some(part) = broker.partition(topic, index) else {
-        return Err((UNKNOWN_TOPIC_OR_PARTITION, None));
-    };
+    let part = broker.serving_partition(topic, index).map_err(|code| {
+        let why = (code == KAFKA_STORAGE_ERROR).then(|| format!("{topic}-{index} is offline"));
+        (code, why)
+    })?;
     if acks == -1 {
         let overrides = broker
             .meta()
