@@ -1,0 +1,96 @@
+//! A test-only FUSE filesystem that loses unsynced writes on a simulated power loss, as LazyFS
+//! does: a passthrough over a backing directory in which file data stays in memory until the
+//! file is fsynced (see `fs.rs` for the exact model).
+//!
+//! Use: [`LazyFs::mount`] a backing directory on an empty mount point, run the program under
+//! test on the mount point, stop it (SIGKILL), call [`LazyFs::crash`] to drop everything not
+//! fsynced, then start the program again on the same mount point. Mounting needs root and
+//! `/dev/fuse` (the pure-Rust mount calls mount(2) itself; no libfuse or fusermount).
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod fs;
+mod pending;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Context, Result};
+use fuser::{BackgroundSession, Config, MountOption, SessionACL};
+
+/// What a simulated crash dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CrashReport {
+    /// Files that had unsynced data or size changes.
+    pub files: usize,
+    /// Buffered bytes dropped (whole pages).
+    pub bytes: u64,
+}
+
+/// A mounted lazy filesystem; unmounted on drop.
+pub struct LazyFs {
+    state: Arc<Mutex<fs::State>>,
+    session: Option<BackgroundSession>,
+    mountpoint: PathBuf,
+}
+
+impl LazyFs {
+    /// Mounts a lazy view of `backing` (an existing directory) on `mountpoint` (an existing,
+    /// empty directory).
+    pub fn mount(backing: &Path, mountpoint: &Path) -> Result<LazyFs> {
+        let state = Arc::new(Mutex::new(
+            fs::State::new(backing).with_context(|| format!("stat {}", backing.display()))?,
+        ));
+        let filesystem = fs::LazyFilesystem {
+            state: Arc::clone(&state),
+        };
+        let mut config = Config::default();
+        config.mount_options = vec![
+            MountOption::FSName("strata-lazyfs".to_string()),
+            MountOption::DefaultPermissions,
+        ];
+        config.acl = SessionACL::All;
+        let session = fuser::spawn_mount(filesystem, mountpoint, &config).with_context(|| {
+            format!(
+                "mounting the lazy FUSE filesystem on {} (needs root and /dev/fuse)",
+                mountpoint.display()
+            )
+        })?;
+        Ok(LazyFs {
+            state,
+            session: Some(session),
+            mountpoint: mountpoint.to_path_buf(),
+        })
+    }
+
+    /// Simulates a power loss: drops every write and size change not yet fsynced. The program
+    /// using the mount must already be stopped.
+    pub fn crash(&self) -> CrashReport {
+        let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let report = CrashReport {
+            files: st.pending.len(),
+            bytes: st.pending.values().map(|p| p.buffered_bytes()).sum(),
+        };
+        st.pending.clear();
+        report
+    }
+
+    /// Bytes currently buffered and not yet fsynced (whole pages).
+    pub fn unsynced_bytes(&self) -> u64 {
+        let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.pending.values().map(|p| p.buffered_bytes()).sum()
+    }
+
+    /// The mount point.
+    pub fn mountpoint(&self) -> &Path {
+        &self.mountpoint
+    }
+}
+
+impl Drop for LazyFs {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            let _ = session.umount_and_join();
+        }
+    }
+}
