@@ -1,0 +1,111 @@
+//! Shared by the durability scenarios (power loss, full disk): numbered records whose value
+//! proves their integrity, a producer loop that keeps every delivery future, and a reader that
+//! checks the log is contiguous, intact and free of duplicates.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, ensure, Context, Result};
+use rdkafka::producer::{DeliveryFuture, FutureProducer};
+
+use crate::client::{enqueue, read_topic};
+use crate::Outgoing;
+
+/// The value of record `n`: its number, then `n % 200` bytes derived from it.
+pub fn value_of(n: u64) -> Vec<u8> {
+    let mut v = format!("rec-{n:010}-").into_bytes();
+    v.extend((0..(n % 200)).map(|j| (n.wrapping_mul(31).wrapping_add(j)) as u8));
+    v
+}
+
+/// The record number in a value written by [`value_of`].
+pub fn seq_of(value: &[u8]) -> Option<u64> {
+    std::str::from_utf8(value.get(4..14)?).ok()?.parse().ok()
+}
+
+/// Produces records `first, first+1, ...` to partition 0 of `topic` in bursts of 20 until
+/// `stop` is set; returns every delivery future with its record number, and the next number.
+pub async fn produce_until_stopped(
+    producer: Arc<FutureProducer>,
+    topic: String,
+    first: u64,
+    stop: Arc<AtomicBool>,
+) -> Result<(Vec<(u64, DeliveryFuture)>, u64)> {
+    let mut pending = Vec::new();
+    let mut seq = first;
+    while !stop.load(Ordering::Relaxed) {
+        for _ in 0..20 {
+            let record = Outgoing {
+                partition: Some(0),
+                value: value_of(seq),
+                ..Outgoing::default()
+            };
+            pending.push((seq, enqueue(&producer, &topic, &record).await?));
+            seq += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok((pending, seq))
+}
+
+/// Waits for every delivery report; returns `(record number, offset)` of the acknowledged ones
+/// and how many failed. The producer's queue must have been purged or be draining.
+pub async fn acknowledged(pending: Vec<(u64, DeliveryFuture)>) -> Result<(Vec<(u64, i64)>, usize)> {
+    let mut acked = Vec::new();
+    let mut failed = 0;
+    for (seq, future) in pending {
+        let outcome = tokio::time::timeout(Duration::from_secs(60), future)
+            .await
+            .with_context(|| format!("no delivery report for record {seq}"))?;
+        match outcome {
+            Ok(Ok(delivery)) => {
+                ensure!(delivery.partition == 0, "acked on partition {}", delivery.partition);
+                acked.push((seq, delivery.offset));
+            }
+            _ => failed += 1,
+        }
+    }
+    Ok((acked, failed))
+}
+
+/// Reads partition 0 of `topic` from the start and returns the record number at each offset,
+/// after checking that offsets are contiguous from 0, every record is intact, and record
+/// numbers strictly increase (nothing duplicated or reordered).
+pub async fn read_log(bootstrap: &str, topic: &str) -> Result<Vec<u64>> {
+    let read = read_topic(bootstrap, topic, 1).await?;
+    let mut seqs: Vec<u64> = Vec::with_capacity(read.len());
+    for (i, r) in read.iter().enumerate() {
+        ensure!(
+            r.offset == i as i64,
+            "the log is not contiguous: position {i} holds offset {}",
+            r.offset
+        );
+        let value = r.value.as_deref().unwrap_or_default();
+        let Some(seq) = seq_of(value) else {
+            bail!("offset {i}: unrecognised value {value:?}");
+        };
+        ensure!(value == value_of(seq).as_slice(), "offset {i}: record {seq} is corrupt");
+        if let Some(&p) = seqs.last() {
+            ensure!(seq > p, "offset {i}: record {seq} follows {p} (duplicate or reordered)");
+        }
+        seqs.push(seq);
+    }
+    Ok(seqs)
+}
+
+/// Checks that every acknowledged record is in `log` (record numbers by offset) at exactly
+/// its acknowledged offset.
+pub fn check_acked(log: &[u64], acked: &[(u64, i64)]) -> Result<()> {
+    for &(seq, offset) in acked {
+        let at = usize::try_from(offset)?;
+        ensure!(
+            log.get(at) == Some(&seq),
+            "record {seq} was acknowledged at offset {offset}, but the log holds {:?} there \
+             ({} records in the log)",
+            log.get(at),
+            log.len()
+        );
+    }
+    Ok(())
+}
