@@ -60,7 +60,11 @@ pub async fn acknowledged(pending: Vec<(u64, DeliveryFuture)>) -> Result<(Vec<(u
             .with_context(|| format!("no delivery report for record {seq}"))?;
         match outcome {
             Ok(Ok(delivery)) => {
-                ensure!(delivery.partition == 0, "acked on partition {}", delivery.partition);
+                ensure!(
+                    delivery.partition == 0,
+                    "acked on partition {}",
+                    delivery.partition
+                );
                 acked.push((seq, delivery.offset));
             }
             _ => failed += 1,
@@ -85,9 +89,15 @@ pub async fn read_log(bootstrap: &str, topic: &str) -> Result<Vec<u64>> {
         let Some(seq) = seq_of(value) else {
             bail!("offset {i}: unrecognised value {value:?}");
         };
-        ensure!(value == value_of(seq).as_slice(), "offset {i}: record {seq} is corrupt");
+        ensure!(
+            value == value_of(seq).as_slice(),
+            "offset {i}: record {seq} is corrupt"
+        );
         if let Some(&p) = seqs.last() {
-            ensure!(seq > p, "offset {i}: record {seq} follows {p} (duplicate or reordered)");
+            ensure!(
+                seq > p,
+                "offset {i}: record {seq} follows {p} (duplicate or reordered)"
+            );
         }
         seqs.push(seq);
     }

@@ -23,9 +23,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use rand::Rng;
 use rdkafka::producer::{Producer, PurgeConfig};
-use strata_integration::durability::{
-    acknowledged, check_acked, produce_until_stopped, read_log,
-};
+use strata_integration::durability::{acknowledged, check_acked, produce_until_stopped, read_log};
 use strata_integration::{create_topic, producer, run, Broker};
 use strata_lazyfs::LazyFs;
 
@@ -107,8 +105,14 @@ fn fsync_per_message_loses_nothing_acknowledged() {
                 .with_context(|| format!("after power loss {}", trial + 1))?;
             check_acked(&log, &acked).with_context(|| format!("after power loss {}", trial + 1))?;
         }
-        ensure!(!acked.is_empty(), "no record was acknowledged in {trials} trials");
-        println!("power-loss trials: {trials}, acked records: {}", acked.len());
+        ensure!(
+            !acked.is_empty(),
+            "no record was acknowledged in {trials} trials"
+        );
+        println!(
+            "power-loss trials: {trials}, acked records: {}",
+            acked.len()
+        );
         broker.sigkill()?;
         drop(lazy);
         Ok(())
@@ -139,7 +143,10 @@ fn default_flush_policy_loses_only_what_was_not_fsynced() {
 
         // Phase 1: produce, then a clean shutdown (which fsyncs everything).
         let (mut fsynced, next) = produce_then_kill_clean(&mut broker, 0).await?;
-        ensure!(!fsynced.is_empty(), "nothing acknowledged before the clean shutdown");
+        ensure!(
+            !fsynced.is_empty(),
+            "nothing acknowledged before the clean shutdown"
+        );
         let clean_end = fsynced.iter().map(|&(_, o)| o + 1).max().unwrap_or(0);
         broker.restart()?;
 
@@ -183,7 +190,10 @@ fn default_flush_policy_loses_only_what_was_not_fsynced() {
 }
 
 /// Produces for a moment, waits for every acknowledgement, then stops the broker cleanly.
-async fn produce_then_kill_clean(broker: &mut Broker, first: u64) -> Result<(Vec<(u64, i64)>, u64)> {
+async fn produce_then_kill_clean(
+    broker: &mut Broker,
+    first: u64,
+) -> Result<(Vec<(u64, i64)>, u64)> {
     let producer = Arc::new(producer(&broker.bootstrap(), &[("linger.ms", "2")])?);
     let stop = Arc::new(AtomicBool::new(false));
     let task = tokio::spawn(produce_until_stopped(
@@ -196,7 +206,10 @@ async fn produce_then_kill_clean(broker: &mut Broker, first: u64) -> Result<(Vec
     stop.store(true, Ordering::Relaxed);
     let (pending, next) = task.await.context("the producer task panicked")??;
     let (acked, failed) = acknowledged(pending).await?;
-    ensure!(failed == 0, "{failed} records failed before the clean shutdown");
+    ensure!(
+        failed == 0,
+        "{failed} records failed before the clean shutdown"
+    );
     let status = broker.sigterm_and_wait()?;
     ensure!(status.success(), "clean shutdown exited with {status}");
     Ok((acked, next))

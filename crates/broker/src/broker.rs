@@ -127,7 +127,10 @@ impl Broker {
 
     /// True if the partition failed to open or its log went offline.
     pub fn is_partition_offline(&self, topic: &str, index: i32) -> bool {
-        matches!(self.serving_partition(topic, index), Err(KAFKA_STORAGE_ERROR))
+        matches!(
+            self.serving_partition(topic, index),
+            Err(KAFKA_STORAGE_ERROR)
+        )
     }
 
     /// Every hosted partition.
