@@ -29,6 +29,9 @@ use strata_lazyfs::LazyFs;
 
 const TOPIC: &str = "power";
 
+/// `(record number, acknowledged offset)` pairs.
+type Acked = Vec<(u64, i64)>;
+
 fn trials() -> usize {
     match std::env::var("STRATA_POWER_LOSS_TRIALS") {
         Ok(v) => v
@@ -161,8 +164,7 @@ fn default_flush_policy_loses_only_what_was_not_fsynced() {
         broker.restart()?;
         let log = read_log(&bootstrap, TOPIC).await?;
 
-        let (kept, lost): (Vec<(u64, i64)>, Vec<(u64, i64)>) =
-            after.iter().partition(|&&(_, o)| o < fsync_point);
+        let (kept, lost): (Acked, Acked) = after.iter().partition(|&&(_, o)| o < fsync_point);
         fsynced.extend(kept);
         println!(
             "default policy: {} records acked before the clean shutdown, {} after it; \

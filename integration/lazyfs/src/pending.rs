@@ -112,7 +112,7 @@ impl Pending {
         if len < self.len {
             let first_gone = len.div_ceil(PAGE);
             self.pages.retain(|&index, _| index < first_gone);
-            if len % PAGE != 0 {
+            if !len.is_multiple_of(PAGE) {
                 if let Some(page) = self.pages.get_mut(&(len / PAGE)) {
                     page[(len % PAGE) as usize..].fill(0);
                 }

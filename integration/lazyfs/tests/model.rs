@@ -76,7 +76,7 @@ fn truncate_is_buffered_until_fsync() {
     let file = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
+        .create_new(true)
         .open(&path)
         .unwrap();
     file.write_all_at(&[7u8; 8_192], 0).unwrap();

@@ -156,4 +156,6 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 }
 
 #[cfg(test)]
+mod offline_tests;
+#[cfg(test)]
 mod tests;
