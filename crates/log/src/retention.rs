@@ -16,7 +16,9 @@ impl PartitionLog {
             return Ok(0);
         }
         if self.segment_aged(now_ms) {
-            self.roll()?;
+            if let Err(e) = self.roll() {
+                return Err(self.fail_on_io("roll", e));
+            }
         }
         let sealed = self.segments.len() - 1;
         let mut count = self.segments_below_log_start();
