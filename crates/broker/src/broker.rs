@@ -55,10 +55,12 @@ impl Broker {
         let now = now_ms();
         let mut partitions = HashMap::new();
         let offline = OfflinePartitions::default();
+        let recovery_points = crate::recovery_points::read(&data_dir);
         for topic in meta.state().topics.values() {
             for p in 0..topic.partitions {
+                let rp = recovery_points.get(&(topic.name.clone(), p)).copied();
                 // One partition that cannot open goes offline; the rest of the broker serves.
-                match open_partition(&config, &data_dir, topic, p, now) {
+                match open_partition(&config, &data_dir, topic, p, now, rp) {
                     Ok(part) => {
                         partitions.insert((topic.name.clone(), p), Arc::new(part));
                     }
@@ -262,7 +264,7 @@ impl Broker {
     fn open_new_partitions(&self, topic: &TopicMeta, from: i32) -> Result<(), BrokerError> {
         let now = now_ms();
         for p in from..topic.partitions {
-            let part = open_partition(&self.config, &self.config.data_dir, topic, p, now)?;
+            let part = open_partition(&self.config, &self.config.data_dir, topic, p, now, None)?;
             self.partitions
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
@@ -335,13 +337,15 @@ fn open_partition(
     topic: &TopicMeta,
     index: i32,
     now: i64,
+    recovery_point: Option<i64>,
 ) -> Result<Partition, BrokerError> {
     let dir = partition_dir(data_dir, &topic.name, index);
-    let log = PartitionLog::open(
+    let log = PartitionLog::open_with_recovery_point(
         &dir,
         &topic.topic_id,
         log_config(config, &topic.configs),
         now,
+        recovery_point,
     )?;
     Ok(Partition::new(
         topic.name.clone(),

@@ -14,6 +14,7 @@ pub mod groups;
 mod handlers;
 mod log_config;
 pub mod partition;
+mod recovery_points;
 mod reply;
 mod sendfile;
 mod server;

@@ -26,8 +26,18 @@ const FLUSH_CHECK_MS: u64 = 1000;
 
 async fn flush_loop(broker: Arc<Broker>) {
     let mut tick = tokio::time::interval(Duration::from_millis(FLUSH_CHECK_MS));
+    let every = crate::recovery_points::INTERVAL_MS / FLUSH_CHECK_MS;
+    let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
+        // The recovery point checkpoint: at start (what was just recovered), then every minute.
+        if ticks.is_multiple_of(every) {
+            let result = tokio::task::block_in_place(|| broker.checkpoint_recovery_points());
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "recovery point checkpoint not written");
+            }
+        }
+        ticks += 1;
         for part in broker.all_partitions() {
             let result = tokio::task::block_in_place(|| part.log().flush_if_due(now_ms()));
             if let Err(e) = result {

@@ -87,19 +87,43 @@ pub struct PartitionLog {
     pub(crate) report: OpenReport,
     /// Why the log is offline (`failure.rs`); `None` while it serves.
     pub(crate) failed: Option<String>,
+    /// Offset below which everything is fsynced (see [`PartitionLog::recovery_point`]).
+    pub(crate) recovery_point: i64,
     /// Mirrors `failed.is_some()` for lock-free readers.
     pub(crate) offline: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl PartitionLog {
-    /// Opens (creating if needed) the partition log in `dir`; see `recovery.rs`.
+    /// Opens (creating if needed) the partition log in `dir`; see `recovery.rs`. After an
+    /// unclean shutdown every segment is CRC-checked.
     pub fn open(
         dir: &Path,
         topic_id: &str,
         config: LogConfig,
         now_ms: i64,
     ) -> Result<PartitionLog, LogError> {
-        crate::recovery::open(dir, topic_id, config, now_ms)
+        crate::recovery::open(dir, topic_id, config, now_ms, None)
+    }
+
+    /// Like [`PartitionLog::open`], with the recovery point last reported by
+    /// [`PartitionLog::recovery_point`] (Kafka's recovery-point checkpoint): after an unclean
+    /// shutdown, segments that end at or below it were fsynced and are trusted; every later
+    /// segment is CRC-checked.
+    pub fn open_with_recovery_point(
+        dir: &Path,
+        topic_id: &str,
+        config: LogConfig,
+        now_ms: i64,
+        recovery_point: Option<i64>,
+    ) -> Result<PartitionLog, LogError> {
+        crate::recovery::open(dir, topic_id, config, now_ms, recovery_point)
+    }
+
+    /// Offset below which every record is fsynced (with its indexes): the log end at open, the
+    /// new segment's base at a roll, the log end after each flush. A checkpoint of it bounds
+    /// crash recovery.
+    pub fn recovery_point(&self) -> i64 {
+        self.recovery_point
     }
 
     /// Replaces the configuration; takes effect on the next append or retention pass.
@@ -275,6 +299,7 @@ impl PartitionLog {
     pub(crate) fn roll(&mut self) -> Result<(), LogError> {
         let base = self.log_end_offset();
         self.active_mut().seal()?;
+        self.recovery_point = self.recovery_point.max(base);
         let segment = Segment::create(&self.dir, base)?;
         sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
@@ -305,6 +330,7 @@ impl PartitionLog {
             segment.flush()?;
         }
         self.unflushed_messages = 0;
+        self.recovery_point = self.log_end_offset();
         Ok(())
     }
 

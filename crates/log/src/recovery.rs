@@ -7,8 +7,11 @@
 //! 3. After a clean shutdown: open sealed segments (rebuilding any missing or inconsistent
 //!    index from batch headers), then the active one, reading only the batches after its last
 //!    index entry.
-//! 4. After a crash (no marker), the last clean point is the previous clean shutdown, so every
-//!    segment is recovered, not only the active one: CRC-scan every batch, cut the first torn or
+//! 4. After a crash (no marker), every segment after the last clean point is recovered, not
+//!    only the active one. The last clean point is the recovery point the caller passes (the
+//!    broker's `recovery-point-offset-checkpoint`: segments ending at or below it were fsynced
+//!    and open as in step 3), or, without one, the previous clean shutdown, so every segment is
+//!    recovered. Recovering a segment means: CRC-scan every batch, cut the first torn or
 //!    corrupt batch and everything after it, rebuild both indexes, and fsync what was kept (it
 //!    may have come from the page cache only). If a non-active segment had to be cut, the later
 //!    segments would leave an offset gap: they are renamed `<base>.log.unrecovered` (kept for an
@@ -41,6 +44,7 @@ pub(crate) fn open(
     topic_id: &str,
     config: LogConfig,
     now_ms: i64,
+    recovery_point: Option<i64>,
 ) -> Result<PartitionLog, LogError> {
     fs::create_dir_all(dir).ctx(|| format!("create partition dir {}", dir.display()))?;
     ensure_partition_metadata(dir, topic_id)?;
@@ -55,10 +59,12 @@ pub(crate) fn open(
     let mut segments = Vec::with_capacity(bases.len().max(1));
     for (i, &base) in bases.iter().enumerate() {
         let next_base = bases.get(i + 1).copied();
-        let mode = match (next_base, clean) {
-            (_, false) => OpenMode::Recover,
+        // A segment that ends at or below the recovery point was fsynced: trusted.
+        let flushed = next_base.is_some_and(|next| recovery_point.is_some_and(|rp| next <= rp));
+        let mode = match (next_base, clean || flushed) {
             (Some(_), true) => OpenMode::Sealed,
             (None, true) => OpenMode::Active,
+            (_, false) => OpenMode::Recover,
         };
         let max_relative = next_base.map(|next| (next - base) as u64);
         let (mut segment, stats) = Segment::open(dir, base, mode, interval, max_relative)?;
@@ -143,6 +149,7 @@ pub(crate) fn open(
         last_flush_ms: now_ms,
         remote_upload_end: None,
         report,
+        recovery_point: log_end,
         failed: None,
         offline: Default::default(),
     })

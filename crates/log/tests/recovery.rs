@@ -233,3 +233,45 @@ fn corrupt_batch_in_a_sealed_segment_moves_later_segments_aside() {
     let log = open(dir.path(), small_segments(1_500));
     assert_eq!((log.segment_count(), log.log_end_offset()), (2, 14));
 }
+
+/// The recovery point tracks what is fsynced, and bounds crash recovery: segments that end at
+/// or below it are trusted, later ones are CRC-checked.
+#[test]
+fn recovery_point_bounds_crash_recovery() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = small_segments(1_500);
+    let mut log = open(dir.path(), config.clone());
+    assert_eq!(log.recovery_point(), 0);
+    for i in 0..20 {
+        log.append(&mut batch(7_000 + i, 1, 100), 0, 1).unwrap();
+    }
+    // Rolls at 8 and 16 fsynced the sealed segments; nothing since.
+    assert_eq!(log.recovery_point(), 16);
+    log.flush().unwrap();
+    assert_eq!(log.recovery_point(), 20);
+    drop(log);
+
+    // Damage inside segment 0, which ends below the recovery point: trusted, not scanned.
+    flip(&dir.path().join(seg(0, "log")), 2 * 170 + 100);
+    let log = strata_log::PartitionLog::open_with_recovery_point(
+        dir.path(),
+        TOPIC,
+        config.clone(),
+        1_000,
+        Some(16),
+    )
+    .unwrap();
+    let report = log.open_report();
+    assert_eq!(report.recovered_segments, 1, "{report:?}");
+    assert_eq!(report.scanned_batches, 4, "{report:?}");
+    assert_eq!((log.log_end_offset(), log.recovery_point()), (20, 20));
+    drop(log);
+
+    // Without a recovery point every segment is checked: the damage is found and cut there,
+    // and the two later segments are moved aside.
+    let log = open(dir.path(), config);
+    let report = log.open_report();
+    assert_eq!(report.recovered_segments, 1, "{report:?}");
+    assert_eq!(report.segments_moved_aside, 2, "{report:?}");
+    assert_eq!(log.log_end_offset(), 2);
+}
