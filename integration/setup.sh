@@ -28,3 +28,10 @@ if ! command -v moto_server >/dev/null 2>&1; then
         || python3 -m pip install --quiet --break-system-packages 'moto[server]>=5.2,<6'
     command -v moto_server >/dev/null
 fi
+
+# The power-loss scenario (integration/tests/power_loss.rs) mounts its own FUSE filesystem with
+# the pure-Rust mount of the `fuser` crate (mount(2) as root; no libfuse, no fusermount), and the
+# disk-full scenario mounts a tmpfs: both need root, and FUSE needs /dev/fuse.
+if [ ! -e /dev/fuse ] && command -v modprobe >/dev/null 2>&1; then
+    modprobe fuse || true
+fi
