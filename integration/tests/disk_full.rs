@@ -126,6 +126,12 @@ async fn scenario() -> Result<()> {
         acked.len(),
         failed
     );
+    let tail = broker.log_tail();
+    let logged = tail
+        .lines()
+        .find(|l| l.contains("partition log is offline until restart"))
+        .context("the storage error was not logged")?;
+    println!("broker log: {logged}");
 
     // Space comes back: the other partition serves at once, the failed one stays offline.
     tmpfs.resize("64m")?;
