@@ -63,6 +63,8 @@ pub struct BrokerConfig {
     pub fetch_zero_copy: bool,
     /// `strata.shutdown.timeout.ms`: how long SIGTERM waits for in-flight requests.
     pub shutdown_timeout_ms: u64,
+    /// `max.broker.partitions`: the most partitions this broker hosts (KIP-578's name).
+    pub max_broker_partitions: i64,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -79,6 +81,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("log.retention.check.interval.ms", "300000"),
     ("strata.fetch.zero.copy", "true"),
     ("strata.shutdown.timeout.ms", "10000"),
+    ("max.broker.partitions", "10000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -121,8 +124,12 @@ impl BrokerConfig {
             retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,
             shutdown_timeout_ms: parse(&raw, "strata.shutdown.timeout.ms")?,
+            max_broker_partitions: parse(&raw, "max.broker.partitions")?,
             raw,
         };
+        if cfg.max_broker_partitions < 1 {
+            return Err("max.broker.partitions must be at least 1".into());
+        }
         if cfg.num_partitions < 1 {
             return Err("num.partitions must be at least 1".into());
         }

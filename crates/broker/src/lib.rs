@@ -9,11 +9,13 @@
 pub mod broker;
 pub mod config;
 mod connection;
+pub mod dirs;
 mod error;
 pub mod groups;
 mod handlers;
 mod log_config;
 pub mod partition;
+pub mod recover;
 mod reply;
 mod sendfile;
 mod server;

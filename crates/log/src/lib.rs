@@ -20,6 +20,7 @@
 mod checkpoint;
 mod config;
 mod error;
+mod identity;
 mod index_file;
 mod leader_epoch;
 mod offset_index;
@@ -37,6 +38,7 @@ mod timestamp;
 
 pub use config::LogConfig;
 pub use error::LogError;
+pub use identity::{read_identity, record_identity, PartitionIdentity};
 pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
 pub use tiered::{restore_partition, SegmentInfo};
