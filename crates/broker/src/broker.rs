@@ -24,6 +24,7 @@ use crate::dirs::{partition_dir, remove_partition_dir, sweep_unowned};
 use crate::error::BrokerError;
 use crate::log_config::log_config;
 use crate::partition::{Partition, TopicPartition};
+use crate::producer_ids::ProducerEpochs;
 
 /// Name of the metadata directory inside the data dir.
 pub const META_DIR: &str = "__cluster_metadata";
@@ -41,6 +42,7 @@ pub struct Broker {
     /// The consumer-group coordinator (state in `<data dir>/__consumer_offsets-<p>/`).
     pub group: Arc<strata_group::GroupCoordinator>,
     tier: std::sync::OnceLock<Arc<strata_tier::Tier>>,
+    producer_epochs: Mutex<ProducerEpochs>,
 }
 
 impl Broker {
@@ -74,6 +76,7 @@ impl Broker {
             shutdown_tx,
             group,
             tier: std::sync::OnceLock::new(),
+            producer_epochs: Mutex::new(ProducerEpochs::default()),
         });
         oracle.attach(&broker);
         Ok(broker)
@@ -87,6 +90,13 @@ impl Broker {
     /// Attaches the tiering service (once, at startup).
     pub fn set_tier(&self, tier: Arc<strata_tier::Tier>) {
         let _ = self.tier.set(tier);
+    }
+
+    /// The epochs granted to idempotent producers.
+    pub(crate) fn producer_epochs(&self) -> MutexGuard<'_, ProducerEpochs> {
+        self.producer_epochs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Locks the metadata store.
@@ -171,6 +181,13 @@ impl Broker {
         }
         self.publish_partitions(opened);
         tracing::info!(topic = name, partitions, "created topic");
+        if !crate::log_config::deletes_by_retention(&self.config, &topic.configs) {
+            tracing::warn!(
+                topic = name,
+                "cleanup.policy=compact: compaction is not implemented yet, so this topic keeps \
+                 every record (it is never trimmed by time or size)"
+            );
+        }
         Ok(topic)
     }
 

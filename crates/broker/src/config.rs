@@ -178,6 +178,26 @@ impl BrokerConfig {
     }
 }
 
+/// True for settings whose values must never be shown (DescribeConfigs answers null, as Kafka
+/// does for PASSWORD-type configs): passwords, secrets, private keys, JAAS configs, tokens and
+/// credentials.
+pub fn is_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas.config",
+        "credential",
+        "token",
+        "private",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        || k.ends_with(".key")
+        || k.contains("keystore.key")
+        || k.contains("certificate.chain")
+}
+
 fn strip_scheme(s: &str) -> &str {
     let s = s.split(',').next().unwrap_or(s).trim();
     s.rsplit_once("://").map(|(_, a)| a).unwrap_or(s)
@@ -241,6 +261,29 @@ mod tests {
             c.topic_value(seg, &BTreeMap::new()),
             ("1073741824".to_string(), ConfigSource::Default)
         );
+    }
+
+    #[test]
+    fn sensitive_keys() {
+        for k in [
+            "ssl.keystore.password",
+            "sasl.jaas.config",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
+            "ssl.key.password",
+            "ssl.keystore.key",
+            "strata.s3.secret.access.key",
+            "aws.secret",
+        ] {
+            assert!(is_sensitive(k), "{k}");
+        }
+        for k in [
+            "log.retention.ms",
+            "listeners",
+            "num.partitions",
+            "strata.object.store",
+        ] {
+            assert!(!is_sensitive(k), "{k}");
+        }
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod groups;
 mod handlers;
 mod log_config;
 pub mod partition;
+mod producer_ids;
 pub mod recover;
 mod reply;
 mod sendfile;
