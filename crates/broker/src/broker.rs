@@ -25,6 +25,7 @@ use crate::error::BrokerError;
 use crate::log_config::log_config;
 use crate::partition::{Partition, TopicPartition};
 use crate::producer_ids::ProducerEpochs;
+use crate::topic_settings::TopicSettings;
 
 /// Name of the metadata directory inside the data dir.
 pub const META_DIR: &str = "__cluster_metadata";
@@ -272,10 +273,10 @@ impl Broker {
         }
         let topic = meta.replace_configs(name, configs, validate_only)?;
         if !validate_only {
-            let cfg = log_config(&self.config, &topic.configs);
+            let settings = Arc::new(TopicSettings::resolve(&self.config, &topic.configs));
             for p in 0..topic.partitions {
                 if let Some(part) = self.partition(name, p) {
-                    part.log().set_config(cfg.clone());
+                    part.set_settings(settings.clone());
                 }
             }
         }
@@ -424,12 +425,9 @@ fn open_partition(
         now,
     )?;
     strata_log::record_identity(&dir, &topic.name, index)?;
-    Ok(Partition::new(
-        topic.name.clone(),
-        topic.topic_id.clone(),
-        index,
-        log,
-    ))
+    let part = Partition::new(topic.name.clone(), topic.topic_id.clone(), index, log);
+    part.set_settings(Arc::new(TopicSettings::resolve(config, &topic.configs)));
+    Ok(part)
 }
 
 /// Milliseconds since the Unix epoch.

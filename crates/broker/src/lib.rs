@@ -22,6 +22,7 @@ mod sendfile;
 mod server;
 mod tasks;
 pub mod tiering;
+pub mod topic_settings;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigSource, DEFAULTS};

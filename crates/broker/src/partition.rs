@@ -6,9 +6,11 @@
 //!   from the `Arc<File>` in a [`strata_log::ReadSlice`];
 //! - the leader epoch is 0 on a single node; it is stamped into every appended batch.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_log::PartitionLog;
+
+use crate::topic_settings::TopicSettings;
 
 /// Leader epoch of every partition while Strata runs as a single node.
 pub const LEADER_EPOCH: i32 = 0;
@@ -28,6 +30,8 @@ pub struct Partition {
     log: Mutex<PartitionLog>,
     /// Bytes of sealed segments not yet uploaded, as of the last tiering sync.
     tier_lag_bytes: std::sync::atomic::AtomicU64,
+    /// The topic's effective settings (a snapshot replaced on alter).
+    settings: RwLock<Arc<TopicSettings>>,
 }
 
 impl Partition {
@@ -39,7 +43,22 @@ impl Partition {
             index,
             log: Mutex::new(log),
             tier_lag_bytes: std::sync::atomic::AtomicU64::new(0),
+            settings: RwLock::new(Arc::new(TopicSettings::default())),
         }
+    }
+
+    /// The topic's settings snapshot (no metadata lock, no string parsing).
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings snapshot and applies the log part to the log.
+    pub fn set_settings(&self, settings: Arc<TopicSettings>) {
+        self.log().set_config(settings.log.clone());
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     /// Locks the log. A poisoned lock (a panic while appending) is recovered: the log's own
