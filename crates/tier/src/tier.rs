@@ -215,7 +215,13 @@ impl Tier {
         if !self.catalog_ready.load(Ordering::SeqCst) {
             let report = self.rebuild_catalog().await?;
             if report.segments > 0 || report.deleted_objects > 0 || report.kept_young_objects > 0 {
-                tracing::info!(?report, "catalog rebuilt from the bucket");
+                tracing::info!(
+                    segments = report.segments,
+                    deleted_objects = report.deleted_objects,
+                    kept_young_objects = report.kept_young_objects,
+                    unreadable_manifests = report.unreadable_manifests,
+                    "catalog rebuilt from the bucket"
+                );
             }
             self.catalog_ready.store(true, Ordering::SeqCst);
         }
