@@ -34,7 +34,9 @@
 //! Invariants: at most `upload_concurrency` uploads run at once and their bytes are
 //! rate-limited; cold reads run under their own semaphore, so they never take upload slots or
 //! block the produce/fetch path of hot partitions; a caller waits at most `cold_read_timeout`
-//! for a cold read (the read itself goes on in the background and fills the cache).
+//! for a cold read (a read that got its slot goes on in the background and fills the cache; one
+//! still waiting for a slot at the deadline gives up, so reads never pile up behind a hanging
+//! bucket).
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -156,6 +158,21 @@ pub struct Tier {
     reconciled: AtomicBool,
     cold_read_timeout: Duration,
     orphan_min_age: Duration,
+}
+
+/// A cold-read slot, if one frees up before `deadline`. A read that got none gives up rather
+/// than queueing: nobody waits for it any more, and while the bucket hangs, queued reads would
+/// pile up behind the slots held by hanging GETs.
+async fn read_slot(
+    reads: Arc<Semaphore>,
+    deadline: tokio::time::Instant,
+) -> Result<tokio::sync::OwnedSemaphorePermit, TierError> {
+    match tokio::time::timeout_at(deadline, reads.acquire_owned()).await {
+        Ok(permit) => Ok(permit.expect("semaphore never closed")),
+        Err(_) => Err(TierError::Unavailable(
+            "every cold-read slot (remote.log.reader.threads) is busy".into(),
+        )),
+    }
 }
 
 fn lock(log: &Mutex<PartitionLog>) -> std::sync::MutexGuard<'_, PartitionLog> {
@@ -601,7 +618,7 @@ impl Tier {
                     r.topic_id, r.partition, r.offset
                 );
                 let task = tokio::spawn(async move {
-                    let _permit = reads.acquire_owned().await.expect("semaphore never closed");
+                    let _permit = read_slot(reads, deadline).await?;
                     reader
                         .read(
                             &r.topic_id,
@@ -633,12 +650,12 @@ impl Tier {
         self.require_catalog()?;
         let (reader, reads) = (self.reader.clone(), self.reads.clone());
         let topic = topic_id.to_string();
+        let deadline = tokio::time::Instant::now() + self.cold_read_timeout;
         let task = tokio::spawn(async move {
-            let _permit = reads.acquire_owned().await.expect("semaphore never closed");
+            let _permit = read_slot(reads, deadline).await?;
             reader.offset_for_timestamp(&topic, partition, ts).await
         });
         let label = format!("timestamp lookup in {topic_id}/{partition}");
-        let deadline = tokio::time::Instant::now() + self.cold_read_timeout;
         self.await_until(&label, deadline, task).await
     }
 

@@ -366,3 +366,50 @@ async fn rebuild_keeps_young_unfinished_uploads_and_deletes_old_ones() {
         "every finished segment kept whole"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reads_waiting_for_a_slot_give_up_at_the_deadline_instead_of_queueing() {
+    let s = setup();
+    let log = Mutex::new(open_log(s.dir.path()));
+    fill(&mut log.lock().unwrap(), 12);
+    let cfg = TierConfig {
+        cold_read_concurrency: 1,
+        ..config(
+            s.dir.path(),
+            Duration::from_millis(200),
+            Duration::from_secs(3600),
+        )
+    };
+    let tier = Tier::open(s.store.clone(), cfg).await.unwrap();
+    tier.reconcile().await.unwrap();
+    tier.sync_partition(part(&log), -1, -1).await.unwrap();
+    let remote = tier.catalog().finished(TOPIC_ID, 0).unwrap();
+    assert!(remote.len() >= 2);
+    let (first, second) = (&remote[0], &remote[1]);
+
+    // The one read slot is held by a GET that hangs 1.5 s.
+    s.plan.set_hang(Duration::from_millis(1500));
+    s.plan.timeout_next(1);
+    let calls = s.plan.calls();
+    // (One batch only: a read reaching the segment's end would prefetch the next segment.)
+    let a = tier.cold_read(TOPIC_ID, 0, first.base_offset, 1, i64::MAX);
+    assert!(matches!(a.await, Err(TierError::Unavailable(_))));
+    // A read of another segment finds no slot before its deadline and gives up.
+    let b = tier.cold_read(TOPIC_ID, 0, second.base_offset, 1 << 20, i64::MAX);
+    assert!(matches!(b.await, Err(TierError::Unavailable(_))));
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(
+        s.plan.calls() - calls,
+        1,
+        "only the first read reached the store; the second did not queue behind it"
+    );
+    // Both are served now.
+    for m in [first, second] {
+        let (offset, _) = tier
+            .cold_read(TOPIC_ID, 0, m.base_offset, 1 << 20, i64::MAX)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(offset, m.base_offset);
+    }
+}
