@@ -4,7 +4,7 @@
 //! (a) `starts_and_serves_hot_data_with_the_bucket_down`: a tiered 2-partition topic is uploaded
 //!     (local disk keeps only the active segments), the broker is stopped, its catalog deleted
 //!     (so a start must reconcile with the bucket) and moto frozen. The broker starts and
-//!     accepts connections within 15 s (it used to wait on the bucket for minutes), takes 600
+//!     accepts connections within 15 s (it used to wait on the bucket for minutes), takes 2400
 //!     records at the next offsets, and serves them to a consumer from local disk. One raw Fetch
 //!     asking partition 0 at offset 0 (cold) and partition 1 at its local start (hot) answers
 //!     in under 5 s: partition 0 with the retriable KAFKA_STORAGE_ERROR (56) and no records,
@@ -41,7 +41,7 @@ async fn tiered_topic(bootstrap: &str) -> Result<()> {
         PARTITIONS,
         &[
             ("remote.storage.enable", "true"),
-            ("segment.bytes", "262144"),
+            ("segment.bytes", "1048576"),
             ("local.retention.bytes", "0"),
             ("retention.ms", "-1"),
         ],
@@ -105,7 +105,7 @@ async fn starts_with_bucket_down() -> Result<()> {
     let bootstrap = broker.bootstrap();
     tiered_topic(&bootstrap).await?;
     let ts_base = now_ms() - 3_600_000;
-    let mut sent = numbered_records(0, 2000, PARTITIONS, VALUE_LEN, ts_base);
+    let mut sent = numbered_records(0, 6000, PARTITIONS, VALUE_LEN, ts_base);
     let mut acked = send_all(&producer(&bootstrap, &[])?, TOPIC, &sent).await?;
     let actives = wait_all_uploaded(
         broker.data_dir(),
@@ -133,7 +133,7 @@ async fn starts_with_bucket_down() -> Result<()> {
     // Hot produce and fetch work.
     let logs_before = acknowledged_logs(&sent, &acked, &[0, 0])?;
     let ends: Vec<i64> = logs_before.iter().map(|l| l.len() as i64).collect();
-    let during = numbered_records(2000, 600, PARTITIONS, VALUE_LEN, ts_base);
+    let during = numbered_records(6000, 2400, PARTITIONS, VALUE_LEN, ts_base);
     let during_acked = tokio::time::timeout(
         Duration::from_secs(20),
         send_all(&producer(&bootstrap, &[])?, TOPIC, &during),
@@ -248,7 +248,7 @@ async fn cold_read_in_outage() -> Result<()> {
     let bootstrap = broker.bootstrap();
     tiered_topic(&bootstrap).await?;
     let ts_base = now_ms() - 3_600_000;
-    let sent = numbered_records(0, 2000, PARTITIONS, VALUE_LEN, ts_base);
+    let sent = numbered_records(0, 6000, PARTITIONS, VALUE_LEN, ts_base);
     let acked = send_all(&producer(&bootstrap, &[])?, TOPIC, &sent).await?;
     let logs = acknowledged_logs(&sent, &acked, &[0, 0])?;
     let actives = wait_all_uploaded(

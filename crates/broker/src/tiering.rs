@@ -21,7 +21,6 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::log_config::effective;
 
 /// Defaults of the tiering settings.
 pub const DEFAULTS: &[(&str, &str)] = &[
@@ -150,20 +149,12 @@ pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
 pub async fn sync_all(broker: &Arc<Broker>) {
     let Some(tier) = broker.tier() else { return };
     for part in broker.all_partitions() {
-        let overrides = match broker.meta().topic(&part.topic) {
-            Some(t) => t.configs.clone(),
-            None => continue,
-        };
-        let cfg = &broker.config;
-        if !effective(cfg, &overrides, "remote.storage.enable").eq_ignore_ascii_case("true") {
+        // The partition's typed settings snapshot (compact-only topics carry -1 retention).
+        let settings = part.settings();
+        if !settings.remote_storage_enable {
             continue;
         }
-        let retention_ms: i64 = effective(cfg, &overrides, "retention.ms")
-            .parse()
-            .unwrap_or(-1);
-        let retention_bytes: i64 = effective(cfg, &overrides, "retention.bytes")
-            .parse()
-            .unwrap_or(-1);
+        let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);
         let p = PartitionRef {
             topic: &part.topic,
             topic_id: &part.topic_id,
