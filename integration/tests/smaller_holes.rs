@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Context};
 use rdkafka::admin::ResourceSpecifier;
 use strata_integration::client::admin_options;
 use strata_integration::{
