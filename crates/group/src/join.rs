@@ -20,7 +20,6 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 
 use crate::codes;
-use crate::coordinator::State;
 use crate::group::{Group, GroupState};
 use crate::member::{JoinOutcome, Member};
 use crate::rebalance::Ctx;
@@ -43,6 +42,8 @@ struct Join {
 enum Answer {
     Now(JoinOutcome),
     Parked(oneshot::Receiver<JoinOutcome>),
+    /// The answer, to be given only once the records queued with it are durable.
+    Durable(JoinOutcome),
 }
 
 fn sb(s: &str) -> StrBytes {
@@ -86,7 +87,7 @@ impl GroupCoordinator {
         let member_id = join.member_id.clone();
         let answer = self.join_now(join);
         let outcome = match answer {
-            Answer::Now(o) => o,
+            Answer::Now(o) | Answer::Durable(o) => o,
             Answer::Parked(rx) => rx
                 .await
                 .unwrap_or_else(|_| JoinOutcome::error(codes::NOT_COORDINATOR, &member_id)),
@@ -95,8 +96,22 @@ impl GroupCoordinator {
     }
 
     fn join_now(&self, join: Join) -> Answer {
-        if join.group_id.is_empty() {
-            return Answer::Now(JoinOutcome::error(codes::INVALID_GROUP_ID, &join.member_id));
+        if let Err(code) = crate::limits::check_group_id(&join.group_id) {
+            return Answer::Now(JoinOutcome::error(code, ""));
+        }
+        let strings = [
+            Some(join.member_id.as_str()),
+            join.instance_id.as_deref(),
+            Some(join.client_id.as_str()),
+            Some(join.protocol_type.as_str()),
+        ];
+        let too_long = strings
+            .into_iter()
+            .flatten()
+            .chain(join.protocols.iter().map(|(name, _)| name.as_str()))
+            .any(|s| crate::limits::check_stored(s).is_err());
+        if too_long {
+            return Answer::Now(JoinOutcome::error(codes::INVALID_REQUEST, ""));
         }
         if join.session_timeout_ms < self.config.min_session_timeout_ms
             || join.session_timeout_ms > self.config.max_session_timeout_ms
@@ -106,33 +121,38 @@ impl GroupCoordinator {
                 &join.member_id,
             ));
         }
-        let result = self.with_state(|state, clock| {
-            let State { groups, store } = state;
-            let created = !groups.contains_key(&join.group_id);
-            if created && !join.member_id.is_empty() {
-                return Answer::Now(JoinOutcome::error(
-                    codes::UNKNOWN_MEMBER_ID,
-                    &join.member_id,
-                ));
-            }
-            let group = groups
-                .entry(join.group_id.clone())
-                .or_insert_with(|| Group::new(&join.group_id, clock.ms));
-            let mut ctx = Ctx {
-                store,
-                config: &self.config,
-                clock,
-            };
-            let answer = join_group(group, &join, &mut ctx);
-            if created
-                && group.members.is_empty()
-                && group.pending.is_empty()
-                && group.offsets.is_empty()
-            {
-                groups.remove(&join.group_id);
-            }
-            answer
-        });
+        let result = self.change(
+            &join.group_id,
+            |shard, ctx| {
+                let groups = &mut shard.groups;
+                let created = !groups.contains_key(&join.group_id);
+                if created && !join.member_id.is_empty() {
+                    return Answer::Now(JoinOutcome::error(
+                        codes::UNKNOWN_MEMBER_ID,
+                        &join.member_id,
+                    ));
+                }
+                let group = groups
+                    .entry(join.group_id.clone())
+                    .or_insert_with(|| Group::new(&join.group_id, ctx.clock.ms));
+                let answer = join_group(group, &join, ctx);
+                if created
+                    && group.members.is_empty()
+                    && group.pending.is_empty()
+                    && group.offsets.is_empty()
+                {
+                    groups.remove(&join.group_id);
+                }
+                answer
+            },
+            |_, _, answer, stored| match answer {
+                Answer::Durable(outcome) if !stored => Answer::Now(JoinOutcome::error(
+                    codes::COORDINATOR_NOT_AVAILABLE,
+                    &outcome.member_id,
+                )),
+                answer => answer,
+            },
+        );
         result.unwrap_or_else(|code| Answer::Now(JoinOutcome::error(code, &join.member_id)))
     }
 }
@@ -157,18 +177,14 @@ fn join_group(group: &mut Group, join: &Join, ctx: &mut Ctx<'_>) -> Answer {
     }
 }
 
-fn new_member_id(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4())
-}
-
 fn join_unknown_member(group: &mut Group, join: &Join, ctx: &mut Ctx<'_>) -> Answer {
     if let Some(instance) = &join.instance_id {
         if let Some(old_id) = group.static_members.get(instance).cloned() {
             return replace_static_member(group, join, &old_id, ctx);
         }
-        return add_member_and_rebalance(group, join, new_member_id(instance), ctx);
+        return add_member_and_rebalance(group, join, crate::limits::new_member_id(instance), ctx);
     }
-    let id = new_member_id(&join.client_id);
+    let id = crate::limits::new_member_id(&join.client_id);
     if join.version >= 4 {
         let deadline = ctx.clock.after_ms(i64::from(join.session_timeout_ms));
         group.pending.insert(id.clone(), deadline);
@@ -280,7 +296,7 @@ fn replace_static_member(
     ctx: &mut Ctx<'_>,
 ) -> Answer {
     let instance = join.instance_id.clone().unwrap_or_default();
-    let new_id = new_member_id(&instance);
+    let new_id = crate::limits::new_member_id(&instance);
     let Some(member) = group.member_mut(old_id) else {
         return add_member_and_rebalance(group, join, new_id, ctx);
     };
@@ -306,16 +322,10 @@ fn replace_static_member(
     let (tx, rx) = oneshot::channel();
     match group.state {
         GroupState::Stable if group.select_protocol() == group.protocol_name => {
-            if let Err(e) = group.persist(ctx) {
-                tracing::error!(group = %group.id, error = %e, "storing the static member replacement failed");
-                return Answer::Now(JoinOutcome::error(
-                    codes::COORDINATOR_NOT_AVAILABLE,
-                    &new_id,
-                ));
-            }
+            group.persist(ctx);
             let mut outcome = group.join_outcome_for(&new_id);
             outcome.skip_assignment = group.is_leader(&new_id) && join.version >= 9;
-            Answer::Now(outcome)
+            Answer::Durable(outcome)
         }
         GroupState::Stable | GroupState::CompletingRebalance | GroupState::PreparingRebalance => {
             if let Some(m) = group.member_mut(&new_id) {
