@@ -299,3 +299,45 @@ async fn a_failed_write_leaves_no_state_claiming_durability() {
     assert_eq!(fetched(&reopened, "fresh").await, -1);
     reopened.close().unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_member_replacement_that_cannot_be_stored_is_undone() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = open(dir.path()).await;
+    let group = "static";
+    let static_join = || join_req(group, "").with_group_instance_id(Some(s("inst")));
+    let joined = c.join_group(static_join(), 5, "cl", "/h").await;
+    assert_eq!((joined.error_code, joined.generation_id), (0, 1));
+    let old = joined.member_id.to_string();
+    assert_eq!(sync_leader(&c, group, &old).await.error_code, 0);
+    let static_heartbeat = |member: String| {
+        let c = c.clone();
+        async move {
+            let req = HeartbeatRequest::default()
+                .with_group_id(GroupId(s(group)))
+                .with_member_id(s(&member))
+                .with_group_instance_id(Some(s("inst")))
+                .with_generation_id(1);
+            c.heartbeat(req, 4).await.error_code
+        }
+    };
+
+    let fail: WriteHook = Arc::new(|_| Err(std::io::Error::other("disk on fire")));
+    c.set_write_hook(Some(fail));
+    let refused = c.join_group(static_join(), 5, "cl", "/h").await;
+    assert_eq!(refused.error_code, codes::COORDINATOR_NOT_AVAILABLE);
+    assert_eq!(
+        static_heartbeat(old.clone()).await,
+        0,
+        "the old id is still the member"
+    );
+
+    c.set_write_hook(None);
+    let replaced = c.join_group(static_join(), 5, "cl", "/h").await;
+    assert_eq!((replaced.error_code, replaced.generation_id), (0, 1));
+    let new = replaced.member_id.to_string();
+    assert_ne!(new, old);
+    assert_eq!(static_heartbeat(old).await, codes::FENCED_INSTANCE_ID);
+    assert_eq!(static_heartbeat(new).await, 0);
+    c.close().unwrap();
+}

@@ -8,7 +8,9 @@
 //! - unknown member with a known `group.instance.id`: the static member gets a fresh id that
 //!   replaces the old one (requests with the old id get FENCED_INSTANCE_ID). In Stable, if the
 //!   selected protocol would not change, the answer is the current generation at once — no
-//!   rebalance; the leader is answered with the member list (and `skip_assignment` on v9).
+//!   rebalance; the leader is answered with the member list (and `skip_assignment` on v9). That
+//!   answer waits until the group record with the new id is durable; if the write fails the
+//!   replacement is undone (the old id stays valid) and the answer is COORDINATOR_NOT_AVAILABLE.
 //! - known member: in PreparingRebalance it is parked until the join phase ends; in
 //!   CompletingRebalance or Stable a follower with unchanged protocols gets the current
 //!   generation back, while the leader or a member with changed protocols triggers a rebalance.
@@ -42,8 +44,48 @@ struct Join {
 enum Answer {
     Now(JoinOutcome),
     Parked(oneshot::Receiver<JoinOutcome>),
-    /// The answer, to be given only once the records queued with it are durable.
-    Durable(JoinOutcome),
+    /// The answer, to be given only once the records queued with it are durable; if they are
+    /// not, the static member replacement is undone.
+    Durable(JoinOutcome, Box<StaticRevert>),
+}
+
+/// What a static member replacement changed, to undo it when its record cannot be stored
+/// (Kafka reverts the replacement when the append fails).
+struct StaticRevert {
+    instance: String,
+    old_id: String,
+    new_id: String,
+    protocols: Vec<(String, Bytes)>,
+    client_id: String,
+    client_host: String,
+    rebalance_timeout_ms: i32,
+    session_timeout_ms: i32,
+    was_leader: bool,
+    was_pending_sync: bool,
+}
+
+impl StaticRevert {
+    fn undo(self, group: &mut Group) {
+        let Some(m) = group.member_mut(&self.new_id) else {
+            return;
+        };
+        m.id = self.old_id.clone();
+        m.protocols = self.protocols;
+        m.client_id = self.client_id;
+        m.client_host = self.client_host;
+        m.rebalance_timeout_ms = self.rebalance_timeout_ms;
+        m.session_timeout_ms = self.session_timeout_ms;
+        group
+            .static_members
+            .insert(self.instance, self.old_id.clone());
+        if self.was_leader {
+            group.leader = Some(self.old_id.clone());
+        }
+        group.pending_sync.remove(&self.new_id);
+        if self.was_pending_sync {
+            group.pending_sync.insert(self.old_id);
+        }
+    }
 }
 
 fn sb(s: &str) -> StrBytes {
@@ -87,7 +129,7 @@ impl GroupCoordinator {
         let member_id = join.member_id.clone();
         let answer = self.join_now(join);
         let outcome = match answer {
-            Answer::Now(o) | Answer::Durable(o) => o,
+            Answer::Now(o) | Answer::Durable(o, _) => o,
             Answer::Parked(rx) => rx
                 .await
                 .unwrap_or_else(|_| JoinOutcome::error(codes::NOT_COORDINATOR, &member_id)),
@@ -145,11 +187,17 @@ impl GroupCoordinator {
                 }
                 answer
             },
-            |_, _, answer, stored| match answer {
-                Answer::Durable(outcome) if !stored => Answer::Now(JoinOutcome::error(
-                    codes::COORDINATOR_NOT_AVAILABLE,
-                    &outcome.member_id,
-                )),
+            |shard, _, answer, stored| match answer {
+                Answer::Durable(outcome, revert) if !stored => {
+                    tracing::error!(group = %join.group_id, "storing the static member replacement failed; undone");
+                    if let Some(group) = shard.groups.get_mut(&join.group_id) {
+                        revert.undo(group);
+                    }
+                    Answer::Now(JoinOutcome::error(
+                        codes::COORDINATOR_NOT_AVAILABLE,
+                        &outcome.member_id,
+                    ))
+                }
                 answer => answer,
             },
         );
@@ -300,6 +348,18 @@ fn replace_static_member(
     let Some(member) = group.member_mut(old_id) else {
         return add_member_and_rebalance(group, join, new_id, ctx);
     };
+    let previous = StaticRevert {
+        instance: instance.clone(),
+        old_id: old_id.to_string(),
+        new_id: new_id.clone(),
+        protocols: member.protocols.clone(),
+        client_id: member.client_id.clone(),
+        client_host: member.client_host.clone(),
+        rebalance_timeout_ms: member.rebalance_timeout_ms,
+        session_timeout_ms: member.session_timeout_ms,
+        was_leader: false,
+        was_pending_sync: false,
+    };
     member.answer_join(JoinOutcome::error(codes::FENCED_INSTANCE_ID, old_id));
     member.answer_sync(crate::member::SyncOutcome::error(codes::FENCED_INSTANCE_ID));
     member.id = new_id.clone();
@@ -312,12 +372,19 @@ fn replace_static_member(
     group
         .static_members
         .insert(instance.clone(), new_id.clone());
-    if group.is_leader(old_id) {
+    let was_leader = group.is_leader(old_id);
+    if was_leader {
         group.leader = Some(new_id.clone());
     }
-    if group.pending_sync.remove(old_id) {
+    let was_pending_sync = group.pending_sync.remove(old_id);
+    if was_pending_sync {
         group.pending_sync.insert(new_id.clone());
     }
+    let previous = StaticRevert {
+        was_leader,
+        was_pending_sync,
+        ..previous
+    };
     tracing::info!(group = %group.id, instance = %instance, old = %old_id, new = %new_id, "static member rejoined with a new member id");
     let (tx, rx) = oneshot::channel();
     match group.state {
@@ -325,7 +392,7 @@ fn replace_static_member(
             group.persist(ctx);
             let mut outcome = group.join_outcome_for(&new_id);
             outcome.skip_assignment = group.is_leader(&new_id) && join.version >= 9;
-            Answer::Durable(outcome)
+            Answer::Durable(outcome, Box::new(previous))
         }
         GroupState::Stable | GroupState::CompletingRebalance | GroupState::PreparingRebalance => {
             if let Some(m) = group.member_mut(&new_id) {
