@@ -3,7 +3,10 @@
 //! DescribeGroups reports an unknown group as state `Dead` with no error (v0–v5, as Kafka
 //! does) and shows member metadata and assignments only while the group is Stable.
 //! DeleteGroups refuses groups with members (NON_EMPTY_GROUP) and unknown ones
-//! (GROUP_ID_NOT_FOUND); deleting writes tombstones for every offset and the group record.
+//! (GROUP_ID_NOT_FOUND); deleting writes tombstones for every offset and the group record, and
+//! the group leaves memory only once they are durable (a failed write answers
+//! COORDINATOR_NOT_AVAILABLE and keeps it). ListGroups and DescribeGroups only read: they take
+//! one partition's state lock at a time and never wait for a write.
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
