@@ -591,3 +591,151 @@ pub fn compare_partition(
     );
     Ok(())
 }
+
+/// One partition of a [`raw_fetch`] answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchedPartition {
+    /// Topic name.
+    pub topic: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Kafka error code.
+    pub error_code: i16,
+    /// High watermark.
+    pub high_watermark: i64,
+    /// Bytes of record batches.
+    pub records_len: usize,
+    /// First offset of the first batch and last offset of the last whole batch, if any.
+    pub offsets: Option<(i64, i64)>,
+}
+
+/// Sends one Fetch v4 request over raw TCP (no client library, so nothing retries or hides an
+/// error) for `partitions` as `(partition, fetch offset)` of `topic`, and decodes the answer.
+/// `max_wait_ms` and `min_bytes` as in Kafka; each partition may return up to 1 MiB.
+pub async fn raw_fetch(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    partitions: &[(i32, i64)],
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> Result<Vec<FetchedPartition>> {
+    let topic = topic.to_string();
+    let partitions = partitions.to_vec();
+    tokio::task::spawn_blocking(move || {
+        raw_fetch_blocking(addr, &topic, &partitions, max_wait_ms, min_bytes)
+    })
+    .await
+    .context("the raw fetch thread panicked")?
+}
+
+fn raw_fetch_blocking(
+    addr: std::net::SocketAddr,
+    topic: &str,
+    partitions: &[(i32, i64)],
+    max_wait_ms: i32,
+    min_bytes: i32,
+) -> Result<Vec<FetchedPartition>> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = Vec::new();
+    req.extend_from_slice(&1i16.to_be_bytes()); // Fetch
+    req.extend_from_slice(&4i16.to_be_bytes()); // v4
+    req.extend_from_slice(&7i32.to_be_bytes()); // correlation id
+    req.extend_from_slice(&9i16.to_be_bytes());
+    req.extend_from_slice(b"strata-it");
+    req.extend_from_slice(&(-1i32).to_be_bytes()); // replica id
+    req.extend_from_slice(&max_wait_ms.to_be_bytes());
+    req.extend_from_slice(&min_bytes.to_be_bytes());
+    req.extend_from_slice(&(64i32 << 20).to_be_bytes()); // max bytes
+    req.push(0); // read_uncommitted
+    req.extend_from_slice(&1i32.to_be_bytes());
+    req.extend_from_slice(&(topic.len() as i16).to_be_bytes());
+    req.extend_from_slice(topic.as_bytes());
+    req.extend_from_slice(&(partitions.len() as i32).to_be_bytes());
+    for (p, offset) in partitions {
+        req.extend_from_slice(&p.to_be_bytes());
+        req.extend_from_slice(&offset.to_be_bytes());
+        req.extend_from_slice(&(1i32 << 20).to_be_bytes());
+    }
+    let mut frame = (req.len() as i32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&req);
+    s.write_all(&frame)?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)?;
+    let len = i32::from_be_bytes(len);
+    ensure!((8..1 << 28).contains(&len), "response size {len}");
+    let mut body = vec![0u8; len as usize];
+    s.read_exact(&mut body)?;
+    let mut r = Cursor { buf: &body, pos: 0 };
+    ensure!(r.i32()? == 7, "correlation id");
+    let _throttle = r.i32()?;
+    let mut out = Vec::new();
+    for _ in 0..r.i32()? {
+        let name_len = r.i16()?;
+        let name = String::from_utf8_lossy(r.take(name_len.max(0) as usize)?).to_string();
+        for _ in 0..r.i32()? {
+            let partition = r.i32()?;
+            let error_code = r.i16()?;
+            let high_watermark = r.i64()?;
+            let _lso = r.i64()?;
+            let aborted = r.i32()?;
+            r.take(aborted.max(0) as usize * 16)?;
+            let records_len = r.i32()?.max(0) as usize;
+            let records = r.take(records_len)?;
+            out.push(FetchedPartition {
+                topic: name.clone(),
+                partition,
+                error_code,
+                high_watermark,
+                records_len,
+                offsets: batch_range(records),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// First offset of the first batch and last offset of the last whole batch in `records`.
+fn batch_range(records: &[u8]) -> Option<(i64, i64)> {
+    let mut pos = 0usize;
+    let mut range: Option<(i64, i64)> = None;
+    while pos + 27 <= records.len() {
+        let base = i64::from_be_bytes(records[pos..pos + 8].try_into().ok()?);
+        let len = i32::from_be_bytes(records[pos + 8..pos + 12].try_into().ok()?) as usize;
+        let delta = i32::from_be_bytes(records[pos + 23..pos + 27].try_into().ok()?) as i64;
+        if pos + 12 + len > records.len() {
+            break;
+        }
+        range = Some((range.map_or(base, |r| r.0), base + delta));
+        pos += 12 + len;
+    }
+    range
+}
+
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        ensure!(
+            self.pos + n <= self.buf.len(),
+            "response truncated at {}",
+            self.pos
+        );
+        let s = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+    fn i16(&mut self) -> Result<i16> {
+        Ok(i16::from_be_bytes(self.take(2)?.try_into()?))
+    }
+    fn i32(&mut self) -> Result<i32> {
+        Ok(i32::from_be_bytes(self.take(4)?.try_into()?))
+    }
+    fn i64(&mut self) -> Result<i64> {
+        Ok(i64::from_be_bytes(self.take(8)?.try_into()?))
+    }
+}

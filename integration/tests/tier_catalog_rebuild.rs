@@ -9,7 +9,9 @@
 //!     unchanged (the same uploads, nothing re-uploaded); new records continue at the log end.
 //! (b) the broker is stopped again, an unfinished upload's `.log` object (no manifest) is
 //!     planted in the bucket, and `strata tier rebuild-catalog` is run: it reports exactly as
-//!     many segments as there are manifests and deletes the planted object. After a restart the
+//!     many segments as there are manifests and keeps the planted object, which is younger
+//!     than the default `--orphan-min-age-ms` (one hour: a live uploader may still be writing
+//!     it); run again with `--orphan-min-age-ms 0`, it deletes it. After a restart the
 //!     whole topic reads back exactly and `strata tier status` matches the manifests.
 
 use std::time::Duration;
@@ -161,10 +163,44 @@ async fn scenario() -> Result<()> {
     ));
     std::fs::write(&planted, b"half an upload").context("planting an orphan object")?;
     let data_arg = data.display().to_string();
+    // The planted upload is seconds old: a live uploader may still be writing it, so the
+    // default threshold (`strata.tier.orphan.min.age.ms`, one hour) keeps it.
     let out = strata_cli_env(&["tier", "rebuild-catalog", "--data-dir", &data_arg], &env)?;
     out.ensure_success("strata tier rebuild-catalog")?;
     let stdout = out.stdout_str();
-    let expected = format!(": {} segments.", manifests.len());
+    let expected = format!(
+        ": {} segments; 0 orphaned objects deleted, 1 kept (unfinished uploads younger than \
+         3600000 ms), 0 unreadable manifests.",
+        manifests.len()
+    );
+    ensure!(
+        stdout.lines().count() == 1 && stdout.trim_end().ends_with(&expected),
+        "rebuild-catalog printed {stdout:?}, expected a line ending in {expected:?}"
+    );
+    ensure!(
+        planted.exists(),
+        "rebuild-catalog deleted the young unfinished upload's object {}",
+        planted.display()
+    );
+    // Once old enough (here: a threshold of 0), it goes.
+    let out = strata_cli_env(
+        &[
+            "tier",
+            "rebuild-catalog",
+            "--data-dir",
+            &data_arg,
+            "--orphan-min-age-ms",
+            "0",
+        ],
+        &env,
+    )?;
+    out.ensure_success("strata tier rebuild-catalog --orphan-min-age-ms 0")?;
+    let stdout = out.stdout_str();
+    let expected = format!(
+        ": {} segments; 1 orphaned objects deleted, 0 kept (unfinished uploads younger than 0 \
+         ms), 0 unreadable manifests.",
+        manifests.len()
+    );
     ensure!(
         stdout.lines().count() == 1 && stdout.trim_end().ends_with(&expected),
         "rebuild-catalog printed {stdout:?}, expected a line ending in {expected:?}"

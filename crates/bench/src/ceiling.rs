@@ -15,7 +15,7 @@ use crate::report::{cpu_time, Report};
 
 const MIB: usize = 1 << 20;
 
-pub fn run(args: &CeilingArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &CeilingArgs) -> anyhow::Result<()> {
     let path = args
         .dir
         .join(format!("strata-loopback-{}.bin", std::process::id()));

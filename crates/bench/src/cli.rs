@@ -7,13 +7,13 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     name = "strata-loadgen",
     about = "Kafka-protocol load generator (librdkafka)"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Produce N fixed-size records and report throughput and latency.
     Produce(ProduceArgs),
     /// Consume a topic from the beginning and report throughput.
@@ -27,7 +27,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Acks {
+pub(crate) enum Acks {
     #[value(name = "0")]
     None,
     #[value(name = "1")]
@@ -37,7 +37,7 @@ pub enum Acks {
 }
 
 impl Acks {
-    pub fn as_config(self) -> &'static str {
+    pub(crate) fn as_config(self) -> &'static str {
         match self {
             Acks::None => "0",
             Acks::Leader => "1",
@@ -47,7 +47,7 @@ impl Acks {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Compression {
+pub(crate) enum Compression {
     None,
     Gzip,
     Snappy,
@@ -56,7 +56,7 @@ pub enum Compression {
 }
 
 impl Compression {
-    pub fn as_config(self) -> &'static str {
+    pub(crate) fn as_config(self) -> &'static str {
         match self {
             Compression::None => "none",
             Compression::Gzip => "gzip",
@@ -68,7 +68,7 @@ impl Compression {
 }
 
 #[derive(Debug, Args)]
-pub struct ProduceArgs {
+pub(crate) struct ProduceArgs {
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub bootstrap_server: String,
     #[arg(long)]
@@ -104,7 +104,7 @@ pub struct ProduceArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub bootstrap_server: String,
     #[arg(long)]
@@ -126,7 +126,7 @@ pub struct FetchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct RawFetchArgs {
+pub(crate) struct RawFetchArgs {
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub bootstrap_server: String,
     #[arg(long)]
@@ -144,7 +144,7 @@ pub struct RawFetchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CeilingArgs {
+pub(crate) struct CeilingArgs {
     /// Scratch directory for the source file.
     #[arg(long, default_value = "/tmp")]
     pub dir: std::path::PathBuf,

@@ -36,7 +36,7 @@ fn config(args: &FetchArgs) -> ClientConfig {
     cfg
 }
 
-pub fn run(args: &FetchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &FetchArgs) -> anyhow::Result<()> {
     let consumer: BaseConsumer = config(args).create().context("creating consumer")?;
     let metadata = consumer
         .fetch_metadata(Some(&args.topic), METADATA_TIMEOUT)

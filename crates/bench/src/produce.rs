@@ -107,7 +107,7 @@ fn payload(size: usize) -> Vec<u8> {
         .collect()
 }
 
-pub fn run(args: &ProduceArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     let ctx = LatencyContext {
         start: Instant::now(),
         histogram: Mutex::new(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?),

@@ -17,7 +17,7 @@ const FETCH_VERSION: i16 = 4;
 /// Bytes of a v2 record-batch header up to and including the record count.
 const BATCH_HEADER: usize = 61;
 
-pub fn run(args: &RawFetchArgs) -> anyhow::Result<()> {
+pub(crate) fn run(args: &RawFetchArgs) -> anyhow::Result<()> {
     let mut sock = TcpStream::connect(&args.bootstrap_server)
         .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
     sock.set_nodelay(true)?;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 /// An ordered list of result fields, printed on one line.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     fields: Vec<(&'static str, Value)>,
 }
 
@@ -18,29 +18,29 @@ enum Value {
 }
 
 impl Report {
-    pub fn new(kind: &str) -> Self {
+    pub(crate) fn new(kind: &str) -> Self {
         let mut r = Report::default();
         r.text("kind", kind);
         r
     }
 
-    pub fn int(&mut self, key: &'static str, v: u64) -> &mut Self {
+    pub(crate) fn int(&mut self, key: &'static str, v: u64) -> &mut Self {
         self.fields.push((key, Value::Int(v)));
         self
     }
 
-    pub fn float(&mut self, key: &'static str, v: f64, decimals: usize) -> &mut Self {
+    pub(crate) fn float(&mut self, key: &'static str, v: f64, decimals: usize) -> &mut Self {
         self.fields.push((key, Value::Float(v, decimals)));
         self
     }
 
-    pub fn text(&mut self, key: &'static str, v: impl Into<String>) -> &mut Self {
+    pub(crate) fn text(&mut self, key: &'static str, v: impl Into<String>) -> &mut Self {
         self.fields.push((key, Value::Text(v.into())));
         self
     }
 
     /// Adds `records_per_s` and `mb_per_s` (MB = 10^6 bytes).
-    pub fn rates(&mut self, records: u64, bytes: u64, elapsed: Duration) -> &mut Self {
+    pub(crate) fn rates(&mut self, records: u64, bytes: u64, elapsed: Duration) -> &mut Self {
         let secs = elapsed.as_secs_f64().max(1e-9);
         self.int("records", records)
             .int("bytes", bytes)
@@ -50,7 +50,7 @@ impl Report {
     }
 
     /// Adds `bytes`, `elapsed_s` and `mb_per_s` (MB = 10^6 bytes).
-    pub fn byte_rate(&mut self, bytes: u64, elapsed: Duration) -> &mut Self {
+    pub(crate) fn byte_rate(&mut self, bytes: u64, elapsed: Duration) -> &mut Self {
         let secs = elapsed.as_secs_f64().max(1e-9);
         self.int("bytes", bytes).float("elapsed_s", secs, 3).float(
             "mb_per_s",
@@ -61,7 +61,7 @@ impl Report {
 
     /// Adds this process's CPU time (user + system) spent since `since`
     /// (from [`cpu_time`]) and its average CPU use over `elapsed`.
-    pub fn cpu(&mut self, since: Option<Duration>, elapsed: Duration) -> &mut Self {
+    pub(crate) fn cpu(&mut self, since: Option<Duration>, elapsed: Duration) -> &mut Self {
         if let (Some(now), Some(since)) = (cpu_time(), since) {
             let cpu = now.saturating_sub(since);
             let pct = 100.0 * cpu.as_secs_f64() / elapsed.as_secs_f64().max(1e-9);
@@ -71,7 +71,7 @@ impl Report {
         self
     }
 
-    pub fn print(&self, json: bool) {
+    pub(crate) fn print(&self, json: bool) {
         println!("{}", if json { self.to_json() } else { self.to_text() });
     }
 
@@ -108,7 +108,7 @@ impl Report {
 }
 
 /// User + system CPU time of this process, from `/proc/self/stat` (Linux).
-pub fn cpu_time() -> Option<Duration> {
+pub(crate) fn cpu_time() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the parenthesised command name; utime and stime are
     // fields 14 and 15 of the whole line, i.e. 11 and 12 after `) `.
@@ -121,7 +121,7 @@ pub fn cpu_time() -> Option<Duration> {
 }
 
 /// Microseconds as fractional milliseconds.
-pub fn us_to_ms(us: u64) -> f64 {
+pub(crate) fn us_to_ms(us: u64) -> f64 {
     us as f64 / 1000.0
 }
 

@@ -2,17 +2,20 @@
 //!
 //! Invariants:
 //! - lock order is `meta` before `partitions`; neither is held across an `.await`;
-//! - a topic's partition logs exist on disk iff the topic is in the metadata image, except
-//!   briefly during create/delete; startup removes directories that no topic owns (a crash
-//!   between journaling a deletion and removing the files);
-//! - a deleted topic's directories are first renamed to `*-delete` (atomic), then removed, so a
-//!   topic re-created under the same name never sees old segments;
+//! - topic changes are atomic: creating a topic or adding partitions opens (creates) every new
+//!   partition log *before* the change is journaled and made visible; if any log cannot be
+//!   created, the new directories are removed and nothing is journaled. A crash between the two
+//!   leaves unowned directories, which the next start renames aside as stray (never deletes);
+//! - a deleted topic is journaled first, then its directories are renamed to `*-delete`
+//!   (atomic) and removed, so a topic re-created under the same name never sees old segments;
+//! - startup never removes a directory that metadata does not own (see [`crate::dirs`]);
+//! - the broker hosts at most `max.broker.partitions` partitions (POLICY_VIOLATION beyond).
 //! - a partition whose log fails to open at startup does not stop the broker: it becomes an
 //!   offline placeholder (KAFKA_STORAGE_ERROR, `strata_offline_partitions`), its directory
-//!   untouched, until a restart opens it.
+//!   untouched (owned, never swept), until a restart opens it.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_log::PartitionLog;
@@ -20,12 +23,15 @@ use strata_meta::{MetaError, MetaErrorKind, MetadataStore, TopicMeta};
 use tokio::sync::{watch, Notify};
 
 use crate::config::BrokerConfig;
+use crate::dirs::{partition_dir, remove_partition_dir, sweep_unowned};
 use crate::error::BrokerError;
 use crate::log_config::log_config;
 use crate::partition::{OfflinePartitions, Partition, TopicPartition, KAFKA_STORAGE_ERROR};
+use crate::producer_ids::ProducerEpochs;
+use crate::topic_settings::TopicSettings;
 
 /// Name of the metadata directory inside the data dir.
-const META_DIR: &str = "__cluster_metadata";
+pub const META_DIR: &str = "__cluster_metadata";
 
 /// The broker.
 #[derive(Debug)]
@@ -42,6 +48,7 @@ pub struct Broker {
     /// The consumer-group coordinator (state in `<data dir>/__consumer_offsets-<p>/`).
     pub group: Arc<strata_group::GroupCoordinator>,
     tier: std::sync::OnceLock<Arc<strata_tier::Tier>>,
+    producer_epochs: Mutex<ProducerEpochs>,
 }
 
 impl Broker {
@@ -72,7 +79,10 @@ impl Broker {
                 }
             }
         }
-        remove_orphans(&data_dir, &partitions, &offline.dir_names())?;
+        let mut owned: std::collections::HashSet<String> =
+            partitions.keys().map(|(t, p)| format!("{t}-{p}")).collect();
+        owned.extend(offline.dir_names());
+        sweep_unowned(&data_dir, &owned)?;
         let oracle = Arc::new(crate::groups::BrokerOracle::default());
         let group_config = crate::groups::group_config(&config.raw).map_err(BrokerError::Config)?;
         let group = strata_group::GroupCoordinator::open(&data_dir, group_config, oracle.clone())
@@ -87,6 +97,7 @@ impl Broker {
             shutdown_tx,
             group,
             tier: std::sync::OnceLock::new(),
+            producer_epochs: Mutex::new(ProducerEpochs::default()),
         });
         oracle.attach(&broker);
         Ok(broker)
@@ -100,6 +111,13 @@ impl Broker {
     /// Attaches the tiering service (once, at startup).
     pub fn set_tier(&self, tier: Arc<strata_tier::Tier>) {
         let _ = self.tier.set(tier);
+    }
+
+    /// The epochs granted to idempotent producers.
+    pub(crate) fn producer_epochs(&self) -> MutexGuard<'_, ProducerEpochs> {
+        self.producer_epochs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// Locks the metadata store.
@@ -145,7 +163,8 @@ impl Broker {
             .collect()
     }
 
-    /// Creates a topic and its partition logs.
+    /// Creates a topic and its partition logs. The logs are created before the topic is
+    /// journaled; if one cannot be created, the others are removed and nothing is journaled.
     pub fn create_topic(
         &self,
         name: &str,
@@ -154,12 +173,60 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
+        let id = uuid::Uuid::new_v4().to_string();
+        self.create_topic_with_id(
+            name,
+            &id,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        )
+    }
+
+    /// [`Broker::create_topic`] with a given topic id.
+    pub fn create_topic_with_id(
+        &self,
+        name: &str,
+        topic_id: &str,
+        partitions: i32,
+        replication_factor: i16,
+        configs: BTreeMap<String, String>,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BrokerError> {
         let mut meta = self.meta();
-        let topic =
-            meta.create_topic(name, partitions, replication_factor, configs, validate_only)?;
-        if !validate_only {
-            self.open_new_partitions(&topic, 0)?;
-            tracing::info!(topic = name, partitions, "created topic");
+        let topic = meta.create_topic_with_id(
+            name,
+            topic_id,
+            partitions,
+            replication_factor,
+            configs.clone(),
+            true,
+        )?;
+        self.check_partition_limit(&meta, partitions)?;
+        if validate_only {
+            return Ok(topic);
+        }
+        let opened = self.prepare_partitions(&topic, 0)?;
+        if let Err(e) = meta.create_topic_with_id(
+            name,
+            topic_id,
+            partitions,
+            replication_factor,
+            configs,
+            false,
+        ) {
+            self.discard_partitions(&topic.name, opened);
+            return Err(e.into());
+        }
+        self.publish_partitions(opened);
+        tracing::info!(topic = name, partitions, "created topic");
+        if !crate::log_config::deletes_by_retention(&self.config, &topic.configs) {
+            tracing::warn!(
+                topic = name,
+                "cleanup.policy=compact: compaction is not implemented yet, so this topic keeps \
+                 every record (it is never trimmed by time or size)"
+            );
         }
         Ok(topic)
     }
@@ -177,8 +244,7 @@ impl Broker {
         drop(removed);
         self.offline.remove_topic(name);
         for p in 0..topic.partitions {
-            let dir = partition_dir(&self.config.data_dir, name, p);
-            remove_partition_dir(&dir)?;
+            remove_partition_dir(&self.config.data_dir, name, p)?;
         }
         if let Some(tier) = self.tier().cloned() {
             let topic_id = topic.topic_id.clone();
@@ -199,6 +265,7 @@ impl Broker {
         total: i32,
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
+        strata_meta::refuse_internal(name, "altered")?;
         let mut meta = self.meta();
         let before = meta.topic(name).map(|t| t.partitions).ok_or_else(|| {
             MetaError::new(
@@ -206,10 +273,17 @@ impl Broker {
                 format!("Topic {name} not found"),
             )
         })?;
-        let topic = meta.increase_partitions(name, total, validate_only)?;
-        if !validate_only {
-            self.open_new_partitions(&topic, before)?;
+        let topic = meta.increase_partitions(name, total, true)?;
+        self.check_partition_limit(&meta, total - before)?;
+        if validate_only {
+            return Ok(topic);
         }
+        let opened = self.prepare_partitions(&topic, before)?;
+        if let Err(e) = meta.increase_partitions(name, total, false) {
+            self.discard_partitions(&topic.name, opened);
+            return Err(e.into());
+        }
+        self.publish_partitions(opened);
         Ok(topic)
     }
 
@@ -239,10 +313,10 @@ impl Broker {
         }
         let topic = meta.replace_configs(name, configs, validate_only)?;
         if !validate_only {
-            let cfg = log_config(&self.config, &topic.configs);
+            let settings = Arc::new(TopicSettings::resolve(&self.config, &topic.configs));
             for p in 0..topic.partitions {
                 if let Some(part) = self.partition(name, p) {
-                    part.log().set_config(cfg.clone());
+                    part.set_settings(settings.clone());
                 }
             }
         }
@@ -261,16 +335,71 @@ impl Broker {
         })
     }
 
-    fn open_new_partitions(&self, topic: &TopicMeta, from: i32) -> Result<(), BrokerError> {
-        let now = now_ms();
-        for p in from..topic.partitions {
-            let part = open_partition(&self.config, &self.config.data_dir, topic, p, now, None)?;
-            self.partitions
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert((topic.name.clone(), p), Arc::new(part));
+    /// Refuses a change that would take the broker past `max.broker.partitions`.
+    fn check_partition_limit(&self, meta: &MetadataStore, adding: i32) -> Result<(), BrokerError> {
+        let hosted: i64 = meta
+            .state()
+            .topics
+            .values()
+            .map(|t| i64::from(t.partitions))
+            .sum();
+        let limit = self.config.max_broker_partitions;
+        if hosted + i64::from(adding) > limit {
+            return Err(MetaError::new(
+                MetaErrorKind::PolicyViolation,
+                format!(
+                    "adding {adding} partitions would exceed max.broker.partitions={limit} \
+                     (this broker hosts {hosted})"
+                ),
+            )
+            .into());
         }
         Ok(())
+    }
+
+    /// Creates (or opens) the logs of partitions `from..topic.partitions` without making them
+    /// visible. On failure, removes the directories it created.
+    fn prepare_partitions(
+        &self,
+        topic: &TopicMeta,
+        from: i32,
+    ) -> Result<Vec<Partition>, BrokerError> {
+        let now = now_ms();
+        let mut opened = Vec::new();
+        for p in from..topic.partitions {
+            match open_partition(&self.config, &self.config.data_dir, topic, p, now, None) {
+                Ok(part) => opened.push(part),
+                Err(e) => {
+                    tracing::error!(topic = %topic.name, partition = p, error = %e, "cannot create partition log; rolling the change back");
+                    let failed_dir = partition_dir(&self.config.data_dir, &topic.name, p);
+                    self.discard_partitions(&topic.name, opened);
+                    if failed_dir.exists() {
+                        let _ = remove_partition_dir(&self.config.data_dir, &topic.name, p);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Closes and removes logs prepared for a change that did not happen.
+    fn discard_partitions(&self, topic: &str, opened: Vec<Partition>) {
+        for part in opened {
+            let index = part.index;
+            drop(part.into_log());
+            if let Err(e) = remove_partition_dir(&self.config.data_dir, topic, index) {
+                tracing::error!(topic, partition = index, error = %e, "cannot remove the log of a rolled-back change; it will be renamed aside as stray at the next start");
+            }
+        }
+    }
+
+    /// Makes prepared partitions visible.
+    fn publish_partitions(&self, opened: Vec<Partition>) {
+        let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
+        for part in opened {
+            map.insert((part.topic.clone(), part.index), Arc::new(part));
+        }
     }
 
     /// A receiver that turns true when shutdown begins.
@@ -326,11 +455,6 @@ impl Broker {
     }
 }
 
-/// The directory of one partition: `<data dir>/<topic>-<partition>`, as in Kafka.
-pub fn partition_dir(data_dir: &Path, topic: &str, index: i32) -> PathBuf {
-    data_dir.join(format!("{topic}-{index}"))
-}
-
 fn open_partition(
     config: &BrokerConfig,
     data_dir: &Path,
@@ -347,53 +471,10 @@ fn open_partition(
         now,
         recovery_point,
     )?;
-    Ok(Partition::new(
-        topic.name.clone(),
-        topic.topic_id.clone(),
-        index,
-        log,
-    ))
-}
-
-fn remove_partition_dir(dir: &Path) -> Result<(), BrokerError> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    let doomed = dir.with_file_name(format!(
-        "{}.{}-delete",
-        dir.file_name().unwrap_or_default().to_string_lossy(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::rename(dir, &doomed)
-        .and_then(|_| std::fs::remove_dir_all(&doomed))
-        .map_err(|e| BrokerError::io(format!("remove {}", dir.display()), e))
-}
-
-fn remove_orphans(
-    data_dir: &Path,
-    partitions: &HashMap<TopicPartition, Arc<Partition>>,
-    offline: &std::collections::HashSet<String>,
-) -> Result<(), BrokerError> {
-    let entries = std::fs::read_dir(data_dir)
-        .map_err(|e| BrokerError::io(format!("list {}", data_dir.display()), e))?;
-    let mut owned: std::collections::HashSet<String> =
-        partitions.keys().map(|(t, p)| format!("{t}-{p}")).collect();
-    owned.extend(offline.iter().cloned());
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().to_string();
-        if name == META_DIR || crate::groups::is_internal_dir(&name) || !entry.path().is_dir() {
-            continue;
-        }
-        let looks_like_partition = name
-            .rsplit_once('-')
-            .is_some_and(|(_, p)| p.parse::<i32>().is_ok());
-        if name.ends_with("-delete") || (looks_like_partition && !owned.contains(&name)) {
-            tracing::warn!(dir = %name, "removing partition directory that no topic owns");
-            std::fs::remove_dir_all(entry.path())
-                .map_err(|e| BrokerError::io(format!("remove {name}"), e))?;
-        }
-    }
-    Ok(())
+    strata_log::record_identity(&dir, &topic.name, index)?;
+    let part = Partition::new(topic.name.clone(), topic.topic_id.clone(), index, log);
+    part.set_settings(Arc::new(TopicSettings::resolve(config, &topic.configs)));
+    Ok(part)
 }
 
 /// Milliseconds since the Unix epoch.

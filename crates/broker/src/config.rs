@@ -63,6 +63,8 @@ pub struct BrokerConfig {
     pub fetch_zero_copy: bool,
     /// `strata.shutdown.timeout.ms`: how long SIGTERM waits for in-flight requests.
     pub shutdown_timeout_ms: u64,
+    /// `max.broker.partitions`: the most partitions this broker hosts (KIP-578's name).
+    pub max_broker_partitions: i64,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -79,6 +81,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("log.retention.check.interval.ms", "300000"),
     ("strata.fetch.zero.copy", "true"),
     ("strata.shutdown.timeout.ms", "10000"),
+    ("max.broker.partitions", "10000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -121,8 +124,12 @@ impl BrokerConfig {
             retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,
             shutdown_timeout_ms: parse(&raw, "strata.shutdown.timeout.ms")?,
+            max_broker_partitions: parse(&raw, "max.broker.partitions")?,
             raw,
         };
+        if cfg.max_broker_partitions < 1 {
+            return Err("max.broker.partitions must be at least 1".into());
+        }
         if cfg.num_partitions < 1 {
             return Err("num.partitions must be at least 1".into());
         }
@@ -169,6 +176,26 @@ impl BrokerConfig {
         self.broker_setting(def)
             .unwrap_or_else(|| (def.default.to_string(), ConfigSource::Default))
     }
+}
+
+/// True for settings whose values must never be shown (DescribeConfigs answers null, as Kafka
+/// does for PASSWORD-type configs): passwords, secrets, private keys, JAAS configs, tokens and
+/// credentials.
+pub fn is_sensitive(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    [
+        "password",
+        "secret",
+        "jaas.config",
+        "credential",
+        "token",
+        "private",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
+        || k.ends_with(".key")
+        || k.contains("keystore.key")
+        || k.contains("certificate.chain")
 }
 
 fn strip_scheme(s: &str) -> &str {
@@ -234,6 +261,29 @@ mod tests {
             c.topic_value(seg, &BTreeMap::new()),
             ("1073741824".to_string(), ConfigSource::Default)
         );
+    }
+
+    #[test]
+    fn sensitive_keys() {
+        for k in [
+            "ssl.keystore.password",
+            "sasl.jaas.config",
+            "listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config",
+            "ssl.key.password",
+            "ssl.keystore.key",
+            "strata.s3.secret.access.key",
+            "aws.secret",
+        ] {
+            assert!(is_sensitive(k), "{k}");
+        }
+        for k in [
+            "log.retention.ms",
+            "listeners",
+            "num.partitions",
+            "strata.object.store",
+        ] {
+            assert!(!is_sensitive(k), "{k}");
+        }
     }
 
     #[test]

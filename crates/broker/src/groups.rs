@@ -112,14 +112,6 @@ impl OffsetOracle for BrokerOracle {
     }
 }
 
-/// True for the coordinator's internal partition directories (`__consumer_offsets-<p>`),
-/// which no topic in the metadata owns.
-pub(crate) fn is_internal_dir(name: &str) -> bool {
-    name.strip_prefix(strata_group::OFFSETS_TOPIC)
-        .and_then(|rest| rest.strip_prefix('-'))
-        .is_some_and(|p| p.parse::<i32>().is_ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,8 +135,5 @@ mod tests {
             "9999999".to_string(),
         );
         assert!(group_config(&raw).is_err());
-        assert!(is_internal_dir("__consumer_offsets-7"));
-        assert!(!is_internal_dir("__consumer_offsets-x"));
-        assert!(!is_internal_dir("orders-1"));
     }
 }

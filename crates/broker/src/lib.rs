@@ -9,17 +9,21 @@
 pub mod broker;
 pub mod config;
 mod connection;
+pub mod dirs;
 mod error;
 pub mod groups;
 mod handlers;
 mod log_config;
 pub mod partition;
+mod producer_ids;
+pub mod recover;
 mod recovery_points;
 mod reply;
 mod sendfile;
 mod server;
 mod tasks;
 pub mod tiering;
+pub mod topic_settings;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigSource, DEFAULTS};

@@ -29,14 +29,34 @@ fn num<T: std::str::FromStr + Default>(
         .unwrap_or_default()
 }
 
+/// True when `cleanup.policy` has `delete`. A `compact`-only topic is never trimmed by time or
+/// size (Kafka's rule); until the log cleaner exists it keeps everything.
+pub(crate) fn deletes_by_retention(
+    config: &BrokerConfig,
+    overrides: &BTreeMap<String, String>,
+) -> bool {
+    effective(config, overrides, "cleanup.policy")
+        .split(',')
+        .any(|p| p.trim() == "delete")
+}
+
 /// Builds the log settings of a topic.
 pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let flush_messages: i64 = num(config, overrides, "flush.messages");
+    let retained = deletes_by_retention(config, overrides);
     LogConfig {
         segment_bytes: num::<i64>(config, overrides, "segment.bytes").max(14) as u64,
         segment_ms: num(config, overrides, "segment.ms"),
-        retention_ms: num(config, overrides, "retention.ms"),
-        retention_bytes: num(config, overrides, "retention.bytes"),
+        retention_ms: if retained {
+            num(config, overrides, "retention.ms")
+        } else {
+            -1
+        },
+        retention_bytes: if retained {
+            num(config, overrides, "retention.bytes")
+        } else {
+            -1
+        },
         max_message_bytes: num::<i64>(config, overrides, "max.message.bytes").max(0) as usize,
         index_interval_bytes: num::<i64>(config, overrides, "index.interval.bytes").max(0) as usize,
         flush_messages: flush_messages.max(1) as u64,

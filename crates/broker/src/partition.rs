@@ -17,6 +17,8 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_log::PartitionLog;
 
+use crate::topic_settings::TopicSettings;
+
 /// Leader epoch of every partition while Strata runs as a single node.
 pub const LEADER_EPOCH: i32 = 0;
 
@@ -40,6 +42,8 @@ pub struct Partition {
     offline: Arc<AtomicBool>,
     /// Bytes of sealed segments not yet uploaded, as of the last tiering sync.
     tier_lag_bytes: std::sync::atomic::AtomicU64,
+    /// The topic's effective settings (a snapshot replaced on alter).
+    settings: RwLock<Arc<TopicSettings>>,
 }
 
 impl Partition {
@@ -52,7 +56,22 @@ impl Partition {
             offline: log.offline_flag(),
             log: Mutex::new(log),
             tier_lag_bytes: std::sync::atomic::AtomicU64::new(0),
+            settings: RwLock::new(Arc::new(TopicSettings::default())),
         }
+    }
+
+    /// The topic's settings snapshot (no metadata lock, no string parsing).
+    pub fn settings(&self) -> Arc<TopicSettings> {
+        self.settings
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the settings snapshot and applies the log part to the log.
+    pub fn set_settings(&self, settings: Arc<TopicSettings>) {
+        self.log().set_config(settings.log.clone());
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
     }
 
     /// Locks the log. A poisoned lock (a panic while appending) is recovered: the log's own

@@ -1,10 +1,16 @@
 //! Wiring of tiered storage into the broker: opening the object store and catalog, the
 //! tiering loop, and the settings (Kafka names where Kafka has them).
 //!
-//! Invariant: the tiering loop syncs one partition at a time per tick (uploads inside a sync
-//! are bounded by the tier's own semaphore and rate limit); it takes a partition's log mutex
-//! only for short bookkeeping, never across an upload, so produce and hot fetch never wait
-//! on the bucket.
+//! Invariants:
+//! - startup never waits on the bucket: [`open`] reads only local state, and the tiering loop
+//!   first reconciles the catalog with the bucket ([`Tier::reconcile`]), retrying with backoff
+//!   (1 s doubling to 30 s) until the store answers; only then does it upload or delete;
+//! - the tiering loop syncs one partition at a time per tick (uploads inside a sync are bounded
+//!   by the tier's own semaphore and rate limit); it takes a partition's log mutex only for
+//!   short bookkeeping, never across an upload, so produce and hot fetch never wait on the
+//!   bucket;
+//! - a fetch waits at most `remote.fetch.max.wait.ms` for a cold read, then that partition
+//!   answers the retriable KAFKA_STORAGE_ERROR (see handlers/fetch.rs).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +21,6 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::log_config::effective;
 
 /// Defaults of the tiering settings.
 pub const DEFAULTS: &[(&str, &str)] = &[
@@ -30,7 +35,12 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.cold.cache.bytes", "1073741824"),
     ("strata.cold.cache.chunk.bytes", "16777216"),
     ("strata.tier.max.lag.bytes", "-1"),
+    ("remote.fetch.max.wait.ms", "500"),
+    ("strata.tier.orphan.min.age.ms", "3600000"),
 ];
+
+/// Longest pause between two reconciliation attempts while the bucket is unreachable.
+const RECONCILE_MAX_BACKOFF: Duration = Duration::from_secs(30);
 
 /// `strata.tier.max.lag.bytes`: when a tiered partition has more than this many bytes of sealed
 /// segments waiting for upload (the bucket is down or slow), produce to it is refused with a
@@ -79,20 +89,54 @@ pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
         upload_concurrency: setting(broker, "remote.log.manager.copier.thread.pool.size")?,
         upload_bytes_per_sec: setting(broker, "remote.log.manager.copy.max.bytes.per.second")?,
         cold_read_concurrency: setting(broker, "remote.log.reader.threads")?,
+        cold_read_timeout: Duration::from_millis(millis(broker, "remote.fetch.max.wait.ms")?),
+        orphan_min_age: Duration::from_millis(millis(broker, "strata.tier.orphan.min.age.ms")?),
     };
     let tier = Tier::open(store, config)
         .await
         .map_err(|e| BrokerError::Config(format!("tiered storage at {url}: {e}")))?;
-    tracing::info!(store = %url, "tiered storage ready");
+    metrics::gauge!("strata_tier_reconciled").set(0.0);
+    tracing::info!(store = %url, "tiered storage opened; reconciling with the bucket in the background");
     broker.set_tier(tier);
     Ok(())
 }
 
-/// Starts the tiering loop.
+/// A non-negative millisecond setting.
+fn millis(broker: &Broker, key: &str) -> Result<u64, BrokerError> {
+    let v: i64 = setting(broker, key)?;
+    u64::try_from(v).map_err(|_| BrokerError::Config(format!("{key} = {v}: must be >= 0")))
+}
+
+/// Reconciles the catalog with the bucket, retrying with backoff until it succeeds.
+async fn reconcile(tier: &Tier) {
+    let mut pause = Duration::from_secs(1);
+    let mut attempts = 0u32;
+    loop {
+        attempts += 1;
+        match tier.reconcile().await {
+            Ok(()) => {
+                metrics::gauge!("strata_tier_reconciled").set(1.0);
+                tracing::info!(attempts, "tiered storage reconciled with the bucket");
+                return;
+            }
+            Err(e) => {
+                metrics::counter!("strata_tier_reconcile_errors_total").increment(1);
+                tracing::warn!(attempts, retry_in_ms = pause.as_millis() as u64, error = %e, "tiered storage: reconciliation with the bucket failed; hot data is served meanwhile, cold reads answer a retriable error");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(RECONCILE_MAX_BACKOFF);
+            }
+        }
+    }
+}
+
+/// Starts the tiering loop: reconciliation with the bucket, then a sync every period.
 pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
     let period: u64 = setting(broker, "remote.log.manager.task.interval.ms")?;
     let broker = broker.clone();
     Ok(tokio::spawn(async move {
+        if let Some(tier) = broker.tier().cloned() {
+            reconcile(&tier).await;
+        }
         let mut tick = tokio::time::interval(Duration::from_millis(period.max(10)));
         loop {
             tick.tick().await;
@@ -105,20 +149,12 @@ pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
 pub async fn sync_all(broker: &Arc<Broker>) {
     let Some(tier) = broker.tier() else { return };
     for part in broker.all_partitions() {
-        let overrides = match broker.meta().topic(&part.topic) {
-            Some(t) => t.configs.clone(),
-            None => continue,
-        };
-        let cfg = &broker.config;
-        if !effective(cfg, &overrides, "remote.storage.enable").eq_ignore_ascii_case("true") {
+        // The partition's typed settings snapshot (compact-only topics carry -1 retention).
+        let settings = part.settings();
+        if !settings.remote_storage_enable {
             continue;
         }
-        let retention_ms: i64 = effective(cfg, &overrides, "retention.ms")
-            .parse()
-            .unwrap_or(-1);
-        let retention_bytes: i64 = effective(cfg, &overrides, "retention.bytes")
-            .parse()
-            .unwrap_or(-1);
+        let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);
         let p = PartitionRef {
             topic: &part.topic,
             topic_id: &part.topic_id,

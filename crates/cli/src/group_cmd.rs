@@ -555,6 +555,10 @@ fn parse_datetime(s: &str) -> anyhow::Result<i64> {
     if t.len() != 3 {
         return Err(bad());
     }
+    // Digits only, so cutting at byte 3 never splits a character.
+    if frac.is_empty() || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
     let millis: i64 = format!("{frac:0<3}")[..3].parse().map_err(|_| bad())?;
     let days = days_from_civil(d[0], d[1], d[2]);
     let secs = days * 86_400 + t[0] * 3_600 + t[1] * 60 + t[2] - offset_min * 60;
@@ -567,6 +571,9 @@ mod tests {
 
     #[test]
     fn datetimes_parse_like_kafka_tools() {
+        // A non-ASCII fraction is refused, not cut inside a character.
+        assert!(parse_datetime("2023-11-14T22:13:20.éé").is_err());
+        assert!(parse_datetime("2023-11-14T22:13:20.").is_err());
         assert_eq!(parse_datetime("1970-01-01T00:00:00").unwrap(), 0);
         assert_eq!(
             parse_datetime("2023-11-14T22:13:20.000Z").unwrap(),

@@ -4,6 +4,7 @@
 
 mod admin_client;
 mod group_cmd;
+mod meta_cmd;
 mod settings;
 mod tier_cmd;
 mod topic_cmd;
@@ -37,6 +38,8 @@ enum Command {
     Group(group_cmd::GroupArgs),
     /// Tiered storage: status, catalog rebuild, restore from the bucket.
     Tier(tier_cmd::TierArgs),
+    /// Metadata journal: check, repair (truncate), recover topics from partition directories.
+    Meta(meta_cmd::MetaArgs),
 }
 
 /// Settings for `strata serve`. Precedence, lowest first: built-in defaults, `--config` TOML
@@ -87,6 +90,7 @@ fn main() -> anyhow::Result<()> {
         Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
         Command::Group(args) => runtime.block_on(group_cmd::run(args)),
         Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
+        Command::Meta(args) => meta_cmd::run(args),
     }
 }
 

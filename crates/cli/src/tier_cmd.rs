@@ -41,8 +41,15 @@ enum TierCommand {
         #[arg(long)]
         bootstrap_server: Option<String>,
     },
-    /// Rebuild the catalog from the bucket's manifests (broker stopped).
-    RebuildCatalog,
+    /// Rebuild the catalog from the bucket's manifests (broker stopped). Objects of uploads
+    /// that never finished are deleted, but only once their newest object is older than
+    /// --orphan-min-age-ms: a younger one may belong to an uploader that is still writing.
+    RebuildCatalog {
+        /// Keep unfinished uploads younger than this many milliseconds
+        /// (`strata.tier.orphan.min.age.ms`; default one hour).
+        #[arg(long, default_value_t = 3_600_000)]
+        orphan_min_age_ms: u64,
+    },
     /// Recreate a topic from the bucket alone on an empty data dir (broker stopped). The
     /// restored topic gets `remote.storage.enable=true` and, unless overridden with --config,
     /// `retention.ms=-1` and `retention.bytes=-1`, so restoring never deletes what it restores.
@@ -89,17 +96,26 @@ pub(crate) async fn run(args: TierArgs) -> anyhow::Result<()> {
         TierCommand::Status { bootstrap_server } => {
             status(&store, bootstrap_server.as_deref()).await
         }
-        TierCommand::RebuildCatalog => {
+        TierCommand::RebuildCatalog { orphan_min_age_ms } => {
             let catalog_dir = args.data_dir.join("__tier").join("catalog");
             if catalog_dir.exists() {
                 std::fs::remove_dir_all(&catalog_dir).with_context(|| {
                     format!("remove {} (is the broker stopped?)", catalog_dir.display())
                 })?;
             }
-            let tier = Tier::open(store, tier_config(&args)).await?;
-            let n = tier.catalog().all_entries()?.len();
+            let mut config = tier_config(&args);
+            config.orphan_min_age = std::time::Duration::from_millis(*orphan_min_age_ms);
+            let tier = Tier::open(store, config).await?;
+            let report = tier.rebuild_catalog().await?;
             tier.catalog().flush().await?;
-            println!("Catalog rebuilt from {url}: {n} segments.");
+            println!(
+                "Catalog rebuilt from {url}: {} segments; {} orphaned objects deleted, {} kept \
+                 (unfinished uploads younger than {orphan_min_age_ms} ms), {} unreadable manifests.",
+                report.segments,
+                report.deleted_objects,
+                report.kept_young_objects,
+                report.unreadable_manifests
+            );
             Ok(())
         }
         TierCommand::Restore { topic, configs } => restore(&args, &store, topic, configs).await,
@@ -115,6 +131,8 @@ fn tier_config(args: &TierArgs) -> TierConfig {
         upload_concurrency: 1,
         upload_bytes_per_sec: u64::MAX,
         cold_read_concurrency: 1,
+        cold_read_timeout: std::time::Duration::from_secs(30),
+        orphan_min_age: std::time::Duration::from_secs(3600),
     }
 }
 

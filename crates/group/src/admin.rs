@@ -3,7 +3,10 @@
 //! DescribeGroups reports an unknown group as state `Dead` with no error (v0–v5, as Kafka
 //! does) and shows member metadata and assignments only while the group is Stable.
 //! DeleteGroups refuses groups with members (NON_EMPTY_GROUP) and unknown ones
-//! (GROUP_ID_NOT_FOUND); deleting writes tombstones for every offset and the group record.
+//! (GROUP_ID_NOT_FOUND); deleting writes tombstones for every offset and the group record, and
+//! the group leaves memory only once they are durable (a failed write answers
+//! COORDINATOR_NOT_AVAILABLE and keeps it). ListGroups and DescribeGroups only read: they take
+//! one partition's state lock at a time and never wait for a write.
 
 use kafka_protocol::messages::delete_groups_response::DeletableGroupResult;
 use kafka_protocol::messages::describe_groups_response::{DescribedGroup, DescribedGroupMember};
@@ -40,23 +43,30 @@ impl GroupCoordinator {
                 .types_filter
                 .iter()
                 .any(|t| t.eq_ignore_ascii_case(CLASSIC));
-        let result = self.with_state(|state, _| {
-            let mut groups: Vec<(String, String, &'static str)> = state
-                .groups
-                .values()
-                .filter(|g| g.state != GroupState::Dead)
-                .filter(|g| states.is_empty() || states.contains(&g.state.name().to_lowercase()))
-                .map(|g| {
-                    (
-                        g.id.clone(),
-                        g.protocol_type.clone().unwrap_or_default(),
-                        g.state.name(),
-                    )
-                })
-                .collect();
-            groups.sort();
-            groups
-        });
+        let mut groups: Vec<(String, String, &'static str)> = Vec::new();
+        let result = self
+            .each_shard(|shard| {
+                groups.extend(
+                    shard
+                        .groups
+                        .values()
+                        .filter(|g| g.state != GroupState::Dead)
+                        .filter(|g| {
+                            states.is_empty() || states.contains(&g.state.name().to_lowercase())
+                        })
+                        .map(|g| {
+                            (
+                                g.id.clone(),
+                                g.protocol_type.clone().unwrap_or_default(),
+                                g.state.name(),
+                            )
+                        }),
+                );
+            })
+            .map(|()| {
+                groups.sort();
+                groups
+            });
         match result {
             Ok(groups) => ListGroupsResponse::default().with_groups(
                 groups
@@ -90,8 +100,8 @@ impl GroupCoordinator {
             .groups
             .iter()
             .map(|id| {
-                self.with_state(|state, _| {
-                    let Some(g) = state
+                self.with_shard(id.as_str(), |shard, _| {
+                    let Some(g) = shard
                         .groups
                         .get(id.as_str())
                         .filter(|g| g.state != GroupState::Dead)
@@ -155,40 +165,51 @@ impl GroupCoordinator {
             .iter()
             .map(|id| {
                 let code = self
-                    .with_state(|state, clock| {
-                        let Some(group) = state.groups.get_mut(id.as_str()) else {
-                            return codes::GROUP_ID_NOT_FOUND;
-                        };
-                        match group.state {
-                            GroupState::Dead => return codes::GROUP_ID_NOT_FOUND,
-                            GroupState::Empty => {}
-                            _ => return codes::NON_EMPTY_GROUP,
-                        }
-                        let mut writes: Vec<_> = group
-                            .offsets
-                            .keys()
-                            .map(|(topic, partition)| {
-                                (
-                                    RecordKey::Offset {
-                                        group: group.id.clone(),
-                                        topic: topic.clone(),
-                                        partition: *partition,
-                                    },
-                                    None,
-                                )
-                            })
-                            .collect();
-                        writes.push((RecordKey::Group { group: group.id.clone() }, None));
-                        if let Err(e) = state.store.write(id.as_str(), &writes, clock.ms) {
-                            tracing::error!(group = %id.as_str(), error = %e, "storing the group deletion failed");
-                            return codes::COORDINATOR_NOT_AVAILABLE;
-                        }
-                        if let Some(mut g) = state.groups.remove(id.as_str()) {
-                            g.set_state(GroupState::Dead, clock.ms);
-                        }
-                        tracing::info!(group = %id.as_str(), "group deleted");
-                        codes::NONE
-                    })
+                    .change(
+                        id.as_str(),
+                        |shard, ctx| {
+                            let Some(group) = shard.groups.get_mut(id.as_str()) else {
+                                return codes::GROUP_ID_NOT_FOUND;
+                            };
+                            match group.state {
+                                GroupState::Dead => return codes::GROUP_ID_NOT_FOUND,
+                                GroupState::Empty => {}
+                                _ => return codes::NON_EMPTY_GROUP,
+                            }
+                            let mut writes: Vec<_> = group
+                                .offsets
+                                .keys()
+                                .map(|(topic, partition)| {
+                                    (
+                                        RecordKey::Offset {
+                                            group: group.id.clone(),
+                                            topic: topic.clone(),
+                                            partition: *partition,
+                                        },
+                                        None,
+                                    )
+                                })
+                                .collect();
+                            writes.push((RecordKey::Group { group: group.id.clone() }, None));
+                            ctx.journal.push(writes);
+                            codes::NONE
+                        },
+                        // The group goes from memory only once its tombstones are durable.
+                        |shard, ctx, code, stored| {
+                            if code != codes::NONE {
+                                return code;
+                            }
+                            if !stored {
+                                tracing::error!(group = %id.as_str(), "storing the group deletion failed");
+                                return codes::COORDINATOR_NOT_AVAILABLE;
+                            }
+                            if let Some(mut g) = shard.groups.remove(id.as_str()) {
+                                g.set_state(GroupState::Dead, ctx.clock.ms);
+                            }
+                            tracing::info!(group = %id.as_str(), "group deleted");
+                            codes::NONE
+                        },
+                    )
                     .unwrap_or_else(|code| code);
                 DeletableGroupResult::default()
                     .with_group_id(id.clone())

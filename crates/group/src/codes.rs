@@ -22,6 +22,8 @@ pub const UNKNOWN_MEMBER_ID: i16 = 25;
 pub const INVALID_SESSION_TIMEOUT: i16 = 26;
 /// The group is rebalancing: rejoin.
 pub const REBALANCE_IN_PROGRESS: i16 = 27;
+/// The request is malformed (here: an id or name too long to store).
+pub const INVALID_REQUEST: i16 = 42;
 /// The group still has members.
 pub const NON_EMPTY_GROUP: i16 = 68;
 /// The group does not exist.

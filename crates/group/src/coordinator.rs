@@ -1,16 +1,35 @@
-//! `GroupCoordinator`: the groups behind one mutex, the load phase, the timer task, shutdown.
+//! `GroupCoordinator`: the groups sharded by `__consumer_offsets` partition, the load phase,
+//! the timer task, shutdown.
 //!
 //! Phases: `Loading` (replaying `__consumer_offsets`; requests get COORDINATOR_LOAD_IN_PROGRESS)
 //! → `Ready` → `Closed` (after [`GroupCoordinator::close`]; requests get NOT_COORDINATOR).
 //! A replay failure leaves the coordinator `Failed`: groups answer COORDINATOR_NOT_AVAILABLE and
 //! the error is logged, while the rest of the broker keeps serving.
 //!
-//! Invariant: the mutex is never held across an `.await`; parked JoinGroup/SyncGroup replies
-//! are awaited after it is released.
+//! Locking. Each internal partition `p` (a group lives in `partition_for(group id)`) has two
+//! locks:
+//! - the **state lock** (`Partition::state`) over the groups of `p`. It is held only for
+//!   in-memory work — never across an fsync or an `.await`. Heartbeats and reads (OffsetFetch,
+//!   DescribeGroups, ListGroups) take only this lock.
+//! - the **write lock** (`Partition::writer`) over the partition's log. Every request that may
+//!   change a group takes it first and keeps it for the whole change: (1) under the state lock
+//!   it validates, changes the in-memory state and collects its records in a `Journal`;
+//!   (2) with the state lock released it appends and fsyncs them; (3) under the state lock
+//!   again it *settles*: applies what must only become visible once durable (committed
+//!   offsets, deletions, a group turning Stable) or reverts/answers an error when the write
+//!   failed. The client is answered after (3).
+//!
+//! Consequences: changes to one partition are serialized, so records reach the log in the
+//! order they were applied, and nothing but heartbeats (which only push a session deadline)
+//! touches a group between (1) and (3); a slow fsync delays changes to groups of its own
+//! partition only, and no heartbeat or read anywhere. Lock order is write lock, then state
+//! lock; the timer task only *tries* a busy write lock and otherwise hands that partition's
+//! tick to a blocking thread. Parked JoinGroup/SyncGroup replies are awaited with no lock held.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -18,7 +37,8 @@ use tokio::task::JoinHandle;
 
 use crate::codes;
 use crate::group::Group;
-use crate::storage::{StorageError, Store};
+use crate::rebalance::Ctx;
+use crate::storage::{partition_for, Journal, StorageError, Store, Writer};
 use crate::GroupConfig;
 
 /// What the coordinator needs to know about user partitions: their log end offsets (high
@@ -28,20 +48,42 @@ pub trait OffsetOracle: Send + Sync {
     fn log_end_offset(&self, topic: &str, partition: i32) -> Option<i64>;
 }
 
-/// The loaded state: every group and the internal log.
-#[derive(Debug)]
-pub(crate) struct State {
+/// The groups of one internal partition.
+#[derive(Debug, Default)]
+pub(crate) struct Shard {
     pub(crate) groups: HashMap<String, Group>,
-    pub(crate) store: Store,
 }
 
+/// One internal partition: its groups and its log, each behind its own lock.
 #[derive(Debug)]
-enum Phase {
-    Loading,
-    Ready(State),
-    Failed,
-    Closed,
+pub(crate) struct Partition {
+    state: Mutex<Shard>,
+    writer: Mutex<Writer>,
+    /// A blocking thread is already waiting to run this partition's timers.
+    timer_waiting: AtomicBool,
 }
+
+impl Partition {
+    fn lock_state(&self) -> MutexGuard<'_, Shard> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The write lock; waits off the async workers when it is busy.
+    fn lock_writer(&self) -> MutexGuard<'_, Writer> {
+        match self.writer.try_lock() {
+            Ok(w) => w,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                crate::blocking(|| self.writer.lock().unwrap_or_else(|p| p.into_inner()))
+            }
+        }
+    }
+}
+
+const LOADING: u8 = 0;
+const READY: u8 = 1;
+const FAILED: u8 = 2;
+const CLOSED: u8 = 3;
 
 /// A point in time, both monotonic (deadlines) and wall-clock (stored timestamps).
 #[derive(Debug, Clone, Copy)]
@@ -71,7 +113,8 @@ pub struct GroupCoordinator {
     pub(crate) config: GroupConfig,
     pub(crate) oracle: Arc<dyn OffsetOracle>,
     data_dir: PathBuf,
-    phase: Mutex<Phase>,
+    phase: AtomicU8,
+    partitions: OnceLock<Vec<Partition>>,
     loaded: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -104,7 +147,8 @@ impl GroupCoordinator {
             config,
             oracle,
             data_dir: data_dir.to_path_buf(),
-            phase: Mutex::new(Phase::Loading),
+            phase: AtomicU8::new(LOADING),
+            partitions: OnceLock::new(),
             loaded,
             tasks: Mutex::new(Vec::new()),
         });
@@ -132,21 +176,48 @@ impl GroupCoordinator {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "group coordinator loaded __consumer_offsets"
                 );
-                let mut phase = self.lock_phase();
-                if matches!(*phase, Phase::Loading) {
-                    *phase = Phase::Ready(State { groups, store });
+                let writers = store.into_writers();
+                let count = writers.len() as i32;
+                let mut shards: Vec<Shard> = (0..count).map(|_| Shard::default()).collect();
+                for (id, group) in groups {
+                    let p = partition_for(&id, count) as usize;
+                    shards[p].groups.insert(id, group);
+                }
+                let partitions = shards
+                    .into_iter()
+                    .zip(writers)
+                    .map(|(shard, writer)| Partition {
+                        state: Mutex::new(shard),
+                        writer: Mutex::new(writer),
+                        timer_waiting: AtomicBool::new(false),
+                    })
+                    .collect();
+                let _ = self.partitions.set(partitions);
+                if self
+                    .phase
+                    .compare_exchange(LOADING, READY, Ordering::AcqRel, Ordering::Acquire)
+                    .is_err()
+                {
+                    // Closed while loading: close the logs here, nobody else will.
+                    if let Err(e) = self.close_writers() {
+                        tracing::warn!(error = %e, "closing __consumer_offsets failed");
+                    }
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "loading __consumer_offsets failed; groups are unavailable");
-                *self.lock_phase() = Phase::Failed;
+                let _ = self.phase.compare_exchange(
+                    LOADING,
+                    FAILED,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                );
+                if let Err(e) = store.close() {
+                    tracing::warn!(error = %e, "closing __consumer_offsets failed");
+                }
             }
         }
         self.loaded.send_replace(true);
-    }
-
-    fn lock_phase(&self) -> MutexGuard<'_, Phase> {
-        self.phase.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Waits until the replay has finished (successfully or not).
@@ -157,25 +228,113 @@ impl GroupCoordinator {
 
     /// True once the state is loaded and requests are served.
     pub fn is_ready(&self) -> bool {
-        matches!(*self.lock_phase(), Phase::Ready(_))
+        self.phase.load(Ordering::Acquire) == READY
     }
 
-    /// Runs `f` on the loaded state, or returns the error code the phase calls for.
-    pub(crate) fn with_state<R>(&self, f: impl FnOnce(&mut State, Clock) -> R) -> Result<R, i16> {
-        let mut phase = self.lock_phase();
-        match &mut *phase {
-            Phase::Ready(state) => Ok(f(state, Clock::now())),
-            Phase::Loading => Err(codes::COORDINATOR_LOAD_IN_PROGRESS),
-            Phase::Failed => Err(codes::COORDINATOR_NOT_AVAILABLE),
-            Phase::Closed => Err(codes::NOT_COORDINATOR),
+    /// The error code the phase calls for, `None` when serving.
+    fn unavailable(&self) -> Option<i16> {
+        match self.phase.load(Ordering::Acquire) {
+            READY => None,
+            LOADING => Some(codes::COORDINATOR_LOAD_IN_PROGRESS),
+            FAILED => Some(codes::COORDINATOR_NOT_AVAILABLE),
+            _ => Some(codes::NOT_COORDINATOR),
         }
+    }
+
+    fn partitions(&self) -> Result<&[Partition], i16> {
+        if let Some(code) = self.unavailable() {
+            return Err(code);
+        }
+        self.partitions
+            .get()
+            .map(Vec::as_slice)
+            .ok_or(codes::COORDINATOR_LOAD_IN_PROGRESS)
+    }
+
+    fn partition_of(&self, group_id: &str) -> Result<&Partition, i16> {
+        let all = self.partitions()?;
+        all.get(partition_for(group_id, all.len() as i32) as usize)
+            .ok_or(codes::COORDINATOR_NOT_AVAILABLE)
+    }
+
+    /// Runs `f` under the state lock of `group_id`'s partition: for reads and for heartbeats,
+    /// which change nothing that is stored. Never waits for a write.
+    pub(crate) fn with_shard<R>(
+        &self,
+        group_id: &str,
+        f: impl FnOnce(&mut Shard, Clock) -> R,
+    ) -> Result<R, i16> {
+        let p = self.partition_of(group_id)?;
+        let mut shard = p.lock_state();
+        Ok(f(&mut shard, Clock::now()))
+    }
+
+    /// Runs `f` on every partition's groups in turn (one state lock at a time).
+    pub(crate) fn each_shard(&self, mut f: impl FnMut(&mut Shard)) -> Result<(), i16> {
+        for p in self.partitions()? {
+            f(&mut p.lock_state());
+        }
+        Ok(())
+    }
+
+    /// A change to `group_id`'s partition (see the module docs): `apply` runs under the state
+    /// lock and queues records in `ctx.journal`; they are appended and fsynced with no state
+    /// lock held; `settle` runs under the state lock with `stored` = whether that write is
+    /// durable. All of it under the partition's write lock.
+    pub(crate) fn change<T, R>(
+        &self,
+        group_id: &str,
+        apply: impl FnOnce(&mut Shard, &mut Ctx<'_>) -> T,
+        settle: impl FnOnce(&mut Shard, &mut Ctx<'_>, T, bool) -> R,
+    ) -> Result<R, i16> {
+        let p = self.partition_of(group_id)?;
+        let mut writer = p.lock_writer();
+        // Closed while waiting: the log may be gone.
+        if let Some(code) = self.unavailable() {
+            return Err(code);
+        }
+        Ok(self.transact(p, &mut writer, apply, settle))
+    }
+
+    fn transact<T, R>(
+        &self,
+        p: &Partition,
+        writer: &mut Writer,
+        apply: impl FnOnce(&mut Shard, &mut Ctx<'_>) -> T,
+        settle: impl FnOnce(&mut Shard, &mut Ctx<'_>, T, bool) -> R,
+    ) -> R {
+        let mut journal = Journal::default();
+        let clock = Clock::now();
+        let applied = {
+            let mut shard = p.lock_state();
+            let mut ctx = Ctx {
+                journal: &mut journal,
+                config: &self.config,
+                clock,
+            };
+            apply(&mut shard, &mut ctx)
+        };
+        let stored = store(writer, &mut journal, clock.ms);
+        let clock = Clock::now();
+        let settled = {
+            let mut shard = p.lock_state();
+            let mut ctx = Ctx {
+                journal: &mut journal,
+                config: &self.config,
+                clock,
+            };
+            settle(&mut shard, &mut ctx, applied, stored)
+        };
+        // Records the settling queued (a rebalance after a failed write, say): best effort.
+        store(writer, &mut journal, clock.ms);
+        settled
     }
 
     /// Starts shutdown: every parked JoinGroup and SyncGroup is answered NOT_COORDINATOR so
     /// connections can finish; later requests are still served until [`GroupCoordinator::close`].
     pub fn begin_shutdown(&self) {
-        let _ = self.with_state(|state, _| {
-            for group in state.groups.values_mut() {
+        let _ = self.each_shard(|shard| {
+            for group in shard.groups.values_mut() {
                 for m in &mut group.members {
                     let id = m.id.clone();
                     m.answer_join(crate::member::JoinOutcome::error(
@@ -188,8 +347,8 @@ impl GroupCoordinator {
         });
     }
 
-    /// Stops the timer task and closes the internal logs cleanly. Requests afterwards get
-    /// NOT_COORDINATOR.
+    /// Stops the timer task and closes the internal logs cleanly (after any write in flight).
+    /// Requests afterwards get NOT_COORDINATOR.
     pub fn close(&self) -> Result<(), StorageError> {
         for task in self
             .tasks
@@ -200,25 +359,74 @@ impl GroupCoordinator {
             task.abort();
         }
         self.begin_shutdown();
-        let previous = std::mem::replace(&mut *self.lock_phase(), Phase::Closed);
-        match previous {
-            Phase::Ready(state) => crate::blocking(|| state.store.close()),
+        match self.phase.swap(CLOSED, Ordering::AcqRel) {
+            READY => self.close_writers(),
+            // Loading: `finish_load` sees Closed and closes the logs itself.
             _ => Ok(()),
         }
     }
 
+    fn close_writers(&self) -> Result<(), StorageError> {
+        let mut first = None;
+        for p in self.partitions.get().map(Vec::as_slice).unwrap_or_default() {
+            let mut writer = p.lock_writer();
+            if let Err(e) = crate::blocking(|| writer.close()) {
+                first.get_or_insert(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
     /// Group ids and states (for tests and tools).
     pub fn group_states(&self) -> Vec<(String, crate::GroupState)> {
-        self.with_state(|state, _| {
-            let mut v: Vec<_> = state
-                .groups
-                .values()
-                .map(|g| (g.id.clone(), g.state))
-                .collect();
-            v.sort_by(|a, b| a.0.cmp(&b.0));
-            v
-        })
-        .unwrap_or_default()
+        let mut v = Vec::new();
+        let _ = self.each_shard(|shard| {
+            v.extend(shard.groups.values().map(|g| (g.id.clone(), g.state)));
+        });
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    }
+
+    /// Test seam: `hook(partition)` runs before every write of the coordinator; an error
+    /// fails the write, blocking in it holds the write like a stuck fsync.
+    #[cfg(test)]
+    pub(crate) fn set_write_hook(&self, hook: Option<crate::storage::WriteHook>) {
+        for p in self.partitions.get().map(Vec::as_slice).unwrap_or_default() {
+            p.lock_writer().hook = hook.clone();
+        }
+    }
+
+    /// One timer pass over partition `p`, which the caller holds the write lock of.
+    fn tick_partition(&self, p: &Partition, writer: &mut Writer, retention_due: bool) {
+        self.transact(
+            p,
+            writer,
+            |shard, ctx| {
+                crate::timers::tick(shard, ctx);
+                if retention_due {
+                    crate::timers::expire_offsets(shard, ctx)
+                } else {
+                    Vec::new()
+                }
+            },
+            |shard, ctx, expired, stored| {
+                crate::timers::settle_expired(shard, ctx, expired, stored)
+            },
+        );
+    }
+}
+
+/// Appends and fsyncs `journal`; logs a failure. True if durable.
+fn store(writer: &mut Writer, journal: &mut Journal, now_ms: i64) -> bool {
+    if journal.is_empty() {
+        return true;
+    }
+    match writer.write(journal, now_ms) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "writing __consumer_offsets failed");
+            false
+        }
     }
 }
 
@@ -243,14 +451,43 @@ async fn tick_loop(coordinator: Weak<GroupCoordinator>) {
         if lag_due {
             last_lag = clock.now;
         }
-        let _ = c.with_state(|state, _| {
-            crate::timers::tick(state, &c.config, clock);
-            if retention_due {
-                crate::timers::expire_offsets(state, &c.config, clock);
+        let Ok(partitions) = c.partitions() else {
+            continue;
+        };
+        for (index, p) in partitions.iter().enumerate() {
+            match p.writer.try_lock() {
+                Ok(mut writer) => c.tick_partition(p, &mut writer, retention_due),
+                Err(TryLockError::Poisoned(e)) => {
+                    c.tick_partition(p, &mut e.into_inner(), retention_due)
+                }
+                Err(TryLockError::WouldBlock) => {
+                    // A write is in flight (maybe a slow fsync): tick this partition when it
+                    // ends, on a blocking thread, without holding up the others.
+                    if p.timer_waiting.swap(true, Ordering::AcqRel) {
+                        continue;
+                    }
+                    let c = c.clone();
+                    tokio::task::spawn_blocking(move || {
+                        if let Ok(all) = c.partitions() {
+                            if let Some(p) = all.get(index) {
+                                let mut writer = p.lock_writer();
+                                if c.unavailable().is_none() {
+                                    c.tick_partition(p, &mut writer, retention_due);
+                                }
+                                p.timer_waiting.store(false, Ordering::Release);
+                            }
+                        }
+                    });
+                }
             }
-            if lag_due {
-                crate::metrics::publish(state, c.oracle.as_ref());
-            }
-        });
+        }
+        if lag_due {
+            let mut total = 0usize;
+            let _ = c.each_shard(|shard| {
+                total += shard.groups.len();
+                crate::metrics::publish(shard, c.oracle.as_ref());
+            });
+            metrics::gauge!("strata_groups").set(total as f64);
+        }
     }
 }

@@ -130,25 +130,42 @@ fn put_i32(out: &mut Vec<u8>, v: i32) {
 fn put_i64(out: &mut Vec<u8>, v: i64) {
     out.extend_from_slice(&v.to_be_bytes());
 }
-fn put_str(out: &mut Vec<u8>, s: &str) {
+/// Longest string the format stores (`int16` length): 32767 bytes.
+pub const MAX_STRING_BYTES: usize = i16::MAX as usize;
+
+/// A string longer than [`MAX_STRING_BYTES`] is refused, never cut: a shortened id would name
+/// another group or member after a replay.
+fn put_str(out: &mut Vec<u8>, what: &str, s: &str) -> Result<(), FormatError> {
     let bytes = s.as_bytes();
-    let len = bytes.len().min(i16::MAX as usize);
-    put_i16(out, len as i16);
-    out.extend_from_slice(&bytes[..len]);
+    if bytes.len() > MAX_STRING_BYTES {
+        return Err(FormatError(format!(
+            "{what} is {} bytes, more than the {MAX_STRING_BYTES} a stored string holds",
+            bytes.len()
+        )));
+    }
+    put_i16(out, bytes.len() as i16);
+    out.extend_from_slice(bytes);
+    Ok(())
 }
-fn put_nullable_str(out: &mut Vec<u8>, s: Option<&str>) {
+fn put_nullable_str(out: &mut Vec<u8>, what: &str, s: Option<&str>) -> Result<(), FormatError> {
     match s {
-        Some(s) => put_str(out, s),
-        None => put_i16(out, -1),
+        Some(s) => put_str(out, what, s),
+        None => {
+            put_i16(out, -1);
+            Ok(())
+        }
     }
 }
-fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
-    put_i32(out, b.len() as i32);
+fn put_bytes(out: &mut Vec<u8>, what: &str, b: &[u8]) -> Result<(), FormatError> {
+    let len = i32::try_from(b.len())
+        .map_err(|_| FormatError(format!("{what} is {} bytes, too large to store", b.len())))?;
+    put_i32(out, len);
     out.extend_from_slice(b);
+    Ok(())
 }
 
-/// Encodes a record key.
-pub fn encode_key(key: &RecordKey) -> Vec<u8> {
+/// Encodes a record key; a string that does not fit is an error.
+pub fn encode_key(key: &RecordKey) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
     match key {
         RecordKey::Offset {
@@ -157,26 +174,26 @@ pub fn encode_key(key: &RecordKey) -> Vec<u8> {
             partition,
         } => {
             put_i16(&mut out, 1);
-            put_str(&mut out, group);
-            put_str(&mut out, topic);
+            put_str(&mut out, "group id", group)?;
+            put_str(&mut out, "topic", topic)?;
             put_i32(&mut out, *partition);
         }
         RecordKey::Group { group } => {
             put_i16(&mut out, 2);
-            put_str(&mut out, group);
+            put_str(&mut out, "group id", group)?;
         }
     }
-    out
+    Ok(out)
 }
 
 /// Encodes an offset value: v1 when it carries an expiry, else v3.
-pub fn encode_offset_value(v: &OffsetValue) -> Vec<u8> {
+pub fn encode_offset_value(v: &OffsetValue) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
     match v.expire_timestamp {
         Some(expire) => {
             put_i16(&mut out, 1);
             put_i64(&mut out, v.offset);
-            put_str(&mut out, &v.metadata);
+            put_str(&mut out, "offset metadata", &v.metadata)?;
             put_i64(&mut out, v.commit_timestamp);
             put_i64(&mut out, expire);
         }
@@ -184,34 +201,39 @@ pub fn encode_offset_value(v: &OffsetValue) -> Vec<u8> {
             put_i16(&mut out, 3);
             put_i64(&mut out, v.offset);
             put_i32(&mut out, v.leader_epoch);
-            put_str(&mut out, &v.metadata);
+            put_str(&mut out, "offset metadata", &v.metadata)?;
             put_i64(&mut out, v.commit_timestamp);
         }
     }
-    out
+    Ok(out)
 }
 
 /// Encodes a group value (v3).
-pub fn encode_group_value(v: &GroupValue) -> Vec<u8> {
+pub fn encode_group_value(v: &GroupValue) -> Result<Vec<u8>, FormatError> {
     let mut out = Vec::new();
     put_i16(&mut out, 3);
-    put_str(&mut out, &v.protocol_type);
+    put_str(&mut out, "protocol type", &v.protocol_type)?;
     put_i32(&mut out, v.generation);
-    put_nullable_str(&mut out, v.protocol.as_deref());
-    put_nullable_str(&mut out, v.leader.as_deref());
+    put_nullable_str(&mut out, "protocol", v.protocol.as_deref())?;
+    put_nullable_str(&mut out, "leader", v.leader.as_deref())?;
     put_i64(&mut out, v.current_state_timestamp);
-    put_i32(&mut out, v.members.len() as i32);
+    let count = i32::try_from(v.members.len()).map_err(|_| err("too many members"))?;
+    put_i32(&mut out, count);
     for m in &v.members {
-        put_str(&mut out, &m.member_id);
-        put_nullable_str(&mut out, m.group_instance_id.as_deref());
-        put_str(&mut out, &m.client_id);
-        put_str(&mut out, &m.client_host);
+        put_str(&mut out, "member id", &m.member_id)?;
+        put_nullable_str(
+            &mut out,
+            "group instance id",
+            m.group_instance_id.as_deref(),
+        )?;
+        put_str(&mut out, "client id", &m.client_id)?;
+        put_str(&mut out, "client host", &m.client_host)?;
         put_i32(&mut out, m.rebalance_timeout_ms);
         put_i32(&mut out, m.session_timeout_ms);
-        put_bytes(&mut out, &m.subscription);
-        put_bytes(&mut out, &m.assignment);
+        put_bytes(&mut out, "subscription", &m.subscription)?;
+        put_bytes(&mut out, "assignment", &m.assignment)?;
     }
-    out
+    Ok(out)
 }
 
 // ---- reading ----
@@ -371,7 +393,7 @@ mod tests {
             },
             RecordKey::Group { group: "g2".into() },
         ] {
-            assert_eq!(decode_key(&encode_key(&key)).unwrap(), key);
+            assert_eq!(decode_key(&encode_key(&key).unwrap()).unwrap(), key);
         }
         for expire in [None, Some(99)] {
             let v = OffsetValue {
@@ -381,7 +403,10 @@ mod tests {
                 commit_timestamp: 1_700_000_000_000,
                 expire_timestamp: expire,
             };
-            assert_eq!(decode_offset_value(&encode_offset_value(&v)).unwrap(), v);
+            assert_eq!(
+                decode_offset_value(&encode_offset_value(&v).unwrap()).unwrap(),
+                v
+            );
         }
         let g = GroupValue {
             protocol_type: "consumer".into(),
@@ -400,8 +425,43 @@ mod tests {
                 assignment: vec![3],
             }],
         };
-        assert_eq!(decode_group_value(&encode_group_value(&g)).unwrap(), g);
+        assert_eq!(
+            decode_group_value(&encode_group_value(&g).unwrap()).unwrap(),
+            g
+        );
         assert!(decode_key(&[0, 9, 0, 0]).is_err());
         assert!(decode_offset_value(&[0, 3, 0]).is_err());
+    }
+
+    #[test]
+    fn strings_that_do_not_fit_are_refused_not_cut() {
+        // 16384 two-byte characters: 32768 bytes, one more than an int16 length holds.
+        let long = "é".repeat(16_384);
+        let key = RecordKey::Group {
+            group: long.clone(),
+        };
+        let e = encode_key(&key).unwrap_err();
+        assert!(e.0.contains("group id is 32768 bytes"), "{e}");
+        let fits = "é".repeat(16_383) + "x";
+        assert_eq!(fits.len(), MAX_STRING_BYTES);
+        let key = RecordKey::Group { group: fits };
+        assert_eq!(decode_key(&encode_key(&key).unwrap()).unwrap(), key);
+        let v = OffsetValue {
+            offset: 1,
+            leader_epoch: -1,
+            metadata: long.clone(),
+            commit_timestamp: 0,
+            expire_timestamp: None,
+        };
+        assert!(encode_offset_value(&v).is_err());
+        let g = GroupValue {
+            protocol_type: "consumer".into(),
+            generation: 1,
+            protocol: Some(long),
+            leader: None,
+            current_state_timestamp: 0,
+            members: Vec::new(),
+        };
+        assert!(encode_group_value(&g).unwrap_err().0.contains("protocol"));
     }
 }

@@ -4,6 +4,9 @@
 //! UNKNOWN_MEMBER_ID (unknown group or member, or an Empty group), ILLEGAL_GENERATION, then by
 //! state: PreparingRebalance → REBALANCE_IN_PROGRESS (the signal to rejoin); CompletingRebalance
 //! and Stable → NONE. Every accepted heartbeat pushes the session deadline forward.
+//!
+//! A heartbeat takes only its partition's state lock (`coordinator.rs`): it is never queued
+//! behind a write or an fsync.
 
 use kafka_protocol::messages::{HeartbeatRequest, HeartbeatResponse};
 
@@ -14,15 +17,18 @@ use crate::GroupCoordinator;
 impl GroupCoordinator {
     /// Handles Heartbeat.
     pub async fn heartbeat(&self, req: HeartbeatRequest, version: i16) -> HeartbeatResponse {
+        if let Err(code) = crate::limits::check_group_id(req.group_id.as_str()) {
+            return HeartbeatResponse::default().with_error_code(code);
+        }
         let code = self
-            .with_state(|state, clock| {
+            .with_shard(req.group_id.as_str(), |shard, clock| {
                 let member_id = req.member_id.as_str();
                 let instance = if version >= 3 {
                     req.group_instance_id.as_deref()
                 } else {
                     None
                 };
-                let Some(group) = state.groups.get_mut(req.group_id.as_str()) else {
+                let Some(group) = shard.groups.get_mut(req.group_id.as_str()) else {
                     return codes::UNKNOWN_MEMBER_ID;
                 };
                 if group.state == GroupState::Dead {

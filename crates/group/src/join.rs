@@ -8,7 +8,9 @@
 //! - unknown member with a known `group.instance.id`: the static member gets a fresh id that
 //!   replaces the old one (requests with the old id get FENCED_INSTANCE_ID). In Stable, if the
 //!   selected protocol would not change, the answer is the current generation at once — no
-//!   rebalance; the leader is answered with the member list (and `skip_assignment` on v9).
+//!   rebalance; the leader is answered with the member list (and `skip_assignment` on v9). That
+//!   answer waits until the group record with the new id is durable; if the write fails the
+//!   replacement is undone (the old id stays valid) and the answer is COORDINATOR_NOT_AVAILABLE.
 //! - known member: in PreparingRebalance it is parked until the join phase ends; in
 //!   CompletingRebalance or Stable a follower with unchanged protocols gets the current
 //!   generation back, while the leader or a member with changed protocols triggers a rebalance.
@@ -20,7 +22,6 @@ use kafka_protocol::protocol::StrBytes;
 use tokio::sync::oneshot;
 
 use crate::codes;
-use crate::coordinator::State;
 use crate::group::{Group, GroupState};
 use crate::member::{JoinOutcome, Member};
 use crate::rebalance::Ctx;
@@ -43,6 +44,48 @@ struct Join {
 enum Answer {
     Now(JoinOutcome),
     Parked(oneshot::Receiver<JoinOutcome>),
+    /// The answer, to be given only once the records queued with it are durable; if they are
+    /// not, the static member replacement is undone.
+    Durable(JoinOutcome, Box<StaticRevert>),
+}
+
+/// What a static member replacement changed, to undo it when its record cannot be stored
+/// (Kafka reverts the replacement when the append fails).
+struct StaticRevert {
+    instance: String,
+    old_id: String,
+    new_id: String,
+    protocols: Vec<(String, Bytes)>,
+    client_id: String,
+    client_host: String,
+    rebalance_timeout_ms: i32,
+    session_timeout_ms: i32,
+    was_leader: bool,
+    was_pending_sync: bool,
+}
+
+impl StaticRevert {
+    fn undo(self, group: &mut Group) {
+        let Some(m) = group.member_mut(&self.new_id) else {
+            return;
+        };
+        m.id = self.old_id.clone();
+        m.protocols = self.protocols;
+        m.client_id = self.client_id;
+        m.client_host = self.client_host;
+        m.rebalance_timeout_ms = self.rebalance_timeout_ms;
+        m.session_timeout_ms = self.session_timeout_ms;
+        group
+            .static_members
+            .insert(self.instance, self.old_id.clone());
+        if self.was_leader {
+            group.leader = Some(self.old_id.clone());
+        }
+        group.pending_sync.remove(&self.new_id);
+        if self.was_pending_sync {
+            group.pending_sync.insert(self.old_id);
+        }
+    }
 }
 
 fn sb(s: &str) -> StrBytes {
@@ -86,7 +129,7 @@ impl GroupCoordinator {
         let member_id = join.member_id.clone();
         let answer = self.join_now(join);
         let outcome = match answer {
-            Answer::Now(o) => o,
+            Answer::Now(o) | Answer::Durable(o, _) => o,
             Answer::Parked(rx) => rx
                 .await
                 .unwrap_or_else(|_| JoinOutcome::error(codes::NOT_COORDINATOR, &member_id)),
@@ -95,8 +138,22 @@ impl GroupCoordinator {
     }
 
     fn join_now(&self, join: Join) -> Answer {
-        if join.group_id.is_empty() {
-            return Answer::Now(JoinOutcome::error(codes::INVALID_GROUP_ID, &join.member_id));
+        if let Err(code) = crate::limits::check_group_id(&join.group_id) {
+            return Answer::Now(JoinOutcome::error(code, ""));
+        }
+        let strings = [
+            Some(join.member_id.as_str()),
+            join.instance_id.as_deref(),
+            Some(join.client_id.as_str()),
+            Some(join.protocol_type.as_str()),
+        ];
+        let too_long = strings
+            .into_iter()
+            .flatten()
+            .chain(join.protocols.iter().map(|(name, _)| name.as_str()))
+            .any(|s| crate::limits::check_stored(s).is_err());
+        if too_long {
+            return Answer::Now(JoinOutcome::error(codes::INVALID_REQUEST, ""));
         }
         if join.session_timeout_ms < self.config.min_session_timeout_ms
             || join.session_timeout_ms > self.config.max_session_timeout_ms
@@ -106,33 +163,44 @@ impl GroupCoordinator {
                 &join.member_id,
             ));
         }
-        let result = self.with_state(|state, clock| {
-            let State { groups, store } = state;
-            let created = !groups.contains_key(&join.group_id);
-            if created && !join.member_id.is_empty() {
-                return Answer::Now(JoinOutcome::error(
-                    codes::UNKNOWN_MEMBER_ID,
-                    &join.member_id,
-                ));
-            }
-            let group = groups
-                .entry(join.group_id.clone())
-                .or_insert_with(|| Group::new(&join.group_id, clock.ms));
-            let mut ctx = Ctx {
-                store,
-                config: &self.config,
-                clock,
-            };
-            let answer = join_group(group, &join, &mut ctx);
-            if created
-                && group.members.is_empty()
-                && group.pending.is_empty()
-                && group.offsets.is_empty()
-            {
-                groups.remove(&join.group_id);
-            }
-            answer
-        });
+        let result = self.change(
+            &join.group_id,
+            |shard, ctx| {
+                let groups = &mut shard.groups;
+                let created = !groups.contains_key(&join.group_id);
+                if created && !join.member_id.is_empty() {
+                    return Answer::Now(JoinOutcome::error(
+                        codes::UNKNOWN_MEMBER_ID,
+                        &join.member_id,
+                    ));
+                }
+                let group = groups
+                    .entry(join.group_id.clone())
+                    .or_insert_with(|| Group::new(&join.group_id, ctx.clock.ms));
+                let answer = join_group(group, &join, ctx);
+                if created
+                    && group.members.is_empty()
+                    && group.pending.is_empty()
+                    && group.offsets.is_empty()
+                {
+                    groups.remove(&join.group_id);
+                }
+                answer
+            },
+            |shard, _, answer, stored| match answer {
+                Answer::Durable(outcome, revert) if !stored => {
+                    tracing::error!(group = %join.group_id, "storing the static member replacement failed; undone");
+                    if let Some(group) = shard.groups.get_mut(&join.group_id) {
+                        revert.undo(group);
+                    }
+                    Answer::Now(JoinOutcome::error(
+                        codes::COORDINATOR_NOT_AVAILABLE,
+                        &outcome.member_id,
+                    ))
+                }
+                answer => answer,
+            },
+        );
         result.unwrap_or_else(|code| Answer::Now(JoinOutcome::error(code, &join.member_id)))
     }
 }
@@ -157,18 +225,14 @@ fn join_group(group: &mut Group, join: &Join, ctx: &mut Ctx<'_>) -> Answer {
     }
 }
 
-fn new_member_id(prefix: &str) -> String {
-    format!("{prefix}-{}", uuid::Uuid::new_v4())
-}
-
 fn join_unknown_member(group: &mut Group, join: &Join, ctx: &mut Ctx<'_>) -> Answer {
     if let Some(instance) = &join.instance_id {
         if let Some(old_id) = group.static_members.get(instance).cloned() {
             return replace_static_member(group, join, &old_id, ctx);
         }
-        return add_member_and_rebalance(group, join, new_member_id(instance), ctx);
+        return add_member_and_rebalance(group, join, crate::limits::new_member_id(instance), ctx);
     }
-    let id = new_member_id(&join.client_id);
+    let id = crate::limits::new_member_id(&join.client_id);
     if join.version >= 4 {
         let deadline = ctx.clock.after_ms(i64::from(join.session_timeout_ms));
         group.pending.insert(id.clone(), deadline);
@@ -280,9 +344,21 @@ fn replace_static_member(
     ctx: &mut Ctx<'_>,
 ) -> Answer {
     let instance = join.instance_id.clone().unwrap_or_default();
-    let new_id = new_member_id(&instance);
+    let new_id = crate::limits::new_member_id(&instance);
     let Some(member) = group.member_mut(old_id) else {
         return add_member_and_rebalance(group, join, new_id, ctx);
+    };
+    let previous = StaticRevert {
+        instance: instance.clone(),
+        old_id: old_id.to_string(),
+        new_id: new_id.clone(),
+        protocols: member.protocols.clone(),
+        client_id: member.client_id.clone(),
+        client_host: member.client_host.clone(),
+        rebalance_timeout_ms: member.rebalance_timeout_ms,
+        session_timeout_ms: member.session_timeout_ms,
+        was_leader: false,
+        was_pending_sync: false,
     };
     member.answer_join(JoinOutcome::error(codes::FENCED_INSTANCE_ID, old_id));
     member.answer_sync(crate::member::SyncOutcome::error(codes::FENCED_INSTANCE_ID));
@@ -296,26 +372,27 @@ fn replace_static_member(
     group
         .static_members
         .insert(instance.clone(), new_id.clone());
-    if group.is_leader(old_id) {
+    let was_leader = group.is_leader(old_id);
+    if was_leader {
         group.leader = Some(new_id.clone());
     }
-    if group.pending_sync.remove(old_id) {
+    let was_pending_sync = group.pending_sync.remove(old_id);
+    if was_pending_sync {
         group.pending_sync.insert(new_id.clone());
     }
+    let previous = StaticRevert {
+        was_leader,
+        was_pending_sync,
+        ..previous
+    };
     tracing::info!(group = %group.id, instance = %instance, old = %old_id, new = %new_id, "static member rejoined with a new member id");
     let (tx, rx) = oneshot::channel();
     match group.state {
         GroupState::Stable if group.select_protocol() == group.protocol_name => {
-            if let Err(e) = group.persist(ctx) {
-                tracing::error!(group = %group.id, error = %e, "storing the static member replacement failed");
-                return Answer::Now(JoinOutcome::error(
-                    codes::COORDINATOR_NOT_AVAILABLE,
-                    &new_id,
-                ));
-            }
+            group.persist(ctx);
             let mut outcome = group.join_outcome_for(&new_id);
             outcome.skip_assignment = group.is_leader(&new_id) && join.version >= 9;
-            Answer::Now(outcome)
+            Answer::Durable(outcome, Box::new(previous))
         }
         GroupState::Stable | GroupState::CompletingRebalance | GroupState::PreparingRebalance => {
             if let Some(m) = group.member_mut(&new_id) {

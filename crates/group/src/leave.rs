@@ -30,23 +30,27 @@ impl GroupCoordinator {
         } else {
             vec![(req.member_id.to_string(), None)]
         };
-        let result = self.with_state(|state, clock| {
-            let Some(group) = state.groups.get_mut(req.group_id.as_str()) else {
-                return Ok(vec![codes::UNKNOWN_MEMBER_ID; leaving.len()]);
-            };
-            if group.state == GroupState::Dead {
-                return Err(codes::COORDINATOR_NOT_AVAILABLE);
-            }
-            let mut ctx = Ctx {
-                store: &mut state.store,
-                config: &self.config,
-                clock,
-            };
-            Ok(leaving
-                .iter()
-                .map(|(id, instance)| leave_one(group, id, instance.as_deref(), &mut ctx))
-                .collect())
-        });
+        if let Err(code) = crate::limits::check_group_id(req.group_id.as_str()) {
+            return LeaveGroupResponse::default().with_error_code(code);
+        }
+        // A rebalance the leave starts may store the group (Empty); that write is best effort,
+        // as the leave itself stores nothing.
+        let result = self.change(
+            req.group_id.as_str(),
+            |shard, ctx| {
+                let Some(group) = shard.groups.get_mut(req.group_id.as_str()) else {
+                    return Ok(vec![codes::UNKNOWN_MEMBER_ID; leaving.len()]);
+                };
+                if group.state == GroupState::Dead {
+                    return Err(codes::COORDINATOR_NOT_AVAILABLE);
+                }
+                Ok(leaving
+                    .iter()
+                    .map(|(id, instance)| leave_one(group, id, instance.as_deref(), ctx))
+                    .collect())
+            },
+            |_, _, result, _| result,
+        );
         let codes_per_member = match result {
             Ok(Ok(v)) => v,
             Ok(Err(code)) | Err(code) => {

@@ -7,18 +7,24 @@
 //! 1. [`GroupCoordinator::open`] opens the 50 (`offsets.topic.num.partitions`) internal
 //!    partition logs and replays them on a blocking thread (`loader.rs`); until replay ends
 //!    every request is answered COORDINATOR_LOAD_IN_PROGRESS (14), which clients retry.
-//! 2. All groups live behind one mutex (`coordinator.rs`). A request handler locks it, runs the
-//!    state machine (`join.rs`, `sync.rs`, `heartbeat.rs`, `leave.rs`, `offsets.rs`,
-//!    `admin.rs`, transitions in `rebalance.rs`), and unlocks. JoinGroup and SyncGroup may
-//!    park: they leave a `oneshot` sender in the member and await the receiver after unlocking;
-//!    the rebalance that completes them answers every parked member at once.
-//! 3. Writes to `__consumer_offsets` (`storage.rs`, record format in `format.rs`) happen under
-//!    the mutex and are fsynced before the reply: an acknowledged commit or assignment is on
-//!    disk. One group's records all go to one partition, so their order is the replay order.
-//! 4. A timer task (`timers.rs`) ticks every 100 ms: session expiry, the join phase's deadline
+//! 2. Ids and names that would be stored are checked against the format's limits where the
+//!    request enters (`limits.rs`); what cannot be stored is refused, never cut.
+//! 3. Groups are sharded by `__consumer_offsets` partition (`coordinator.rs`), each partition
+//!    with a state lock (groups) and a write lock (its log). A request runs the state machine
+//!    (`join.rs`, `sync.rs`, `heartbeat.rs`, `leave.rs`, `offsets.rs`, `admin.rs`, transitions
+//!    in `rebalance.rs`) under its group's state lock. JoinGroup and SyncGroup may park: they
+//!    leave a `oneshot` sender in the member and await the receiver after unlocking; the
+//!    rebalance that completes them answers every parked member at once.
+//! 4. Writes to `__consumer_offsets` (`storage.rs`, record format in `format.rs`) happen under
+//!    the partition's write lock but outside its state lock, and are fsynced before the reply:
+//!    an acknowledged commit or assignment is on disk, and a slow fsync never holds up a
+//!    heartbeat. What must only be visible once durable (committed offsets, a Stable group,
+//!    deletions) is applied after the fsync. One group's records all go to one partition, in
+//!    the order they were applied, which is the replay order.
+//! 5. A timer task (`timers.rs`) ticks every 100 ms: session expiry, the join phase's deadline
 //!    (rebalance timeout, or the initial rebalance delay), the sync deadline, pending member
 //!    ids that never rejoined, offsets retention, and the lag gauges (`metrics.rs`).
-//! 5. Shutdown answers parked requests NOT_COORDINATOR and closes the logs cleanly.
+//! 6. Shutdown answers parked requests NOT_COORDINATOR and closes the logs cleanly.
 //!
 //! See docs/groups.md for the state machine and migrations/FORMATS.md for the record format.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
@@ -27,11 +33,14 @@ mod admin;
 pub mod codes;
 mod config;
 mod coordinator;
+#[cfg(test)]
+mod durability_tests;
 pub mod format;
 mod group;
 mod heartbeat;
 mod join;
 mod leave;
+mod limits;
 mod loader;
 mod member;
 mod metrics;

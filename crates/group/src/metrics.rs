@@ -7,13 +7,12 @@
 //! - `strata_group_rebalances_total{group}` and `strata_group_session_expirations_total{group}`
 //!   (counters).
 
-use crate::coordinator::State;
+use crate::coordinator::Shard;
 use crate::OffsetOracle;
 
-/// Recomputes the gauges.
-pub(crate) fn publish(state: &State, oracle: &dyn OffsetOracle) {
-    metrics::gauge!("strata_groups").set(state.groups.len() as f64);
-    for group in state.groups.values() {
+/// Recomputes the per-group gauges of one partition's groups (the caller sets `strata_groups`).
+pub(crate) fn publish(shard: &Shard, oracle: &dyn OffsetOracle) {
+    for group in shard.groups.values() {
         metrics::gauge!("strata_group_members", "group" => group.id.clone())
             .set(group.members.len() as f64);
         for ((topic, partition), committed) in &group.offsets {

@@ -8,7 +8,10 @@
 //! PreparingRebalance with the current generation are accepted: that is how consumers commit
 //! before they rejoin). Per partition: metadata longer than `offset.metadata.max.bytes` is
 //! OFFSET_METADATA_TOO_LARGE, a partition that does not exist UNKNOWN_TOPIC_OR_PARTITION.
-//! The accepted offsets are written as one batch and fsynced before the reply.
+//! The accepted offsets are written as one batch and fsynced before the reply; they are
+//! *pending* until then and become visible (OffsetFetch) only once durable — a failed write
+//! answers COORDINATOR_NOT_AVAILABLE and changes nothing. Ids, topic names and metadata that
+//! do not fit the stored format are refused (`limits.rs`).
 //!
 //! OffsetFetch answers -1 / "" for partitions without a commit; `topics = null` (v2+) means all
 //! of the group's offsets; v8+ batches groups. `require_stable` (v7+) waits for pending
@@ -44,6 +47,9 @@ fn sb(s: &str) -> StrBytes {
 /// One partition's committed offset as OffsetFetch reports it: (offset, epoch, metadata, error).
 type Fetched = (i64, i32, String, i16);
 
+/// One requested commit: (topic, partition, offset, leader epoch, metadata).
+type Requested = (String, i32, i64, i32, String);
+
 /// `topic -> [(partition, fetched)]`.
 type FetchedTopics = BTreeMap<String, Vec<(i32, Fetched)>>;
 
@@ -62,7 +68,7 @@ impl GroupCoordinator {
         } else {
             None
         };
-        let requested: Vec<(String, i32, i64, i32, String)> = req
+        let requested: Vec<Requested> = req
             .topics
             .iter()
             .flat_map(|t| {
@@ -86,38 +92,41 @@ impl GroupCoordinator {
         } else {
             None
         };
-        let result = self.with_state(|state, clock| {
-            if group_id.is_empty() {
-                return vec![codes::INVALID_GROUP_ID; requested.len()];
-            }
-            let created = !state.groups.contains_key(&group_id);
-            if created {
-                if generation >= 0 {
-                    return vec![codes::ILLEGAL_GENERATION; requested.len()];
+        if let Err(code) = crate::limits::check_group_id(&group_id) {
+            return commit_response(&requested, vec![code; requested.len()]);
+        }
+        let metadata_max = self
+            .config
+            .offset_metadata_max_bytes
+            .min(crate::format::MAX_STRING_BYTES);
+        // Accepted offsets are *pending* until their records are durable: only then are they
+        // applied to the group (and visible to OffsetFetch); a failed write leaves the group's
+        // offsets as they were and answers COORDINATOR_NOT_AVAILABLE.
+        let result = self.change(
+            &group_id,
+            |shard, ctx| {
+                let clock = ctx.clock;
+                match shard.groups.get_mut(&group_id) {
+                    // Unknown group: only a standalone commit (generation < 0) is accepted.
+                    None if generation >= 0 => {
+                        return Err(vec![codes::ILLEGAL_GENERATION; requested.len()]);
+                    }
+                    None => {}
+                    Some(group) => {
+                        let verdict =
+                            validate_commit(group, generation, &member_id, instance.as_deref());
+                        if verdict != codes::NONE {
+                            return Err(vec![verdict; requested.len()]);
+                        }
+                        if let Some(m) = group.member_mut(&member_id) {
+                            m.touch(clock.now);
+                        }
+                    }
                 }
-                state
-                    .groups
-                    .insert(group_id.clone(), Group::new(&group_id, clock.ms));
-            }
-            let Some(group) = state.groups.get_mut(&group_id) else {
-                return vec![codes::COORDINATOR_NOT_AVAILABLE; requested.len()];
-            };
-            let verdict = validate_commit(group, generation, &member_id, instance.as_deref());
-            if verdict != codes::NONE {
-                return vec![verdict; requested.len()];
-            }
-            if let Some(m) = group.member_mut(&member_id) {
-                m.touch(clock.now);
-            }
-            let mut results = Vec::with_capacity(requested.len());
-            let mut writes = Vec::new();
-            let mut accepted = Vec::new();
-            for (topic, partition, offset, epoch, metadata) in &requested {
-                let code = if metadata.len() > self.config.offset_metadata_max_bytes {
-                    codes::OFFSET_METADATA_TOO_LARGE
-                } else if self.oracle.log_end_offset(topic, *partition).is_none() {
-                    codes::UNKNOWN_TOPIC_OR_PARTITION
-                } else {
+                let mut results = Vec::with_capacity(requested.len());
+                let mut writes = Vec::new();
+                let mut accepted = Vec::new();
+                for (topic, partition, offset, epoch, metadata) in &requested {
                     let value = OffsetValue {
                         offset: *offset,
                         leader_epoch: *epoch,
@@ -125,62 +134,65 @@ impl GroupCoordinator {
                         commit_timestamp: clock.ms,
                         expire_timestamp: retention.map(|r| clock.ms.saturating_add(r)),
                     };
-                    writes.push((
-                        RecordKey::Offset {
-                            group: group_id.clone(),
-                            topic: topic.clone(),
-                            partition: *partition,
-                        },
-                        Some(encode_offset_value(&value)),
-                    ));
-                    accepted.push(((topic.clone(), *partition), value));
-                    codes::NONE
-                };
-                results.push(code);
-            }
-            match state.store.write(&group_id, &writes, clock.ms) {
-                Ok(()) => {
-                    let group = state
-                        .groups
-                        .get_mut(&group_id)
-                        .expect("group checked above");
-                    group.offsets.extend(accepted);
+                    let code = if metadata.len() > metadata_max {
+                        codes::OFFSET_METADATA_TOO_LARGE
+                    } else if !crate::limits::topic_name_fits(topic)
+                        || self.oracle.log_end_offset(topic, *partition).is_none()
+                    {
+                        codes::UNKNOWN_TOPIC_OR_PARTITION
+                    } else {
+                        match encode_offset_value(&value) {
+                            Ok(encoded) => {
+                                writes.push((
+                                    RecordKey::Offset {
+                                        group: group_id.clone(),
+                                        topic: topic.clone(),
+                                        partition: *partition,
+                                    },
+                                    Some(encoded),
+                                ));
+                                accepted.push(((topic.clone(), *partition), value));
+                                codes::NONE
+                            }
+                            Err(e) => {
+                                tracing::warn!(group = %group_id, error = %e, "offset not storable");
+                                codes::OFFSET_METADATA_TOO_LARGE
+                            }
+                        }
+                    };
+                    results.push(code);
                 }
-                Err(e) => {
-                    tracing::error!(group = %group_id, error = %e, "storing offsets failed");
+                ctx.journal.push(writes);
+                Ok((results, accepted))
+            },
+            |shard, ctx, applied, stored| {
+                let (mut results, accepted) = match applied {
+                    Ok(applied) => applied,
+                    Err(results) => return results,
+                };
+                if accepted.is_empty() {
+                    return results;
+                }
+                if stored {
+                    shard
+                        .groups
+                        .entry(group_id.clone())
+                        .or_insert_with(|| Group::new(&group_id, ctx.clock.ms))
+                        .offsets
+                        .extend(accepted);
+                } else {
+                    tracing::error!(group = %group_id, "storing offsets failed");
                     for code in &mut results {
                         if *code == codes::NONE {
                             *code = codes::COORDINATOR_NOT_AVAILABLE;
                         }
                     }
                 }
-            }
-            if created
-                && state
-                    .groups
-                    .get(&group_id)
-                    .is_some_and(|g| g.offsets.is_empty())
-            {
-                state.groups.remove(&group_id);
-            }
-            results
-        });
+                results
+            },
+        );
         let results = result.unwrap_or_else(|code| vec![code; requested.len()]);
-        let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
-        for ((topic, partition, ..), code) in requested.iter().zip(results) {
-            let part = OffsetCommitResponsePartition::default()
-                .with_partition_index(*partition)
-                .with_error_code(code);
-            match topics.last_mut() {
-                Some(t) if t.name.as_str() == topic => t.partitions.push(part),
-                _ => topics.push(
-                    OffsetCommitResponseTopic::default()
-                        .with_name(TopicName(sb(topic)))
-                        .with_partitions(vec![part]),
-                ),
-            }
-        }
-        OffsetCommitResponse::default().with_topics(topics)
+        commit_response(&requested, results)
     }
 
     /// Handles OffsetFetch (single group on v1–v7, batched on v8+).
@@ -283,8 +295,8 @@ impl GroupCoordinator {
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
     ) -> (i16, FetchedTopics) {
-        let result = self.with_state(|state, _| {
-            let group = state.groups.get(group_id);
+        let result = self.with_shard(group_id, |shard, _| {
+            let group = shard.groups.get(group_id);
             let mut out: FetchedTopics = BTreeMap::new();
             match &topics {
                 None => {
@@ -336,60 +348,73 @@ impl GroupCoordinator {
                 )
             })
             .collect();
-        let result = self.with_state(|state, clock| {
-            let group_id = req.group_id.as_str();
-            let Some(group) = state.groups.get_mut(group_id) else {
-                return Err(codes::GROUP_ID_NOT_FOUND);
-            };
-            if group.state == GroupState::Dead {
-                return Err(codes::GROUP_ID_NOT_FOUND);
-            }
-            let subscribed = if group.state == GroupState::Empty {
-                BTreeSet::new()
-            } else if group.protocol_type.as_deref() == Some("consumer") {
-                subscribed_topics(group)
-            } else {
-                return Err(codes::NON_EMPTY_GROUP);
-            };
-            let mut writes = Vec::new();
-            let mut results = Vec::new();
-            for (topic, parts) in &requested {
-                let mut codes_for_topic = Vec::new();
-                for p in parts {
-                    if subscribed.contains(topic) {
-                        codes_for_topic.push((*p, codes::GROUP_SUBSCRIBED_TO_TOPIC));
-                        continue;
-                    }
-                    if group.offsets.contains_key(&(topic.clone(), *p)) {
-                        writes.push((
-                            RecordKey::Offset {
-                                group: group_id.to_string(),
-                                topic: topic.clone(),
-                                partition: *p,
-                            },
-                            None,
-                        ));
-                    }
-                    codes_for_topic.push((*p, codes::NONE));
+        let group_id = req.group_id.as_str();
+        let result = self.change(
+            group_id,
+            |shard, ctx| {
+                let Some(group) = shard.groups.get_mut(group_id) else {
+                    return Err(codes::GROUP_ID_NOT_FOUND);
+                };
+                if group.state == GroupState::Dead {
+                    return Err(codes::GROUP_ID_NOT_FOUND);
                 }
-                results.push((topic.clone(), codes_for_topic));
-            }
-            if let Err(e) = state.store.write(group_id, &writes, clock.ms) {
-                tracing::error!(group = %group_id, error = %e, "storing offset deletions failed");
-                return Err(codes::COORDINATOR_NOT_AVAILABLE);
-            }
-            if let Some(group) = state.groups.get_mut(group_id) {
-                for (key, _) in &writes {
-                    if let RecordKey::Offset {
-                        topic, partition, ..
-                    } = key
-                    {
-                        group.offsets.remove(&(topic.clone(), *partition));
+                let subscribed = if group.state == GroupState::Empty {
+                    BTreeSet::new()
+                } else if group.protocol_type.as_deref() == Some("consumer") {
+                    subscribed_topics(group)
+                } else {
+                    return Err(codes::NON_EMPTY_GROUP);
+                };
+                let mut writes = Vec::new();
+                let mut results = Vec::new();
+                for (topic, parts) in &requested {
+                    let mut codes_for_topic = Vec::new();
+                    for p in parts {
+                        if subscribed.contains(topic) {
+                            codes_for_topic.push((*p, codes::GROUP_SUBSCRIBED_TO_TOPIC));
+                            continue;
+                        }
+                        if group.offsets.contains_key(&(topic.clone(), *p)) {
+                            writes.push((
+                                RecordKey::Offset {
+                                    group: group_id.to_string(),
+                                    topic: topic.clone(),
+                                    partition: *p,
+                                },
+                                None,
+                            ));
+                        }
+                        codes_for_topic.push((*p, codes::NONE));
+                    }
+                    results.push((topic.clone(), codes_for_topic));
+                }
+                let deleted: Vec<(String, i32)> = writes
+                    .iter()
+                    .filter_map(|(key, _)| match key {
+                        RecordKey::Offset {
+                            topic, partition, ..
+                        } => Some((topic.clone(), *partition)),
+                        RecordKey::Group { .. } => None,
+                    })
+                    .collect();
+                ctx.journal.push(writes);
+                Ok((results, deleted))
+            },
+            // The offsets disappear from memory only once their tombstones are durable.
+            |shard, _, applied, stored| {
+                let (results, deleted) = applied?;
+                if !stored {
+                    tracing::error!(group = %group_id, "storing offset deletions failed");
+                    return Err(codes::COORDINATOR_NOT_AVAILABLE);
+                }
+                if let Some(group) = shard.groups.get_mut(group_id) {
+                    for key in &deleted {
+                        group.offsets.remove(key);
                     }
                 }
-            }
-            Ok(results)
-        });
+                Ok(results)
+            },
+        );
         match result {
             Ok(Ok(results)) => OffsetDeleteResponse::default().with_topics(
                 results
@@ -413,6 +438,25 @@ impl GroupCoordinator {
             Ok(Err(code)) | Err(code) => OffsetDeleteResponse::default().with_error_code(code),
         }
     }
+}
+
+/// The OffsetCommit answer: one code per requested partition, grouped by topic.
+fn commit_response(requested: &[Requested], results: Vec<i16>) -> OffsetCommitResponse {
+    let mut topics: Vec<OffsetCommitResponseTopic> = Vec::new();
+    for ((topic, partition, ..), code) in requested.iter().zip(results) {
+        let part = OffsetCommitResponsePartition::default()
+            .with_partition_index(*partition)
+            .with_error_code(code);
+        match topics.last_mut() {
+            Some(t) if t.name.as_str() == topic => t.partitions.push(part),
+            _ => topics.push(
+                OffsetCommitResponseTopic::default()
+                    .with_name(TopicName(sb(topic)))
+                    .with_partitions(vec![part]),
+            ),
+        }
+    }
+    OffsetCommitResponse::default().with_topics(topics)
 }
 
 /// Kafka `ClassicGroup.validateOffsetCommit` (see the module docs).

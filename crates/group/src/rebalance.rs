@@ -16,25 +16,33 @@ use crate::codes;
 use crate::coordinator::Clock;
 use crate::group::{Group, GroupState};
 use crate::member::{JoinOutcome, Member, SyncOutcome};
-use crate::storage::Store;
+use crate::storage::Journal;
 use crate::GroupConfig;
 
 /// What transitions need besides the group.
 pub(crate) struct Ctx<'a> {
-    pub(crate) store: &'a mut Store,
+    /// Records to write once the state lock is released (see `coordinator.rs`).
+    pub(crate) journal: &'a mut Journal,
     pub(crate) config: &'a GroupConfig,
     pub(crate) clock: Clock,
 }
 
 impl Group {
-    /// Writes the group's metadata record (fsynced).
-    pub(crate) fn persist(&self, ctx: &mut Ctx<'_>) -> Result<(), crate::StorageError> {
-        let value = crate::format::encode_group_value(&self.to_value());
-        let key = crate::format::RecordKey::Group {
-            group: self.id.clone(),
-        };
-        ctx.store
-            .write(&self.id, &[(key, Some(value))], ctx.clock.ms)
+    /// Queues the group's metadata record; it is appended and fsynced after the state lock is
+    /// released, and the caller's settle step learns whether that worked.
+    pub(crate) fn persist(&self, ctx: &mut Ctx<'_>) {
+        match crate::format::encode_group_value(&self.to_value()) {
+            Ok(value) => {
+                let key = crate::format::RecordKey::Group {
+                    group: self.id.clone(),
+                };
+                ctx.journal.push(vec![(key, Some(value))]);
+            }
+            Err(e) => {
+                tracing::error!(group = %self.id, error = %e, "the group record cannot be stored");
+                ctx.journal.refuse(e);
+            }
+        }
     }
 
     /// The JoinGroup answer for `member_id` at the current generation (members for the leader).
@@ -144,9 +152,7 @@ impl Group {
             self.leader = None;
             self.set_state(GroupState::Empty, ctx.clock.ms);
             tracing::info!(group = %self.id, generation = self.generation, "group is empty");
-            if let Err(e) = self.persist(ctx) {
-                tracing::error!(group = %self.id, error = %e, "storing the empty group failed");
-            }
+            self.persist(ctx);
             return;
         }
         self.protocol_name = self.select_protocol();

@@ -5,22 +5,21 @@
 //! - the join phase's deadline (rebalance timeout or initial delay) completes or extends it;
 //! - the sync deadline removes members that never sent SyncGroup and rebalances;
 //! - every `offsets.retention.check.interval.ms`, [`expire_offsets`].
+//!
+//! The coordinator runs these per `__consumer_offsets` partition under its write lock; records
+//! they queue are written after the state lock is released, and expired offsets disappear from
+//! memory only once their tombstones are durable ([`settle_expired`]).
 
-use crate::coordinator::{Clock, State};
+use crate::coordinator::Shard;
 use crate::format::RecordKey;
 use crate::group::GroupState;
 use crate::rebalance::Ctx;
-use crate::GroupConfig;
 
-/// One pass over every group's deadlines.
-pub(crate) fn tick(state: &mut State, config: &GroupConfig, clock: Clock) {
-    let State { groups, store } = state;
-    for group in groups.values_mut() {
-        let mut ctx = Ctx {
-            store,
-            config,
-            clock,
-        };
+/// One pass over the deadlines of one partition's groups.
+pub(crate) fn tick(shard: &mut Shard, ctx: &mut Ctx<'_>) {
+    let clock = ctx.clock;
+    for group in shard.groups.values_mut() {
+        let ctx = &mut *ctx;
         let expired_pending: Vec<String> = group
             .pending
             .iter()
@@ -29,7 +28,7 @@ pub(crate) fn tick(state: &mut State, config: &GroupConfig, clock: Clock) {
             .collect();
         for id in expired_pending {
             tracing::debug!(group = %group.id, member = %id, "pending member id expired");
-            group.remove_pending(&id, &mut ctx);
+            group.remove_pending(&id, ctx);
         }
         let expired: Vec<String> = group
             .members
@@ -39,10 +38,10 @@ pub(crate) fn tick(state: &mut State, config: &GroupConfig, clock: Clock) {
             .collect();
         for id in expired {
             crate::metrics::session_expired(&group.id);
-            group.remove_member(&id, &mut ctx, "session timeout expired");
+            group.remove_member(&id, ctx, "session timeout expired");
         }
         if group.join_deadline.is_some_and(|d| d <= clock.now) {
-            group.on_join_deadline(&mut ctx);
+            group.on_join_deadline(ctx);
         }
         if group.sync_deadline.is_some_and(|d| d <= clock.now) {
             group.sync_deadline = None;
@@ -54,21 +53,30 @@ pub(crate) fn tick(state: &mut State, config: &GroupConfig, clock: Clock) {
                     .into_iter()
                     .collect();
                 for id in missing {
-                    group.remove_member(&id, &mut ctx, "no SyncGroup within the rebalance timeout");
+                    group.remove_member(&id, ctx, "no SyncGroup within the rebalance timeout");
                 }
             }
         }
     }
 }
 
+/// Offsets of one group whose tombstones were queued, and whether the group goes with them.
+pub(crate) struct Expired {
+    group: String,
+    offsets: Vec<(String, i32)>,
+    dead: bool,
+}
+
 /// Kafka `removeExpiredOffsets`: offsets of an Empty consumer group expire
 /// `offsets.retention.minutes` after it became empty; offsets of a standalone committer (no
 /// protocol type) that long after their commit; an explicit expiry (OffsetCommit v2–v4
-/// retention) wins. An Empty group left with no offsets is deleted (tombstoned).
-pub(crate) fn expire_offsets(state: &mut State, config: &GroupConfig, clock: Clock) {
-    let retention = config.offsets_retention_ms;
-    let mut dead = Vec::new();
-    for group in state.groups.values_mut() {
+/// retention) wins. An Empty group left with no offsets is deleted (tombstoned). Only queues
+/// the tombstones; [`settle_expired`] removes what they made durable.
+pub(crate) fn expire_offsets(shard: &mut Shard, ctx: &mut Ctx<'_>) -> Vec<Expired> {
+    let retention = ctx.config.offsets_retention_ms;
+    let clock = ctx.clock;
+    let mut out = Vec::new();
+    for group in shard.groups.values_mut() {
         let consumer_group = group.protocol_type.is_some();
         if consumer_group && group.state != GroupState::Empty {
             continue;
@@ -97,10 +105,10 @@ pub(crate) fn expire_offsets(state: &mut State, config: &GroupConfig, clock: Clo
                 )
             })
             .collect();
-        let becomes_dead = group.state == GroupState::Empty
+        let dead = group.state == GroupState::Empty
             && group.pending.is_empty()
             && group.offsets.len() == expired.len();
-        if becomes_dead {
+        if dead {
             writes.push((
                 RecordKey::Group {
                     group: group.id.clone(),
@@ -111,21 +119,44 @@ pub(crate) fn expire_offsets(state: &mut State, config: &GroupConfig, clock: Clo
         if writes.is_empty() {
             continue;
         }
-        if let Err(e) = state.store.write(&group.id, &writes, clock.ms) {
-            tracing::error!(group = %group.id, error = %e, "storing expired offsets failed");
-            continue;
+        ctx.journal.push(writes);
+        out.push(Expired {
+            group: group.id.clone(),
+            offsets: expired,
+            dead,
+        });
+    }
+    out
+}
+
+/// Removes what [`expire_offsets`] tombstoned, if the tombstones are durable.
+pub(crate) fn settle_expired(
+    shard: &mut Shard,
+    ctx: &mut Ctx<'_>,
+    expired: Vec<Expired>,
+    stored: bool,
+) {
+    if !stored {
+        if !expired.is_empty() {
+            tracing::error!(
+                groups = expired.len(),
+                "storing expired offsets failed; retrying at the next check"
+            );
         }
-        for key in &expired {
+        return;
+    }
+    for e in expired {
+        let Some(group) = shard.groups.get_mut(&e.group) else {
+            continue;
+        };
+        for key in &e.offsets {
             group.offsets.remove(key);
         }
-        tracing::info!(group = %group.id, expired = expired.len(), "expired committed offsets");
-        if becomes_dead {
-            group.set_state(GroupState::Dead, clock.ms);
-            dead.push(group.id.clone());
+        tracing::info!(group = %e.group, expired = e.offsets.len(), "expired committed offsets");
+        if e.dead {
+            group.set_state(GroupState::Dead, ctx.clock.ms);
+            shard.groups.remove(&e.group);
+            tracing::info!(group = %e.group, "removed empty group with no offsets");
         }
-    }
-    for id in dead {
-        state.groups.remove(&id);
-        tracing::info!(group = %id, "removed empty group with no offsets");
     }
 }

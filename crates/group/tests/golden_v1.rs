@@ -76,18 +76,27 @@ fn golden_writes() -> Vec<GoldenBatch> {
         (
             T,
             vec![
-                (offset_key(0), Some(encode_offset_value(&v3(42, "m0")))),
-                (offset_key(1), Some(encode_offset_value(&v3(7, "")))),
+                (
+                    offset_key(0),
+                    Some(encode_offset_value(&v3(42, "m0")).unwrap()),
+                ),
+                (
+                    offset_key(1),
+                    Some(encode_offset_value(&v3(7, "")).unwrap()),
+                ),
             ],
         ),
-        (T + 1, vec![(offset_key(2), Some(encode_offset_value(&v1)))]),
+        (
+            T + 1,
+            vec![(offset_key(2), Some(encode_offset_value(&v1).unwrap()))],
+        ),
         (
             T + 5,
             vec![(
                 RecordKey::Group {
                     group: "orders-app".into(),
                 },
-                Some(encode_group_value(&group_value())),
+                Some(encode_group_value(&group_value()).unwrap()),
             )],
         ),
         (T + 9, vec![(offset_key(1), None)]),
@@ -98,7 +107,7 @@ fn build() -> Vec<u8> {
     let mut out = Vec::new();
     let mut next = 0i64;
     for (ts, writes) in golden_writes() {
-        let keys: Vec<Vec<u8>> = writes.iter().map(|(k, _)| encode_key(k)).collect();
+        let keys: Vec<Vec<u8>> = writes.iter().map(|(k, _)| encode_key(k).unwrap()).collect();
         let records: Vec<NewRecord<'_>> = writes
             .iter()
             .zip(&keys)

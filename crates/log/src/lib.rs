@@ -22,6 +22,7 @@ mod checkpoint;
 mod config;
 mod error;
 mod failure;
+mod identity;
 mod index_file;
 mod leader_epoch;
 mod offset_index;
@@ -39,6 +40,7 @@ mod timestamp;
 
 pub use config::LogConfig;
 pub use error::LogError;
+pub use identity::{read_identity, record_identity, PartitionIdentity};
 pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
 pub use tiered::{restore_partition, SegmentInfo};

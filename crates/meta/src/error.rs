@@ -19,6 +19,12 @@ pub enum MetaErrorKind {
     InvalidConfig,
     /// The journal could not be read or written (KAFKA_STORAGE_ERROR, 56).
     Storage,
+    /// The journal is damaged (not a torn tail); refusing to cut it (KAFKA_STORAGE_ERROR, 56).
+    Damaged,
+    /// The request cannot be stored as asked, e.g. it is too large (INVALID_REQUEST, 42).
+    InvalidRequest,
+    /// The change would exceed a broker limit (POLICY_VIOLATION, 44).
+    PolicyViolation,
 }
 
 /// A metadata error.
@@ -52,7 +58,9 @@ impl MetaError {
             MetaErrorKind::InvalidPartitions => 37,
             MetaErrorKind::InvalidReplicationFactor => 38,
             MetaErrorKind::InvalidConfig => 40,
-            MetaErrorKind::Storage => 56,
+            MetaErrorKind::Storage | MetaErrorKind::Damaged => 56,
+            MetaErrorKind::InvalidRequest => 42,
+            MetaErrorKind::PolicyViolation => 44,
         }
     }
 }

@@ -5,24 +5,33 @@
 //! - entries: `u32 length`, `u32 crc32c(payload)`, `payload` (one JSON record), big-endian.
 //!
 //! Crash order: an entry is written with one `write_all` and then fsynced; the caller applies it
-//! only after [`Journal::append`] returns. Replay stops at the first short or corrupt entry and
-//! truncates the file there: such an entry was never acknowledged, because its fsync never
-//! returned.
+//! only after [`Journal::append`] returns.
+//!
+//! Invariants:
+//! - only a torn *tail* is cut on open (an incomplete or corrupt last entry: its append never
+//!   returned, so it was never acknowledged); a bad entry followed by an intact one is damage,
+//!   and open refuses with an error naming the file, the byte offset and the way out
+//!   (`strata meta check`, `strata meta repair --truncate-at N`); see [`crate::journal_scan`];
+//! - an entry larger than [`MAX_ENTRY_LEN`] is refused when it is written (the change fails and
+//!   nothing is appended), so replay never meets one that this build wrote;
+//! - a failed append is cut back off, so a later append never lands behind torn bytes.
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{MetaError, MetaErrorKind};
+use crate::journal_scan::{scan, ScanEnd};
 use crate::record::MetadataRecord;
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"STRATAMJ";
 /// Current journal format version.
 pub const FORMAT_VERSION: u16 = 1;
-const HEADER_LEN: usize = 10;
-/// Largest entry accepted on replay (a corrupt length must not allocate without bound).
-const MAX_ENTRY_LEN: usize = 16 * 1024 * 1024;
+/// Length of the file header (magic and version).
+pub const HEADER_LEN: usize = 10;
+/// Largest entry payload a change may write; a larger change is refused.
+pub const MAX_ENTRY_LEN: usize = 1024 * 1024;
 
 /// An open journal positioned for appending.
 #[derive(Debug)]
@@ -35,6 +44,7 @@ pub struct Journal {
 
 impl Journal {
     /// Opens (or creates) the journal at `path` and returns it with every intact record.
+    /// Cuts a torn tail; refuses (and changes nothing) when the file is damaged.
     pub fn open(path: &Path) -> Result<(Journal, Vec<MetadataRecord>), MetaError> {
         let ctx = |what: &str| format!("{what} {}", path.display());
         let mut file = OpenOptions::new()
@@ -46,15 +56,12 @@ impl Journal {
         let mut data = Vec::new();
         file.read_to_end(&mut data)
             .map_err(|e| MetaError::io(ctx("read"), e))?;
-        let mut header_bytes = MAGIC.to_vec();
-        header_bytes.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-        if data.len() < HEADER_LEN && header_bytes.starts_with(&data) {
+        let header = header_bytes();
+        if data.len() < HEADER_LEN && header.starts_with(&data) {
             // Empty, or a header torn by a crash during the very first start: nothing was ever
             // acknowledged, so start afresh.
             file.set_len(0)
                 .map_err(|e| MetaError::io(ctx("reset"), e))?;
-            let mut header = MAGIC.to_vec();
-            header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
             file.write_all(&header)
                 .and_then(|_| file.sync_all())
                 .map_err(|e| MetaError::io(ctx("write header of"), e))?;
@@ -68,35 +75,48 @@ impl Journal {
                 Vec::new(),
             ));
         }
-        let (records, good_len) = decode(&data).map_err(|m| {
-            MetaError::new(MetaErrorKind::Storage, format!("{}: {m}", path.display()))
+        let scanned = scan(&data).map_err(|m| {
+            MetaError::new(MetaErrorKind::Damaged, format!("{}: {m}", path.display()))
         })?;
-        if good_len < data.len() {
-            tracing::warn!(
-                path = %path.display(),
-                kept = good_len,
-                dropped = data.len() - good_len,
-                "metadata journal has a torn tail; truncating"
-            );
-            file.set_len(good_len as u64)
-                .and_then(|_| file.sync_all())
-                .map_err(|e| MetaError::io(ctx("truncate"), e))?;
+        match &scanned.end {
+            ScanEnd::Clean => {}
+            ScanEnd::TornTail { at, why } => {
+                tracing::warn!(
+                    path = %path.display(),
+                    at,
+                    dropped = data.len() - at,
+                    why = %why,
+                    "metadata journal has a torn tail (an append that never completed); cutting it"
+                );
+                file.set_len(*at as u64)
+                    .and_then(|_| file.sync_all())
+                    .map_err(|e| MetaError::io(ctx("truncate"), e))?;
+            }
+            ScanEnd::Damaged {
+                at,
+                why,
+                next_intact,
+            } => {
+                return Err(MetaError::new(
+                    MetaErrorKind::Damaged,
+                    damage_message(path, *at, why, *next_intact),
+                ));
+            }
         }
         Ok((
             Journal {
                 path: path.to_path_buf(),
                 file,
-                len: good_len as u64,
+                len: scanned.intact_len as u64,
             },
-            records,
+            scanned.records,
         ))
     }
 
-    /// Appends one record durably.
-    /// A failed write is cut back off, so a later successful append never lands behind torn
-    /// bytes (which replay would truncate, losing an acknowledged record).
+    /// Appends one record durably. A record whose entry would exceed [`MAX_ENTRY_LEN`] is
+    /// refused without writing anything. A failed write is cut back off.
     pub fn append(&mut self, record: &MetadataRecord) -> Result<(), MetaError> {
-        let entry = encode_entry(record);
+        let entry = encode_entry(record)?;
         let written = self
             .file
             .write_all(&entry)
@@ -120,54 +140,59 @@ impl Journal {
     }
 }
 
-/// Encodes one entry (length, CRC, JSON payload).
-pub fn encode_entry(record: &MetadataRecord) -> Vec<u8> {
-    let payload = serde_json::to_vec(record).expect("metadata records always serialize");
+/// The error text for a damaged journal: the file, the offset, and the way out.
+pub fn damage_message(path: &Path, at: usize, why: &str, next_intact: usize) -> String {
+    let data_dir = path
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.display().to_string())
+        .unwrap_or_else(|| ".".into());
+    format!(
+        "metadata journal {} is damaged at byte {at} ({why}), and an intact entry follows at byte \
+         {next_intact}: this is not a torn tail, so refusing to start rather than cut \
+         acknowledged metadata. Inspect with `strata meta check --data-dir {data_dir}`; to \
+         accept losing every entry from byte {at} on, run `strata meta repair --data-dir \
+         {data_dir} --truncate-at {at}` (it keeps a copy of the original file)",
+        path.display()
+    )
+}
+
+/// The file header: magic and format version.
+pub(crate) fn header_bytes() -> Vec<u8> {
+    let mut header = MAGIC.to_vec();
+    header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
+    header
+}
+
+/// Encodes one entry (length, CRC, JSON payload); refuses payloads over [`MAX_ENTRY_LEN`].
+pub fn encode_entry(record: &MetadataRecord) -> Result<Vec<u8>, MetaError> {
+    let payload = serde_json::to_vec(record).map_err(|e| {
+        MetaError::new(
+            MetaErrorKind::InvalidRequest,
+            format!("metadata record does not serialize: {e}"),
+        )
+    })?;
+    if payload.len() > MAX_ENTRY_LEN {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidRequest,
+            format!(
+                "the change is too large to store: its metadata record is {} bytes, the limit is \
+                 {MAX_ENTRY_LEN}",
+                payload.len()
+            ),
+        ));
+    }
     let mut entry = Vec::with_capacity(payload.len() + 8);
     entry.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     entry.extend_from_slice(&crc32c::crc32c(&payload).to_be_bytes());
     entry.extend_from_slice(&payload);
-    entry
+    Ok(entry)
 }
 
-/// Decodes a whole journal image: the intact records and the length of the intact prefix.
-/// Errors for a wrong magic, an unknown (newer) format version, or an entry whose CRC is valid
-/// but whose record this build does not understand (written by a newer build: refusing keeps
-/// it, where truncating would destroy it and everything after it).
+/// Decodes a whole journal image: the intact records and the length of the intact prefix
+/// (for golden-file tests and tools; the broker uses [`Journal::open`]).
 pub fn decode(data: &[u8]) -> Result<(Vec<MetadataRecord>, usize), String> {
-    if data.len() < HEADER_LEN || &data[..8] != MAGIC {
-        return Err("not a Strata metadata journal (bad magic)".into());
-    }
-    let version = u16::from_be_bytes([data[8], data[9]]);
-    if version != FORMAT_VERSION {
-        return Err(format!(
-            "metadata journal format version {version} is not supported (this build reads {FORMAT_VERSION})"
-        ));
-    }
-    let mut pos = HEADER_LEN;
-    let mut records = Vec::new();
-    while data.len() - pos >= 8 {
-        let len = u32::from_be_bytes(data[pos..pos + 4].try_into().unwrap()) as usize;
-        let crc = u32::from_be_bytes(data[pos + 4..pos + 8].try_into().unwrap());
-        if len > MAX_ENTRY_LEN || data.len() - pos - 8 < len {
-            break;
-        }
-        let payload = &data[pos + 8..pos + 8 + len];
-        if crc32c::crc32c(payload) != crc {
-            break;
-        }
-        match serde_json::from_slice(payload) {
-            Ok(r) => records.push(r),
-            Err(e) => {
-                return Err(format!(
-                    "entry at byte {pos} is intact but not a record this build understands ({e}); \
-                     was the journal written by a newer Strata?"
-                ))
-            }
-        }
-        pos += 8 + len;
-    }
-    Ok((records, pos))
+    scan(data).map(|s| (s.records, s.intact_len))
 }
 
 fn sync_parent(path: &Path) -> Result<(), MetaError> {
@@ -205,7 +230,7 @@ mod tests {
         let (mut j, recs) = Journal::open(&path).unwrap();
         assert_eq!(recs, vec![rec(1), rec(2)]);
         let len_after = std::fs::metadata(&path).unwrap().len() as usize;
-        assert_eq!(len_after, full.len() - encode_entry(&rec(3)).len());
+        assert_eq!(len_after, full.len() - encode_entry(&rec(3)).unwrap().len());
         j.append(&rec(9)).unwrap();
         drop(j);
         let (_, recs) = Journal::open(&path).unwrap();
@@ -227,6 +252,55 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let (_, recs) = Journal::open(&path).unwrap();
         assert_eq!(recs, vec![rec(1)]);
+    }
+
+    #[test]
+    fn damage_before_intact_entries_refuses_and_keeps_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.log");
+        {
+            let (mut j, _) = Journal::open(&path).unwrap();
+            for n in 1..=3 {
+                j.append(&rec(n)).unwrap();
+            }
+        }
+        let mut data = std::fs::read(&path).unwrap();
+        let second = HEADER_LEN + encode_entry(&rec(1)).unwrap().len();
+        data[second + 12] ^= 0x08;
+        std::fs::write(&path, &data).unwrap();
+        let err = Journal::open(&path).unwrap_err();
+        assert_eq!(err.kind, MetaErrorKind::Damaged);
+        assert!(
+            err.message.contains(&format!("damaged at byte {second}")),
+            "{err}"
+        );
+        assert!(err.message.contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.message.contains(&format!(
+                "strata meta repair --data-dir {} --truncate-at {second}",
+                dir.path().parent().unwrap().display()
+            )),
+            "{err}"
+        );
+        assert_eq!(std::fs::read(&path).unwrap(), data, "nothing truncated");
+    }
+
+    #[test]
+    fn oversized_records_are_refused_at_write_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("metadata.log");
+        let (mut j, _) = Journal::open(&path).unwrap();
+        let before = std::fs::read(&path).unwrap();
+        let huge = MetadataRecord::ClusterInitialized {
+            cluster_id: "x".repeat(MAX_ENTRY_LEN),
+            node_id: 1,
+        };
+        let err = j.append(&huge).unwrap_err();
+        assert_eq!(err.kafka_error_code(), 42);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        j.append(&rec(5)).unwrap();
+        drop(j);
+        assert_eq!(Journal::open(&path).unwrap().1, vec![rec(5)]);
     }
 
     #[test]

@@ -13,6 +13,8 @@
 
 mod error;
 pub mod journal;
+pub mod journal_repair;
+pub mod journal_scan;
 mod names;
 mod record;
 mod state;
@@ -20,7 +22,10 @@ mod store;
 pub mod topic_config;
 
 pub use error::{MetaError, MetaErrorKind};
-pub use names::{validate_topic_name, TOPIC_NAME_MAX_LEN};
+pub use names::{
+    is_internal_topic, refuse_internal, validate_topic_name, INTERNAL_PREFIX, INTERNAL_TOPICS,
+    TOPIC_NAME_MAX_LEN,
+};
 pub use record::{MetadataRecord, TopicRecord};
 pub use state::{MetadataState, TopicMeta};
 pub use store::MetadataStore;

@@ -1,5 +1,7 @@
 //! Topic name rules, exactly as Kafka's `Topic.validate`: 1–249 characters of
-//! `[a-zA-Z0-9._-]`, and not `.` or `..`.
+//! `[a-zA-Z0-9._-]`, and not `.` or `..`; and the internal names that clients may not create,
+//! alter or delete (`__consumer_offsets`, `__transaction_state`, `__cluster_metadata`, and any
+//! name starting with `__strata`).
 
 use crate::error::{MetaError, MetaErrorKind};
 
@@ -31,6 +33,37 @@ pub fn validate_topic_name(name: &str) -> Result<(), MetaError> {
     Ok(())
 }
 
+/// Topics that Strata itself owns.
+pub const INTERNAL_TOPICS: &[&str] = &[
+    "__consumer_offsets",
+    "__transaction_state",
+    "__cluster_metadata",
+];
+
+/// Prefix reserved for Strata's own internal topics.
+pub const INTERNAL_PREFIX: &str = "__strata";
+
+/// True for a name reserved for internal use.
+pub fn is_internal_topic(name: &str) -> bool {
+    INTERNAL_TOPICS.contains(&name) || name.starts_with(INTERNAL_PREFIX)
+}
+
+/// Refuses `action` ("created", "altered", "deleted", …) on an internal topic with
+/// INVALID_TOPIC_EXCEPTION.
+pub fn refuse_internal(name: &str, action: &str) -> Result<(), MetaError> {
+    if is_internal_topic(name) {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidTopic,
+            format!(
+                "Topic '{name}' is an internal topic and cannot be {action} by clients \
+                 (reserved: {}, and any name starting with {INTERNAL_PREFIX})",
+                INTERNAL_TOPICS.join(", ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +78,23 @@ mod tests {
             "__consumer_offsets",
         ] {
             assert!(validate_topic_name(ok).is_ok(), "{ok}");
+        }
+        for internal in [
+            "__consumer_offsets",
+            "__transaction_state",
+            "__cluster_metadata",
+            "__strata",
+            "__strata_x",
+        ] {
+            assert_eq!(
+                refuse_internal(internal, "deleted")
+                    .unwrap_err()
+                    .kafka_error_code(),
+                17
+            );
+        }
+        for user in ["__consumer_offsets2", "_strata", "__str", "orders"] {
+            assert!(refuse_internal(user, "deleted").is_ok(), "{user}");
         }
         for bad in ["", ".", "..", "bad/name", "sp ace", "ü", &"x".repeat(250)] {
             let e = validate_topic_name(bad).unwrap_err();

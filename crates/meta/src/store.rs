@@ -8,7 +8,7 @@ use std::path::Path;
 
 use crate::error::{MetaError, MetaErrorKind};
 use crate::journal::Journal;
-use crate::names::validate_topic_name;
+use crate::names::{refuse_internal, validate_topic_name};
 use crate::record::{MetadataRecord, TopicRecord};
 use crate::state::{MetadataState, TopicMeta};
 use crate::topic_config;
@@ -105,6 +105,7 @@ impl MetadataStore {
             ));
         }
         validate_topic_name(name)?;
+        refuse_internal(name, "created")?;
         if self.state.topics.contains_key(name) {
             return Err(MetaError::new(
                 MetaErrorKind::TopicExists,
@@ -126,9 +127,7 @@ impl MetadataStore {
                 ),
             ));
         }
-        for (k, v) in &configs {
-            topic_config::validate(k, v)?;
-        }
+        let configs = normalize_configs(configs)?;
         let topic = TopicRecord {
             topic_id: topic_id.to_string(),
             name: name.to_string(),
@@ -144,6 +143,7 @@ impl MetadataStore {
 
     /// Deletes a topic, returning what it was.
     pub fn delete_topic(&mut self, name: &str) -> Result<TopicMeta, MetaError> {
+        refuse_internal(name, "deleted")?;
         let topic = self.existing(name)?.clone();
         self.commit(MetadataRecord::TopicDeleted {
             topic_id: topic.topic_id.clone(),
@@ -158,6 +158,7 @@ impl MetadataStore {
         total: i32,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
+        refuse_internal(name, "altered")?;
         let topic = self.existing(name)?.clone();
         if total <= topic.partitions {
             let msg = if total == topic.partitions {
@@ -190,10 +191,9 @@ impl MetadataStore {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
+        refuse_internal(name, "altered")?;
         let topic = self.existing(name)?.clone();
-        for (k, v) in &configs {
-            topic_config::validate(k, v)?;
-        }
+        let configs = normalize_configs(configs)?;
         if !validate_only && configs != topic.configs {
             self.commit(MetadataRecord::TopicConfigsReplaced {
                 topic_id: topic.topic_id.clone(),
@@ -239,6 +239,19 @@ impl MetadataStore {
         self.state.apply(&record);
         Ok(())
     }
+}
+
+/// Normalizes every override (see [`topic_config::normalize`]).
+fn normalize_configs(
+    configs: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, MetaError> {
+    configs
+        .into_iter()
+        .map(|(k, v)| {
+            let value = topic_config::normalize(&k, &v)?;
+            Ok((k.trim().to_string(), value))
+        })
+        .collect()
 }
 
 fn check_partition_count(n: i32) -> Result<(), MetaError> {

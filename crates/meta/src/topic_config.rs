@@ -1,7 +1,9 @@
 //! The topic configs Strata knows, with Kafka's names, types, defaults and broker synonyms.
 //!
 //! Invariants:
-//! - an override is stored only if [`validate`] accepted it, so effective values always parse;
+//! - values are checked once, at the edge, by [`normalize`]: trimmed, length-capped
+//!   ([`MAX_VALUE_LEN`]), typed and range-checked with Kafka 4's bounds; what is stored is the
+//!   normalized form (booleans lower-case, list items trimmed), so effective values always parse;
 //! - the effective value of a config is: the topic override, else the broker's setting of its
 //!   synonym (`broker_key`), else the Kafka default here.
 
@@ -63,6 +65,10 @@ const fn def(
 }
 
 const LONG_MAX: &str = "9223372036854775807";
+/// Kafka 4's lower bound for `segment.bytes` (1 MiB, KIP-1030).
+const SEGMENT_BYTES_MIN: i32 = 1024 * 1024;
+/// Longest config value accepted (no Kafka topic config needs more).
+pub const MAX_VALUE_LEN: usize = 1024;
 
 /// Every topic config, sorted by name.
 pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
@@ -191,7 +197,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "segment.bytes",
         Some("log.segment.bytes"),
         "1073741824",
-        ConfigKind::Int(14),
+        ConfigKind::Int(SEGMENT_BYTES_MIN),
     ),
     def(
         "segment.index.bytes",
@@ -226,18 +232,52 @@ pub fn lookup(name: &str) -> Option<&'static TopicConfigDef> {
 
 /// Validates `value` for the topic config `name` (INVALID_CONFIG on failure).
 pub fn validate(name: &str, value: &str) -> Result<(), MetaError> {
-    let def = lookup(name).ok_or_else(|| {
-        MetaError::new(
-            MetaErrorKind::InvalidConfig,
-            format!("Unknown topic config name: {name}"),
-        )
+    normalize(name, value).map(|_| ())
+}
+
+/// Checks `value` for the topic config `name` and returns the form to store: trimmed, and for
+/// booleans and lists, canonical. INVALID_CONFIG for an unknown name, a value longer than
+/// [`MAX_VALUE_LEN`], a wrong type or an out-of-range value.
+pub fn normalize(name: &str, value: &str) -> Result<String, MetaError> {
+    let invalid = |why: String| MetaError::new(MetaErrorKind::InvalidConfig, why);
+    let def = lookup(name.trim()).ok_or_else(|| {
+        invalid(format!(
+            "Unknown topic config name: {}",
+            truncate_for_message(name)
+        ))
     })?;
+    if value.len() > MAX_VALUE_LEN {
+        return Err(invalid(format!(
+            "Invalid value for configuration {}: {} bytes is longer than the limit of {MAX_VALUE_LEN}",
+            def.name,
+            value.len()
+        )));
+    }
     validate_kind(def, value).map_err(|why| {
-        MetaError::new(
-            MetaErrorKind::InvalidConfig,
-            format!("Invalid value {value} for configuration {name}: {why}"),
-        )
+        invalid(format!(
+            "Invalid value {value} for configuration {}: {why}",
+            def.name
+        ))
+    })?;
+    let value = value.trim();
+    Ok(match def.kind {
+        ConfigKind::Bool => value.to_ascii_lowercase(),
+        ConfigKind::List(_) => value
+            .split(',')
+            .map(str::trim)
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => value.to_string(),
     })
+}
+
+/// The first 64 bytes of `s`, cut at a character boundary (for error messages).
+fn truncate_for_message(s: &str) -> &str {
+    let mut end = s.len().min(64);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
 }
 
 fn validate_kind(def: &TopicConfigDef, value: &str) -> Result<(), String> {
@@ -316,5 +356,33 @@ mod tests {
         assert!(validate("no.such.config", "1").is_err());
         assert!(validate("min.cleanable.dirty.ratio", "1.5").is_err());
         assert!(validate("message.timestamp.type", "LogAppendTime").is_ok());
+    }
+
+    #[test]
+    fn normalizes_and_bounds_values() {
+        assert_eq!(normalize("retention.ms", " 1000 ").unwrap(), "1000");
+        assert_eq!(normalize("preallocate", "TRUE").unwrap(), "true");
+        assert_eq!(
+            normalize("cleanup.policy", "compact , delete").unwrap(),
+            "compact,delete"
+        );
+        let code = |n: &str, v: &str| normalize(n, v).unwrap_err().kafka_error_code();
+        assert_eq!(
+            code("segment.bytes", "1048575"),
+            40,
+            "Kafka 4 minimum is 1 MiB"
+        );
+        assert!(normalize("segment.bytes", "1048576").is_ok());
+        assert_eq!(code("segment.bytes", "2147483648"), 40, "beyond INT");
+        assert_eq!(
+            code("retention.ms", "9223372036854775808"),
+            40,
+            "beyond LONG"
+        );
+        assert_eq!(code("retention.ms", &"1".repeat(MAX_VALUE_LEN + 1)), 40);
+        assert_eq!(code("flush.messages", "0"), 40);
+        assert_eq!(code("min.insync.replicas", "1.5"), 40);
+        assert_eq!(code("preallocate", "yes"), 40);
+        assert_eq!(code(&"ü".repeat(100), "1"), 40);
     }
 }

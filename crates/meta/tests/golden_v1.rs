@@ -246,7 +246,7 @@ fn v1_encoding_is_byte_identical() {
     let mut encoded = MAGIC.to_vec();
     encoded.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
     for record in golden_records() {
-        encoded.extend_from_slice(&journal::encode_entry(&record));
+        encoded.extend_from_slice(&journal::encode_entry(&record).unwrap());
     }
     assert_eq!(encoded, golden);
 

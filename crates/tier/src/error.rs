@@ -26,6 +26,10 @@ pub enum TierError {
     /// Remote data is inconsistent (bad manifest, short object, CRC mismatch).
     #[error("remote data: {0}")]
     Corrupt(String),
+    /// The remote tier cannot answer now (catalog not yet reconciled with the bucket, a cold
+    /// read past its time bound); retrying later may succeed.
+    #[error("remote tier unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl TierError {
@@ -40,7 +44,7 @@ impl TierError {
     pub fn is_transient(&self) -> bool {
         match self {
             TierError::Store(e) => e.is_retryable(),
-            TierError::Io { .. } => true,
+            TierError::Io { .. } | TierError::Unavailable(_) => true,
             _ => false,
         }
     }

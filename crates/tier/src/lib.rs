@@ -12,4 +12,6 @@ pub mod store;
 mod tier;
 
 pub use error::TierError;
-pub use tier::{PartitionRef, SyncReport, Tier, TierConfig};
+pub use tier::{
+    ColdReadRequest, ColdReadResult, PartitionRef, RebuildReport, SyncReport, Tier, TierConfig,
+};

@@ -8,14 +8,14 @@ use tokio::time::Instant;
 
 /// Shared byte-rate limiter.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub(crate) struct RateLimiter {
     bytes_per_sec: u64,
     next_free: Mutex<Instant>,
 }
 
 impl RateLimiter {
     /// A limiter; `u64::MAX` or 0 means unlimited.
-    pub fn new(bytes_per_sec: u64) -> Self {
+    pub(crate) fn new(bytes_per_sec: u64) -> Self {
         RateLimiter {
             bytes_per_sec,
             next_free: Mutex::new(Instant::now()),
@@ -23,7 +23,7 @@ impl RateLimiter {
     }
 
     /// Waits until `bytes` may be sent.
-    pub async fn acquire(&self, bytes: u64) {
+    pub(crate) async fn acquire(&self, bytes: u64) {
         if self.bytes_per_sec == 0 || self.bytes_per_sec == u64::MAX {
             return;
         }

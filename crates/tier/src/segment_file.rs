@@ -14,7 +14,7 @@ use crate::manifest::ProducerBatch;
 
 /// What the manifest records about a `.log` file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SegmentFacts {
+pub(crate) struct SegmentFacts {
     /// Bytes in the file.
     pub size: u64,
     /// CRC-32C of the file.
@@ -31,7 +31,7 @@ pub struct SegmentFacts {
 const BATCHES_PER_PRODUCER: usize = 5;
 
 /// Reads the facts of the segment file at `path`.
-pub fn segment_facts(path: &Path) -> Result<SegmentFacts, TierError> {
+pub(crate) fn segment_facts(path: &Path) -> Result<SegmentFacts, TierError> {
     let ctx = |what: &str| format!("{what} {}", path.display());
     let mut file = File::open(path).map_err(|e| TierError::io(ctx("open"), e))?;
     let size = file

@@ -14,16 +14,35 @@
 //! `CopyFinished`. A retried upload uses a new upload id, so it never overwrites a committed
 //! object.
 //!
-//! Remote deletion (retention): `DeleteStarted` + flush, delete the objects, drop the entry +
-//! flush, then advance the log start offset. A crash in between is finished at startup.
+//! Remote deletion (retention): first advance the log start offset past the doomed segments
+//! (the local log's checkpoint, written and fsynced), then `DeleteStarted` + flush, delete the
+//! objects, drop the entry + flush. A crash anywhere leaves a log start at or above every
+//! deleted offset: before the checkpoint nothing happened; after it the segments are below the
+//! log start and the next sync (or startup, for `DeleteStarted` entries) deletes them again.
+//!
+//! Opening never talks to the bucket ([`Tier::open`] reads only the local catalog), so a broker
+//! starts while the store is down. Reconciliation with the bucket ([`Tier::reconcile`]:
+//! rebuilding a missing, empty or corrupt catalog from the manifests, then cleaning up
+//! interrupted uploads and deletions) runs afterwards, retried by the caller until it succeeds.
+//! Until the catalog is usable, cold reads answer [`TierError::Unavailable`]; until
+//! reconciliation is done, [`Tier::sync_partition`] uploads and deletes nothing.
+//!
+//! A catalog rebuild deletes objects of uploads that never wrote a manifest only once the
+//! newest object of that upload is older than `orphan_min_age`: a younger one may belong to an
+//! uploader that is still writing it.
 //!
 //! Invariants: at most `upload_concurrency` uploads run at once and their bytes are
 //! rate-limited; cold reads run under their own semaphore, so they never take upload slots or
-//! block the produce/fetch path of hot partitions.
+//! block the produce/fetch path of hot partitions; a caller waits at most `cold_read_timeout`
+//! for a cold read (a read that got its slot goes on in the background and fills the cache; one
+//! still waiting for a slot at the deadline gives up, so reads never pile up behind a hanging
+//! bucket).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use bytes::Bytes;
 use strata_log::{PartitionLog, SegmentInfo};
@@ -37,7 +56,7 @@ use crate::keys::{self, MANIFEST_EXT};
 use crate::manifest::{SegmentManifest, MANIFEST_VERSION};
 use crate::rate::RateLimiter;
 use crate::segment_file::segment_facts;
-use crate::store::RemoteStore;
+use crate::store::{RemoteStore, StoreErrorKind};
 
 /// Settings of the tiering service (Kafka names in brackets, where Kafka has one).
 #[derive(Debug, Clone)]
@@ -56,6 +75,12 @@ pub struct TierConfig {
     pub upload_bytes_per_sec: u64,
     /// Concurrent cold reads (`remote.log.reader.threads`).
     pub cold_read_concurrency: usize,
+    /// How long a caller waits for one cold read (`remote.fetch.max.wait.ms`); on expiry it
+    /// gets [`TierError::Unavailable`] while the read continues in the background.
+    pub cold_read_timeout: Duration,
+    /// A catalog rebuild keeps the objects of an unfinished upload whose newest object is
+    /// younger than this (`strata.tier.orphan.min.age.ms`).
+    pub orphan_min_age: Duration,
 }
 
 /// A partition as the tiering service sees it.
@@ -86,15 +111,68 @@ pub struct SyncReport {
     pub lag_bytes: u64,
 }
 
+/// One cold read of [`Tier::cold_reads`].
+#[derive(Debug, Clone)]
+pub struct ColdReadRequest {
+    /// Topic id.
+    pub topic_id: String,
+    /// Partition index.
+    pub partition: i32,
+    /// Offset to read from.
+    pub offset: i64,
+    /// Byte budget (at least one whole batch is returned).
+    pub max_bytes: usize,
+    /// No batch ending at or past this offset is returned.
+    pub upper_bound: i64,
+}
+
+/// The answer to one cold read: the first offset and whole batches, or `None` when no remote
+/// segment holds the offset.
+pub type ColdReadResult = Result<Option<(i64, Bytes)>, TierError>;
+
+/// What a catalog rebuild did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RebuildReport {
+    /// Segments recorded in the catalog.
+    pub segments: usize,
+    /// Orphaned objects deleted.
+    pub deleted_objects: usize,
+    /// Orphaned objects kept because their upload is younger than `orphan_min_age`.
+    pub kept_young_objects: usize,
+    /// Manifests that could not be read (left out of the catalog; their objects are kept).
+    pub unreadable_manifests: usize,
+}
+
 /// The tiering service.
 #[derive(Debug)]
 pub struct Tier {
     store: RemoteStore,
     catalog: Catalog,
     reader: ColdReader,
-    uploads: Semaphore,
-    reads: Semaphore,
+    uploads: Arc<Semaphore>,
+    reads: Arc<Semaphore>,
     rate: RateLimiter,
+    /// The catalog may be read: it was intact and non-empty at open, or has been rebuilt.
+    catalog_ready: AtomicBool,
+    /// Reconciliation with the bucket is done.
+    reconciled: AtomicBool,
+    cold_read_timeout: Duration,
+    orphan_min_age: Duration,
+}
+
+/// A cold-read slot, if one frees up before `deadline`. A read that got none gives up rather
+/// than queueing: nobody waits for it any more, and while the bucket hangs, queued reads would
+/// pile up behind the slots held by hanging GETs.
+async fn read_slot(
+    reads: Arc<Semaphore>,
+    deadline: tokio::time::Instant,
+) -> Result<tokio::sync::OwnedSemaphorePermit, TierError> {
+    match tokio::time::timeout_at(deadline, reads.acquire_owned()).await {
+        Ok(permit) => Ok(permit.expect("semaphore never closed")),
+        Err(_) => Err(TierError::Unavailable(
+            "every cold-read slot (remote.log.reader.threads) is busy".into(),
+        )),
+    }
 }
 
 fn lock(log: &Mutex<PartitionLog>) -> std::sync::MutexGuard<'_, PartitionLog> {
@@ -109,18 +187,20 @@ fn now_ms() -> i64 {
 }
 
 impl Tier {
-    /// Opens the catalog (rebuilding it from the bucket if it is missing, empty while the bucket
-    /// has manifests, or corrupt), then finishes or cleans up interrupted uploads and deletions.
+    /// Opens the local catalog and cache without talking to the bucket. A catalog that is
+    /// missing, empty or corrupt is marked for a rebuild from the bucket's manifests, which
+    /// [`Tier::reconcile`] does; until then cold reads answer [`TierError::Unavailable`].
     pub async fn open(store: RemoteStore, config: TierConfig) -> Result<Arc<Tier>, TierError> {
         let existed = config.catalog_dir.exists();
-        let catalog = match Catalog::open(&config.catalog_dir) {
-            Ok(c) => c,
+        let (catalog, intact) = match Catalog::open(&config.catalog_dir) {
+            Ok(c) => (c, existed),
             Err(e) => {
-                tracing::warn!(error = %e, dir = %config.catalog_dir.display(), "catalog unreadable; rebuilding from the bucket");
+                tracing::warn!(error = %e, dir = %config.catalog_dir.display(), "catalog unreadable; it will be rebuilt from the bucket");
                 let _ = std::fs::remove_dir_all(&config.catalog_dir);
-                Catalog::open(&config.catalog_dir)?
+                (Catalog::open(&config.catalog_dir)?, false)
             }
         };
+        let needs_rebuild = !intact || catalog.all_entries()?.is_empty();
         let cache = ChunkCache::new(
             store.clone(),
             &config.cache_dir,
@@ -131,18 +211,55 @@ impl Tier {
             reader: ColdReader::new(store.clone(), catalog.clone(), cache),
             store,
             catalog,
-            uploads: Semaphore::new(config.upload_concurrency.max(1)),
-            reads: Semaphore::new(config.cold_read_concurrency.max(1)),
+            uploads: Arc::new(Semaphore::new(config.upload_concurrency.max(1))),
+            reads: Arc::new(Semaphore::new(config.cold_read_concurrency.max(1))),
             rate: RateLimiter::new(config.upload_bytes_per_sec),
+            catalog_ready: AtomicBool::new(!needs_rebuild),
+            reconciled: AtomicBool::new(false),
+            cold_read_timeout: config.cold_read_timeout,
+            orphan_min_age: config.orphan_min_age,
         });
-        if !existed || tier.catalog.all_entries()?.is_empty() {
-            let n = tier.rebuild_catalog().await?;
-            if n > 0 {
-                tracing::info!(segments = n, "catalog rebuilt from the bucket");
-            }
-        }
-        tier.recover().await?;
         Ok(tier)
+    }
+
+    /// Reconciles the catalog with the bucket: rebuilds it from the manifests if it was
+    /// missing, empty or corrupt at open, then cleans up interrupted uploads and finishes
+    /// interrupted deletions. Idempotent; call again after an error (the store may be down).
+    pub async fn reconcile(&self) -> Result<(), TierError> {
+        if self.reconciled.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if !self.catalog_ready.load(Ordering::SeqCst) {
+            let report = self.rebuild_catalog().await?;
+            if report.segments > 0 || report.deleted_objects > 0 || report.kept_young_objects > 0 {
+                tracing::info!(
+                    segments = report.segments,
+                    deleted_objects = report.deleted_objects,
+                    kept_young_objects = report.kept_young_objects,
+                    unreadable_manifests = report.unreadable_manifests,
+                    "catalog rebuilt from the bucket"
+                );
+            }
+            self.catalog_ready.store(true, Ordering::SeqCst);
+        }
+        self.recover().await?;
+        self.reconciled.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Whether [`Tier::reconcile`] has succeeded.
+    pub fn is_reconciled(&self) -> bool {
+        self.reconciled.load(Ordering::SeqCst)
+    }
+
+    fn require_catalog(&self) -> Result<(), TierError> {
+        if self.catalog_ready.load(Ordering::SeqCst) {
+            Ok(())
+        } else {
+            Err(TierError::Unavailable(
+                "the catalog is being rebuilt from the bucket".into(),
+            ))
+        }
     }
 
     /// The object store.
@@ -155,41 +272,74 @@ impl Tier {
         &self.catalog
     }
 
-    /// Rebuilds the catalog from the manifests in the bucket; objects of uploads that never
-    /// wrote a manifest, and duplicate uploads of a segment, are deleted. Returns the number of
-    /// segments recorded.
-    pub async fn rebuild_catalog(&self) -> Result<usize, TierError> {
+    /// Rebuilds the catalog from the manifests in the bucket. Objects of uploads that never
+    /// wrote a manifest, and of duplicate uploads of a segment, are deleted — unless the newest
+    /// object of that upload is younger than `orphan_min_age` (a live uploader may still be
+    /// writing it) or its manifest is unreadable (never delete what is not understood).
+    pub async fn rebuild_catalog(&self) -> Result<RebuildReport, TierError> {
+        let mut report = RebuildReport::default();
         self.catalog.clear()?;
         let objects = self
             .store
-            .list(&format!("{}/", keys::LAYOUT_VERSION))
+            .list_objects(&format!("{}/", keys::LAYOUT_VERSION))
             .await?;
         let mut manifests: HashMap<(String, i32, i64), SegmentManifest> = HashMap::new();
-        let mut losers = Vec::new();
-        for (key, _) in objects.iter().filter(|(k, _)| k.ends_with(MANIFEST_EXT)) {
-            let data = self.store.get(key).await?;
-            let m = SegmentManifest::from_bytes(&data).map_err(TierError::Corrupt)?;
+        let mut unreadable: HashSet<String> = HashSet::new();
+        for o in objects.iter().filter(|o| o.key.ends_with(MANIFEST_EXT)) {
+            let data = match self.store.get(&o.key).await {
+                Ok(d) => d,
+                // Deleted since the listing (retention of a running writer): not a segment.
+                Err(e) if e.kind == StoreErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let m = match SegmentManifest::from_bytes(&data) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::error!(key = %o.key, error = %e, "unreadable manifest: its segment is left out of the catalog and its objects are kept");
+                    metrics::counter!("strata_tier_unreadable_manifests_total").increment(1);
+                    report.unreadable_manifests += 1;
+                    if let Some((_, _, _, upload_id)) = keys::parse(&o.key) {
+                        unreadable.insert(upload_id);
+                    }
+                    continue;
+                }
+            };
             let id = (m.topic_id.clone(), m.partition, m.base_offset);
             match manifests.get(&id) {
-                Some(existing) if existing.uploaded_at_ms >= m.uploaded_at_ms => losers.push(m),
+                Some(existing) if existing.uploaded_at_ms >= m.uploaded_at_ms => {}
                 _ => {
-                    if let Some(old) = manifests.insert(id, m) {
-                        losers.push(old);
-                    }
+                    manifests.insert(id, m);
                 }
             }
         }
-        let live: std::collections::HashSet<String> =
-            manifests.values().map(|m| m.upload_id.clone()).collect();
-        for (key, _) in &objects {
-            if let Some((_, _, _, upload_id)) = keys::parse(key) {
-                if !live.contains(&upload_id) {
-                    tracing::info!(key, "deleting orphaned object");
-                    self.store.delete(key).await?;
-                }
+        let live: HashSet<String> = manifests.values().map(|m| m.upload_id.clone()).collect();
+        // The newest object of each upload dates it.
+        let mut newest: HashMap<String, i64> = HashMap::new();
+        for o in &objects {
+            if let Some((_, _, _, upload_id)) = keys::parse(&o.key) {
+                let t = newest.entry(upload_id).or_insert(i64::MIN);
+                *t = (*t).max(o.last_modified_ms);
             }
         }
-        drop(losers);
+        let now = now_ms();
+        let min_age = i64::try_from(self.orphan_min_age.as_millis()).unwrap_or(i64::MAX);
+        for o in &objects {
+            let Some((_, _, _, upload_id)) = keys::parse(&o.key) else {
+                continue;
+            };
+            if live.contains(&upload_id) || unreadable.contains(&upload_id) {
+                continue;
+            }
+            let age = now.saturating_sub(newest.get(&upload_id).copied().unwrap_or(i64::MIN));
+            if age < min_age {
+                tracing::info!(key = %o.key, age_ms = age, min_age_ms = min_age, "keeping an unfinished upload's object: younger than strata.tier.orphan.min.age.ms");
+                report.kept_young_objects += 1;
+                continue;
+            }
+            tracing::info!(key = %o.key, age_ms = age, "deleting orphaned object");
+            self.store.delete(&o.key).await?;
+            report.deleted_objects += 1;
+        }
         for m in manifests.values() {
             self.catalog.put(&CatalogEntry {
                 state: SegmentState::CopyFinished,
@@ -197,7 +347,8 @@ impl Tier {
             })?;
         }
         self.catalog.flush().await?;
-        Ok(manifests.len())
+        report.segments = manifests.len();
+        Ok(report)
     }
 
     /// Cleans up interrupted uploads and finishes interrupted deletions.
@@ -229,6 +380,11 @@ impl Tier {
         retention_ms: i64,
         retention_bytes: i64,
     ) -> Result<SyncReport, TierError> {
+        if !self.is_reconciled() {
+            return Err(TierError::Unavailable(
+                "not yet reconciled with the bucket".into(),
+            ));
+        }
         let mut report = SyncReport::default();
         let entries = self.catalog.entries(p.topic_id, p.partition)?;
         for e in entries
@@ -394,6 +550,15 @@ impl Tier {
             total -= m.size;
             doomed.push(m.clone());
         }
+        // The log start moves (checkpoint written and fsynced) before any object is deleted, so
+        // no crash can leave a log start pointing at deleted data.
+        if let Some(last) = doomed.last() {
+            let mut log = lock(p.log);
+            if last.end_offset > log.log_start_offset() {
+                let target = last.end_offset.min(log.high_watermark());
+                log.delete_records_before(target)?;
+            }
+        }
         for m in &doomed {
             self.catalog.put(&CatalogEntry {
                 state: SegmentState::DeleteStarted,
@@ -403,17 +568,14 @@ impl Tier {
             self.discard(m).await?;
             metrics::counter!("strata_tier_deleted_segments_total").increment(1);
         }
-        if let Some(last) = doomed.last() {
-            let mut log = lock(p.log);
-            if last.end_offset > log.log_start_offset() {
-                let target = last.end_offset.min(log.high_watermark());
-                log.delete_records_before(target)?;
-            }
-        }
         Ok(doomed.len())
     }
 
     /// Whole batches from the remote tier, starting with the one containing `offset`.
+    ///
+    /// Waits at most `cold_read_timeout` (including the wait for a read slot), then answers
+    /// [`TierError::Unavailable`]; the read itself continues in the background and fills the
+    /// cache, so a retry finds the data.
     pub async fn cold_read(
         &self,
         topic_id: &str,
@@ -422,23 +584,104 @@ impl Tier {
         max_bytes: usize,
         upper_bound: i64,
     ) -> Result<Option<(i64, Bytes)>, TierError> {
-        let _permit = self.reads.acquire().await.expect("semaphore never closed");
-        self.reader
-            .read(topic_id, partition, offset, max_bytes, upper_bound)
+        let request = ColdReadRequest {
+            topic_id: topic_id.to_string(),
+            partition,
+            offset,
+            max_bytes,
+            upper_bound,
+        };
+        self.cold_reads(vec![request])
             .await
+            .pop()
+            .unwrap_or_else(|| Err(TierError::Unavailable("no read result".into())))
     }
 
-    /// The first record with timestamp ≥ `ts` in the remote tier.
+    /// Several cold reads at once (one fetch's cold partitions), each answered as by
+    /// [`Tier::cold_read`]; they run concurrently and share one deadline, so the caller waits
+    /// at most `cold_read_timeout` in all. Results are in request order.
+    pub async fn cold_reads(&self, requests: Vec<ColdReadRequest>) -> Vec<ColdReadResult> {
+        if let Err(e) = self.require_catalog() {
+            let why = e.to_string();
+            return requests
+                .iter()
+                .map(|_| Err(TierError::Unavailable(why.clone())))
+                .collect();
+        }
+        let deadline = tokio::time::Instant::now() + self.cold_read_timeout;
+        let tasks: Vec<_> = requests
+            .into_iter()
+            .map(|r| {
+                let (reader, reads) = (self.reader.clone(), self.reads.clone());
+                let label = format!(
+                    "cold read of {}/{} at {}",
+                    r.topic_id, r.partition, r.offset
+                );
+                let task = tokio::spawn(async move {
+                    let _permit = read_slot(reads, deadline).await?;
+                    reader
+                        .read(
+                            &r.topic_id,
+                            r.partition,
+                            r.offset,
+                            r.max_bytes,
+                            r.upper_bound,
+                        )
+                        .await
+                });
+                (label, task)
+            })
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for (label, task) in tasks {
+            out.push(self.await_until(&label, deadline, task).await);
+        }
+        out
+    }
+
+    /// The first record with timestamp ≥ `ts` in the remote tier; bounded like
+    /// [`Tier::cold_read`].
     pub async fn offset_for_timestamp(
         &self,
         topic_id: &str,
         partition: i32,
         ts: i64,
     ) -> Result<Option<(i64, i64)>, TierError> {
-        let _permit = self.reads.acquire().await.expect("semaphore never closed");
-        self.reader
-            .offset_for_timestamp(topic_id, partition, ts)
-            .await
+        self.require_catalog()?;
+        let (reader, reads) = (self.reader.clone(), self.reads.clone());
+        let topic = topic_id.to_string();
+        let deadline = tokio::time::Instant::now() + self.cold_read_timeout;
+        let task = tokio::spawn(async move {
+            let _permit = read_slot(reads, deadline).await?;
+            reader.offset_for_timestamp(&topic, partition, ts).await
+        });
+        let label = format!("timestamp lookup in {topic_id}/{partition}");
+        self.await_until(&label, deadline, task).await
+    }
+
+    /// Waits for `task` until `deadline`. On expiry the task is not cancelled: it completes in
+    /// the background (bounded by the store's own per-request timeout and retries) and fills
+    /// the cache.
+    async fn await_until<T>(
+        &self,
+        what: &str,
+        deadline: tokio::time::Instant,
+        task: tokio::task::JoinHandle<Result<T, TierError>>,
+    ) -> Result<T, TierError> {
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(join)) => Err(TierError::Unavailable(format!(
+                "{what}: task failed: {join}"
+            ))),
+            Err(_) => {
+                metrics::counter!("strata_remote_read_timeouts_total").increment(1);
+                Err(TierError::Unavailable(format!(
+                    "{what} did not complete within {} ms (remote.fetch.max.wait.ms); it continues \
+                     in the background",
+                    self.cold_read_timeout.as_millis()
+                )))
+            }
+        }
     }
 
     /// First offset held remotely, if any.
@@ -447,6 +690,7 @@ impl Tier {
         topic_id: &str,
         partition: i32,
     ) -> Result<Option<i64>, TierError> {
+        self.require_catalog()?;
         Ok(self
             .catalog
             .finished(topic_id, partition)?

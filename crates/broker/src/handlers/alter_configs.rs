@@ -62,6 +62,8 @@ pub(crate) fn handle_incremental(
         .map(|r| {
             let outcome = check_resource(r.resource_type).and_then(|_| {
                 let name = r.resource_name.to_string();
+                strata_meta::refuse_internal(&name, "altered")
+                    .map_err(|e| (e.kafka_error_code(), e.message))?;
                 let mut configs = broker
                     .meta()
                     .topic(&name)

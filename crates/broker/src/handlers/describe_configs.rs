@@ -1,6 +1,7 @@
 //! DescribeConfigs: every topic config with its effective value and source (override, broker
 //! setting or Kafka default), as clients doing read-modify-write expect; broker resources list
-//! the broker's static settings.
+//! the broker's static settings, with sensitive values (passwords, secrets, keys, JAAS configs,
+//! credentials) redacted to null as Kafka does.
 
 use std::sync::Arc;
 
@@ -78,12 +79,16 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DescribeConfigsRequest) -> Descr
                         .iter()
                         .filter(|(k, _)| wanted(k))
                         .map(|(k, v)| {
+                            // Sensitive values are never returned (Kafka: null value,
+                            // is_sensitive, type PASSWORD).
+                            let sensitive = crate::config::is_sensitive(k);
                             DescribeConfigsResourceResult::default()
                                 .with_name(sb(k))
-                                .with_value(Some(sb(v)))
+                                .with_value((!sensitive).then(|| sb(v)))
+                                .with_is_sensitive(sensitive)
                                 .with_read_only(true)
                                 .with_config_source(ConfigSource::StaticBroker.code())
-                                .with_config_type(2)
+                                .with_config_type(if sensitive { 9 } else { 2 })
                         })
                         .collect();
                     result.with_configs(configs)

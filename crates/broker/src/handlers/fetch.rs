@@ -10,7 +10,10 @@
 //!    always gets at least one whole batch, even above the limits;
 //!    a partition whose offset is below the local log start (tiered away) is read from the
 //!    bucket after this local pass, on the tier's own bounded pool, with the budget it was
-//!    granted here;
+//!    granted here; the cold partitions of one fetch are read concurrently and waited for at
+//!    most `remote.fetch.max.wait.ms` in all: one not ready by then (bucket slow or down,
+//!    catalog still being rebuilt) answers the retriable KAFKA_STORAGE_ERROR, which librdkafka
+//!    and the Java client retry transparently, while the other partitions are served;
 //! 3. if fewer than `min_bytes` are ready and there is no error, wait for an append or for
 //!    `max_wait_ms`, then read again;
 //! 4. the reply is encoded in pieces: the bytes around the records, and each partition's records
@@ -59,9 +62,11 @@ pub(crate) async fn handle(
         let notified = broker.data_arrived.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let (mut body, mut bytes, had_error, cold) = read_all(broker, &req);
+        let (mut body, mut bytes, mut had_error, cold) = read_all(broker, &req);
         if !cold.is_empty() {
-            bytes += read_cold(broker, &mut body, cold).await;
+            let (added, cold_error) = read_cold(broker, &mut body, cold).await;
+            bytes += added;
+            had_error |= cold_error;
         }
         let now = Instant::now();
         if bytes >= min_bytes || had_error || now >= deadline || *shutdown.borrow() {
@@ -90,40 +95,49 @@ struct ColdRead {
     at_least_one: bool,
 }
 
-/// Reads the cold partitions from the bucket (on the tier's own bounded pool) and fills their
-/// records; returns the bytes added.
+/// Reads the cold partitions from the bucket (concurrently, on the tier's own bounded pool,
+/// bounded by `remote.fetch.max.wait.ms`) and fills their records; returns the bytes added and
+/// whether a partition got an error (the fetch then answers without waiting for `min_bytes`).
 async fn read_cold(
     broker: &Arc<Broker>,
     body: &mut FetchResponseBody<ReadSlice>,
     cold: Vec<ColdRead>,
-) -> usize {
-    let Some(tier) = broker.tier() else { return 0 };
-    let mut added = 0;
-    for c in cold {
+) -> (usize, bool) {
+    let Some(tier) = broker.tier() else {
+        return (0, false);
+    };
+    let requests = cold
+        .iter()
+        .map(|c| strata_tier::ColdReadRequest {
+            topic_id: c.topic_id.clone(),
+            partition: body.topics[c.topic].partitions[c.partition].partition_index,
+            offset: c.offset,
+            max_bytes: c.max_bytes,
+            upper_bound: c.upper,
+        })
+        .collect();
+    let results = tier.cold_reads(requests).await;
+    let (mut added, mut errored) = (0, false);
+    for (c, result) in cold.into_iter().zip(results) {
         let data = &mut body.topics[c.topic].partitions[c.partition];
-        match tier
-            .cold_read(
-                &c.topic_id,
-                data.partition_index,
-                c.offset,
-                c.max_bytes,
-                c.upper,
-            )
-            .await
-        {
+        match result {
             Ok(Some((_, bytes))) if c.at_least_one || bytes.len() <= c.max_bytes => {
                 added += bytes.len();
                 data.records = Payload::Bytes(bytes);
             }
             Ok(Some(_)) => {} // its first batch does not fit in what the response has left
-            Ok(None) => data.error_code = OFFSET_OUT_OF_RANGE,
+            Ok(None) => {
+                data.error_code = OFFSET_OUT_OF_RANGE;
+                errored = true;
+            }
             Err(e) => {
-                tracing::warn!(partition = data.partition_index, offset = c.offset, error = %e, "cold read failed");
+                tracing::warn!(partition = data.partition_index, offset = c.offset, error = %e, "cold read failed; answering the retriable KAFKA_STORAGE_ERROR");
                 data.error_code = KAFKA_STORAGE_ERROR;
+                errored = true;
             }
         }
     }
-    added
+    (added, errored)
 }
 
 fn read_all(

@@ -1,5 +1,7 @@
 //! InitProducerId for idempotent producers: a new producer id with epoch 0, or (v3+, KIP-360)
-//! the same id with its epoch bumped when the client passes its current id and epoch.
+//! the same id with its epoch bumped when the client presents that id with its *current*
+//! epoch (see `crate::producer_ids`): a wrong epoch gets INVALID_PRODUCER_EPOCH, an id this
+//! broker does not know gets a fresh id, so no client can fence another's producer.
 //! Producer ids are reserved in blocks in the metadata journal, so none is ever reissued.
 //! Transactional ids get COORDINATOR_NOT_AVAILABLE until transactions land.
 
@@ -9,8 +11,10 @@ use kafka_protocol::messages::{InitProducerIdRequest, InitProducerIdResponse, Pr
 
 use super::blocking;
 use crate::broker::Broker;
+use crate::producer_ids::Grant;
 
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const INVALID_PRODUCER_EPOCH: i16 = 47;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default()
@@ -19,13 +23,79 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitPr
     if req.transactional_id.is_some() {
         return resp.with_error_code(COORDINATOR_NOT_AVAILABLE);
     }
-    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 && req.producer_epoch < i16::MAX - 1 {
-        return resp
-            .with_producer_id(req.producer_id)
-            .with_producer_epoch(req.producer_epoch + 1);
+    if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
+        match broker
+            .producer_epochs()
+            .request(req.producer_id.0, req.producer_epoch)
+        {
+            Grant::Bump(epoch) => {
+                return resp
+                    .with_producer_id(req.producer_id)
+                    .with_producer_epoch(epoch)
+            }
+            Grant::WrongEpoch { current } => {
+                tracing::warn!(
+                    producer_id = req.producer_id.0,
+                    presented = req.producer_epoch,
+                    current,
+                    "InitProducerId presented a stale epoch; refused"
+                );
+                return resp.with_error_code(INVALID_PRODUCER_EPOCH);
+            }
+            Grant::Fresh => {}
+        }
     }
     match blocking(|| broker.meta().allocate_producer_id()) {
-        Ok(id) => resp.with_producer_id(ProducerId(id)).with_producer_epoch(0),
+        Ok(id) => {
+            broker.producer_epochs().granted(id);
+            resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)
+        }
         Err(e) => resp.with_error_code(e.kafka_error_code()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(id: i64, epoch: i16) -> InitProducerIdRequest {
+        InitProducerIdRequest::default()
+            .with_transactional_id(None)
+            .with_producer_id(ProducerId(id))
+            .with_producer_epoch(epoch)
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn only_the_holder_of_the_current_epoch_can_bump_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut raw = std::collections::BTreeMap::new();
+        raw.insert("log.dirs".to_string(), dir.path().display().to_string());
+        let broker = Broker::open(crate::BrokerConfig::from_map(raw).unwrap()).unwrap();
+
+        let first = handle(&broker, req(-1, -1));
+        assert_eq!((first.error_code, first.producer_epoch), (0, 0));
+        let id = first.producer_id.0;
+        // Another client naming the id with a guessed epoch cannot fence it.
+        let guess = handle(&broker, req(id, 5));
+        assert_eq!(guess.error_code, INVALID_PRODUCER_EPOCH);
+        // The holder bumps; its old epoch is then stale.
+        let bumped = handle(&broker, req(id, 0));
+        assert_eq!(
+            (
+                bumped.error_code,
+                bumped.producer_id.0,
+                bumped.producer_epoch
+            ),
+            (0, id, 1)
+        );
+        assert_eq!(
+            handle(&broker, req(id, 0)).error_code,
+            INVALID_PRODUCER_EPOCH
+        );
+        // An id this broker never granted gets a fresh id, never a bump.
+        let unknown = handle(&broker, req(id + 500, 0));
+        assert_eq!(unknown.error_code, 0);
+        assert_ne!(unknown.producer_id.0, id + 500);
+        assert_eq!(unknown.producer_epoch, 0);
     }
 }

@@ -22,7 +22,6 @@ use strata_records::{validate_client_batch, Compression};
 
 use super::{blocking, sb};
 use crate::broker::{now_ms, Broker};
-use crate::log_config::min_insync_replicas;
 use crate::partition::LEADER_EPOCH;
 
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -119,12 +118,8 @@ fn append_one(
         (code, why)
     })?;
     if acks == -1 {
-        let overrides = broker
-            .meta()
-            .topic(topic)
-            .map(|t| t.configs.clone())
-            .unwrap_or_default();
-        let min_isr = min_insync_replicas(&broker.config, &overrides);
+        // The partition's settings snapshot: no metadata lock on the produce path.
+        let min_isr = part.settings().min_insync_replicas;
         if min_isr > ISR_SIZE {
             return Err((
                 NOT_ENOUGH_REPLICAS,

@@ -143,6 +143,17 @@ impl Default for StoreOptions {
     }
 }
 
+/// One object of a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedObject {
+    /// Key relative to the store prefix.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Last-modified time (the store's clock), milliseconds since the Unix epoch.
+    pub last_modified_ms: i64,
+}
+
 /// A bucket (or directory) with a key prefix; cheap to clone.
 #[derive(Clone)]
 pub struct RemoteStore {
@@ -572,6 +583,16 @@ impl RemoteStore {
     /// Every object whose key starts with `prefix` (string prefix, recursive), as
     /// `(key relative to the store prefix, size)`, sorted by key.
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+        Ok(self
+            .list_objects(prefix)
+            .await?
+            .into_iter()
+            .map(|o| (o.key, o.size))
+            .collect())
+    }
+
+    /// Like [`RemoteStore::list`], with each object's last-modified time.
+    pub async fn list_objects(&self, prefix: &str) -> Result<Vec<ListedObject>, StoreError> {
         let context = self.context("list", prefix);
         let wanted = match (self.inner.prefix.is_empty(), prefix.is_empty()) {
             (true, _) => prefix.to_string(),
@@ -616,7 +637,11 @@ impl RemoteStore {
                 Ok(metas
                     .into_iter()
                     .filter(|m| m.location.as_ref().starts_with(wanted.as_str()))
-                    .map(|m| (m.location.as_ref()[strip..].to_string(), m.size))
+                    .map(|m| ListedObject {
+                        key: m.location.as_ref()[strip..].to_string(),
+                        size: m.size,
+                        last_modified_ms: m.last_modified.timestamp_millis(),
+                    })
                     .collect::<Vec<_>>())
             }
         })
@@ -627,7 +652,7 @@ impl RemoteStore {
             Err(e) if e.kind == StoreErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(e),
         };
-        entries.sort();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(entries)
     }
 
