@@ -52,15 +52,14 @@ fn broker_on_lazyfs(args: &[&str]) -> Result<(tempfile::TempDir, LazyFs, Broker)
     Ok((backing, lazy, broker))
 }
 
-/// Produces for a random 200-1200 ms, SIGKILLs the broker, and returns the acknowledged
+/// Produces for a random time in `run_ms`, SIGKILLs the broker, and returns the acknowledged
 /// `(record, offset)` pairs and the next record number. Nothing is retried into a later broker.
 async fn produce_then_kill(
     broker: &mut Broker,
     first: u64,
-    extra: &[(&str, &str)],
+    run_ms: std::ops::RangeInclusive<u64>,
 ) -> Result<(Vec<(u64, i64)>, u64)> {
-    let mut settings = vec![("linger.ms", "2"), ("message.timeout.ms", "30000")];
-    settings.extend_from_slice(extra);
+    let settings = [("linger.ms", "2"), ("message.timeout.ms", "30000")];
     let producer = Arc::new(producer(&broker.bootstrap(), &settings)?);
     let stop = Arc::new(AtomicBool::new(false));
     let task = tokio::spawn(produce_until_stopped(
@@ -69,7 +68,7 @@ async fn produce_then_kill(
         first,
         Arc::clone(&stop),
     ));
-    let run_for = Duration::from_millis(rand::rng().random_range(200..=1200));
+    let run_for = Duration::from_millis(rand::rng().random_range(run_ms));
     tokio::time::sleep(run_for).await;
     broker.sigkill()?;
     stop.store(true, Ordering::Relaxed);
@@ -87,12 +86,12 @@ fn fsync_per_message_loses_nothing_acknowledged() {
             broker_on_lazyfs(&["--set", "log.flush.interval.messages=1"])?;
         broker.restart()?;
         let bootstrap = broker.bootstrap();
-        // Small segments, so trials also cross rolls.
-        create_topic(&bootstrap, TOPIC, 1, &[("segment.bytes", "65536")]).await?;
+        // The smallest segments Kafka 4 allows (1 MiB), so longer runs also cross rolls.
+        create_topic(&bootstrap, TOPIC, 1, &[("segment.bytes", "1048576")]).await?;
         let mut acked: Vec<(u64, i64)> = Vec::new();
         let mut next = 0;
         for trial in 0..trials {
-            let (now_acked, n) = produce_then_kill(&mut broker, next, &[]).await?;
+            let (now_acked, n) = produce_then_kill(&mut broker, next, 200..=1200).await?;
             next = n;
             let dropped = lazy.crash();
             println!(
@@ -142,7 +141,7 @@ fn default_flush_policy_loses_only_what_was_not_fsynced() {
         let partition_dir: PathBuf = backing.path().join(format!("{TOPIC}-0"));
         broker.restart()?;
         let bootstrap = broker.bootstrap();
-        create_topic(&bootstrap, TOPIC, 1, &[("segment.bytes", "65536")]).await?;
+        create_topic(&bootstrap, TOPIC, 1, &[("segment.bytes", "1048576")]).await?;
 
         // Phase 1: produce, then a clean shutdown (which fsyncs everything).
         let (mut fsynced, next) = produce_then_kill_clean(&mut broker, 0).await?;
@@ -153,8 +152,9 @@ fn default_flush_policy_loses_only_what_was_not_fsynced() {
         let clean_end = fsynced.iter().map(|&(_, o)| o + 1).max().unwrap_or(0);
         broker.restart()?;
 
-        // Phase 2: produce without any fsync but the ones rolls do, then lose power.
-        let (after, _) = produce_then_kill(&mut broker, next, &[]).await?;
+        // Phase 2: produce without any fsync but the ones rolls do (long enough to cross a
+        // 1 MiB roll or two), then lose power.
+        let (after, _) = produce_then_kill(&mut broker, next, 2000..=3000).await?;
         let bases = segment_bases(&partition_dir)?;
         let active_base = *bases.last().context("no segment on disk")?;
         let dropped = lazy.crash();
