@@ -40,3 +40,15 @@ pub fn set_log_append_time_parts(head: &mut [u8], rest: &[u8], now_ms: i64) {
     let crc = crc32c::crc32c_append(compute_crc(head), rest);
     head[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
+
+/// Sets the max timestamp (bytes 35..43) of one whole batch `buf` to `max_timestamp` and
+/// recomputes the CRC (Kafka `DefaultRecordBatch.setMaxTimestamp` for CreateTime), so the
+/// header agrees with its records. A no-op when the value is already there.
+pub fn set_max_timestamp(buf: &mut [u8], max_timestamp: i64) {
+    if buf.len() < BATCH_HEADER_LEN || buf[35..43] == max_timestamp.to_be_bytes() {
+        return;
+    }
+    buf[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = compute_crc(buf);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}
