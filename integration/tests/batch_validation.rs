@@ -79,7 +79,7 @@ impl Conn {
             rh.correlation_id == self.correlation,
             "correlation mismatch"
         );
-        Ok(Resp::decode(&mut body, version)?)
+        Resp::decode(&mut body, version)
     }
 
     fn produce(&mut self, topic: &str, batch: Vec<u8>) -> Result<PartitionProduceResponse> {

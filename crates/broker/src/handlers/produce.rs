@@ -6,17 +6,17 @@
 //!    (NOT_ENOUGH_REPLICAS);
 //! 3. the payload must be exactly one valid magic-2 batch: `strata_records::validate_client_batch`
 //!    (CRC-32C, offsets, control bit, sequence fields), and zstd needs Produce v7+;
-//! 3b. its records must agree with the header: `strata_records::validate_records`, one pass
+//! 4. its records must agree with the header: `strata_records::validate_records`, one pass
 //!    (compressed batches stream through a capped window), outside the log lock. Structure
 //!    errors are INVALID_RECORD; timestamps outside `message.timestamp.before.max.ms` /
 //!    `message.timestamp.after.max.ms` are INVALID_TIMESTAMP with per-record `record_errors`
 //!    (Produce v8+), as Kafka's `LogValidator`. On a CreateTime topic a header max timestamp
 //!    that disagrees with the records is corrected (new CRC) in a copy, as Kafka does;
-//! 4. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
+//! 5. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
 //!    checks idempotence (a duplicate of one of the producer's last 5 batches returns the
 //!    original offsets), writes header and records (from the request buffer, uncopied), and
 //!    fsyncs if the topic's flush policy says so;
-//! 5. long-polling fetches are woken.
+//! 6. long-polling fetches are woken.
 //!
 //! `acks=0` gets no response at all, as in Kafka.
 
