@@ -8,6 +8,7 @@
 //! - a record stamped two hours ahead (Kafka 4 default `message.timestamp.after.max.ms` is one
 //!   hour) → INVALID_TIMESTAMP (32) with Kafka's error message and one `record_errors` entry
 //!   (batch index 1), nothing appended;
+//! - a zstd bomb (80 MiB of zeros in a few KiB) → 87, decompression stopped at the 64 MiB cap;
 //! - with the topic's `message.timestamp.after.max.ms` raised, the same batch is accepted;
 //! - good batches afterwards land at the expected offsets, and a batch whose header max
 //!   timestamp disagrees with its records is accepted with the header corrected (read back).
@@ -261,6 +262,26 @@ async fn scenario() -> Result<()> {
         )),
         "record error: {text}"
     );
+    ensure!(
+        conn.latest_offset(topic)? == 0,
+        "an invalid batch was appended"
+    );
+
+    // A compression bomb: one 80 MiB record of zeros is a few KiB of zstd, far under
+    // max.message.bytes; decompression stops at the 64 MiB cap and the batch is refused.
+    let zeros = vec![0u8; 80 << 20];
+    let bomb = build_compressed_batch(
+        Compression::Zstd,
+        now,
+        &[(None, Some(&zeros), 0)],
+        -1,
+        -1,
+        -1,
+    );
+    drop(zeros);
+    ensure!(bomb.len() < 64 << 10, "bomb is {} bytes", bomb.len());
+    let msg = refused(&conn.produce(topic, bomb)?, 87)?;
+    ensure!(msg.contains("exceed"), "message: {msg}");
     ensure!(
         conn.latest_offset(topic)? == 0,
         "an invalid batch was appended"
