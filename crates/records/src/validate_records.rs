@@ -6,10 +6,12 @@
 //!
 //! 1. each record's length is a non-negative varint and the record lies inside the section;
 //! 2. its offset delta equals its index (`0, 1, 2, …`), so the last one is `last_offset_delta`
-//!    (Kafka rewrites a batch whose inner offsets are off; Strata never re-encodes, so it
-//!    refuses it);
-//! 3. key and value lengths are -1 (null) or fit in the record; the header count is
-//!    non-negative; each header key is non-null and fits, each header value is null or fits;
+//!    (Kafka rewrites a compressed batch whose inner offsets are off and ignores them in an
+//!    uncompressed one; Strata never re-encodes and consumers compute offsets as base + delta,
+//!    so it refuses both);
+//! 3. key and value lengths are -1 (null) or fit in the record (Kafka reads any negative
+//!    length as null; Strata refuses lengths below -1); the header count is non-negative;
+//!    each header key is non-null and fits, each header value is null or fits;
 //! 4. the fields use exactly the record's length (no trailing bytes in a record);
 //! 5. exactly `records_count` records: none missing, nothing after the last one;
 //! 6. timestamps, only once the structure is sound ([`RecordRules`]): on a CreateTime topic
