@@ -63,6 +63,8 @@ pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, Str
         flush_ms: num(config, overrides, "flush.ms"),
         message_timestamp_type_log_append: effective(config, overrides, "message.timestamp.type")
             == "LogAppendTime",
+        message_timestamp_before_max_ms: num(config, overrides, "message.timestamp.before.max.ms"),
+        message_timestamp_after_max_ms: num(config, overrides, "message.timestamp.after.max.ms"),
         remote_storage_enable: effective(config, overrides, "remote.storage.enable")
             .eq_ignore_ascii_case("true"),
         local_retention_ms: num(config, overrides, "local.retention.ms"),

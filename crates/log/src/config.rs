@@ -22,6 +22,12 @@ pub struct LogConfig {
     pub flush_ms: i64,
     /// Stamp batches with LogAppendTime (`message.timestamp.type=LogAppendTime`).
     pub message_timestamp_type_log_append: bool,
+    /// How far in the past a CreateTime record timestamp may be
+    /// (`message.timestamp.before.max.ms`, Long.MAX_VALUE). Checked by the produce path.
+    pub message_timestamp_before_max_ms: i64,
+    /// How far in the future a CreateTime record timestamp may be
+    /// (`message.timestamp.after.max.ms`, one hour in Kafka 4). Checked by the produce path.
+    pub message_timestamp_after_max_ms: i64,
     /// Sealed segments are tiered to object storage (`remote.storage.enable`). Then local
     /// segments are deleted by the local retention settings, and only once uploaded, and the log
     /// start offset covers remote data too.
@@ -65,6 +71,8 @@ impl Default for LogConfig {
             flush_messages: u64::MAX,
             flush_ms: i64::MAX,
             message_timestamp_type_log_append: false,
+            message_timestamp_before_max_ms: i64::MAX,
+            message_timestamp_after_max_ms: 3_600_000,
             remote_storage_enable: false,
             local_retention_ms: -2,
             local_retention_bytes: -2,

@@ -141,7 +141,7 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
     def(
         "message.timestamp.after.max.ms",
         Some("log.message.timestamp.after.max.ms"),
-        LONG_MAX,
+        "3600000",
         ConfigKind::Long(0),
     ),
     def(

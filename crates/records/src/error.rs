@@ -7,6 +7,8 @@ const CORRUPT_MESSAGE: i16 = 2;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 /// Kafka `INVALID_RECORD`.
 const INVALID_RECORD: i16 = 87;
+/// Kafka `INVALID_TIMESTAMP`.
+const INVALID_TIMESTAMP: i16 = 32;
 
 /// Why a batch (or a run of batches) was rejected.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,21 @@ pub enum RecordsError {
     /// The batch is well formed but violates a broker rule; the text says which.
     #[error("invalid record: {0}")]
     InvalidRecord(&'static str),
+    /// A record inside the batch is malformed or disagrees with the batch header.
+    #[error("invalid record at index {index} of the batch: {reason}")]
+    BadRecord {
+        /// Position of the record in its batch (0-based; `records_count` for trailing data).
+        index: i32,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// One or more record timestamps are out of the topic's allowed range (or the client set
+    /// LogAppendTime where Kafka refuses it). Kafka's message, word for word.
+    #[error("One or more records have been rejected due to invalid timestamp")]
+    InvalidTimestamp {
+        /// `(batch index, message)` per rejected record, as Produce v8+ `record_errors`.
+        record_errors: Vec<(i32, String)>,
+    },
     /// The attributes name a codec that does not exist (5..=7).
     #[error("unsupported compression type {0}")]
     UnsupportedCompression(i16),
@@ -50,7 +67,19 @@ impl RecordsError {
         match self {
             RecordsError::CorruptMessage { .. } => CORRUPT_MESSAGE,
             RecordsError::UnsupportedCompression(_) => UNSUPPORTED_COMPRESSION_TYPE,
+            RecordsError::InvalidTimestamp { .. } => INVALID_TIMESTAMP,
             _ => INVALID_RECORD,
+        }
+    }
+}
+
+impl RecordsError {
+    /// Per-record errors for Produce v8+ `record_errors` (`(batch index, message)`); empty
+    /// for errors that concern the whole batch.
+    pub fn record_errors(&self) -> &[(i32, String)] {
+        match self {
+            RecordsError::InvalidTimestamp { record_errors } => record_errors,
+            _ => &[],
         }
     }
 }

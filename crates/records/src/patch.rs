@@ -40,3 +40,20 @@ pub fn set_log_append_time_parts(head: &mut [u8], rest: &[u8], now_ms: i64) {
     let crc = crc32c::crc32c_append(compute_crc(head), rest);
     head[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
 }
+
+/// Makes one whole batch `buf` a CreateTime batch whose max timestamp (bytes 35..43) is
+/// `max_timestamp`, and recomputes the CRC (Kafka `DefaultRecordBatch.setMaxTimestamp(
+/// CREATE_TIME, max)`), so the header agrees with its records. A no-op when it already does.
+pub fn set_max_timestamp(buf: &mut [u8], max_timestamp: i64) {
+    if buf.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    let attributes = i16::from_be_bytes([buf[21], buf[22]]);
+    if attributes & TIMESTAMP_TYPE_MASK == 0 && buf[35..43] == max_timestamp.to_be_bytes() {
+        return;
+    }
+    buf[21..23].copy_from_slice(&(attributes & !TIMESTAMP_TYPE_MASK).to_be_bytes());
+    buf[35..43].copy_from_slice(&max_timestamp.to_be_bytes());
+    let crc = compute_crc(buf);
+    buf[CRC_OFFSET..CRC_OFFSET + 4].copy_from_slice(&crc.to_be_bytes());
+}

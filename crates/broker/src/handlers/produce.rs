@@ -6,19 +6,28 @@
 //!    (NOT_ENOUGH_REPLICAS);
 //! 3. the payload must be exactly one valid magic-2 batch: `strata_records::validate_client_batch`
 //!    (CRC-32C, offsets, control bit, sequence fields), and zstd needs Produce v7+;
-//! 4. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
+//! 4. its records must agree with the header: `strata_records::validate_records`, one pass
+//!    (compressed batches stream through a capped window), outside the log lock. Structure
+//!    errors are INVALID_RECORD; timestamps outside `message.timestamp.before.max.ms` /
+//!    `message.timestamp.after.max.ms` are INVALID_TIMESTAMP with per-record `record_errors`
+//!    (Produce v8+), as Kafka's `LogValidator`. On a CreateTime topic a header max timestamp
+//!    that disagrees with the records is corrected (new CRC) in a copy, as Kafka does;
+//! 5. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
 //!    checks idempotence (a duplicate of one of the producer's last 5 batches returns the
 //!    original offsets), writes header and records (from the request buffer, uncopied), and
 //!    fsyncs if the topic's flush policy says so;
-//! 5. long-polling fetches are woken.
+//! 6. long-polling fetches are woken.
 //!
 //! `acks=0` gets no response at all, as in Kafka.
 
 use std::sync::Arc;
 
+use kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
-use strata_records::{validate_client_batch, Compression};
+use strata_records::{
+    set_max_timestamp, validate_client_batch, validate_records, Compression, RecordRules,
+};
 
 use super::{blocking, sb};
 use crate::broker::{now_ms, Broker};
@@ -51,6 +60,7 @@ pub(crate) async fn handle(
                 .with_base_offset(-1)
                 .with_log_append_time_ms(-1)
                 .with_log_start_offset(-1);
+            let mut record_errors = Vec::new();
             let outcome = if !matches!(acks, -1..=1) {
                 Err((INVALID_REQUIRED_ACKS, None))
             } else if transactional {
@@ -67,6 +77,7 @@ pub(crate) async fn handle(
                     pd.records.as_deref(),
                     acks,
                     version,
+                    &mut record_errors,
                 )
             };
             match outcome {
@@ -81,9 +92,18 @@ pub(crate) async fn handle(
                     tracing::debug!(topic = %name, partition = pd.index, code, ?message, "produce refused");
                     metrics::counter!("strata_produce_errors_total", "code" => code.to_string())
                         .increment(1);
+                    let record_errors = record_errors
+                        .into_iter()
+                        .map(|(index, text)| {
+                            BatchIndexAndErrorMessage::default()
+                                .with_batch_index(index)
+                                .with_batch_index_error_message(Some(sb(&text)))
+                        })
+                        .collect();
                     resp = resp
                         .with_error_code(code)
-                        .with_error_message(message.map(|m| sb(&m)));
+                        .with_error_message(message.map(|m| sb(&m)))
+                        .with_record_errors(record_errors);
                 }
             }
             partitions.push(resp);
@@ -112,6 +132,7 @@ fn append_one(
     records: Option<&[u8]>,
     acks: i16,
     version: i16,
+    record_errors: &mut Vec<(i32, String)>,
 ) -> Outcome {
     let part = broker.serving_partition(topic, index).map_err(|code| {
         let why = (code == KAFKA_STORAGE_ERROR).then(|| format!("{topic}-{index} is offline"));
@@ -151,8 +172,43 @@ fn append_one(
             Some("zstd needs Produce v7 or later".into()),
         ));
     }
-    // The batch is written from the request buffer itself; the log copies only its header.
-    let result = blocking(|| part.log().append_shared(records, LEADER_EPOCH, now_ms()));
+    let rules = {
+        let log = part.log();
+        let c = log.config();
+        RecordRules {
+            log_append_time: c.message_timestamp_type_log_append,
+            timestamp_before_max_ms: c.message_timestamp_before_max_ms,
+            timestamp_after_max_ms: c.message_timestamp_after_max_ms,
+        }
+    };
+    let now = now_ms();
+    let result = blocking(|| {
+        // Records are checked before the log lock is taken: a slow (compressed) batch never
+        // holds up fetches of this partition.
+        let summary = match validate_records(records, &header, &rules, now) {
+            Ok(summary) => summary,
+            Err(e) => {
+                record_errors.extend_from_slice(e.record_errors());
+                metrics::counter!("strata_produce_invalid_batches_total").increment(1);
+                return Err((e.kafka_error_code(), Some(e.to_string())));
+            }
+        };
+        let appended = if !rules.log_append_time
+            && (header.max_timestamp != summary.max_timestamp || header.is_log_append_time())
+        {
+            // Rare (a client whose header disagrees with its records): fix a copy, as Kafka
+            // rewrites the header in place.
+            metrics::counter!("strata_produce_max_timestamp_corrected_total").increment(1);
+            let mut fixed = records.to_vec();
+            set_max_timestamp(&mut fixed, summary.max_timestamp);
+            part.log().append_shared(&fixed, LEADER_EPOCH, now)
+        } else {
+            // The batch is written from the request buffer itself; the log copies only its
+            // header.
+            part.log().append_shared(records, LEADER_EPOCH, now)
+        };
+        appended.map_err(|e| (e.kafka_error_code(), Some(e.to_string())))
+    });
     match result {
         Ok(info) => {
             metrics::counter!("strata_produce_bytes_total").increment(records.len() as u64);
@@ -164,6 +220,6 @@ fn append_one(
                 info.log_start_offset,
             ))
         }
-        Err(e) => Err((e.kafka_error_code(), Some(e.to_string()))),
+        Err(refused) => Err(refused),
     }
 }
