@@ -16,7 +16,7 @@
 //! `PartitionLog` is not internally synchronised: callers wrap it in a mutex. All I/O is
 //! blocking std::fs with positional reads and writes.
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs, unreachable_pub, unused_must_use)]
 
 mod checkpoint;
 mod config;

@@ -7,7 +7,7 @@
 //! fsynced, then start the program again on the same mount point. Mounting needs root and
 //! `/dev/fuse` (the pure-Rust mount calls mount(2) itself; no libfuse or fusermount).
 
-#![warn(missing_docs, unreachable_pub)]
+#![deny(missing_docs, unreachable_pub, unused_must_use)]
 
 mod fs;
 mod pending;

@@ -6,14 +6,14 @@ use std::path::Path;
 use strata_log::{LogConfig, PartitionLog};
 use strata_records::testing::build_batch;
 
-pub const TOPIC: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+pub(crate) const TOPIC: &str = "AAAAAAAAAAAAAAAAAAAAAA";
 
 /// Bytes of a `batch(_, 1, 100)` batch: 61 header + 109 record.
-pub const BATCH_170: usize = 170;
+pub(crate) const BATCH_170: usize = 170;
 
 /// A non-idempotent batch of `records` records with `value_len`-byte values; record `i` has
 /// timestamp `ts + i`.
-pub fn batch(ts: i64, records: usize, value_len: usize) -> Vec<u8> {
+pub(crate) fn batch(ts: i64, records: usize, value_len: usize) -> Vec<u8> {
     let value = vec![b'v'; value_len];
     let recs: Vec<_> = (0..records)
         .map(|i| (None, Some(value.as_slice()), i as i64))
@@ -22,31 +22,31 @@ pub fn batch(ts: i64, records: usize, value_len: usize) -> Vec<u8> {
 }
 
 /// An idempotent batch.
-pub fn idem(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
+pub(crate) fn idem(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
     let recs: Vec<_> = (0..records)
         .map(|i| (None, Some(&b"x"[..]), i as i64))
         .collect();
     build_batch(1_000, &recs, pid, epoch, seq)
 }
 
-pub fn open(dir: &Path, config: LogConfig) -> PartitionLog {
+pub(crate) fn open(dir: &Path, config: LogConfig) -> PartitionLog {
     PartitionLog::open(dir, TOPIC, config, 1_000).unwrap()
 }
 
 /// The file name of a segment file.
-pub fn seg(base: i64, ext: &str) -> String {
+pub(crate) fn seg(base: i64, ext: &str) -> String {
     format!("{base:020}.{ext}")
 }
 
 /// What the broker would store for `original` at `base` with `epoch`.
-pub fn patched(original: &[u8], base: i64, epoch: i32) -> Vec<u8> {
+pub(crate) fn patched(original: &[u8], base: i64, epoch: i32) -> Vec<u8> {
     let mut out = original.to_vec();
     strata_records::patch_base_offset(&mut out, base);
     strata_records::patch_leader_epoch(&mut out, epoch);
     out
 }
 
-pub fn small_segments(segment_bytes: u64) -> LogConfig {
+pub(crate) fn small_segments(segment_bytes: u64) -> LogConfig {
     LogConfig {
         segment_bytes,
         ..LogConfig::default()
