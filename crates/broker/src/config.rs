@@ -63,6 +63,8 @@ pub struct BrokerConfig {
     pub fetch_zero_copy: bool,
     /// `strata.shutdown.timeout.ms`: how long SIGTERM waits for in-flight requests.
     pub shutdown_timeout_ms: u64,
+    /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
+    pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -79,6 +81,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("log.retention.check.interval.ms", "300000"),
     ("strata.fetch.zero.copy", "true"),
     ("strata.shutdown.timeout.ms", "10000"),
+    (
+        "queued.max.request.bytes",
+        crate::conn_config::DEFAULT_QUEUED_MAX_REQUEST_BYTES,
+    ),
+    ("max.connections", "2147483647"),
+    ("max.connections.per.ip", "2147483647"),
+    ("connections.max.idle.ms", "600000"),
+    ("strata.request.read.timeout.ms", "30000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -121,6 +131,7 @@ impl BrokerConfig {
             retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,
             shutdown_timeout_ms: parse(&raw, "strata.shutdown.timeout.ms")?,
+            connections: crate::conn_config::ConnectionConfig::from_map(&raw)?,
             raw,
         };
         if cfg.num_partitions < 1 {
@@ -176,7 +187,10 @@ fn strip_scheme(s: &str) -> &str {
     s.rsplit_once("://").map(|(_, a)| a).unwrap_or(s)
 }
 
-fn parse<T: std::str::FromStr>(raw: &BTreeMap<String, String>, key: &str) -> Result<T, String>
+pub(crate) fn parse<T: std::str::FromStr>(
+    raw: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<T, String>
 where
     T::Err: std::fmt::Display,
 {

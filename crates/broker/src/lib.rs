@@ -8,13 +8,17 @@
 
 pub mod broker;
 pub mod config;
+mod conn_config;
+mod conn_limits;
 mod connection;
 mod error;
+pub mod frame_reader;
 pub mod groups;
 mod handlers;
 mod log_config;
 pub mod partition;
 mod reply;
+pub mod request_budget;
 mod sendfile;
 mod server;
 mod tasks;
@@ -22,5 +26,6 @@ pub mod tiering;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigSource, DEFAULTS};
+pub use conn_config::ConnectionConfig;
 pub use error::BrokerError;
 pub use server::run;
