@@ -116,8 +116,10 @@ pub(crate) async fn serve(
         }
     }
     let _ = stream.shutdown().await;
-    metrics::gauge!("strata_connections").decrement(1.0);
+    // Give the place back before the gauge drops, so `strata_connections` = 0 means every place
+    // is free.
     drop(slot);
+    metrics::gauge!("strata_connections").decrement(1.0);
 }
 
 /// Logs why a connection stops reading and counts the cuts the broker makes.

@@ -3,9 +3,10 @@
 //! A frame is a 4-byte big-endian size followed by that many bytes. The announced size is only
 //! ever *checked* (against `socket.request.max.bytes`); memory follows the bytes that really
 //! arrive:
-//! - the body is read at most [`READ_CHUNK`] bytes per read, and each read is charged to the
-//!   broker-wide [`RequestBudget`] before it is issued, so a spent budget stops reading
-//!   (backpressure) rather than allocating;
+//! - the body is read in pieces that start at [`FIRST_READ`] bytes and grow with what has
+//!   arrived, up to [`READ_CHUNK`]; each read is charged to the broker-wide [`RequestBudget`]
+//!   before it is issued, so a spent budget stops reading (backpressure) rather than
+//!   allocating, and a stalled frame holds at most twice what it sent plus [`FIRST_READ`];
 //! - the buffer grows geometrically (at least one chunk, at most doubling) and never past the
 //!   announced size, so a connection holds at most about twice the bytes it has received;
 //! - one buffer is reused across the frames of a connection (a large produce stream does not fault
@@ -33,6 +34,9 @@ use crate::request_budget::{FrameCharge, RequestBudget};
 
 /// The most bytes read (and charged to the budget) per read call.
 pub const READ_CHUNK: usize = 64 << 10;
+
+/// The first read of a frame's body; later reads grow with the bytes received.
+pub const FIRST_READ: usize = 4 << 10;
 
 /// Largest buffer a connection keeps between frames; larger ones are dropped after use.
 pub const RETAINED_BUFFER_BYTES: usize = 8 << 20;
@@ -149,7 +153,9 @@ impl FrameReader {
         let mut charge = self.budget.frame();
         self.buf.clear();
         while self.buf.len() < size {
-            let want = (size - self.buf.len()).min(READ_CHUNK);
+            let want = (size - self.buf.len())
+                .min(READ_CHUNK)
+                .min(self.buf.len().max(FIRST_READ));
             let owed = (self.buf.len() + want).saturating_sub(charge.held());
             if owed > 0 {
                 let waited_from = Instant::now();
@@ -281,8 +287,8 @@ mod tests {
         let mut read = Box::pin(r.next_frame(&mut server));
         let pending = tokio::time::timeout(Duration::from_millis(200), &mut read).await;
         assert!(pending.is_err(), "the frame is incomplete");
-        // The bytes received plus one chunk are charged and reserved, not 100 MiB.
-        assert_eq!(budget.in_flight(), 1000 + READ_CHUNK);
+        // The bytes received plus one small read are charged and reserved, not 100 MiB.
+        assert_eq!(budget.in_flight(), 1000 + FIRST_READ);
         drop(read);
         assert_eq!(
             budget.in_flight(),
@@ -290,7 +296,7 @@ mod tests {
             "the abandoned frame released its charge"
         );
         assert!(
-            r.buffer_capacity() <= 2 * READ_CHUNK,
+            r.buffer_capacity() <= 2 * (1000 + FIRST_READ),
             "{}",
             r.buffer_capacity()
         );
