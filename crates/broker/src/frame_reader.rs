@@ -10,8 +10,8 @@
 //! - the buffer grows geometrically (at least one chunk, at most doubling) and never past the
 //!   announced size, so a connection holds at most about twice the bytes it has received;
 //! - one buffer is reused across the frames of a connection (a large produce stream does not fault
-//!   in fresh pages per request); a buffer above [`RETAINED_BUFFER_BYTES`] is dropped after its
-//!   frame, and any buffer is dropped after [`IDLE_BUFFER_RELEASE`] without a new frame.
+//!   in fresh pages per request); an allocation above [`RETAINED_BUFFER_BYTES`] is dropped after
+//!   its frame, and any buffer is dropped after [`IDLE_BUFFER_RELEASE`] without a new frame.
 //!
 //! Time:
 //! - waiting for the first byte of a frame is bounded by `connections.max.idle.ms`
@@ -180,8 +180,8 @@ impl FrameReader {
             }
         }
         let body = self.buf.split().freeze();
-        if size > RETAINED_BUFFER_BYTES {
-            // Do not let one large request pin its memory for the connection's lifetime.
+        if size + self.buf.capacity() > RETAINED_BUFFER_BYTES {
+            // Do not let one large allocation stay pinned for the connection's lifetime.
             self.buf = BytesMut::new();
         }
         Ok(Frame { body, charge })
