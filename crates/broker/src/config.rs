@@ -65,6 +65,8 @@ pub struct BrokerConfig {
     pub shutdown_timeout_ms: u64,
     /// `max.broker.partitions`: the most partitions this broker hosts (KIP-578's name).
     pub max_broker_partitions: i64,
+    /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
+    pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -82,6 +84,14 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.fetch.zero.copy", "true"),
     ("strata.shutdown.timeout.ms", "10000"),
     ("max.broker.partitions", "10000"),
+    (
+        "queued.max.request.bytes",
+        crate::conn_config::DEFAULT_QUEUED_MAX_REQUEST_BYTES,
+    ),
+    ("max.connections", "2147483647"),
+    ("max.connections.per.ip", "2147483647"),
+    ("connections.max.idle.ms", "600000"),
+    ("strata.request.read.timeout.ms", "30000"),
     ("group.initial.rebalance.delay.ms", "3000"),
     ("group.min.session.timeout.ms", "6000"),
     ("group.max.session.timeout.ms", "1800000"),
@@ -125,6 +135,7 @@ impl BrokerConfig {
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,
             shutdown_timeout_ms: parse(&raw, "strata.shutdown.timeout.ms")?,
             max_broker_partitions: parse(&raw, "max.broker.partitions")?,
+            connections: crate::conn_config::ConnectionConfig::from_map(&raw)?,
             raw,
         };
         if cfg.max_broker_partitions < 1 {
@@ -203,7 +214,10 @@ fn strip_scheme(s: &str) -> &str {
     s.rsplit_once("://").map(|(_, a)| a).unwrap_or(s)
 }
 
-fn parse<T: std::str::FromStr>(raw: &BTreeMap<String, String>, key: &str) -> Result<T, String>
+pub(crate) fn parse<T: std::str::FromStr>(
+    raw: &BTreeMap<String, String>,
+    key: &str,
+) -> Result<T, String>
 where
     T::Err: std::fmt::Display,
 {

@@ -4,7 +4,11 @@
 //! (it mutes a channel until its response is sent).
 //!
 //! Invariants:
-//! - a frame's size is checked against `socket.request.max.bytes` before its body is allocated;
+//! - frames are read by [`FrameReader`]: the size is checked against `socket.request.max.bytes`,
+//!   memory follows the bytes that arrive (never the announced size), every read is charged to
+//!   the broker-wide request budget, and idle or stalled connections are cut;
+//! - a frame's budget charge is released once its request has been handled (before the reply
+//!   is written, since replies are not request bytes);
 //! - a malformed frame, an unknown API key or an unadvertised version closes the connection with
 //!   a logged reason (Kafka's behaviour); ApiVersions at an unknown version gets the v0 fallback
 //!   and the connection stays open;
@@ -13,60 +17,46 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::BytesMut;
-use strata_wire::{api_versions_fallback, check_frame_size, parse_request, ParsedRequest};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use strata_wire::{api_versions_fallback, parse_request, ParsedRequest};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tracing::Instrument;
 
 use crate::broker::Broker;
+use crate::conn_limits::ConnectionSlot;
+use crate::frame_reader::{FrameError, FrameReader};
 use crate::handlers;
 use crate::reply::Reply;
 use crate::sendfile::write_chunks;
 
-/// Largest read buffer a connection keeps between requests; larger ones are dropped after use.
-const RETAINED_BUFFER_BYTES: usize = 8 << 20;
-
-/// Serves one connection until the client leaves, a protocol error occurs, or shutdown.
-pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one connection until the client leaves, a protocol error or a timeout occurs, or
+/// shutdown. `slot` is the connection's place under `max.connections`; it is given back when
+/// this returns.
+pub(crate) async fn serve(
+    broker: Arc<Broker>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    mut reader: FrameReader,
+    slot: ConnectionSlot,
+) {
     let _ = stream.set_nodelay(true);
     metrics::gauge!("strata_connections").increment(1.0);
     let mut shutdown = broker.shutdown_signal();
-    // One read buffer per connection: each frame is split off and frozen; once the request's
-    // last reference is gone, `reserve` reclaims the same allocation for the next frame, so
-    // large produce requests do not fault in fresh pages every time.
-    let mut buf = BytesMut::new();
     loop {
-        let mut prefix = [0u8; 4];
-        let read = tokio::select! {
-            r = stream.read_exact(&mut prefix) => r,
+        let next = tokio::select! {
+            r = reader.next_frame(&mut stream) => r,
             _ = shutdown.wait_for(|s| *s) => break,
         };
-        if read.is_err() {
-            break; // client closed (or reset) between requests
-        }
-        let size = match check_frame_size(prefix, broker.config.socket_request_max_bytes) {
-            Ok(size) => size,
+        let frame = match next {
+            Ok(frame) => frame,
             Err(e) => {
-                tracing::warn!(%peer, reason = %e, "closing connection");
-                metrics::counter!("strata_requests_rejected_total", "reason" => "frame_size")
-                    .increment(1);
+                log_frame_error(&e, peer);
                 break;
             }
         };
-        buf.clear();
-        buf.reserve(size);
-        buf.resize(size, 0);
-        if let Err(e) = stream.read_exact(&mut buf[..]).await {
-            tracing::debug!(%peer, error = %e, "connection closed mid-frame");
-            break;
-        }
-        let frame = buf.split().freeze();
-        if size > RETAINED_BUFFER_BYTES {
-            // Do not let one large request pin its memory for the connection's lifetime.
-            buf = BytesMut::new();
-        }
-        let reply = match parse_request(frame) {
+        // The frame's budget charge is held until its request has been handled.
+        let charge = frame.charge;
+        let reply = match parse_request(frame.body) {
             Ok(ParsedRequest::Request {
                 api_key,
                 header,
@@ -108,6 +98,7 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
                 break;
             }
         };
+        drop(charge);
         let written = match reply {
             Reply::None => Ok(()),
             Reply::Frame(b) => stream.write_all(&b).await,
@@ -125,5 +116,39 @@ pub(crate) async fn serve(broker: Arc<Broker>, mut stream: TcpStream, peer: Sock
         }
     }
     let _ = stream.shutdown().await;
+    // Give the place back before the gauge drops, so `strata_connections` = 0 means every place
+    // is free.
+    drop(slot);
     metrics::gauge!("strata_connections").decrement(1.0);
+}
+
+/// Logs why a connection stops reading and counts the cuts the broker makes.
+fn log_frame_error(e: &FrameError, peer: SocketAddr) {
+    match e {
+        FrameError::Closed => {}
+        FrameError::ClosedMidFrame => tracing::debug!(%peer, "connection closed mid-frame"),
+        FrameError::Io(err) => tracing::debug!(%peer, error = %err, "read failed; closing"),
+        FrameError::Size(err) => {
+            tracing::warn!(%peer, reason = %err, "closing connection");
+            metrics::counter!("strata_requests_rejected_total", "reason" => "frame_size")
+                .increment(1);
+        }
+        FrameError::Idle => {
+            tracing::info!(%peer, "closing idle connection (connections.max.idle.ms)");
+            metrics::counter!("strata_connections_closed_total", "reason" => "idle").increment(1);
+        }
+        FrameError::ReadTimeout {
+            received,
+            announced,
+        } => {
+            tracing::warn!(
+                %peer,
+                received,
+                announced = announced.map(|a| a as i64).unwrap_or(-1),
+                "closing connection: request not received in time (strata.request.read.timeout.ms)"
+            );
+            metrics::counter!("strata_connections_closed_total", "reason" => "read_timeout")
+                .increment(1);
+        }
+    }
 }

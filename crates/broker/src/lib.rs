@@ -8,9 +8,12 @@
 
 pub mod broker;
 pub mod config;
+mod conn_config;
+mod conn_limits;
 mod connection;
 pub mod dirs;
 mod error;
+pub mod frame_reader;
 pub mod groups;
 mod handlers;
 mod log_config;
@@ -19,6 +22,7 @@ mod producer_ids;
 pub mod recover;
 mod recovery_points;
 mod reply;
+pub mod request_budget;
 mod sendfile;
 mod server;
 mod tasks;
@@ -27,5 +31,6 @@ pub mod topic_settings;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigSource, DEFAULTS};
+pub use conn_config::ConnectionConfig;
 pub use error::BrokerError;
 pub use server::run;

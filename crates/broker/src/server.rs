@@ -3,6 +3,10 @@
 //! Shutdown order (SIGTERM): stop accepting; tell connections to finish the request in hand and
 //! close; wait up to `strata.shutdown.timeout.ms` for them; flush and close every log (which
 //! writes the clean-shutdown markers); return.
+//!
+//! Admission: every accepted socket must get a place from [`ConnectionLimits`]
+//! (`max.connections`, `max.connections.per.ip`) or is closed at once; admitted connections share
+//! one [`RequestBudget`] (`queued.max.request.bytes`).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -13,8 +17,11 @@ use tokio::task::JoinSet;
 
 use crate::broker::Broker;
 use crate::config::BrokerConfig;
+use crate::conn_limits::ConnectionLimits;
 use crate::connection;
 use crate::error::BrokerError;
+use crate::frame_reader::{FrameLimits, FrameReader};
+use crate::request_budget::RequestBudget;
 use crate::tasks;
 
 /// Opens the data dir, serves until `shutdown` resolves, then shuts down cleanly.
@@ -34,14 +41,41 @@ pub async fn run(
         "strata broker ready"
     );
     let background = tasks::spawn_all(&broker)?;
+    let conn = &broker.config.connections;
+    let limits = ConnectionLimits::new(conn.max_connections, conn.max_connections_per_ip);
+    let budget = RequestBudget::new(conn.queued_max_request_bytes);
+    let frame_limits = FrameLimits {
+        max_frame_bytes: broker.config.socket_request_max_bytes,
+        idle_timeout: conn.connections_max_idle,
+        read_timeout: conn.request_read_timeout,
+    };
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    connections.spawn(connection::serve(broker.clone(), stream, peer));
-                }
+                Ok((stream, peer)) => match limits.admit(peer.ip()) {
+                    Ok(slot) => {
+                        let reader = FrameReader::new(frame_limits.clone(), budget.clone());
+                        connections.spawn(connection::serve(broker.clone(), stream, peer, reader, slot));
+                    }
+                    Err(rejection) => {
+                        let (total, from_ip) = limits.live(peer.ip());
+                        tracing::warn!(
+                            %peer,
+                            reason = rejection.reason(),
+                            live = total,
+                            live_from_ip = from_ip,
+                            "refusing connection"
+                        );
+                        metrics::counter!(
+                            "strata_connections_rejected_total",
+                            "reason" => rejection.reason()
+                        )
+                        .increment(1);
+                        drop(stream);
+                    }
+                },
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;

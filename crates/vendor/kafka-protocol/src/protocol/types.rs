@@ -992,14 +992,24 @@ impl<T, E: for<'a> Encoder<&'a T>> Encoder<&Vec<T>> for Array<E> {
     }
 }
 
+/// Strata patch: how many elements of `T` to reserve for a collection that claims `claimed`
+/// elements when `remaining` bytes are left to decode.
+///
+/// The claim comes off the wire, so it is never trusted: the reservation is counted in bytes
+/// (capacity × `size_of::<T>()`) and kept within `remaining`, the bytes the request really holds.
+/// A hostile count therefore reserves at most as much memory as the frame itself; an honest
+/// collection whose elements are larger in memory than on the wire grows as it is decoded.
+pub(crate) fn bounded_capacity<T>(claimed: usize, remaining: usize) -> usize {
+    claimed.min(remaining / std::mem::size_of::<T>().max(1))
+}
+
 impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for Array<E> {
     fn decode<B: ByteBuf>(&self, buf: &mut B) -> Result<Option<Vec<T>>> {
         match Int32.decode(buf)? {
             -1 => Ok(None),
             n if n >= 0 => {
-                // Strata patch: every element takes at least one byte, so never reserve
-                // more slots than there are bytes left (hostile lengths must not allocate).
-                let mut result = Vec::with_capacity(std::cmp::min(n as usize, buf.remaining()));
+                // Strata patch: reserve no more memory than there are bytes left.
+                let mut result = Vec::with_capacity(bounded_capacity::<T>(n as usize, buf.remaining()));
                 for _ in 0..n {
                     result.push(self.0.decode(buf)?);
                 }
@@ -1107,8 +1117,9 @@ impl<T, E: Decoder<T>> Decoder<Option<Vec<T>>> for CompactArray<E> {
         match UnsignedVarInt.decode(buf)? {
             0 => Ok(None),
             n => {
-                // Strata patch: bound the reservation by the bytes left (see Array above).
-                let mut result = Vec::with_capacity(std::cmp::min((n - 1) as usize, buf.remaining()));
+                // Strata patch: reserve no more memory than there are bytes left.
+                let mut result =
+                    Vec::with_capacity(bounded_capacity::<T>((n - 1) as usize, buf.remaining()));
                 for _ in 1..n {
                     result.push(self.0.decode(buf)?);
                 }
