@@ -4,15 +4,17 @@
 # and moto (an S3 server for crates/tier). Idempotent: does nothing when all are there.
 set -euo pipefail
 
-if ! command -v kcat >/dev/null 2>&1; then
+# `patch` is used by crates/vendor/check-vendored.sh (vendored kafka-protocol == pristine + patch).
+if ! command -v kcat >/dev/null 2>&1 || ! command -v patch >/dev/null 2>&1; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then
         SUDO="sudo"
     fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq kcat >/dev/null
+    $SUDO apt-get install -y -qq kcat patch >/dev/null
     command -v kcat >/dev/null
+    command -v patch >/dev/null
 fi
 
 if ! python3 -c "import kafka" >/dev/null 2>&1; then
