@@ -100,7 +100,8 @@ impl OffsetIndex {
     /// Position to start scanning for `offset`: the largest entry whose offset is `<= offset`,
     /// or the start of the segment.
     pub(crate) fn lookup(&self, offset: i64) -> u64 {
-        let rel = offset - self.base_offset;
+        // Saturating: an offset far below the base (or a base near i64::MAX) must not wrap.
+        let rel = offset.saturating_sub(self.base_offset);
         if rel < 0 {
             return 0;
         }
@@ -127,5 +128,25 @@ impl OffsetIndex {
 
     pub(crate) fn path(&self) -> &Path {
         self.file.path()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookups_at_the_extremes_do_not_wrap() {
+        let dir = tempfile::tempdir().unwrap();
+        let idx =
+            OffsetIndex::create(&dir.path().join("i.index"), 100, vec![(5, 40), (9, 80)]).unwrap();
+        assert_eq!(
+            idx.lookup(i64::MIN),
+            0,
+            "far below the base (fuzz reproducer)"
+        );
+        assert_eq!(idx.lookup(104), 0);
+        assert_eq!(idx.lookup(105), 40);
+        assert_eq!(idx.lookup(i64::MAX), 80);
     }
 }

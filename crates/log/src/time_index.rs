@@ -101,7 +101,8 @@ impl TimeIndex {
         if idx == 0 {
             self.base_offset
         } else {
-            self.base_offset + i64::from(self.entries[idx - 1].1)
+            self.base_offset
+                .saturating_add(i64::from(self.entries[idx - 1].1))
         }
     }
 
@@ -109,7 +110,7 @@ impl TimeIndex {
     pub(crate) fn last_entry(&self) -> Option<(i64, i64)> {
         self.entries
             .last()
-            .map(|&(t, rel)| (t, self.base_offset + i64::from(rel)))
+            .map(|&(t, rel)| (t, self.base_offset.saturating_add(i64::from(rel))))
     }
 
     pub(crate) fn flush(&mut self) -> Result<(), LogError> {
@@ -122,5 +123,21 @@ impl TimeIndex {
 
     pub(crate) fn path(&self) -> &Path {
         self.file.path()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_base_near_the_top_saturates_instead_of_wrapping() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = i64::MAX - 3;
+        let idx =
+            TimeIndex::create(&dir.path().join("t.timeindex"), base, vec![(10, u32::MAX)]).unwrap();
+        assert_eq!(idx.lookup(11), i64::MAX, "fuzz reproducer");
+        assert_eq!(idx.last_entry(), Some((10, i64::MAX)));
+        assert_eq!(idx.lookup(5), base);
     }
 }
