@@ -20,6 +20,8 @@
 mod checkpoint;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod index_file;
 mod leader_epoch;
