@@ -99,12 +99,15 @@ pub fn time_index(
     }))
 }
 
+/// The epoch cache's entries and the `(epoch, end offset)` answers.
+pub type EpochsAndAnswers = (Vec<(i32, i64)>, Vec<(i32, i64)>);
+
 /// Parses `bytes` as a `leader-epoch-checkpoint`, builds the epoch cache from it and answers
 /// OffsetForLeaderEpoch for each `(epoch, log_end)`; returns the cache's entries and answers.
 pub fn leader_epoch_checkpoint(
     bytes: &[u8],
     queries: &[(i32, i64)],
-) -> Result<(Vec<(i32, i64)>, Vec<(i32, i64)>), LogError> {
+) -> Result<EpochsAndAnswers, LogError> {
     let dir = put(LEADER_EPOCH_CHECKPOINT, bytes)?;
     let cache = LeaderEpochCache::new(read_leader_epochs(dir)?);
     let answers = queries
@@ -119,16 +122,19 @@ pub fn log_start_checkpoint(bytes: &[u8]) -> Result<Option<i64>, LogError> {
     read_log_start(put(LOG_START_CHECKPOINT, bytes)?)
 }
 
+/// The open-time check's verdict and the identity `read_identity` found.
+pub type MetadataVerdicts = (Result<(), LogError>, Option<PartitionIdentity>);
+
 /// Parses `bytes` as `partition.metadata`: the open-time check against `topic_id`, and the
 /// identity read by `strata meta recover`.
-pub fn partition_metadata(
-    bytes: &[u8],
-    topic_id: &str,
-) -> Result<(Result<(), LogError>, Option<PartitionIdentity>), LogError> {
+pub fn partition_metadata(bytes: &[u8], topic_id: &str) -> Result<MetadataVerdicts, LogError> {
     let dir = put(PARTITION_METADATA, bytes)?;
     let checked = ensure_partition_metadata(dir, topic_id);
     Ok((checked, read_identity(dir)?))
 }
+
+/// One sequence check: `(-1, -1)` to append, the offsets of a duplicate, or the refusal.
+pub type SequenceVerdict = Result<(i64, i64), LogError>;
 
 /// Loads `bytes` as `producer-state.json` for a log ending at `end_offset`, then checks each
 /// 61-byte batch header in `headers` against the loaded state (the first duplicate/sequence
@@ -137,7 +143,7 @@ pub fn producer_state(
     bytes: &[u8],
     end_offset: i64,
     headers: &[u8],
-) -> Result<Option<Vec<Result<(i64, i64), LogError>>>, LogError> {
+) -> Result<Option<Vec<SequenceVerdict>>, LogError> {
     let dir = put(SNAPSHOT_FILE, bytes)?;
     let Some(mut state) = ProducerState::take_snapshot(dir, end_offset)? else {
         return Ok(None);

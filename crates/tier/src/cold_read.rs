@@ -204,7 +204,9 @@ pub fn parse_offset_index(raw: &[u8], base_offset: i64) -> Vec<(i64, u64)> {
         .map(|e| {
             let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
             let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
-            (base_offset + i64::from(rel), u64::from(pos))
+            // Saturating: a corrupt or extreme base offset must not overflow (the entry then
+            // sorts last and is never a start position for a smaller offset).
+            (base_offset.saturating_add(i64::from(rel)), u64::from(pos))
         })
         .collect()
 }
@@ -411,5 +413,12 @@ mod tests {
         assert_eq!(index_start(&index, 11), 0);
         assert_eq!(index_start(&index, 12), 0);
         assert_eq!(index_start(&index, 14), 70);
+        // Found by the cold_read fuzz target: a base offset near i64::MAX overflowed.
+        let index = parse_offset_index(
+            &[0, 0, 0, 3, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 9],
+            i64::MAX - 1,
+        );
+        assert_eq!(index, vec![(i64::MAX, 4), (i64::MAX, 9)]);
+        assert_eq!(index_start(&index, i64::MAX), 0);
     }
 }
