@@ -21,9 +21,9 @@ clippy:
 bench:
     bash crates/bench/bench.sh
 
-# Fuzz request decoding and batch validation (needs cargo-fuzz; runs on stable via RUSTC_BOOTSTRAP).
+# Run one fuzz target (docs/fuzzing.md lists them; needs cargo-fuzz; stable via RUSTC_BOOTSTRAP).
 fuzz TARGET="request" SECONDS="60":
-    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} -- -max_total_time={{SECONDS}}
+    cd fuzz && mkdir -p corpus/{{TARGET}} && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} corpus/{{TARGET}} $(test -d seeds/{{TARGET}} && echo seeds/{{TARGET}}) -- -max_total_time={{SECONDS}} -rss_limit_mb=2048
 
 # Start a broker in the background on the default port, with data under ./strata-data.
 up:

@@ -13,11 +13,20 @@ use strata_records::{
 };
 
 fn rules_from(data: &[u8]) -> (RecordRules, i64) {
-    let tail = |i: usize| data.len().checked_sub(i).and_then(|at| data.get(at)).copied();
+    let tail = |i: usize| {
+        data.len()
+            .checked_sub(i)
+            .and_then(|at| data.get(at))
+            .copied()
+    };
     let b = tail(1).unwrap_or(0);
     let rules = RecordRules {
         log_append_time: b & 1 == 1,
-        timestamp_before_max_ms: if b & 2 == 0 { i64::MAX } else { i64::from(b) * 1000 },
+        timestamp_before_max_ms: if b & 2 == 0 {
+            i64::MAX
+        } else {
+            i64::from(b) * 1000
+        },
         timestamp_after_max_ms: if b & 4 == 0 { 3_600_000 } else { i64::MAX },
     };
     let now = i64::from(tail(2).unwrap_or(0)) << 33;
@@ -34,7 +43,12 @@ fuzz_target!(|data: &[u8]| {
             for (i, r) in records.iter().enumerate() {
                 assert_eq!(r.offset, i as i64);
             }
-            let max = records.iter().map(|r| r.timestamp).max().unwrap_or(-1).max(-1);
+            let max = records
+                .iter()
+                .map(|r| r.timestamp)
+                .max()
+                .unwrap_or(-1)
+                .max(-1);
             assert_eq!(summary.max_timestamp, max);
         }
     }

@@ -322,6 +322,10 @@ pub fn decode_offset_value(buf: &[u8]) -> Result<OffsetValue, FormatError> {
     })
 }
 
+/// Fewest bytes one member of a `GroupMetadataValue` takes (v0: three empty strings, the
+/// session timeout and two empty byte arrays).
+const MIN_MEMBER_LEN: usize = 3 * 2 + 4 + 2 * 4;
+
 /// Decodes a `GroupMetadataValue` v0–v3.
 pub fn decode_group_value(buf: &[u8]) -> Result<GroupValue, FormatError> {
     let mut r = Reader { buf, pos: 0 };
@@ -337,7 +341,9 @@ pub fn decode_group_value(buf: &[u8]) -> Result<GroupValue, FormatError> {
     let leader = r.nullable_str()?;
     let current_state_timestamp = if version >= 2 { r.i64()? } else { -1 };
     let count = r.i32()?;
-    if count < 0 || count as usize > buf.len() {
+    // Each member takes at least MIN_MEMBER_LEN bytes, so a count the rest cannot hold is
+    // refused before it sizes an allocation (a member is ~150 bytes in memory).
+    if count < 0 || count as usize > (buf.len() - r.pos) / MIN_MEMBER_LEN {
         return Err(err("bad member count"));
     }
     let mut members = Vec::with_capacity(count as usize);
@@ -430,6 +436,18 @@ mod tests {
             g
         );
         assert!(decode_key(&[0, 9, 0, 0]).is_err());
+        // Tightest v0 member (18 bytes) still decodes; a count the bytes cannot hold does not.
+        let mut v0 = vec![0, 0, 0, 1, b'c', 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff];
+        v0.extend_from_slice(&1i32.to_be_bytes());
+        v0.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(decode_group_value(&v0).unwrap().members.len(), 1);
+        let mut hostile = v0[..13].to_vec();
+        hostile.extend_from_slice(&100_000i32.to_be_bytes());
+        hostile.extend_from_slice(&[0; 18 * 3]);
+        assert_eq!(
+            decode_group_value(&hostile),
+            Err(FormatError("bad member count".into()))
+        );
         assert!(decode_offset_value(&[0, 3, 0]).is_err());
     }
 

@@ -22,6 +22,8 @@ mod checkpoint;
 mod config;
 mod error;
 mod failure;
+#[doc(hidden)]
+pub mod fuzzing;
 mod identity;
 mod index_file;
 mod leader_epoch;

@@ -121,7 +121,7 @@ impl Catalog {
         // Every entry must parse; otherwise the caller rebuilds.
         for item in catalog.segments.iter() {
             let (_, v) = item.map_err(sled_err("scan"))?;
-            decode(&v)?;
+            decode_entry(&v)?;
         }
         Ok(catalog)
     }
@@ -165,7 +165,7 @@ impl Catalog {
             .scan_prefix(partition_key(topic_id, partition))
             .map(|item| {
                 let (_, v) = item.map_err(sled_err("scan"))?;
-                decode(&v)
+                decode_entry(&v)
             })
             .collect()
     }
@@ -176,7 +176,7 @@ impl Catalog {
             .iter()
             .map(|item| {
                 let (_, v) = item.map_err(sled_err("scan"))?;
-                decode(&v)
+                decode_entry(&v)
             })
             .collect()
     }
@@ -208,7 +208,7 @@ impl Catalog {
             return Ok(None);
         };
         let (_, v) = item.map_err(sled_err("floor"))?;
-        let entry = decode(&v)?;
+        let entry = decode_entry(&v)?;
         Ok(
             (entry.state == SegmentState::CopyFinished && offset < entry.manifest.end_offset)
                 .then_some(entry.manifest),
@@ -234,7 +234,8 @@ impl Catalog {
     }
 }
 
-fn decode(v: &[u8]) -> Result<CatalogEntry, CatalogError> {
+/// Decodes one stored entry (the value under a segment key).
+pub fn decode_entry(v: &[u8]) -> Result<CatalogEntry, CatalogError> {
     serde_json::from_slice(v).map_err(|e| CatalogError::Corrupt(format!("entry: {e}")))
 }
 

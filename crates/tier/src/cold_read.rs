@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
-use strata_records::{BatchHeader, BATCH_HEADER_LEN};
+use strata_records::{BatchHeader, RecordsError, BATCH_HEADER_LEN};
 
 use crate::cache::ChunkCache;
 use crate::catalog::Catalog;
@@ -75,44 +75,26 @@ impl ColdReader {
         } else if let Some(p) = self.hint(&keys.log, offset) {
             p
         } else {
-            let index = self.offset_index(&m).await?;
-            index
-                .iter()
-                .take_while(|(last, _)| *last < offset)
-                .last()
-                .map_or(0, |(_, p)| *p)
+            index_start(&self.offset_index(&m).await?, offset)
         };
-        let want = (max_bytes as u64).max(BATCH_HEADER_LEN as u64);
+        let mut walk = BatchWalk::new(offset, max_bytes, upper_bound);
         let mut window = Window::new(&self.cache, &keys.log, m.size, pos);
-        let mut first: Option<(i64, u64)> = None;
-        let mut end_pos = pos;
-        let mut next_offset = offset;
         while pos < m.size {
-            let hb = window.bytes(pos, BATCH_HEADER_LEN as u64, want).await?;
-            let h = BatchHeader::parse(&hb)
-                .map_err(|e| TierError::Corrupt(format!("{} at {pos}: {e}", keys.log)))?;
-            let len = h.total_len() as u64;
-            if h.last_offset() < offset {
-                pos += len;
-                continue;
+            let hb = window
+                .bytes(pos, BATCH_HEADER_LEN as u64, walk.want)
+                .await?;
+            match walk
+                .step(pos, &hb)
+                .map_err(|e| TierError::Corrupt(format!("{} at {pos}: {e}", keys.log)))?
+            {
+                Some(next) => pos = next,
+                None => break,
             }
-            if h.last_offset() >= upper_bound {
-                break;
-            }
-            if let Some((_, start)) = first {
-                if pos + len - start > want {
-                    break;
-                }
-            } else {
-                first = Some((h.base_offset, pos));
-            }
-            pos += len;
-            end_pos = pos;
-            next_offset = h.last_offset() + 1;
         }
-        let Some((first_offset, start)) = first else {
+        let Some((first_offset, start, end_pos)) = walk.taken() else {
             return Ok(Some((-1, Bytes::new())));
         };
+        let next_offset = walk.next_offset;
         // Usually one slice of the window (no copy); a re-read only when the response spans it.
         let out = window.bytes(start, end_pos - start, 0).await?;
         self.remember(&keys.log, next_offset, end_pos);
@@ -204,15 +186,7 @@ impl ColdReader {
             return Ok(idx.clone());
         }
         let raw = self.store.get(&key).await?;
-        let entries: Vec<(i64, u64)> = raw
-            .chunks_exact(8)
-            .map(|e| {
-                let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
-                let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
-                (m.base_offset + rel as i64, pos as u64)
-            })
-            .collect();
-        let idx = Arc::new(entries);
+        let idx = Arc::new(parse_offset_index(&raw, m.base_offset));
         let mut map = self.indexes.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= MAX_CACHED_INDEXES {
             map.clear();
@@ -220,6 +194,125 @@ impl ColdReader {
         map.insert(key, idx.clone());
         Ok(idx)
     }
+}
+
+/// Parses an uploaded `.index` object (8-byte entries: u32 offset relative to `base_offset`,
+/// u32 position) into `(absolute last offset of a batch, position of that batch)`. A trailing
+/// partial entry is ignored; nothing here trusts the entries to be ordered.
+pub fn parse_offset_index(raw: &[u8], base_offset: i64) -> Vec<(i64, u64)> {
+    raw.chunks_exact(8)
+        .map(|e| {
+            let rel = u32::from_be_bytes([e[0], e[1], e[2], e[3]]);
+            let pos = u32::from_be_bytes([e[4], e[5], e[6], e[7]]);
+            // Saturating: a corrupt or extreme base offset must not overflow (the entry then
+            // sorts last and is never a start position for a smaller offset).
+            (base_offset.saturating_add(i64::from(rel)), u64::from(pos))
+        })
+        .collect()
+}
+
+/// Where to start walking batch headers for `offset`: the position of the last indexed batch
+/// ending before `offset` (in index order), or the segment start.
+pub fn index_start(index: &[(i64, u64)], offset: i64) -> u64 {
+    index
+        .iter()
+        .take_while(|(last, _)| *last < offset)
+        .last()
+        .map_or(0, |(_, p)| *p)
+}
+
+/// The batch walk of one read, apart from I/O: fed the header at each position, it says where
+/// to go next; at the end, [`BatchWalk::taken`] is the byte range to return.
+///
+/// Invariants: positions only move forward (every parsed header is at least 61 bytes long);
+/// the taken range starts at the batch containing `offset` and holds whole batches, at least
+/// one, then up to `max_bytes`, none ending at or past `upper_bound`.
+#[derive(Debug, Clone)]
+pub struct BatchWalk {
+    offset: i64,
+    upper_bound: i64,
+    /// Bytes wanted: `max_bytes`, but at least one header.
+    pub want: u64,
+    first: Option<(i64, u64)>,
+    end_pos: u64,
+    /// The offset after the last taken batch (`offset` until one is taken).
+    pub next_offset: i64,
+}
+
+impl BatchWalk {
+    /// A walk for a read at `offset` of up to `max_bytes`, stopping before `upper_bound`.
+    pub fn new(offset: i64, max_bytes: usize, upper_bound: i64) -> BatchWalk {
+        BatchWalk {
+            offset,
+            upper_bound,
+            want: (max_bytes as u64).max(BATCH_HEADER_LEN as u64),
+            first: None,
+            end_pos: 0,
+            next_offset: offset,
+        }
+    }
+
+    /// Decides on the batch whose header (at least its first 61 bytes) is `header`, found at
+    /// `pos`: `Some(next position)` to go on, `None` to stop.
+    pub fn step(&mut self, pos: u64, header: &[u8]) -> Result<Option<u64>, RecordsError> {
+        let h = BatchHeader::parse(header)?;
+        let next = pos + h.total_len() as u64;
+        if h.last_offset() < self.offset {
+            return Ok(Some(next));
+        }
+        if h.last_offset() >= self.upper_bound {
+            return Ok(None);
+        }
+        match self.first {
+            Some((_, start)) if next - start > self.want => return Ok(None),
+            Some(_) => {}
+            None => self.first = Some((h.base_offset, pos)),
+        }
+        self.end_pos = next;
+        self.next_offset = h.last_offset() + 1;
+        Ok(Some(next))
+    }
+
+    /// `(first offset, start, end)` of the batches taken, if any.
+    pub fn taken(&self) -> Option<(i64, u64, u64)> {
+        self.first
+            .map(|(first_offset, start)| (first_offset, start, self.end_pos))
+    }
+}
+
+/// [`ColdReader::read`]'s walk over an object held whole in memory (`object`, starting at
+/// `pos`): `(first offset, the bytes to return)`, `(-1, empty)` when no batch qualifies, or the
+/// error the cold read returns for a corrupt object. Used by tests and the fuzz target.
+pub fn read_in_object(
+    object: &[u8],
+    mut pos: u64,
+    offset: i64,
+    max_bytes: usize,
+    upper_bound: i64,
+) -> Result<(i64, &[u8]), TierError> {
+    let size = object.len() as u64;
+    let corrupt = |pos: u64| TierError::Corrupt(format!("object ends inside a batch at {pos}"));
+    let mut walk = BatchWalk::new(offset, max_bytes, upper_bound);
+    while pos < size {
+        let header_end = pos + BATCH_HEADER_LEN as u64;
+        if header_end > size {
+            return Err(corrupt(pos));
+        }
+        match walk
+            .step(pos, &object[pos as usize..header_end as usize])
+            .map_err(|e| TierError::Corrupt(format!("at {pos}: {e}")))?
+        {
+            Some(next) => pos = next,
+            None => break,
+        }
+    }
+    let Some((first_offset, start, end)) = walk.taken() else {
+        return Ok((-1, &[]));
+    };
+    if end > size {
+        return Err(corrupt(start));
+    }
+    Ok((first_offset, &object[start as usize..end as usize]))
 }
 
 /// A sliding window over a remote object: reads ahead in large pieces so walking batch headers
@@ -265,5 +358,67 @@ impl<'a> Window<'a> {
         }
         let from = (pos - self.start) as usize;
         Ok(self.data.slice(from..from + len as usize))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use strata_records::testing::build_batch;
+
+    /// Three 2-record batches at offsets 10, 12 and 14.
+    fn object() -> (Vec<u8>, Vec<usize>) {
+        let mut out = Vec::new();
+        let mut starts = Vec::new();
+        for base in [10, 12, 14] {
+            let mut b = build_batch(
+                0,
+                &[(None, Some(b"v"), 0), (None, Some(b"w"), 1)],
+                -1,
+                -1,
+                -1,
+            );
+            strata_records::patch_base_offset(&mut b, base);
+            starts.push(out.len());
+            out.extend_from_slice(&b);
+        }
+        (out, starts)
+    }
+
+    #[test]
+    fn walk_takes_whole_batches_from_the_one_containing_the_offset() {
+        let (obj, starts) = object();
+        // Offset 13 is in the second batch; max bytes 0 still returns one whole batch.
+        let (first, out) = read_in_object(&obj, 0, 13, 0, i64::MAX).unwrap();
+        assert_eq!(first, 12);
+        assert_eq!(out, &obj[starts[1]..starts[2]]);
+        // Enough bytes for everything, but the upper bound stops before the third batch.
+        let (first, out) = read_in_object(&obj, 0, 10, 1 << 20, 15).unwrap();
+        assert_eq!(first, 10);
+        assert_eq!(out, &obj[..starts[2]]);
+        // Past the end: nothing.
+        assert_eq!(
+            read_in_object(&obj, 0, 16, 1 << 20, i64::MAX).unwrap(),
+            (-1, &[][..])
+        );
+        // A cut object: the batch containing the offset runs past the end.
+        assert!(read_in_object(&obj[..obj.len() - 1], 0, 14, 1 << 20, i64::MAX).is_err());
+    }
+
+    #[test]
+    fn uploaded_index_lookup() {
+        let raw = [0u8, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 70, 9];
+        let index = parse_offset_index(&raw, 10);
+        assert_eq!(index, vec![(11, 0), (13, 70)]);
+        assert_eq!(index_start(&index, 11), 0);
+        assert_eq!(index_start(&index, 12), 0);
+        assert_eq!(index_start(&index, 14), 70);
+        // Found by the cold_read fuzz target: a base offset near i64::MAX overflowed.
+        let index = parse_offset_index(
+            &[0, 0, 0, 3, 0, 0, 0, 4, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 9],
+            i64::MAX - 1,
+        );
+        assert_eq!(index, vec![(i64::MAX, 4), (i64::MAX, 9)]);
+        assert_eq!(index_start(&index, i64::MAX), 0);
     }
 }
