@@ -189,7 +189,13 @@ fn start_with_metrics_env(settings: &[&str], env: &[(String, String)]) -> Result
 
 /// Waits until the broker has no connection (the harness's readiness probe has been closed), so
 /// connection counts start from zero.
-async fn no_connections(metrics: u16) -> Result<()> {
+/// Waits until the broker holds no connection. A served request first: the harness's readiness
+/// probe may still sit in the accept queue, and the listener accepts in order, so once this
+/// request is answered the probe has been accepted (and counted) too.
+async fn no_connections(broker: &Broker, metrics: u16) -> Result<()> {
+    let mut s = connect(broker.addr())?;
+    api_versions_ok(&mut s, 0)?;
+    drop(s);
     wait_for("no connections", Duration::from_secs(10), || {
         Ok(metric(metrics, "strata_connections")? == 0.0)
     })
@@ -204,7 +210,7 @@ fn stalled_100_mib_announcements_cost_little_memory() {
         // Measured with the broker's own defaults, so the absolute target below is meaningful.
         let (broker, metrics) =
             start_with_metrics_env(&["socket.request.max.bytes=209715200"], &[])?;
-        no_connections(metrics).await?;
+        no_connections(&broker, metrics).await?;
         let pid = broker.pid().context("broker pid")?;
         let mut probe = connect(broker.addr())?;
         api_versions_ok(&mut probe, 1)?;
@@ -345,7 +351,7 @@ fn request_budget_stops_reading_when_spent() {
 fn connection_limits_refuse_at_once_and_free_places() {
     run(Duration::from_secs(60), async {
         let (broker, metrics) = start_with_metrics(&["max.connections.per.ip=3"])?;
-        no_connections(metrics).await?;
+        no_connections(&broker, metrics).await?;
         let addr = broker.addr();
         let mut first = Vec::new();
         for i in 0..3 {
@@ -378,7 +384,7 @@ fn connection_limits_refuse_at_once_and_free_places() {
         drop(broker);
 
         let (broker, metrics) = start_with_metrics(&["max.connections=2"])?;
-        no_connections(metrics).await?;
+        no_connections(&broker, metrics).await?;
         let mut a = connect(broker.addr())?;
         let mut b = connect_from("127.0.0.2", broker.addr()).await?;
         api_versions_ok(&mut a, 1)?;

@@ -42,8 +42,10 @@ pub struct Broker {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partitions that failed to open at startup (KAFKA_STORAGE_ERROR until restart).
     offline: OfflinePartitions,
-    /// Notified after every append, to wake long-polling fetches.
-    pub data_arrived: Notify,
+    /// Notified after every append and group commit, to wake long-polling fetches.
+    pub data_arrived: Arc<Notify>,
+    /// The group-commit flusher of the data directory (`flusher.rs`).
+    pub flusher: crate::flusher::Flusher,
     shutdown_tx: watch::Sender<bool>,
     /// The consumer-group coordinator (state in `<data dir>/__consumer_offsets-<p>/`).
     pub group: Arc<strata_group::GroupCoordinator>,
@@ -88,12 +90,16 @@ impl Broker {
         let group = strata_group::GroupCoordinator::open(&data_dir, group_config, oracle.clone())
             .map_err(|e| BrokerError::Config(format!("opening __consumer_offsets: {e}")))?;
         let (shutdown_tx, _) = watch::channel(false);
+        let data_arrived = Arc::new(Notify::new());
+        let flusher = crate::flusher::Flusher::start("data", Arc::clone(&data_arrived))
+            .map_err(|e| BrokerError::io("start the flusher thread".to_string(), e))?;
         let broker = Arc::new(Broker {
             config,
             meta: Mutex::new(meta),
             partitions: RwLock::new(partitions),
             offline,
-            data_arrived: Notify::new(),
+            data_arrived,
+            flusher,
             shutdown_tx,
             group,
             tier: std::sync::OnceLock::new(),

@@ -13,6 +13,7 @@ mod conn_limits;
 mod connection;
 pub mod dirs;
 mod error;
+pub mod flusher;
 pub mod frame_reader;
 pub mod groups;
 mod handlers;

@@ -1,7 +1,10 @@
 //! Background work: retention enforcement and the periodic flusher (`flush.ms`) on timers.
 //!
-//! Invariant: background tasks take a partition's lock only for the duration of one
-//! `apply_retention` call, so produce and fetch are delayed by at most one segment deletion.
+//! Invariants:
+//! - background tasks take a partition's lock only for the duration of one `apply_retention`
+//!   call, so produce and fetch are delayed by at most one segment deletion;
+//! - the periodic flush fsyncs with no lock held: it takes a [`strata_log::SyncPlan`] under the
+//!   lock, runs it without, and records the outcome under the lock again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,11 +41,22 @@ async fn flush_loop(broker: Arc<Broker>) {
             }
         }
         ticks += 1;
+        let mut flushed = false;
         for part in broker.all_partitions() {
-            let result = tokio::task::block_in_place(|| part.log().flush_if_due(now_ms()));
-            if let Err(e) = result {
-                tracing::error!(topic = %part.topic, partition = part.index, error = %e, "periodic flush failed");
+            let Some(plan) = part.log().due_sync_plan(now_ms()) else {
+                continue;
+            };
+            let outcome = tokio::task::block_in_place(|| plan.execute());
+            let result = part.log().complete_sync(&plan, outcome);
+            match result {
+                Ok(()) => flushed = true,
+                Err(e) => {
+                    tracing::error!(topic = %part.topic, partition = part.index, error = %e, "periodic flush failed");
+                }
             }
+        }
+        if flushed {
+            broker.data_arrived.notify_waiters();
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct TopicSettings {
     pub retention_bytes: i64,
     /// `cleanup.policy` contains `delete`.
     pub deletes_by_retention: bool,
+    /// `strata.acks.all.fsync`: acks=all is acknowledged only once fsynced (group commit).
+    pub acks_all_fsync: bool,
 }
 
 impl TopicSettings {
@@ -42,6 +44,8 @@ impl TopicSettings {
             retention_ms: log.retention_ms,
             retention_bytes: log.retention_bytes,
             deletes_by_retention: deletes_by_retention(config, overrides),
+            acks_all_fsync: effective(config, overrides, "strata.acks.all.fsync")
+                .eq_ignore_ascii_case("true"),
             log,
         }
     }

@@ -10,7 +10,7 @@
 //!
 //! Module map: `partition` (the write path and accessors), `read`, `timestamp`, `retention`,
 //! `recovery` (open), `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
-//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `error`, `failure` (offline after
+//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `durability` (group commit), `error`, `failure` (offline after
 //! a storage error).
 //!
 //! `PartitionLog` is not internally synchronised: callers wrap it in a mutex. All I/O is
@@ -20,6 +20,7 @@
 
 mod checkpoint;
 mod config;
+mod durability;
 mod error;
 mod failure;
 #[doc(hidden)]
@@ -41,6 +42,7 @@ mod time_index;
 mod timestamp;
 
 pub use config::LogConfig;
+pub use durability::{Durability, SyncPlan};
 pub use error::LogError;
 pub use identity::{read_identity, record_identity, PartitionIdentity};
 pub use partition::{AppendInfo, OpenReport, PartitionLog};

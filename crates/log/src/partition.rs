@@ -4,7 +4,8 @@
 //! - `segments` is non-empty, sorted by base offset and contiguous; the last one is active
 //!   (writable) and all others are sealed. The log end offset is the active segment's
 //!   `next_offset`.
-//! - `log_start_offset <= high_watermark == log_end_offset` (single replica).
+//! - `log_start_offset <= high_watermark <= log_end_offset`; the high watermark is the log end
+//!   except while an append waits for the fsync that makes it durable (`durability.rs`).
 //!
 //! Write path of [`PartitionLog::append`], in order:
 //! 1. size check; 2. producer idempotence check (duplicates return early, nothing written);
@@ -12,10 +13,12 @@
 //! 4. patch base offset and leader epoch (and LogAppendTime + CRC if configured);
 //! 5. positional write to the active `.log`, then sparse index entries;
 //! 6. leader-epoch-checkpoint if the epoch is new;
-//! 7. fsync of log and indexes if the flush policy is due;
-//! 8. producer state, then the high watermark: a batch becomes visible (fetchable and
-//!    acknowledged) only after step 7, so with `flush.messages=1` the high watermark never
-//!    covers unsynced data.
+//! 7. fsync of log and indexes if the flush policy is due ([`PartitionLog::append`]), or, for
+//!    [`PartitionLog::append_deferred`] (group commit), a note that the batch must wait for an
+//!    fsync done later without the lock (`durability.rs`);
+//! 8. producer state, then the high watermark: a batch that must be durable becomes visible
+//!    (fetchable and acknowledged) only after its fsync, so with `flush.messages=1` or durable
+//!    acks=all the high watermark never covers unsynced data.
 //!
 //! A storage error in steps 3 to 7 cuts the batch back off the file and takes the log offline
 //! (`failure.rs`). Rolling seals (and fsyncs) the old segment before the new one is created;
@@ -29,6 +32,7 @@ use strata_records::{
 };
 
 use crate::checkpoint::{sync_dir, write_clean_marker, write_leader_epochs, write_log_start};
+use crate::durability::Durability;
 use crate::error::IoContext;
 use crate::leader_epoch::LeaderEpochCache;
 use crate::producer_state::{ProducerState, SequenceCheck};
@@ -48,6 +52,9 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
     /// True if the batch was a retry of an already written batch; nothing was written.
     pub duplicate: bool,
+    /// For [`PartitionLog::append_deferred`]: the durable end an fsync must reach before the
+    /// append may be acknowledged (`None`: acknowledge now).
+    pub sync_end: Option<i64>,
 }
 
 /// What `open` found and repaired.
@@ -91,6 +98,19 @@ pub struct PartitionLog {
     pub(crate) recovery_point: i64,
     /// Mirrors `failed.is_some()` for lock-free readers.
     pub(crate) offline: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Offset below which every batch is fsynced (`durability.rs`).
+    pub(crate) durable_end: i64,
+    /// End of the last append that must be durable before it is visible (`durability.rs`).
+    pub(crate) hold_end: i64,
+}
+
+/// How an append reaches the disk.
+#[derive(Debug, Clone, Copy)]
+enum SyncMode {
+    /// Fsync inside the append when the flush policy says so.
+    Inline,
+    /// Leave fsyncs to a group-commit flusher; hold the batch if it must be durable.
+    Deferred(Durability),
 }
 
 impl PartitionLog {
@@ -148,7 +168,7 @@ impl PartitionLog {
         }
         let (head, body) = batch.split_at_mut(BATCH_HEADER_LEN);
         let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
-        let info = self.append_parts(&mut patched, body, leader_epoch, now_ms)?;
+        let info = self.append_parts(&mut patched, body, leader_epoch, now_ms, SyncMode::Inline)?;
         head.copy_from_slice(&patched);
         Ok(info)
     }
@@ -166,7 +186,28 @@ impl PartitionLog {
         }
         let (head, body) = batch.split_at(BATCH_HEADER_LEN);
         let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
-        self.append_parts(&mut patched, body, leader_epoch, now_ms)
+        self.append_parts(&mut patched, body, leader_epoch, now_ms, SyncMode::Inline)
+    }
+
+    /// Appends one validated client batch like [`PartitionLog::append_shared`], but never
+    /// fsyncs: when the batch must be durable before it is acknowledged (`durability` is
+    /// [`Durability::Fsync`], or `flush.messages` is reached) it is held back from readers and
+    /// [`AppendInfo::sync_end`] says how far a group-commit fsync ([`PartitionLog::sync_plan`])
+    /// must reach. A duplicate of a batch that is not yet durable waits for the same fsync.
+    pub fn append_deferred(
+        &mut self,
+        batch: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        durability: Durability,
+    ) -> Result<AppendInfo, LogError> {
+        if batch.len() < BATCH_HEADER_LEN {
+            BatchHeader::parse(batch)?;
+        }
+        let (head, body) = batch.split_at(BATCH_HEADER_LEN);
+        let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
+        let mode = SyncMode::Deferred(durability);
+        self.append_parts(&mut patched, body, leader_epoch, now_ms, mode)
     }
 
     /// The write path for a batch held as its header (patched in place) and the rest.
@@ -176,6 +217,7 @@ impl PartitionLog {
         body: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        mode: SyncMode,
     ) -> Result<AppendInfo, LogError> {
         let total = head.len() + body.len();
         if total > self.config.max_message_bytes {
@@ -193,12 +235,16 @@ impl PartitionLog {
             last_offset,
         } = self.producers.check(&header)?
         {
+            // A retry acknowledges what the original would: after the same fsync.
+            let durable = matches!(mode, SyncMode::Deferred(Durability::Fsync));
+            let sync_end = (durable && last_offset >= self.durable_end).then_some(last_offset + 1);
             return Ok(AppendInfo {
                 base_offset,
                 last_offset,
                 log_append_time: -1,
                 log_start_offset: self.log_start_offset,
                 duplicate: true,
+                sync_end,
             });
         }
         self.ensure_online()?;
@@ -206,7 +252,7 @@ impl PartitionLog {
             return Err(self.fail_on_io("roll", e));
         }
         let position = self.active().size;
-        match self.write_batch(head, body, leader_epoch, now_ms) {
+        match self.write_batch(head, body, leader_epoch, now_ms, mode) {
             Ok(info) => Ok(info),
             Err((operation, e)) => {
                 if matches!(e, LogError::Io { .. }) {
@@ -224,6 +270,7 @@ impl PartitionLog {
         body: &[u8],
         leader_epoch: i32,
         now_ms: i64,
+        mode: SyncMode,
     ) -> Result<AppendInfo, (&'static str, LogError)> {
         let base_offset = self.log_end_offset();
         patch_base_offset(head, base_offset);
@@ -246,22 +293,34 @@ impl PartitionLog {
         self.unflushed_messages = self
             .unflushed_messages
             .saturating_add(header.records_count.max(0) as u64);
-        if self.unflushed_messages >= self.config.flush_messages
-            || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms
-        {
-            self.flush_segments().map_err(|e| ("fsync", e))?;
-            self.last_flush_ms = now_ms;
-        }
-        // Only now may readers and acks see the batch: with flush.messages=1 the high watermark
-        // never covers data that is not yet fsynced.
+        let flush_due = self.unflushed_messages >= self.config.flush_messages
+            || now_ms.saturating_sub(self.last_flush_ms) >= self.config.flush_ms;
+        let must_sync = match mode {
+            SyncMode::Inline => {
+                if flush_due {
+                    self.flush_segments().map_err(|e| ("fsync", e))?;
+                    self.last_flush_ms = now_ms;
+                }
+                false
+            }
+            SyncMode::Deferred(durability) => {
+                if flush_due {
+                    self.last_flush_ms = now_ms;
+                }
+                flush_due || durability == Durability::Fsync
+            }
+        };
+        // Only now may readers and acks see the batch, and a batch that must be durable only
+        // once an fsync covers it: the high watermark never covers such data unsynced.
         self.producers.record(&header);
-        self.high_watermark = self.log_end_offset();
+        self.note_appended(must_sync);
         Ok(AppendInfo {
             base_offset,
             last_offset: header.last_offset(),
             log_append_time,
             log_start_offset: self.log_start_offset,
             duplicate: false,
+            sync_end: must_sync.then(|| self.log_end_offset()),
         })
     }
 
@@ -300,6 +359,7 @@ impl PartitionLog {
         let base = self.log_end_offset();
         self.active_mut().seal()?;
         self.recovery_point = self.recovery_point.max(base);
+        self.advance_durable(base);
         let segment = Segment::create(&self.dir, base)?;
         sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
@@ -331,6 +391,7 @@ impl PartitionLog {
         }
         self.unflushed_messages = 0;
         self.recovery_point = self.log_end_offset();
+        self.advance_durable(self.recovery_point);
         Ok(())
     }
 
@@ -358,7 +419,8 @@ impl PartitionLog {
         self.active().next_offset
     }
 
-    /// High watermark; equal to the log end offset for a single replica.
+    /// High watermark: the log end offset for a single replica, except while appends wait for
+    /// the fsync that makes them durable (`durability.rs`).
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark
     }

@@ -152,6 +152,8 @@ pub(crate) fn open(
         recovery_point: log_end,
         failed: None,
         offline: Default::default(),
+        durable_end: log_end,
+        hold_end: log_end,
     })
 }
 

@@ -218,6 +218,12 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         ConfigKind::Long(1),
     ),
     def(
+        "strata.acks.all.fsync",
+        Some("strata.acks.all.fsync"),
+        "true",
+        ConfigKind::Bool,
+    ),
+    def(
         "unclean.leader.election.enable",
         Some("unclean.leader.election.enable"),
         "false",

@@ -14,11 +14,18 @@
 //!    that disagrees with the records is corrected (new CRC) in a copy, as Kafka does;
 //! 5. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
 //!    checks idempotence (a duplicate of one of the producer's last 5 batches returns the
-//!    original offsets), writes header and records (from the request buffer, uncopied), and
-//!    fsyncs if the topic's flush policy says so;
-//! 6. long-polling fetches are woken.
+//!    original offsets), writes header and records (from the request buffer, uncopied); it
+//!    never fsyncs itself;
+//! 6. long-polling fetches are woken;
+//! 7. group commit (`crate::flusher`): a batch that must be durable before it is acknowledged
+//!    (acks=all on a topic with `strata.acks.all.fsync=true`, the default, or any batch that
+//!    reached `flush.messages`) is answered only once the log directory's flusher has fsynced
+//!    it; every partition of the request waits for the same flush cycle. Until then the batch
+//!    is also invisible to readers (the high watermark stays below it). A failed fsync answers
+//!    KAFKA_STORAGE_ERROR. acks=1 and acks=0 batches are acknowledged from the page cache.
 //!
-//! `acks=0` gets no response at all, as in Kafka.
+//! `acks=0` gets no response at all, as in Kafka; its fsyncs (if any are due) are requested
+//! without waiting.
 
 use std::sync::Arc;
 
@@ -29,9 +36,11 @@ use strata_records::{
     set_max_timestamp, validate_client_batch, validate_records, Compression, RecordRules,
 };
 
+use strata_log::Durability;
+
 use super::{blocking, sb};
 use crate::broker::{now_ms, Broker};
-use crate::partition::LEADER_EPOCH;
+use crate::partition::{Partition, LEADER_EPOCH};
 
 const INVALID_REQUIRED_ACKS: i16 = 21;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
@@ -51,6 +60,8 @@ pub(crate) async fn handle(
     let transactional = req.transactional_id.is_some();
     let mut topics = Vec::with_capacity(req.topic_data.len());
     let mut appended_any = false;
+    // (topic index, partition index, flush receipt) of appends that wait for an fsync.
+    let mut pending = Vec::new();
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -81,8 +92,21 @@ pub(crate) async fn handle(
                 )
             };
             match outcome {
-                Ok((base, append_time, log_start)) => {
+                Ok(Appended {
+                    base,
+                    append_time,
+                    log_start,
+                    sync,
+                }) => {
                     appended_any = true;
+                    if let Some((part, end)) = sync {
+                        if acks == 0 {
+                            broker.flusher.sync_detached(part, end);
+                        } else {
+                            let receipt = broker.flusher.sync(part, end);
+                            pending.push((topics.len(), partitions.len(), receipt));
+                        }
+                    }
                     resp = resp
                         .with_base_offset(base)
                         .with_log_append_time_ms(append_time)
@@ -120,10 +144,36 @@ pub(crate) async fn handle(
     if acks == 0 {
         return None;
     }
+    for (t, p, receipt) in pending {
+        let failure = match receipt.await {
+            Ok(Ok(())) => None,
+            Ok(Err(why)) => Some(why),
+            Err(_) => Some("the flusher stopped".to_string()),
+        };
+        if let Some(why) = failure {
+            metrics::counter!("strata_produce_errors_total", "code" => KAFKA_STORAGE_ERROR.to_string())
+                .increment(1);
+            let resp = &mut topics[t].partition_responses[p];
+            resp.error_code = KAFKA_STORAGE_ERROR;
+            resp.error_message = Some(sb(&why));
+            resp.base_offset = -1;
+            resp.log_append_time_ms = -1;
+            resp.log_start_offset = -1;
+        }
+    }
     Some(ProduceResponse::default().with_responses(topics))
 }
 
-type Outcome = Result<(i64, i64, i64), (i16, Option<String>)>;
+/// A written batch: where it went and, if it must be durable first, the partition and the
+/// durable end its acknowledgement waits for.
+struct Appended {
+    base: i64,
+    append_time: i64,
+    log_start: i64,
+    sync: Option<(Arc<Partition>, i64)>,
+}
+
+type Outcome = Result<Appended, (i16, Option<String>)>;
 
 fn append_one(
     broker: &Arc<Broker>,
@@ -138,9 +188,15 @@ fn append_one(
         let why = (code == KAFKA_STORAGE_ERROR).then(|| format!("{topic}-{index} is offline"));
         (code, why)
     })?;
+    // The partition's settings snapshot: no metadata lock on the produce path.
+    let settings = part.settings();
+    let durability = if acks == -1 && settings.acks_all_fsync {
+        Durability::Fsync
+    } else {
+        Durability::PageCache
+    };
     if acks == -1 {
-        // The partition's settings snapshot: no metadata lock on the produce path.
-        let min_isr = part.settings().min_insync_replicas;
+        let min_isr = settings.min_insync_replicas;
         if min_isr > ISR_SIZE {
             return Err((
                 NOT_ENOUGH_REPLICAS,
@@ -201,11 +257,13 @@ fn append_one(
             metrics::counter!("strata_produce_max_timestamp_corrected_total").increment(1);
             let mut fixed = records.to_vec();
             set_max_timestamp(&mut fixed, summary.max_timestamp);
-            part.log().append_shared(&fixed, LEADER_EPOCH, now)
+            part.log()
+                .append_deferred(&fixed, LEADER_EPOCH, now, durability)
         } else {
             // The batch is written from the request buffer itself; the log copies only its
             // header.
-            part.log().append_shared(records, LEADER_EPOCH, now)
+            part.log()
+                .append_deferred(records, LEADER_EPOCH, now, durability)
         };
         appended.map_err(|e| (e.kafka_error_code(), Some(e.to_string())))
     });
@@ -214,11 +272,12 @@ fn append_one(
             metrics::counter!("strata_produce_bytes_total").increment(records.len() as u64);
             metrics::counter!("strata_produce_records_total")
                 .increment(header.records_count.max(0) as u64);
-            Ok((
-                info.base_offset,
-                info.log_append_time,
-                info.log_start_offset,
-            ))
+            Ok(Appended {
+                base: info.base_offset,
+                append_time: info.log_append_time,
+                log_start: info.log_start_offset,
+                sync: info.sync_end.map(|end| (part, end)),
+            })
         }
         Err(refused) => Err(refused),
     }

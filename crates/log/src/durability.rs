@@ -1,0 +1,149 @@
+//! Group commit support: which appends must be on disk before anyone sees them, and the fsync
+//! that makes them so, done without the log's lock.
+//!
+//! Invariants:
+//! - `durable_end`: every batch below it is on disk (its segment's `.log` was fdatasynced after
+//!   the batch was written). It starts at the log end when the log opens (recovery fsyncs what
+//!   it keeps), and moves forward at a roll (sealing fsyncs), a full flush, or when a
+//!   [`SyncPlan`] completes.
+//! - `hold_end`: the end of the last append that must be durable before it is visible or
+//!   acknowledged (acks=all on a topic with `strata.acks.all.fsync=true`, or an append that
+//!   reached `flush.messages`). While `hold_end > durable_end` the high watermark does not move
+//!   past `durable_end`, so a reader never sees a batch that a power loss could still take
+//!   away; later appends that need no fsync (acks=1, acks=0) wait behind the held data rather
+//!   than exposing it. Once `durable_end` reaches `hold_end` the high watermark is the log end
+//!   again.
+//! - the high watermark never moves backwards.
+//! - a [`SyncPlan`] holds `Arc<File>` handles of the segments with data at or above
+//!   `durable_end` and the log end when it was made: executing it (fdatasync) needs no lock,
+//!   and completing it advances `durable_end` to that log end. A failed fdatasync takes the log
+//!   offline (`failure.rs`): nothing more is acknowledged.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::error::IoContext;
+use crate::{LogError, PartitionLog};
+
+/// When an append may be seen by readers and acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// From the page cache, as soon as it is written (acks=0, acks=1, or acks=all without
+    /// `strata.acks.all.fsync`), unless `flush.messages` is reached.
+    PageCache,
+    /// Only once an fsync covers it (acks=all with `strata.acks.all.fsync=true`).
+    Fsync,
+}
+
+/// The fdatasyncs that make a log durable up to `end`; run without the log's lock.
+#[derive(Debug)]
+pub struct SyncPlan {
+    files: Vec<(Arc<File>, PathBuf)>,
+    end: i64,
+}
+
+impl SyncPlan {
+    /// The offset the log is durable up to once this plan completes.
+    pub fn end(&self) -> i64 {
+        self.end
+    }
+
+    /// Files to sync.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Fdatasyncs every file of the plan (blocking; call without the log's lock).
+    pub fn execute(&self) -> Result<(), LogError> {
+        for (file, path) in &self.files {
+            file.sync_data()
+                .ctx(|| format!("fsync {}", path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+impl PartitionLog {
+    /// Offset below which every batch is on disk.
+    pub fn durable_end(&self) -> i64 {
+        self.durable_end
+    }
+
+    /// True if some append waits for an fsync before it may be acknowledged or read.
+    pub fn sync_pending(&self) -> bool {
+        self.hold_end > self.durable_end
+    }
+
+    /// What must be fsynced to make everything written so far durable, or `None` if it already
+    /// is (or the log is offline). The flush count (`flush.messages`) restarts here.
+    pub fn sync_plan(&mut self) -> Option<SyncPlan> {
+        let end = self.log_end_offset();
+        if self.failed.is_some() || end <= self.durable_end {
+            return None;
+        }
+        let files = self
+            .segments
+            .iter()
+            .filter(|s| s.next_offset > self.durable_end)
+            .map(|s| (Arc::clone(s.file()), s.log_path().to_path_buf()))
+            .collect();
+        self.unflushed_messages = 0;
+        Some(SyncPlan { files, end })
+    }
+
+    /// The periodic flush (`flush.ms`) as a plan: `Some` when `flush.ms` has passed since the
+    /// last flush and something is unsynced. The interval restarts here.
+    pub fn due_sync_plan(&mut self, now_ms: i64) -> Option<SyncPlan> {
+        if now_ms.saturating_sub(self.last_flush_ms) < self.config.flush_ms {
+            return None;
+        }
+        let plan = self.sync_plan()?;
+        self.last_flush_ms = now_ms;
+        Some(plan)
+    }
+
+    /// Records the outcome of an executed [`SyncPlan`]: on success the log is durable up to
+    /// the plan's end and held appends become visible; a failure takes the log offline.
+    pub fn complete_sync(
+        &mut self,
+        plan: &SyncPlan,
+        result: Result<(), LogError>,
+    ) -> Result<(), LogError> {
+        match result {
+            Ok(()) => {
+                self.ensure_online()?;
+                self.advance_durable(plan.end);
+                Ok(())
+            }
+            Err(e) => Err(self.fail_on_io("fsync", e)),
+        }
+    }
+
+    /// Moves `durable_end` forward and the high watermark with it (module invariants).
+    pub(crate) fn advance_durable(&mut self, end: i64) {
+        let end = end.min(self.log_end_offset());
+        if end > self.durable_end {
+            self.durable_end = end;
+        }
+        self.refresh_high_watermark();
+    }
+
+    /// An append has been written: hold it until an fsync covers it, or let the high
+    /// watermark cover it now.
+    pub(crate) fn note_appended(&mut self, must_sync: bool) {
+        if must_sync {
+            self.hold_end = self.log_end_offset();
+        }
+        self.refresh_high_watermark();
+    }
+
+    fn refresh_high_watermark(&mut self) {
+        let visible = if self.hold_end > self.durable_end {
+            self.durable_end
+        } else {
+            self.log_end_offset()
+        };
+        self.high_watermark = self.high_watermark.max(visible);
+    }
+}
