@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::producer::{DeliveryFuture, FutureProducer};
 
-use crate::client::{enqueue, read_topic};
+use crate::client::{by_partition, enqueue, read_topic, Record};
 use crate::Outgoing;
 
 /// The value of record `n`: its number, then `n % 200` bytes derived from it.
@@ -32,12 +32,23 @@ pub async fn produce_until_stopped(
     first: u64,
     stop: Arc<AtomicBool>,
 ) -> Result<(Vec<(u64, DeliveryFuture)>, u64)> {
+    produce_to_until_stopped(producer, topic, 0, first, stop).await
+}
+
+/// [`produce_until_stopped`] to one chosen partition.
+pub async fn produce_to_until_stopped(
+    producer: Arc<FutureProducer>,
+    topic: String,
+    partition: i32,
+    first: u64,
+    stop: Arc<AtomicBool>,
+) -> Result<(Vec<(u64, DeliveryFuture)>, u64)> {
     let mut pending = Vec::new();
     let mut seq = first;
     while !stop.load(Ordering::Relaxed) {
         for _ in 0..20 {
             let record = Outgoing {
-                partition: Some(0),
+                partition: Some(partition),
                 value: value_of(seq),
                 ..Outgoing::default()
             };
@@ -52,6 +63,14 @@ pub async fn produce_until_stopped(
 /// Waits for every delivery report; returns `(record number, offset)` of the acknowledged ones
 /// and how many failed. The producer's queue must have been purged or be draining.
 pub async fn acknowledged(pending: Vec<(u64, DeliveryFuture)>) -> Result<(Vec<(u64, i64)>, usize)> {
+    acknowledged_on(pending, 0).await
+}
+
+/// [`acknowledged`] for records sent to `partition`.
+pub async fn acknowledged_on(
+    pending: Vec<(u64, DeliveryFuture)>,
+    partition: i32,
+) -> Result<(Vec<(u64, i64)>, usize)> {
     let mut acked = Vec::new();
     let mut failed = 0;
     for (seq, future) in pending {
@@ -61,8 +80,8 @@ pub async fn acknowledged(pending: Vec<(u64, DeliveryFuture)>) -> Result<(Vec<(u
         match outcome {
             Ok(Ok(delivery)) => {
                 ensure!(
-                    delivery.partition == 0,
-                    "acked on partition {}",
+                    delivery.partition == partition,
+                    "acked on partition {}, sent to {partition}",
                     delivery.partition
                 );
                 acked.push((seq, delivery.offset));
@@ -78,6 +97,21 @@ pub async fn acknowledged(pending: Vec<(u64, DeliveryFuture)>) -> Result<(Vec<(u
 /// numbers strictly increase (nothing duplicated or reordered).
 pub async fn read_log(bootstrap: &str, topic: &str) -> Result<Vec<u64>> {
     let read = read_topic(bootstrap, topic, 1).await?;
+    check_log(&read)
+}
+
+/// [`read_log`] for every partition `0..partitions` of `topic`, each checked on its own.
+pub async fn read_logs(bootstrap: &str, topic: &str, partitions: i32) -> Result<Vec<Vec<u64>>> {
+    let read = read_topic(bootstrap, topic, partitions).await?;
+    by_partition(&read, partitions)
+        .iter()
+        .enumerate()
+        .map(|(p, records)| check_log(records).with_context(|| format!("partition {p}")))
+        .collect()
+}
+
+/// The checks of [`read_log`] over one partition's records, in offset order.
+fn check_log(read: &[Record]) -> Result<Vec<u64>> {
     let mut seqs: Vec<u64> = Vec::with_capacity(read.len());
     for (i, r) in read.iter().enumerate() {
         ensure!(

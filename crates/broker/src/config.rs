@@ -65,6 +65,9 @@ pub struct BrokerConfig {
     pub shutdown_timeout_ms: u64,
     /// `max.broker.partitions`: the most partitions this broker hosts (KIP-578's name).
     pub max_broker_partitions: i64,
+    /// `strata.replica.fsync`: a follower's copy counts toward the high watermark only once it
+    /// is fsynced (Redpanda's rule); read by replication.
+    pub replica_fsync: bool,
     /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
     pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
@@ -84,6 +87,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.fetch.zero.copy", "true"),
     ("strata.shutdown.timeout.ms", "10000"),
     ("max.broker.partitions", "10000"),
+    ("strata.replica.fsync", "true"),
     (
         "queued.max.request.bytes",
         crate::conn_config::DEFAULT_QUEUED_MAX_REQUEST_BYTES,
@@ -135,6 +139,7 @@ impl BrokerConfig {
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,
             shutdown_timeout_ms: parse(&raw, "strata.shutdown.timeout.ms")?,
             max_broker_partitions: parse(&raw, "max.broker.partitions")?,
+            replica_fsync: parse(&raw, "strata.replica.fsync")?,
             connections: crate::conn_config::ConnectionConfig::from_map(&raw)?,
             raw,
         };

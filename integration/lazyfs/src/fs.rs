@@ -5,7 +5,9 @@
 //! the backing directory at once and survive a crash; file data and size changes (write,
 //! truncate) are buffered per inode and reach the backing file only on fsync/fdatasync of that
 //! file. A crash drops every buffer. Files are opened with FOPEN_DIRECT_IO and attributes are
-//! never cached, so the kernel's page cache cannot serve data that a crash dropped.
+//! never cached, so the kernel's page cache cannot serve data that a crash dropped. A slow disk
+//! is simulated by a delay before each fsync starts (`LazyFs::set_fsync_delay`); the delayed
+//! fsync runs on its own thread and answers only after it has synced.
 //!
 //! Inode numbers are the backing files' own (`st_ino`), except the root, which is 1.
 
@@ -15,6 +17,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{DirEntryExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -155,6 +158,10 @@ fn open_backing(path: &Path, create: bool, exclusive: bool) -> Result<File, Errn
 #[derive(Debug)]
 pub(crate) struct LazyFilesystem {
     pub(crate) state: Arc<Mutex<State>>,
+    /// How long each fsync takes before it starts (a slow disk), in microseconds.
+    pub(crate) fsync_delay_us: Arc<AtomicU64>,
+    /// Fsyncs of files answered so far.
+    pub(crate) fsyncs: Arc<AtomicU64>,
 }
 
 impl LazyFilesystem {
@@ -447,17 +454,33 @@ impl Filesystem for LazyFilesystem {
         _datasync: bool,
         reply: ReplyEmpty,
     ) {
-        let mut st = self.state();
-        let result = match st.pending.get_mut(&ino.0) {
-            Some(p) => p.sync(),
-            None => Ok(()),
-        };
-        match result {
-            Ok(()) => {
-                st.pending.remove(&ino.0);
-                reply.ok()
+        let delay = self.fsync_delay_us.load(Ordering::Relaxed);
+        let state = Arc::clone(&self.state);
+        let fsyncs = Arc::clone(&self.fsyncs);
+        let finish = move || {
+            let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+            let result = match st.pending.get_mut(&ino.0) {
+                Some(p) => p.sync(),
+                None => Ok(()),
+            };
+            match result {
+                Ok(()) => {
+                    st.pending.remove(&ino.0);
+                    fsyncs.fetch_add(1, Ordering::Relaxed);
+                    reply.ok()
+                }
+                Err(e) => reply.error(Errno::from(e)),
             }
-            Err(e) => reply.error(Errno::from(e)),
+        };
+        if delay == 0 {
+            finish();
+        } else {
+            // A slow disk: the fsync starts after the delay, off the FUSE thread, so other
+            // operations go on meanwhile; writes that arrive during the delay are synced too.
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_micros(delay));
+                finish();
+            });
         }
     }
 

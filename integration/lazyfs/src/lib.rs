@@ -13,7 +13,9 @@ mod fs;
 mod pending;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use fuser::{BackgroundSession, Config, MountOption, SessionACL};
@@ -30,6 +32,8 @@ pub struct CrashReport {
 /// A mounted lazy filesystem; unmounted on drop.
 pub struct LazyFs {
     state: Arc<Mutex<fs::State>>,
+    fsync_delay_us: Arc<AtomicU64>,
+    fsyncs: Arc<AtomicU64>,
     session: Option<BackgroundSession>,
     mountpoint: PathBuf,
 }
@@ -41,8 +45,12 @@ impl LazyFs {
         let state = Arc::new(Mutex::new(
             fs::State::new(backing).with_context(|| format!("stat {}", backing.display()))?,
         ));
+        let fsync_delay_us = Arc::new(AtomicU64::new(0));
+        let fsyncs = Arc::new(AtomicU64::new(0));
         let filesystem = fs::LazyFilesystem {
             state: Arc::clone(&state),
+            fsync_delay_us: Arc::clone(&fsync_delay_us),
+            fsyncs: Arc::clone(&fsyncs),
         };
         let mut config = Config::default();
         config.mount_options = vec![
@@ -58,6 +66,8 @@ impl LazyFs {
         })?;
         Ok(LazyFs {
             state,
+            fsync_delay_us,
+            fsyncs,
             session: Some(session),
             mountpoint: mountpoint.to_path_buf(),
         })
@@ -79,6 +89,17 @@ impl LazyFs {
     pub fn unsynced_bytes(&self) -> u64 {
         let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
         st.pending.values().map(|p| p.buffered_bytes()).sum()
+    }
+
+    /// Makes every later fsync wait `delay` before it starts (a slow disk); zero turns it off.
+    pub fn set_fsync_delay(&self, delay: Duration) {
+        let us = u64::try_from(delay.as_micros()).unwrap_or(u64::MAX);
+        self.fsync_delay_us.store(us, Ordering::Relaxed);
+    }
+
+    /// File fsyncs (fsync and fdatasync) completed so far.
+    pub fn fsync_count(&self) -> u64 {
+        self.fsyncs.load(Ordering::Relaxed)
     }
 
     /// The mount point.
