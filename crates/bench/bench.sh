@@ -89,7 +89,9 @@ start_broker() {
     shift
     local port
     port="$(free_port)"
-    "$STRATA" serve --data-dir "$DIR/data-$name" --listen "127.0.0.1:$port" "$@" \
+    METRICS_PORT="$(free_port)"
+    "$STRATA" serve --data-dir "$DIR/data-$name" --listen "127.0.0.1:$port" \
+        --metrics-listen "127.0.0.1:$METRICS_PORT" "$@" \
         >"$DIR/broker-$name.log" 2>&1 &
     BROKER_PID=$!
     BROKER_PIDS+=("$BROKER_PID")
@@ -106,8 +108,14 @@ start_broker() {
     die "broker $name did not listen on $BOOTSTRAP within 30 s"
 }
 
+# metric NAME: the broker's current value of an unlabelled counter (0 if absent).
+metric() {
+    curl -fs "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null |
+        awk -v n="$1" '$1 == n { v = $2 } END { print (v == "" ? 0 : v) }'
+}
+
 create_topic() {
-    if ! "$STRATA" topic create "$1" --partitions 1 --bootstrap-server "$BOOTSTRAP" \
+    if ! "$STRATA" topic create "$1" --partitions "${2:-1}" --bootstrap-server "$BOOTSTRAP" \
         >>"$DIR/admin.log" 2>&1; then
         log "topic create $1 failed (see admin.log); relying on auto-create"
     fi
@@ -138,8 +146,11 @@ ROWS=()
 run() {
     local name="$1" ceiling="$2"
     shift 2
-    local t0 t1 b0 b1 w0 w1 f0 f1 line wall
+    local t0 t1 b0 b1 w0 w1 f0 f1 line wall c0 c1 s0 s1 q0 q1
     perf_start "$name"
+    c0="$(metric strata_flush_cycles_total)"
+    s0="$(metric strata_flush_fsyncs_total)"
+    q0="$(metric strata_flush_waiters_total)"
     f0="$(minor_faults "$BROKER_PID")"
     t0="$(cpu_ticks "$BROKER_PID")"
     b0="$(busy_ticks)"
@@ -149,6 +160,9 @@ run() {
     b1="$(busy_ticks)"
     t1="$(cpu_ticks "$BROKER_PID")"
     f1="$(minor_faults "$BROKER_PID")"
+    c1="$(metric strata_flush_cycles_total)"
+    s1="$(metric strata_flush_fsyncs_total)"
+    q1="$(metric strata_flush_waiters_total)"
     perf_stop "$name"
     log "$line"
     # Broker and "other" CPU are averaged over the whole load-generator
@@ -169,11 +183,19 @@ run() {
     faults="$(awk -v a="$f0" -v b="$f1" -v m="$mbps" -v s="$(kv "$line" elapsed_s)" \
         'BEGIN { if (m > 0 && s > 0) printf "%.1f", (b - a) / (m * s); else print "-" }')"
     pct="$(awk -v m="$mbps" -v c="$ceiling" 'BEGIN { if (c > 0) printf "%.0f%%", 100 * m / c; else print "-" }')"
-    ROWS+=("$(printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s %7s' \
+    # Group commit: fdatasyncs per second of the run, and produce partitions answered per
+    # flush cycle (the mean batch per fsync).
+    local fsyncs_s per_flush
+    fsyncs_s="$(awk -v a="$s0" -v b="$s1" -v s="$(kv "$line" elapsed_s)" \
+        'BEGIN { if (b > a && s > 0) printf "%.0f", (b - a) / s; else print "-" }')"
+    per_flush="$(awk -v a="$c0" -v b="$c1" -v x="$q0" -v y="$q1" \
+        'BEGIN { if (b > a) printf "%.1f", (y - x) / (b - a); else print "-" }')"
+    ROWS+=("$(printf '%-28s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s %7s %7s %7s' \
         "$name" "$(kv "$line" records)" "$(kv "$line" record_size)" \
         "$(kv "$line" records_per_s)" "$mbps" \
         "$(kv "$line" p50_ms)" "$(kv "$line" p99_ms)" "$(kv "$line" max_ms)" \
-        "$pct" "${broker_pct}%" "$(kv "$line" client_cpu_pct)%" "${other_pct}%" "$faults")")
+        "$pct" "${broker_pct}%" "$(kv "$line" client_cpu_pct)%" "${other_pct}%" "$faults" \
+        "$fsyncs_s" "$per_flush")")
 }
 
 # ------------------------------------------------------------- ceilings ---
@@ -223,13 +245,16 @@ sync
 # ----------------------------------------------------------------- runs ---
 produce() {
     local name="$1" topic="$2" acks="$3" size="$4" n="$5" ceiling="${6:-$WRITE_MBPS}"
-    create_topic "$topic"
+    local partitions="${7:-1}" producers="${8:-1}"
+    create_topic "$topic" "$partitions"
     run "$name" "$ceiling" produce --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
-        --acks "$acks" --record-size "$size" --records "$n" \
+        --acks "$acks" --record-size "$size" --records "$n" --producers "$producers" \
         --batch-size-bytes "$BATCH_BYTES" --linger-ms "$LINGER_MS"
 }
 
-start_broker main
+# The first broker acknowledges from the page cache (Kafka's single-node behaviour): the
+# "without fsync" baseline. The durable runs below use a broker with default settings.
+start_broker main --set strata.acks.all.fsync=false
 produce "produce acks=1 100B" bench-acks1-100 1 100 "$RECORDS_SMALL"
 produce "produce acks=1 1KiB" bench-acks1-1k 1 1024 "$RECORDS_LARGE"
 produce "produce acks=all 100B" bench-acksall-100 all 100 "$RECORDS_SMALL"
@@ -241,10 +266,16 @@ run "fetch 1KiB (hot)" "$SENDFILE_MBPS" fetch --bootstrap-server "$BOOTSTRAP" \
 run "raw-fetch 1KiB (hot)" "$SENDFILE_MBPS" raw-fetch --bootstrap-server "$BOOTSTRAP" \
     --topic bench-acks1-1k --records "$RECORDS_LARGE"
 
+produce "acks=all 1KiB 4p x4" bench-acksall-1k-4p all 1024 "$RECORDS_LARGE" "$WRITE_MBPS" 4 4
+
 if [[ "$FSYNC_RUN" == 1 ]]; then
-    start_broker fsync --set log.flush.interval.messages=1
-    produce "acks=all+fsync 100B" bench-fsync-100 all 100 "$RECORDS_SMALL" "$DURABLE_MBPS"
-    produce "acks=all+fsync 1KiB" bench-fsync-1k all 1024 "$RECORDS_LARGE" "$DURABLE_MBPS"
+    # Default settings: acks=all is acknowledged after a group-commit fsync.
+    start_broker durable
+    produce "durable acks=all 100B" bench-durable-100 all 100 "$RECORDS_SMALL" "$DURABLE_MBPS"
+    produce "durable acks=all 1KiB" bench-durable-1k all 1024 "$RECORDS_LARGE" "$DURABLE_MBPS"
+    produce "durable acks=all 1KiB 4p x4" bench-durable-1k-4p all 1024 "$RECORDS_LARGE" \
+        "$DURABLE_MBPS" 4 4
+    produce "durable acks=1 1KiB" bench-durable-acks1-1k 1 1024 "$RECORDS_LARGE" "$WRITE_MBPS"
 fi
 
 # ---------------------------------------------------------------- table ---
@@ -257,11 +288,14 @@ echo "ceilings: buffered write ${WRITE_MBPS} MB/s median, ${WRITE_COLD_MBPS} MB/
 echo "batch.size=${BATCH_BYTES} linger.ms=${LINGER_MS}; MB = 10^6 bytes of record payload;" \
     "%ceil: produce vs buffered write, +fsync vs durable write, fetch vs loopback sendfile;" \
     "broker/client/other = average CPU of broker, load generator, everything else (100% = one core);" \
-    "flt/MB = broker minor page faults per MB"
+    "flt/MB = broker minor page faults per MB;" \
+    "fsync/s = group-commit fdatasyncs per second; w/fsync = produce partitions answered per flush cycle;" \
+    "'4p x4' = 4 partitions, 4 producer instances (connections)"
 echo "broker: $STRATA"
 echo
-printf '%-22s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s %7s\n' \
-    run records size records/s MB/s p50_ms p99_ms max_ms %ceil broker client other flt/MB
+printf '%-28s %9s %6s %10s %9s %8s %8s %8s %8s %7s %7s %7s %7s %7s %7s\n' \
+    run records size records/s MB/s p50_ms p99_ms max_ms %ceil broker client other flt/MB \
+    fsync/s w/fsync
 for row in "${ROWS[@]}"; do
     echo "$row"
 done

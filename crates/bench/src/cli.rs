@@ -80,6 +80,10 @@ pub(crate) struct ProduceArgs {
     pub record_size: usize,
     #[arg(long, default_value_t = 1_000_000)]
     pub records: u64,
+    /// Producer instances (each its own librdkafka client, connection and send thread); the
+    /// records are split evenly between them.
+    #[arg(long, default_value_t = 1)]
+    pub producers: usize,
     /// librdkafka `batch.size`: max bytes per partition batch.
     #[arg(long, default_value_t = 1_048_576)]
     pub batch_size_bytes: usize,

@@ -107,7 +107,20 @@ fn payload(size: usize) -> Vec<u8> {
         .collect()
 }
 
-pub(crate) fn run(args: &ProduceArgs) -> anyhow::Result<()> {
+/// What one producer instance delivered.
+struct Outcome {
+    delivered: u64,
+    failed: u64,
+    histogram: Histogram<u64>,
+    first_error: Option<String>,
+}
+
+/// One producer instance: connects, waits at `ready`, sends `records`, flushes.
+fn produce_share(
+    args: &ProduceArgs,
+    records: u64,
+    ready: &std::sync::Barrier,
+) -> anyhow::Result<Outcome> {
     let ctx = LatencyContext {
         start: Instant::now(),
         histogram: Mutex::new(Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)?),
@@ -119,15 +132,14 @@ pub(crate) fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         .create_with_context(ctx)
         .context("creating producer")?;
     // Fetch metadata first so connection setup is not part of the run.
-    producer
+    let metadata = producer
         .client()
         .fetch_metadata(Some(&args.topic), Duration::from_secs(30))
-        .context("fetching metadata (is the broker up?)")?;
-
+        .context("fetching metadata (is the broker up?)");
+    ready.wait();
+    metadata?;
     let value = payload(args.record_size);
-    let cpu0 = cpu_time();
-    let start = Instant::now();
-    for i in 0..args.records {
+    for i in 0..records {
         loop {
             let sent_ns = producer.context().start.elapsed().as_nanos() as usize;
             let record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns)
@@ -144,20 +156,61 @@ pub(crate) fn run(args: &ProduceArgs) -> anyhow::Result<()> {
     producer
         .flush(Duration::from_secs(300))
         .context("flushing producer")?;
-    let elapsed = start.elapsed();
-
     let ctx = producer.context();
-    let failed = ctx.failed.load(Ordering::Relaxed);
-    let delivered = ctx.delivered.load(Ordering::Relaxed);
-    let hist = ctx
+    let histogram = ctx
         .histogram
         .lock()
-        .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?;
+        .map_err(|_| anyhow::anyhow!("histogram lock poisoned"))?
+        .clone();
+    let first_error = ctx.first_error.lock().ok().and_then(|e| e.clone());
+    Ok(Outcome {
+        delivered: ctx.delivered.load(Ordering::Relaxed),
+        failed: ctx.failed.load(Ordering::Relaxed),
+        histogram,
+        first_error,
+    })
+}
+
+pub(crate) fn run(args: &ProduceArgs) -> anyhow::Result<()> {
+    let producers = args.producers.max(1);
+    let per = args.records / producers as u64;
+    let extra = args.records % producers as u64;
+    let ready = std::sync::Barrier::new(producers + 1);
+    let (outcomes, elapsed, cpu0) = thread::scope(|scope| {
+        let handles: Vec<_> = (0..producers)
+            .map(|i| {
+                let share = per + u64::from((i as u64) < extra);
+                let ready = &ready;
+                scope.spawn(move || produce_share(args, share, ready))
+            })
+            .collect();
+        ready.wait();
+        let cpu0 = cpu_time();
+        let start = Instant::now();
+        let outcomes: Vec<anyhow::Result<Outcome>> = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("producer thread panicked")))
+            })
+            .collect();
+        (outcomes, start.elapsed(), cpu0)
+    });
+    let mut hist = Histogram::<u64>::new_with_bounds(1, MAX_LATENCY_US, 3)?;
+    let (mut delivered, mut failed, mut first) = (0, 0, None);
+    for outcome in outcomes {
+        let o = outcome?;
+        delivered += o.delivered;
+        failed += o.failed;
+        hist.add(&o.histogram)?;
+        first = first.or(o.first_error);
+    }
     let mut report = Report::new("produce");
     report
         .text("topic", &args.topic)
         .text("acks", args.acks.as_config())
         .int("record_size", args.record_size as u64)
+        .int("producers", producers as u64)
         .text("compression", args.compression.as_config())
         .rates(delivered, delivered * args.record_size as u64, elapsed)
         .float("p50_ms", us_to_ms(hist.value_at_quantile(0.50)), 2)
@@ -167,7 +220,6 @@ pub(crate) fn run(args: &ProduceArgs) -> anyhow::Result<()> {
         .cpu(cpu0, elapsed);
     report.print(args.json);
     if failed > 0 {
-        let first = ctx.first_error.lock().ok().and_then(|e| e.clone());
         bail!(
             "{failed} of {} records failed; first error: {}",
             args.records,

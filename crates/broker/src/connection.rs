@@ -1,7 +1,11 @@
-//! One client connection: read a frame, handle it, write the reply, repeat.
+//! One client connection: read a frame, handle it, queue its reply; a writer sends the replies
+//! in request order.
 //!
-//! Requests on one connection are handled one at a time and answered in order, as Kafka does
-//! (it mutes a channel until its response is sent).
+//! Requests on one connection are handled one at a time, in order, as Kafka does. The one
+//! difference from Kafka's muting is the produce pipeline: a Produce whose batches are appended
+//! but whose acknowledgement waits for a group-commit fsync ([`Reply::Deferred`]) does not stop
+//! the next request from being read, so the next Produce's batches join the next flush
+//! (Redpanda pipelines the same way).
 //!
 //! Invariants:
 //! - frames are read by [`FrameReader`]: the size is checked against `socket.request.max.bytes`,
@@ -9,17 +13,26 @@
 //!   the broker-wide request budget, and idle or stalled connections are cut;
 //! - a frame's budget charge is released once its request has been handled (before the reply
 //!   is written, since replies are not request bytes);
+//! - replies are written in request order; at most [`MAX_QUEUED_REPLIES`] wait to be written;
+//! - any request other than Produce is handled only after every earlier deferred reply has
+//!   been written, so it observes what Kafka would (the earlier produce acknowledged, its data
+//!   visible);
+//! - a handler is never cancelled half-way: the reader stops only between requests;
 //! - a malformed frame, an unknown API key or an unadvertised version closes the connection with
 //!   a logged reason (Kafka's behaviour); ApiVersions at an unknown version gets the v0 fallback
 //!   and the connection stays open;
-//! - on shutdown the connection finishes the request in hand, sends its reply and closes.
+//! - on shutdown the connection finishes the request in hand, sends every queued reply and
+//!   closes.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use kafka_protocol::messages::ApiKey;
 use strata_wire::{api_versions_fallback, parse_request, ParsedRequest};
 use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use crate::broker::Broker;
@@ -29,6 +42,17 @@ use crate::handlers;
 use crate::reply::Reply;
 use crate::sendfile::write_chunks;
 
+/// Replies (mostly produce acknowledgements waiting for their fsync) queued per connection.
+const MAX_QUEUED_REPLIES: usize = 16;
+
+/// What the reader hands the writer.
+enum Outgoing {
+    /// The next reply, in request order.
+    Reply(Reply),
+    /// Answered once every earlier reply has been written.
+    Barrier(oneshot::Sender<()>),
+}
+
 /// Serves one connection until the client leaves, a protocol error or a timeout occurs, or
 /// shutdown. `slot` is the connection's place under `max.connections`; it is given back when
 /// this returns.
@@ -36,16 +60,42 @@ pub(crate) async fn serve(
     broker: Arc<Broker>,
     mut stream: TcpStream,
     peer: SocketAddr,
-    mut reader: FrameReader,
+    reader: FrameReader,
     slot: ConnectionSlot,
 ) {
     let _ = stream.set_nodelay(true);
     metrics::gauge!("strata_connections").increment(1.0);
+    let (read_half, write_half) = stream.split();
+    let (tx, rx) = mpsc::channel(MAX_QUEUED_REPLIES);
+    let zero_copy = broker.config.fetch_zero_copy;
+    tokio::join!(
+        read_requests(&broker, read_half, peer, reader, tx),
+        write_replies(write_half, peer, rx, zero_copy),
+    );
+    let _ = stream.shutdown().await;
+    // Give the place back before the gauge drops, so `strata_connections` = 0 means every place
+    // is free.
+    drop(slot);
+    metrics::gauge!("strata_connections").decrement(1.0);
+}
+
+/// Reads and handles requests in order, queueing their replies, until the client leaves, an
+/// error, shutdown, or the writer stops.
+async fn read_requests(
+    broker: &Arc<Broker>,
+    mut stream: ReadHalf<'_>,
+    peer: SocketAddr,
+    mut reader: FrameReader,
+    tx: mpsc::Sender<Outgoing>,
+) {
     let mut shutdown = broker.shutdown_signal();
+    // True while a deferred reply may still be unwritten.
+    let mut deferred_pending = false;
     loop {
         let next = tokio::select! {
             r = reader.next_frame(&mut stream) => r,
             _ = shutdown.wait_for(|s| *s) => break,
+            _ = tx.closed() => break,
         };
         let frame = match next {
             Ok(frame) => frame,
@@ -62,6 +112,14 @@ pub(crate) async fn serve(
                 header,
                 body,
             }) => {
+                if deferred_pending && api_key != ApiKey::Produce {
+                    // Kafka handles a request only after the previous one is answered.
+                    let (done, written) = oneshot::channel();
+                    if tx.send(Outgoing::Barrier(done)).await.is_err() || written.await.is_err() {
+                        break;
+                    }
+                    deferred_pending = false;
+                }
                 let span = tracing::debug_span!(
                     "request",
                     api = ?api_key,
@@ -72,14 +130,25 @@ pub(crate) async fn serve(
                 );
                 let started = std::time::Instant::now();
                 let reply = handlers::PEER
-                    .scope(peer, handlers::dispatch(&broker, api_key, header, body))
+                    .scope(peer, handlers::dispatch(broker, api_key, header, body))
                     .instrument(span)
                     .await;
                 let api = format!("{api_key:?}");
-                metrics::histogram!("strata_request_seconds", "api" => api.clone())
-                    .record(started.elapsed().as_secs_f64());
-                metrics::counter!("strata_requests_total", "api" => api).increment(1);
-                reply
+                metrics::counter!("strata_requests_total", "api" => api.clone()).increment(1);
+                if let Reply::Deferred(later) = reply {
+                    deferred_pending = true;
+                    // The request's time includes waiting for its fsync.
+                    Reply::Deferred(Box::pin(async move {
+                        let reply = later.await;
+                        metrics::histogram!("strata_request_seconds", "api" => api)
+                            .record(started.elapsed().as_secs_f64());
+                        reply
+                    }))
+                } else {
+                    metrics::histogram!("strata_request_seconds", "api" => api)
+                        .record(started.elapsed().as_secs_f64());
+                    reply
+                }
             }
             Ok(ParsedRequest::ApiVersionsUnsupported {
                 correlation_id,
@@ -87,8 +156,7 @@ pub(crate) async fn serve(
             }) => {
                 tracing::debug!(%peer, version, "ApiVersions at unknown version: v0 fallback");
                 let (min, max) =
-                    strata_wire::advertised_range(kafka_protocol::messages::ApiKey::ApiVersions)
-                        .unwrap_or((0, 4));
+                    strata_wire::advertised_range(ApiKey::ApiVersions).unwrap_or((0, 4));
                 Reply::Frame(api_versions_fallback(correlation_id, min, max))
             }
             Err(e) => {
@@ -99,27 +167,43 @@ pub(crate) async fn serve(
             }
         };
         drop(charge);
-        let written = match reply {
-            Reply::None => Ok(()),
-            Reply::Frame(b) => stream.write_all(&b).await,
-            Reply::Chunks(chunks) => {
-                write_chunks(&mut stream, chunks, broker.config.fetch_zero_copy).await
-            }
-            Reply::Close => break,
-        };
-        if let Err(e) = written {
-            tracing::debug!(%peer, error = %e, "write failed; closing");
+        let close = matches!(reply, Reply::Close);
+        if tx.send(Outgoing::Reply(reply)).await.is_err() || close {
             break;
         }
         if *shutdown.borrow() {
             break;
         }
     }
-    let _ = stream.shutdown().await;
-    // Give the place back before the gauge drops, so `strata_connections` = 0 means every place
-    // is free.
-    drop(slot);
-    metrics::gauge!("strata_connections").decrement(1.0);
+}
+
+/// Writes queued replies in order until the queue ends, a write fails, or a reply closes the
+/// connection.
+async fn write_replies(
+    mut stream: WriteHalf<'_>,
+    peer: SocketAddr,
+    mut rx: mpsc::Receiver<Outgoing>,
+    zero_copy: bool,
+) {
+    while let Some(item) = rx.recv().await {
+        let reply = match item {
+            Outgoing::Reply(reply) => reply.resolve().await,
+            Outgoing::Barrier(done) => {
+                let _ = done.send(());
+                continue;
+            }
+        };
+        let written = match reply {
+            Reply::None => Ok(()),
+            Reply::Frame(b) => stream.write_all(&b).await,
+            Reply::Chunks(chunks) => write_chunks(&mut stream, chunks, zero_copy).await,
+            Reply::Close | Reply::Deferred(_) => break,
+        };
+        if let Err(e) = written {
+            tracing::debug!(%peer, error = %e, "write failed; closing");
+            break;
+        }
+    }
 }
 
 /// Logs why a connection stops reading and counts the cuts the broker makes.

@@ -13,11 +13,12 @@ use std::io;
 use strata_log::ReadSlice;
 use strata_wire::ResponseChunks;
 use tokio::io::{AsyncWriteExt, Interest};
+use tokio::net::tcp::WriteHalf;
 use tokio::net::TcpStream;
 
 /// Writes every chunk in order.
 pub(crate) async fn write_chunks(
-    stream: &mut TcpStream,
+    stream: &mut WriteHalf<'_>,
     chunks: Vec<ResponseChunks<ReadSlice>>,
     zero_copy: bool,
 ) -> io::Result<()> {
@@ -26,7 +27,7 @@ pub(crate) async fn write_chunks(
             ResponseChunks::Bytes(b) => stream.write_all(&b).await?,
             ResponseChunks::File(slice, len) => {
                 if zero_copy {
-                    send_file_range(stream, &slice, len).await?;
+                    send_file_range(stream.as_ref(), &slice, len).await?;
                 } else {
                     let data = tokio::task::block_in_place(|| slice.read_to_vec())?;
                     if data.len() != len {

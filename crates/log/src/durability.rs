@@ -4,8 +4,9 @@
 //! Invariants:
 //! - `durable_end`: every batch below it is on disk (its segment's `.log` was fdatasynced after
 //!   the batch was written). It starts at the log end when the log opens (recovery fsyncs what
-//!   it keeps), and moves forward at a roll (sealing fsyncs), a full flush, or when a
-//!   [`SyncPlan`] completes.
+//!   it keeps), and moves forward at a roll that fsyncs the sealed segment, a full flush, or
+//!   when a [`SyncPlan`] completes. A group-commit roll seals without an fsync: the sealed
+//!   segment stays above `durable_end` (and the recovery point) until a plan syncs it.
 //! - `hold_end`: the end of the last append that must be durable before it is visible or
 //!   acknowledged (acks=all on a topic with `strata.acks.all.fsync=true`, or an append that
 //!   reached `flush.messages`). While `hold_end > durable_end` the high watermark does not move
@@ -121,10 +122,16 @@ impl PartitionLog {
     }
 
     /// Moves `durable_end` forward and the high watermark with it (module invariants).
+    /// Once the durable end reaches the active segment, every sealed segment is fsynced (their
+    /// indexes were fsynced when they were sealed), so the recovery point moves there too.
     pub(crate) fn advance_durable(&mut self, end: i64) {
         let end = end.min(self.log_end_offset());
         if end > self.durable_end {
             self.durable_end = end;
+        }
+        let active_base = self.active().base_offset;
+        if self.durable_end >= active_base {
+            self.recovery_point = self.recovery_point.max(active_base);
         }
         self.refresh_high_watermark();
     }

@@ -21,8 +21,10 @@
 //!    acks=all the high watermark never covers unsynced data.
 //!
 //! A storage error in steps 3 to 7 cuts the batch back off the file and takes the log offline
-//! (`failure.rs`). Rolling seals (and fsyncs) the old segment before the new one is created;
-//! crash recovery still checks every segment (`recovery.rs`).
+//! (`failure.rs`). Rolling seals the old segment before the new one is created; an inline
+//! append fsyncs it there, a deferred (group-commit) append leaves that fsync to the flusher
+//! ([`AppendInfo::sealed_unsynced`]) so no lock is held across it. Crash recovery checks every
+//! segment after the recovery point (`recovery.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,9 @@ pub struct AppendInfo {
     pub log_start_offset: i64,
     /// True if the batch was a retry of an already written batch; nothing was written.
     pub duplicate: bool,
+    /// For [`PartitionLog::append_deferred`]: the append sealed a segment without fsyncing it;
+    /// a group-commit flush should sync it soon (nobody waits for it).
+    pub sealed_unsynced: bool,
     /// For [`PartitionLog::append_deferred`]: the durable end an fsync must reach before the
     /// append may be acknowledged (`None`: acknowledge now).
     pub sync_end: Option<i64>,
@@ -140,7 +145,8 @@ impl PartitionLog {
     }
 
     /// Offset below which every record is fsynced (with its indexes): the log end at open, the
-    /// new segment's base at a roll, the log end after each flush. A checkpoint of it bounds
+    /// new segment's base at a roll that fsyncs (or once a group-commit flush has synced every
+    /// sealed segment), the log end after each full flush. A checkpoint of it bounds
     /// crash recovery.
     pub fn recovery_point(&self) -> i64 {
         self.recovery_point
@@ -245,15 +251,22 @@ impl PartitionLog {
                 log_start_offset: self.log_start_offset,
                 duplicate: true,
                 sync_end,
+                sealed_unsynced: false,
             });
         }
         self.ensure_online()?;
-        if let Err(e) = self.maybe_roll(total, header.last_offset_delta, now_ms) {
-            return Err(self.fail_on_io("roll", e));
-        }
+        // Group commit seals without an fsync under the lock; the flusher syncs it.
+        let sync_seal = matches!(mode, SyncMode::Inline);
+        let rolled = match self.maybe_roll(total, header.last_offset_delta, now_ms, sync_seal) {
+            Ok(rolled) => rolled,
+            Err(e) => return Err(self.fail_on_io("roll", e)),
+        };
         let position = self.active().size;
         match self.write_batch(head, body, leader_epoch, now_ms, mode) {
-            Ok(info) => Ok(info),
+            Ok(mut info) => {
+                info.sealed_unsynced = rolled && !sync_seal;
+                Ok(info)
+            }
             Err((operation, e)) => {
                 if matches!(e, LogError::Io { .. }) {
                     self.cut_active_to(position);
@@ -321,28 +334,32 @@ impl PartitionLog {
             log_start_offset: self.log_start_offset,
             duplicate: false,
             sync_end: must_sync.then(|| self.log_end_offset()),
+            sealed_unsynced: false,
         })
     }
 
+    /// Rolls if the batch would not fit; returns whether it rolled.
     fn maybe_roll(
         &mut self,
         batch_len: usize,
         last_offset_delta: i32,
         now_ms: i64,
-    ) -> Result<(), LogError> {
+        sync_seal: bool,
+    ) -> Result<bool, LogError> {
         let limit = self.config.segment_bytes.min(u64::from(u32::MAX));
         let leo = self.log_end_offset();
         let active = self.active();
         if active.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let full = active.size + batch_len as u64 > limit;
         let offsets_overflow =
             leo + i64::from(last_offset_delta) - active.base_offset > i64::from(i32::MAX);
         if full || offsets_overflow || self.segment_aged(now_ms) {
-            self.roll()?;
+            self.roll_with(sync_seal)?;
+            return Ok(true);
         }
-        Ok(())
+        Ok(false)
     }
 
     /// True if the active segment is non-empty and older than `segment_ms`.
@@ -354,12 +371,21 @@ impl PartitionLog {
                 .is_some_and(|base| now_ms.saturating_sub(base) > self.config.segment_ms)
     }
 
-    /// Seals the active segment and starts a new one at the log end offset.
+    /// Seals (and fsyncs) the active segment and starts a new one at the log end offset.
     pub(crate) fn roll(&mut self) -> Result<(), LogError> {
+        self.roll_with(true)
+    }
+
+    /// Seals the active segment and starts a new one at the log end offset. Without `sync_seal`
+    /// the sealed `.log` is not fsynced here: neither the durable end nor the recovery point
+    /// moves until a [`crate::SyncPlan`] covers it (`durability.rs`).
+    pub(crate) fn roll_with(&mut self, sync_seal: bool) -> Result<(), LogError> {
         let base = self.log_end_offset();
-        self.active_mut().seal()?;
-        self.recovery_point = self.recovery_point.max(base);
-        self.advance_durable(base);
+        self.active_mut().seal_with(sync_seal)?;
+        if sync_seal {
+            self.recovery_point = self.recovery_point.max(base);
+            self.advance_durable(base);
+        }
         let segment = Segment::create(&self.dir, base)?;
         sync_dir(&self.dir)?;
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");

@@ -298,6 +298,12 @@ impl Segment {
 
     /// Seals the segment: final time index entry, fsync, trimmed indexes, read-only handle.
     pub(crate) fn seal(&mut self) -> Result<(), LogError> {
+        self.seal_with(true)
+    }
+
+    /// Seals the segment; with `sync_log` false the `.log` is left unsynced (the indexes are
+    /// still fsynced) for a group-commit flush to sync later without the log's lock.
+    pub(crate) fn seal_with(&mut self, sync_log: bool) -> Result<(), LogError> {
         if self.writable {
             // A failed write may have left bytes past the last whole batch: cut them so a
             // sealed segment never carries a partial batch.
@@ -317,7 +323,9 @@ impl Segment {
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
         }
-        self.flush()?;
+        if sync_log {
+            self.flush()?;
+        }
         self.offset_index.close()?;
         self.time_index.close()?;
         if self.writable {

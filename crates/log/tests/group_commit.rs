@@ -113,23 +113,49 @@ fn a_retry_of_an_unsynced_batch_waits_for_the_same_fsync() {
 }
 
 #[test]
-fn a_roll_makes_the_sealed_segment_durable() {
+fn a_deferred_roll_leaves_the_sealed_segment_to_the_flusher() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_segments(2 * BATCH_170 as u64));
     for _ in 0..2 {
-        log.append_deferred(&batch(10, 1, 100), 0, 2_000, Durability::Fsync)
+        let info = log
+            .append_deferred(&batch(10, 1, 100), 0, 2_000, Durability::PageCache)
             .unwrap();
+        assert!(!info.sealed_unsynced);
     }
-    assert_eq!(log.high_watermark(), 0);
-    // The third batch does not fit: the roll seals (fsyncs) the first segment.
+    assert_eq!(log.recovery_point(), 0);
+    // The third batch does not fit: the roll seals the first segment without an fsync.
     let c = log
-        .append_deferred(&batch(10, 1, 100), 0, 2_000, Durability::Fsync)
+        .append_deferred(&batch(10, 1, 100), 0, 2_000, Durability::PageCache)
         .unwrap();
+    assert!(c.sealed_unsynced);
     assert_eq!(log.segment_count(), 2);
-    assert_eq!((log.durable_end(), log.high_watermark()), (2, 2));
-    assert_eq!(c.sync_end, Some(3));
+    assert_eq!(log.high_watermark(), 3, "acks=1 data is visible at once");
+    assert_eq!(
+        (log.durable_end(), log.recovery_point()),
+        (0, 0),
+        "nothing claims the sealed segment is on disk yet"
+    );
     let plan = log.sync_plan().unwrap();
-    assert_eq!(plan.file_count(), 1, "only the active segment is unsynced");
+    assert_eq!(plan.file_count(), 2, "the sealed and the active segment");
+    let outcome = plan.execute();
+    log.complete_sync(&plan, outcome).unwrap();
+    assert_eq!(log.durable_end(), 3);
+    assert_eq!(
+        log.recovery_point(),
+        2,
+        "sealed segments are fully synced; the active one's indexes are not"
+    );
+}
+
+#[test]
+fn an_inline_roll_fsyncs_the_sealed_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(2 * BATCH_170 as u64));
+    for _ in 0..3 {
+        log.append_shared(&batch(10, 1, 100), 0, 2_000).unwrap();
+    }
+    assert_eq!(log.segment_count(), 2);
+    assert_eq!((log.durable_end(), log.recovery_point()), (2, 2));
 }
 
 #[test]

@@ -55,10 +55,15 @@ pub(crate) async fn dispatch(
     let response = match body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(version)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, version)),
-        RequestKind::Produce(r) => match produce::handle(broker, r, version).await {
-            Some(resp) => ResponseKind::Produce(resp),
-            None => return Reply::None,
-        },
+        RequestKind::Produce(r) => {
+            return match produce::handle(broker, r, version) {
+                Some(pending) => Reply::Deferred(Box::pin(async move {
+                    let response = ResponseKind::Produce(pending.await);
+                    encode(correlation_id, api_key, version, &response)
+                })),
+                None => Reply::None,
+            };
+        }
         RequestKind::Fetch(r) => return fetch::handle(broker, r, version, correlation_id).await,
         RequestKind::ListOffsets(r) => {
             ResponseKind::ListOffsets(list_offsets::handle(broker, r, version).await)
@@ -136,7 +141,12 @@ pub(crate) async fn dispatch(
             return Reply::Close;
         }
     };
-    match encode_response(correlation_id, api_key, version, &response) {
+    encode(correlation_id, api_key, version, &response)
+}
+
+/// Encodes a response frame, or closes the connection if that fails.
+fn encode(correlation_id: i32, api_key: ApiKey, version: i16, response: &ResponseKind) -> Reply {
+    match encode_response(correlation_id, api_key, version, response) {
         Ok(frame) => Reply::Frame(frame),
         Err(e) => {
             tracing::error!(error = %e, "response encoding failed; closing");

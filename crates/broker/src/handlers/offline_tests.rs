@@ -36,7 +36,7 @@ async fn call<R: Decodable + HeaderVersion>(
         .with_request_api_version(version)
         .with_correlation_id(7);
     let mut all = Vec::new();
-    match dispatch(b, key, header, body).await {
+    match dispatch(b, key, header, body).await.resolve().await {
         Reply::Frame(f) => all.extend_from_slice(&f),
         Reply::Chunks(chunks) => {
             for c in chunks {

@@ -51,11 +51,18 @@ const KAFKA_STORAGE_ERROR: i16 = 56;
 /// Replicas in sync on a single node.
 const ISR_SIZE: i32 = 1;
 
-pub(crate) async fn handle(
+/// A produce request whose batches are appended: its response, once every append it waits for
+/// is durable.
+pub(crate) type PendingResponse =
+    std::pin::Pin<Box<dyn std::future::Future<Output = ProduceResponse> + Send>>;
+
+/// Appends every partition's batch now (in request order) and returns the response, which
+/// waits for the group-commit fsyncs it needs; `None` for acks=0.
+pub(crate) fn handle(
     broker: &Arc<Broker>,
     req: ProduceRequest,
     version: i16,
-) -> Option<ProduceResponse> {
+) -> Option<PendingResponse> {
     let acks = req.acks;
     let transactional = req.transactional_id.is_some();
     let mut topics = Vec::with_capacity(req.topic_data.len());
@@ -144,6 +151,21 @@ pub(crate) async fn handle(
     if acks == 0 {
         return None;
     }
+    Some(Box::pin(async move {
+        await_durable(&mut topics, pending).await;
+        ProduceResponse::default().with_responses(topics)
+    }))
+}
+
+/// The flusher's answer for one partition.
+type FlushReceipt = tokio::sync::oneshot::Receiver<Result<(), crate::flusher::SyncError>>;
+
+/// Waits for each flush receipt and turns a failed fsync into KAFKA_STORAGE_ERROR for its
+/// partition.
+async fn await_durable(
+    topics: &mut [TopicProduceResponse],
+    pending: Vec<(usize, usize, FlushReceipt)>,
+) {
     for (t, p, receipt) in pending {
         let failure = match receipt.await {
             Ok(Ok(())) => None,
@@ -161,7 +183,6 @@ pub(crate) async fn handle(
             resp.log_start_offset = -1;
         }
     }
-    Some(ProduceResponse::default().with_responses(topics))
 }
 
 /// A written batch: where it went and, if it must be durable first, the partition and the
@@ -276,7 +297,18 @@ fn append_one(
                 base: info.base_offset,
                 append_time: info.log_append_time,
                 log_start: info.log_start_offset,
-                sync: info.sync_end.map(|end| (part, end)),
+                sync: match info.sync_end {
+                    Some(end) => Some((part, end)),
+                    None => {
+                        if info.sealed_unsynced {
+                            // The segment sealed by this append: synced in the background.
+                            broker
+                                .flusher
+                                .sync_detached(Arc::clone(&part), info.base_offset);
+                        }
+                        None
+                    }
+                },
             })
         }
         Err(refused) => Err(refused),

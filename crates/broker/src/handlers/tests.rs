@@ -52,6 +52,7 @@ fn frame(reply: Reply) -> Bytes {
         }
         Reply::None => panic!("no reply"),
         Reply::Close => panic!("connection closed"),
+        Reply::Deferred(_) => panic!("unresolved deferred reply"),
     }
     let mut b = Bytes::from(all);
     assert_eq!(b.get_i32() as usize, b.len());
@@ -68,7 +69,10 @@ fn decode<R: Decodable + HeaderVersion>(reply: Reply, version: i16) -> R {
 }
 
 async fn call(b: &Arc<Broker>, key: ApiKey, version: i16, body: RequestKind) -> Reply {
-    dispatch(b, key, header(key, version), body).await
+    dispatch(b, key, header(key, version), body)
+        .await
+        .resolve()
+        .await
 }
 
 fn default_request(key: ApiKey, topic: &str) -> RequestKind {
