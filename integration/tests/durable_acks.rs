@@ -10,7 +10,8 @@
 //!   before it.
 //! - A slow disk (a delay before every fsync): an acks=all acknowledgement waits for it, the
 //!   record stays invisible (high watermark) until then, and it survives a power loss right
-//!   after the acknowledgement.
+//!   after the acknowledgement; an acks=1 record is acknowledged and readable without any
+//!   fsync.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -291,8 +292,9 @@ fn a_slow_disk_delays_acks_all_and_nothing_is_acknowledged_early() {
             "high watermark {hw_after} after the ack, expected 1"
         );
 
-        // acks=1 does not wait for the disk.
+        // acks=1 does not wait for the disk, and is readable before any fsync covers it.
         let acks1 = producer(&bootstrap, &[("acks", "1"), ("linger.ms", "0")])?;
+        let fsyncs_before_acks1 = lazy.fsync_count();
         let started = Instant::now();
         let record = Outgoing {
             partition: Some(0),
@@ -307,6 +309,13 @@ fn a_slow_disk_delays_acks_all_and_nothing_is_acknowledged_early() {
             .offset;
         let acks1_took = started.elapsed();
         ensure!(offset == 1, "acks=1 record at {offset}");
+        let hw_acks1 = tokio::task::block_in_place(|| high_watermark(&bootstrap, topic))?;
+        ensure!(
+            hw_acks1 == 2 && lazy.fsync_count() == fsyncs_before_acks1,
+            "acks=1: high watermark {hw_acks1} (expected 2, readable at once) with {} fsyncs \
+             since it was sent (expected none)",
+            lazy.fsync_count() - fsyncs_before_acks1
+        );
         ensure!(
             acks1_took < delay,
             "acks=1 took {acks1_took:?}: it waited for the {delay:?} fsync"

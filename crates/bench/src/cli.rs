@@ -87,6 +87,10 @@ pub(crate) struct ProduceArgs {
     /// librdkafka `batch.size`: max bytes per partition batch.
     #[arg(long, default_value_t = 1_048_576)]
     pub batch_size_bytes: usize,
+    /// Pace sending to this many MB/s (10^6 payload bytes) across all producers; 0 = as fast
+    /// as possible.
+    #[arg(long, default_value_t = 0.0)]
+    pub rate_mb_per_s: f64,
     #[arg(long, default_value_t = 5)]
     pub linger_ms: u64,
     #[arg(long, value_enum, default_value = "none")]

@@ -139,7 +139,22 @@ fn produce_share(
     ready.wait();
     metadata?;
     let value = payload(args.record_size);
+    // Pacing: this producer's share of --rate-mb-per-s, checked every few records.
+    let per_record = (args.rate_mb_per_s > 0.0).then(|| {
+        let share = args.rate_mb_per_s * 1e6 / args.producers.max(1) as f64;
+        Duration::from_secs_f64(args.record_size.max(1) as f64 / share)
+    });
+    let paced_from = Instant::now();
     for i in 0..records {
+        if let Some(per_record) = per_record {
+            if i % 8 == 0 {
+                let due = paced_from + per_record.mul_f64(i as f64);
+                let now = Instant::now();
+                if due > now {
+                    thread::sleep(due - now);
+                }
+            }
+        }
         loop {
             let sent_ns = producer.context().start.elapsed().as_nanos() as usize;
             let record = BaseRecord::<(), [u8], usize>::with_opaque_to(&args.topic, sent_ns)

@@ -16,7 +16,9 @@
 //!   again.
 //! - the high watermark never moves backwards.
 //! - a [`SyncPlan`] holds `Arc<File>` handles of the segments with data at or above
-//!   `durable_end` and the log end when it was made: executing it (fdatasync) needs no lock,
+//!   `durable_end`, the partition directory if a group-commit roll created a segment since the
+//!   last plan (its entry must be durable before its data counts), and the log end when it was
+//!   made: executing it (fdatasync, directory fsync) needs no lock,
 //!   and completing it advances `durable_end` to that log end. A failed fdatasync takes the log
 //!   offline (`failure.rs`): nothing more is acknowledged.
 
@@ -24,6 +26,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use crate::checkpoint::sync_dir;
 use crate::error::IoContext;
 use crate::{LogError, PartitionLog};
 
@@ -41,6 +44,8 @@ pub enum Durability {
 #[derive(Debug)]
 pub struct SyncPlan {
     files: Vec<(Arc<File>, PathBuf)>,
+    /// The partition directory, when a roll created a segment since the last sync.
+    dir: Option<PathBuf>,
     end: i64,
 }
 
@@ -55,11 +60,15 @@ impl SyncPlan {
         self.files.len()
     }
 
-    /// Fdatasyncs every file of the plan (blocking; call without the log's lock).
+    /// Fdatasyncs every file of the plan, then the directory if a segment was created
+    /// (blocking; call without the log's lock).
     pub fn execute(&self) -> Result<(), LogError> {
         for (file, path) in &self.files {
             file.sync_data()
                 .ctx(|| format!("fsync {}", path.display()))?;
+        }
+        if let Some(dir) = &self.dir {
+            sync_dir(dir)?;
         }
         Ok(())
     }
@@ -90,7 +99,8 @@ impl PartitionLog {
             .map(|s| (Arc::clone(s.file()), s.log_path().to_path_buf()))
             .collect();
         self.unflushed_messages = 0;
-        Some(SyncPlan { files, end })
+        let dir = std::mem::take(&mut self.dir_unsynced).then(|| self.dir.clone());
+        Some(SyncPlan { files, dir, end })
     }
 
     /// The periodic flush (`flush.ms`) as a plan: `Some` when `flush.ms` has passed since the

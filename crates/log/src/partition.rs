@@ -107,6 +107,8 @@ pub struct PartitionLog {
     pub(crate) durable_end: i64,
     /// End of the last append that must be durable before it is visible (`durability.rs`).
     pub(crate) hold_end: i64,
+    /// A group-commit roll created a segment whose directory entry is not yet fsynced.
+    pub(crate) dir_unsynced: bool,
 }
 
 /// How an append reaches the disk.
@@ -387,7 +389,13 @@ impl PartitionLog {
             self.advance_durable(base);
         }
         let segment = Segment::create(&self.dir, base)?;
-        sync_dir(&self.dir)?;
+        if sync_seal {
+            sync_dir(&self.dir)?;
+        } else {
+            // The new segment's directory entry is synced by the next SyncPlan, before any of
+            // its data counts as durable.
+            self.dir_unsynced = true;
+        }
         tracing::debug!(dir = %self.dir.display(), base, "rolled segment");
         self.segments.push(segment);
         Ok(())

@@ -154,6 +154,7 @@ pub(crate) fn open(
         offline: Default::default(),
         durable_end: log_end,
         hold_end: log_end,
+        dir_unsynced: false,
     })
 }
 
