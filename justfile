@@ -21,6 +21,10 @@ clippy:
 bench:
     bash crates/bench/bench.sh
 
+# Durable acks (group commit): acks=all with and without fsync, durable-write ceiling, latency.
+bench-durable:
+    bash crates/bench/durable-bench.sh
+
 # Run one fuzz target (docs/fuzzing.md lists them; needs cargo-fuzz; stable via RUSTC_BOOTSTRAP).
 fuzz TARGET="request" SECONDS="60":
     cd fuzz && mkdir -p corpus/{{TARGET}} && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} corpus/{{TARGET}} $(test -d seeds/{{TARGET}} && echo seeds/{{TARGET}}) -- -max_total_time={{SECONDS}} -rss_limit_mb=2048

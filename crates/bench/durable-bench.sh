@@ -106,9 +106,9 @@ start_broker durable
 
 TOPIC_SEQ=0
 # one BROKER SIZE RECORDS PARTITIONS PRODUCERS: one loadgen run on a fresh topic; prints
-# "mb_per_s p50 p99 fsyncs_per_s waiters_per_cycle".
+# "mb_per_s p50 p99 fsyncs_per_s waiters_per_cycle flush_busy_pct".
 one() {
-    local broker="$1" size="$2" n="$3" parts="$4" producers="$5" topic line c0 c1 s0 s1 q0 q1
+    local broker="$1" size="$2" n="$3" parts="$4" producers="$5" topic line c0 c1 s0 s1 q0 q1 t0 t1
     TOPIC_SEQ=$((TOPIC_SEQ + 1))
     topic="d$TOPIC_SEQ"
     "$STRATA" topic create "$topic" --partitions "$parts" --bootstrap-server "${ADDR[$broker]}" \
@@ -117,16 +117,19 @@ one() {
     c0="$(metric "$broker" strata_flush_cycles_total)"
     s0="$(metric "$broker" strata_flush_fsyncs_total)"
     q0="$(metric "$broker" strata_flush_waiters_total)"
+    t0="$(metric "$broker" strata_flush_cycle_seconds_sum)"
     line="$("$LOADGEN" produce --bootstrap-server "${ADDR[$broker]}" --topic "$topic" --acks all \
         --record-size "$size" --records "$n" --producers "$producers")" || die "$line"
     c1="$(metric "$broker" strata_flush_cycles_total)"
     s1="$(metric "$broker" strata_flush_fsyncs_total)"
     q1="$(metric "$broker" strata_flush_waiters_total)"
+    t1="$(metric "$broker" strata_flush_cycle_seconds_sum)"
     "$STRATA" topic delete "$topic" --bootstrap-server "${ADDR[$broker]}" >/dev/null 2>&1 || true
     awk -v m="$(kv "$line" mb_per_s)" -v p50="$(kv "$line" p50_ms)" -v p99="$(kv "$line" p99_ms)" \
         -v s="$(kv "$line" elapsed_s)" -v a="$s0" -v b="$s1" -v c="$c0" -v d="$c1" -v x="$q0" \
-        -v y="$q1" 'BEGIN { printf "%s %s %s %.0f %.1f\n", m, p50, p99,
-            (s > 0 ? (b - a) / s : 0), (d > c ? (y - x) / (d - c) : 0) }'
+        -v y="$q1" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%s %s %s %.0f %.1f %.0f\n", m, p50,
+            p99, (s > 0 ? (b - a) / s : 0), (d > c ? (y - x) / (d - c) : 0),
+            (s > 0 ? 100 * (t1 - t0) / s : 0) }'
 }
 
 ROWS=()
@@ -134,26 +137,27 @@ median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 # row NAME SIZE RECORDS PARTITIONS PRODUCERS: ROUNDS alternating runs on both brokers.
 row() {
     local name="$1" size="$2" n="$3" parts="$4" producers="$5" r pc du
-    local -a PC_M=() DU_M=() PC_P50=() DU_P50=() PC_P99=() DU_P99=() DU_FS=() DU_W=()
+    local -a PC_M=() DU_M=() PC_P50=() DU_P50=() PC_P99=() DU_P99=() DU_FS=() DU_W=() DU_B=()
     for r in $(seq 1 "$ROUNDS"); do
         pc="$(one pagecache "$size" "$n" "$parts" "$producers")"
         du="$(one durable "$size" "$n" "$parts" "$producers")"
         log "$name round $r: page cache [$pc] durable [$du]"
-        read -r m a b _ _ <<<"$pc"
+        read -r m a b _ _ _ <<<"$pc"
         PC_M+=("$m"); PC_P50+=("$a"); PC_P99+=("$b")
-        read -r m a b f w <<<"$du"
-        DU_M+=("$m"); DU_P50+=("$a"); DU_P99+=("$b"); DU_FS+=("$f"); DU_W+=("$w")
+        read -r m a b f w busy <<<"$du"
+        DU_M+=("$m"); DU_P50+=("$a"); DU_P99+=("$b"); DU_FS+=("$f"); DU_W+=("$w"); DU_B+=("$busy")
     done
     local pm dm
     pm="$(printf '%s\n' "${PC_M[@]}" | median)"
     dm="$(printf '%s\n' "${DU_M[@]}" | median)"
-    ROWS+=("$(printf '%-22s %9s %9s %7s %7s %8s %8s %8s %8s %8s %7s' "$name" "$pm" "$dm" \
+    ROWS+=("$(printf '%-12s %9s %9s %7s %8s %13s %7s %7s %7s %7s %6s  %s' "$name" "$pm" "$dm" \
         "$(awk -v a="$dm" -v b="$pm" 'BEGIN { printf "%.0f%%", 100 * a / b }')" \
         "$(awk -v a="$dm" -v b="$DURABLE_MBPS" 'BEGIN { printf "%.0f%%", 100 * a / b }')" \
         "$(printf '%s\n' "${PC_P50[@]}" | median)/$(printf '%s\n' "${PC_P99[@]}" | median)" \
         "$(printf '%s\n' "${DU_P50[@]}" | median)" "$(printf '%s\n' "${DU_P99[@]}" | median)" \
         "$(printf '%s\n' "${DU_FS[@]}" | median)" "$(printf '%s\n' "${DU_W[@]}" | median)" \
-        "runs: ${DU_M[*]}")")
+        "$(printf '%s\n' "${DU_B[@]}" | median)%" \
+        "runs pc: ${PC_M[*]} | du: ${DU_M[*]}")")
 }
 
 row "1KiB 1p x1" 1024 "$RECORDS_1K" 1 1
@@ -214,8 +218,10 @@ echo "ceilings: durable write ${DURABLE_MBPS} MB/s (dd 1 GiB conv=fdatasync, bes
 echo "acks=all produce, strata-loadgen (batch.size 1 MiB, linger.ms 5), median of $ROUNDS alternating" \
     "runs; page cache = strata.acks.all.fsync=false, durable = default; MB = 10^6 payload bytes"
 echo
-printf '%-22s %9s %9s %7s %7s %8s %8s %8s %8s %8s %7s\n' run pagecache durable dur/pc dur/ceil \
-    pc_p50/99 du_p50 du_p99 fsync/s w/fsync ""
+printf '%-12s %9s %9s %7s %8s %13s %7s %7s %7s %7s %6s  %s\n' run pagecache durable dur/pc \
+    dur/ceil pc_p50/p99 du_p50 du_p99 fsync/s w/fsync busy runs
+echo "(MB/s; latency ms per record; fsync/s = group-commit fdatasyncs per second; w/fsync = produce" \
+    "partitions answered per flush cycle; busy = share of wall time the flusher spent in flush cycles)"
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
 for r in "${LAT_ROWS[@]}"; do echo "$r"; done
