@@ -156,6 +156,10 @@ impl PartitionLog {
     }
 
     fn refresh_high_watermark(&mut self) {
+        if self.replicated {
+            // The replica layer sets it (the minimum over the ISR).
+            return;
+        }
         let visible = if self.hold_end > self.durable_end {
             self.durable_end
         } else {

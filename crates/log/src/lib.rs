@@ -11,7 +11,8 @@
 //! Module map: `partition` (the write path and accessors), `read`, `timestamp`, `retention`,
 //! `recovery` (open), `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
 //! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `durability` (group commit), `error`, `failure` (offline after
-//! a storage error).
+//! a storage error), `replica_append` (follower appends, external high watermark), `truncate`
+//! (cutting a diverged tail).
 //!
 //! `PartitionLog` is not internally synchronised: callers wrap it in a mutex. All I/O is
 //! blocking std::fs with positional reads and writes.
@@ -33,6 +34,7 @@ mod partition;
 mod producer_state;
 mod read;
 mod recovery;
+mod replica_append;
 mod retention;
 mod scan;
 mod segment;
@@ -40,6 +42,7 @@ mod segment_scan;
 mod tiered;
 mod time_index;
 mod timestamp;
+mod truncate;
 
 pub use config::LogConfig;
 pub use durability::{Durability, SyncPlan};
@@ -47,4 +50,5 @@ pub use error::LogError;
 pub use identity::{read_identity, record_identity, PartitionIdentity};
 pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
+pub use replica_append::ReplicaAppend;
 pub use tiered::{restore_partition, SegmentInfo};

@@ -109,6 +109,8 @@ pub struct PartitionLog {
     pub(crate) hold_end: i64,
     /// A group-commit roll created a segment whose directory entry is not yet fsynced.
     pub(crate) dir_unsynced: bool,
+    /// The replica layer sets the high watermark (`replica_append.rs`).
+    pub(crate) replicated: bool,
 }
 
 /// How an append reaches the disk.
@@ -341,7 +343,7 @@ impl PartitionLog {
     }
 
     /// Rolls if the batch would not fit; returns whether it rolled.
-    fn maybe_roll(
+    pub(crate) fn maybe_roll(
         &mut self,
         batch_len: usize,
         last_offset_delta: i32,

@@ -155,6 +155,7 @@ pub(crate) fn open(
         durable_end: log_end,
         hold_end: log_end,
         dir_unsynced: false,
+        replicated: false,
     })
 }
 
@@ -208,7 +209,7 @@ fn move_aside(dir: &Path, bases: &[i64]) -> Result<usize, LogError> {
 }
 
 /// Replays every batch header into a fresh producer state.
-fn rebuild_producer_state(segments: &[Segment]) -> Result<ProducerState, LogError> {
+pub(crate) fn rebuild_producer_state(segments: &[Segment]) -> Result<ProducerState, LogError> {
     let mut state = ProducerState::default();
     for segment in segments {
         for item in HeaderScanner::new(segment.file(), 0, segment.size) {

@@ -1,0 +1,94 @@
+//! Cutting a log's tail: a follower whose log diverged from its leader's (Kafka's
+//! `UnifiedLog.truncateTo`).
+//!
+//! Invariants of [`PartitionLog::truncate_to`]:
+//! - whole batches only: a batch that contains the target offset is removed entirely, so the
+//!   new log end is at or below the target (the base offset of that batch);
+//! - segments that start at or past the new end are deleted; the log always keeps one segment,
+//!   and the one the cut falls in becomes the (writable) active segment, its file cut, its
+//!   indexes rebuilt by a scan, and fsynced, so a crash cannot bring the cut batches back;
+//! - the producer state is rebuilt from the remaining batch headers, and the leader-epoch cache
+//!   drops every epoch that starts at or after the new end (checkpointed);
+//! - the high watermark, the durable end, held appends and the recovery point never exceed the
+//!   new end;
+//! - a target below the local log start is refused (OffsetOutOfRange): the caller decides
+//!   whether to reset the whole log instead.
+//!
+//! A storage error takes the log offline (`failure.rs`), as on the write path.
+
+use std::fs::OpenOptions;
+
+use crate::checkpoint::{sync_dir, write_leader_epochs};
+use crate::error::IoContext;
+use crate::segment::{OpenMode, Segment};
+use crate::{LogError, PartitionLog};
+
+impl PartitionLog {
+    /// Removes every batch at or after `offset` (see the module docs); returns the new log end.
+    pub fn truncate_to(&mut self, offset: i64) -> Result<i64, LogError> {
+        self.ensure_online()?;
+        let log_end = self.log_end_offset();
+        if offset >= log_end {
+            return Ok(log_end);
+        }
+        let local_start = self.local_log_start_offset();
+        if offset < local_start.max(self.log_start_offset) {
+            return Err(LogError::OffsetOutOfRange {
+                offset,
+                log_start: local_start.max(self.log_start_offset),
+                log_end,
+            });
+        }
+        match self.cut_tail(offset) {
+            Ok(end) => Ok(end),
+            Err(e) => Err(self.fail_on_io("truncate", e)),
+        }
+    }
+
+    fn cut_tail(&mut self, offset: i64) -> Result<i64, LogError> {
+        let index = self.segment_index(offset);
+        for later in self.segments.drain(index + 1..) {
+            later.delete_files()?;
+        }
+        // Byte position of the first batch that reaches `offset`.
+        let segment = &self.segments[index];
+        let mut cut = segment.size;
+        for item in segment.scan_from_offset(offset) {
+            let (position, header) = item?;
+            if header.last_offset() >= offset {
+                cut = position;
+                break;
+            }
+        }
+        let base = segment.base_offset;
+        let path = segment.log_path().to_path_buf();
+        // Replace the segment: cut its file, then reopen it as the active segment (a scan
+        // rebuilds its indexes and its end).
+        self.segments.truncate(index);
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_len(cut))
+            .ctx(|| format!("truncate {} to {cut} bytes", path.display()))?;
+        let interval = self.config.index_interval_bytes as u64;
+        let (mut active, _) = Segment::open(&self.dir, base, OpenMode::Recover, interval, None)?;
+        active.flush()?;
+        self.segments.push(active);
+        sync_dir(&self.dir)?;
+
+        let end = self.log_end_offset();
+        self.producers = crate::recovery::rebuild_producer_state(&self.segments)?;
+        if self.epochs.truncate_from_end(end) {
+            write_leader_epochs(&self.dir, self.epochs.entries())?;
+        }
+        self.high_watermark = self.high_watermark.min(end);
+        self.durable_end = self.durable_end.min(end);
+        self.hold_end = self.hold_end.min(end);
+        self.recovery_point = self.recovery_point.min(end);
+        self.unflushed_messages = 0;
+        self.remote_upload_end = self.remote_upload_end.map(|e| e.min(end));
+        tracing::info!(dir = %self.dir.display(), requested = offset, log_end = end,
+            "truncated the log tail");
+        Ok(end)
+    }
+}
