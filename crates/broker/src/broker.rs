@@ -65,13 +65,22 @@ impl Broker {
         let mut partitions = HashMap::new();
         let offline = OfflinePartitions::default();
         let recovery_points = crate::recovery_points::read(&data_dir);
+        let high_watermarks = crate::high_watermarks::read(&data_dir);
         for topic in meta.state().topics.values() {
             for p in 0..topic.partitions {
-                let rp = recovery_points.get(&(topic.name.clone(), p)).copied();
+                let tp = (topic.name.clone(), p);
+                let rp = recovery_points.get(&tp).copied();
                 // One partition that cannot open goes offline; the rest of the broker serves.
                 match open_partition(&config, &data_dir, topic, p, now, rp) {
                     Ok(part) => {
-                        partitions.insert((topic.name.clone(), p), Arc::new(part));
+                        if let Some(&hw) = high_watermarks.get(&tp) {
+                            // Only a replicated log takes its high watermark from outside.
+                            let mut log = part.log();
+                            if log.is_replicated() {
+                                log.set_high_watermark(hw);
+                            }
+                        }
+                        partitions.insert(tp, Arc::new(part));
                     }
                     Err(e) => {
                         tracing::error!(topic = %topic.name, partition = p, error = %e,
@@ -423,6 +432,9 @@ impl Broker {
 
     /// Flushes and closes every log, writing clean-shutdown markers.
     pub fn close_logs(&self) -> Result<(), BrokerError> {
+        if let Err(e) = self.checkpoint_high_watermarks() {
+            tracing::warn!(error = %e, "high watermark checkpoint not written at shutdown");
+        }
         let parts: Vec<Arc<Partition>> = {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             map.drain().map(|(_, p)| p).collect()

@@ -1,6 +1,6 @@
 //! `<data dir>/recovery-point-offset-checkpoint`: for each partition, the offset below which its
 //! log is fsynced (`PartitionLog::recovery_point`), in Kafka's format for the file of the same
-//! name:
+//! name (format: `offset_checkpoint.rs`):
 //!
 //! ```text
 //! 0                      version
@@ -20,11 +20,11 @@
 //! behind: it can make recovery do more work, never trust unsynced data.
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::Write;
 use std::path::Path;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::offset_checkpoint;
 use crate::partition::TopicPartition;
 
 /// File name inside the data dir.
@@ -33,61 +33,9 @@ pub(crate) const FILE: &str = "recovery-point-offset-checkpoint";
 /// How often the flusher rewrites the file.
 pub(crate) const INTERVAL_MS: u64 = 60_000;
 
-/// Parses the file; `None` if it is not version 0 or is malformed.
-pub(crate) fn parse(text: &str) -> Option<HashMap<TopicPartition, i64>> {
-    let mut lines = text.lines();
-    if lines.next()?.trim() != "0" {
-        return None;
-    }
-    let count: usize = lines.next()?.trim().parse().ok()?;
-    let mut points = HashMap::with_capacity(count.min(100_000));
-    for _ in 0..count {
-        let mut parts = lines.next()?.split(' ');
-        let topic = parts.next()?.to_string();
-        let partition: i32 = parts.next()?.parse().ok()?;
-        let offset: i64 = parts.next()?.parse().ok()?;
-        if parts.next().is_some() || topic.is_empty() || offset < 0 {
-            return None;
-        }
-        points.insert((topic, partition), offset);
-    }
-    Some(points)
-}
-
-/// Renders the file, entries sorted by topic and partition.
-pub(crate) fn render(points: &BTreeMap<TopicPartition, i64>) -> String {
-    let mut text = format!("0\n{}\n", points.len());
-    for ((topic, partition), offset) in points {
-        text.push_str(&format!("{topic} {partition} {offset}\n"));
-    }
-    text
-}
-
 /// Reads the file in `data_dir`; empty (recover everything) if missing or unusable.
 pub(crate) fn read(data_dir: &Path) -> HashMap<TopicPartition, i64> {
-    let path = data_dir.join(FILE);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => parse(&text).unwrap_or_else(|| {
-            tracing::warn!(file = %path.display(),
-                "unreadable recovery point checkpoint ignored: crash recovery checks every segment");
-            HashMap::new()
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => HashMap::new(),
-        Err(e) => {
-            tracing::warn!(file = %path.display(), error = %e,
-                "recovery point checkpoint not readable: crash recovery checks every segment");
-            HashMap::new()
-        }
-    }
-}
-
-fn write(data_dir: &Path, text: &str) -> std::io::Result<()> {
-    let tmp = data_dir.join(format!("{FILE}.tmp"));
-    let mut file = std::fs::File::create(&tmp)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, data_dir.join(FILE))?;
-    std::fs::File::open(data_dir)?.sync_all()
+    offset_checkpoint::read(data_dir, FILE, "crash recovery checks every segment")
 }
 
 impl Broker {
@@ -99,7 +47,7 @@ impl Broker {
             .map(|p| ((p.topic.clone(), p.index), p.log().recovery_point()))
             .collect();
         let data_dir = &self.config.data_dir;
-        write(data_dir, &render(&points))
+        offset_checkpoint::write(data_dir, FILE, &points)
             .map_err(|e| BrokerError::io(format!("write {}", data_dir.join(FILE).display()), e))
     }
 }
@@ -107,6 +55,7 @@ impl Broker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::offset_checkpoint::{parse, render};
 
     /// The golden file (migrations/golden/v1/broker) parses to the documented entries and
     /// renders back to the same bytes.

@@ -1,4 +1,5 @@
-//! Background work: retention enforcement and the periodic flusher (`flush.ms`) on timers.
+//! Background work: retention enforcement, the periodic flusher (`flush.ms`) and the
+//! recovery-point and high-watermark checkpoints, on timers.
 //!
 //! Invariants:
 //! - background tasks take a partition's lock only for the duration of one `apply_retention`
@@ -30,6 +31,7 @@ const FLUSH_CHECK_MS: u64 = 1000;
 async fn flush_loop(broker: Arc<Broker>) {
     let mut tick = tokio::time::interval(Duration::from_millis(FLUSH_CHECK_MS));
     let every = crate::recovery_points::INTERVAL_MS / FLUSH_CHECK_MS;
+    let every_hw = crate::high_watermarks::INTERVAL_MS / FLUSH_CHECK_MS;
     let mut ticks: u64 = 0;
     loop {
         tick.tick().await;
@@ -38,6 +40,12 @@ async fn flush_loop(broker: Arc<Broker>) {
             let result = tokio::task::block_in_place(|| broker.checkpoint_recovery_points());
             if let Err(e) = result {
                 tracing::warn!(error = %e, "recovery point checkpoint not written");
+            }
+        }
+        if ticks.is_multiple_of(every_hw) {
+            let result = tokio::task::block_in_place(|| broker.checkpoint_high_watermarks());
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "high watermark checkpoint not written");
             }
         }
         ticks += 1;
