@@ -7,7 +7,7 @@
 # with librdkafka's own rdkafka_performance.
 #
 # Usage: crates/bench/durable-bench.sh   (knobs: ROUNDS=3 RECORDS_1K=1000000
-#        RECORDS_100=4000000 RATE_MB=20 RATE_SECONDS=10 SAT_RECORDS=2000000 SKIP_BUILD=1
+#        RECORDS_100=4000000 RECORDS_RAW=3000000 RATE_MB=20 RATE_SECONDS=10 SAT_RECORDS=2000000 SKIP_BUILD=1
 #        KEEP=1 BENCH_DIR=...)
 # Prints one table; see docs/benchmarks.md ("Durable acks") for how to read it.
 set -euo pipefail
@@ -21,6 +21,7 @@ LOADGEN="$BIN/strata-loadgen"
 ROUNDS="${ROUNDS:-3}"
 RECORDS_1K="${RECORDS_1K:-1000000}"
 RECORDS_100="${RECORDS_100:-4000000}"
+RECORDS_RAW="${RECORDS_RAW:-3000000}"
 RATE_MB="${RATE_MB:-20}"
 RATE_SECONDS="${RATE_SECONDS:-10}"
 SAT_RECORDS="${SAT_RECORDS:-2000000}"
@@ -105,10 +106,11 @@ start_broker pagecache --set strata.acks.all.fsync=false
 start_broker durable
 
 TOPIC_SEQ=0
-# one BROKER SIZE RECORDS PARTITIONS PRODUCERS: one loadgen run on a fresh topic; prints
+# one BROKER PARTITIONS LOADGEN-ARGS...: one loadgen run on a fresh topic; prints
 # "mb_per_s p50 p99 fsyncs_per_s waiters_per_cycle flush_busy_pct".
 one() {
-    local broker="$1" size="$2" n="$3" parts="$4" producers="$5" topic line c0 c1 s0 s1 q0 q1 t0 t1
+    local broker="$1" parts="$2" topic line c0 c1 s0 s1 q0 q1 t0 t1
+    shift 2
     TOPIC_SEQ=$((TOPIC_SEQ + 1))
     topic="d$TOPIC_SEQ"
     "$STRATA" topic create "$topic" --partitions "$parts" --bootstrap-server "${ADDR[$broker]}" \
@@ -118,8 +120,7 @@ one() {
     s0="$(metric "$broker" strata_flush_fsyncs_total)"
     q0="$(metric "$broker" strata_flush_waiters_total)"
     t0="$(metric "$broker" strata_flush_cycle_seconds_sum)"
-    line="$("$LOADGEN" produce --bootstrap-server "${ADDR[$broker]}" --topic "$topic" --acks all \
-        --record-size "$size" --records "$n" --producers "$producers")" || die "$line"
+    line="$("$LOADGEN" "$@" --bootstrap-server "${ADDR[$broker]}" --topic "$topic")" || die "$line"
     c1="$(metric "$broker" strata_flush_cycles_total)"
     s1="$(metric "$broker" strata_flush_fsyncs_total)"
     q1="$(metric "$broker" strata_flush_waiters_total)"
@@ -134,13 +135,14 @@ one() {
 
 ROWS=()
 median() { sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
-# row NAME SIZE RECORDS PARTITIONS PRODUCERS: ROUNDS alternating runs on both brokers.
+# row NAME PARTITIONS LOADGEN-ARGS...: ROUNDS alternating runs on both brokers.
 row() {
-    local name="$1" size="$2" n="$3" parts="$4" producers="$5" r pc du
+    local name="$1" parts="$2" r pc du
+    shift 2
     local -a PC_M=() DU_M=() PC_P50=() DU_P50=() PC_P99=() DU_P99=() DU_FS=() DU_W=() DU_B=()
     for r in $(seq 1 "$ROUNDS"); do
-        pc="$(one pagecache "$size" "$n" "$parts" "$producers")"
-        du="$(one durable "$size" "$n" "$parts" "$producers")"
+        pc="$(one pagecache "$parts" "$@")"
+        du="$(one durable "$parts" "$@")"
         log "$name round $r: page cache [$pc] durable [$du]"
         read -r m a b _ _ _ <<<"$pc"
         PC_M+=("$m"); PC_P50+=("$a"); PC_P99+=("$b")
@@ -160,9 +162,18 @@ row() {
         "runs pc: ${PC_M[*]} | du: ${DU_M[*]}")")
 }
 
-row "1KiB 1p x1" 1024 "$RECORDS_1K" 1 1
-row "1KiB 4p x4" 1024 "$RECORDS_1K" 4 4
-row "100B 1p x1" 100 "$RECORDS_100" 1 1
+produce_args() { echo produce --acks all --record-size "$1" --records "$2" --producers "$3"; }
+# shellcheck disable=SC2046
+row "1KiB 1p x1" 1 $(produce_args 1024 "$RECORDS_1K" 1)
+# shellcheck disable=SC2046
+row "1KiB 4p x4" 4 $(produce_args 1024 "$RECORDS_1K" 4)
+# shellcheck disable=SC2046
+row "100B 1p x1" 1 $(produce_args 100 "$RECORDS_100" 1)
+# The broker's own ingest, with a client that is not the bottleneck: pre-built 1 MB batches of
+# 1 KiB records over pipelined connections (8 requests in flight each).
+row "raw 1KiB 1p x1" 1 raw-produce --acks -1 --record-size 1024 --records "$RECORDS_RAW"
+row "raw 1KiB 2p x2" 2 raw-produce --acks -1 --record-size 1024 --records "$RECORDS_RAW" \
+    --connections 2
 
 # latency BROKER NAME ARGS...: rdkafka_performance with per-message latency; prints
 # "p50_ms p99_ms max_ms MB/s".
@@ -215,7 +226,8 @@ echo "machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 10485
     "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)"
 echo "ceilings: durable write ${DURABLE_MBPS} MB/s (dd 1 GiB conv=fdatasync, best of: ${DURABLE[*]}) |" \
     "fsync (4 KiB dsync write) ${FSYNC_MS} ms"
-echo "acks=all produce, strata-loadgen (batch.size 1 MiB, linger.ms 5), median of $ROUNDS alternating" \
+echo "acks=all produce, strata-loadgen (produce: librdkafka, batch.size 1 MiB, linger.ms 5;" \
+    "raw: raw-produce, 1 MB batches, 8 in flight per connection), median of $ROUNDS alternating" \
     "runs; page cache = strata.acks.all.fsync=false, durable = default; MB = 10^6 payload bytes"
 echo
 printf '%-12s %9s %9s %7s %8s %13s %7s %7s %7s %7s %6s  %s\n' run pagecache durable dur/pc \

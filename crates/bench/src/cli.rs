@@ -21,6 +21,9 @@ pub(crate) enum Command {
     /// Fetch one partition with a minimal Fetch v4 client that skips record
     /// decoding: measures the broker's fetch path, not librdkafka's.
     RawFetch(RawFetchArgs),
+    /// Produce pre-built batches over one pipelined connection (no librdkafka): the broker's
+    /// ingest path, for comparing durable acks with the disk ceiling.
+    RawProduce(RawProduceArgs),
     /// Measure the machine ceiling for serving a cached file over loopback
     /// TCP with sendfile(2) (no broker involved).
     LoopbackCeiling(CeilingArgs),
@@ -147,6 +150,36 @@ pub(crate) struct RawFetchArgs {
     /// Fetch `max_bytes` and `partition_max_bytes`.
     #[arg(long, default_value_t = 52_428_800)]
     pub fetch_max_bytes: usize,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RawProduceArgs {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    pub bootstrap_server: String,
+    #[arg(long)]
+    pub topic: String,
+    #[arg(long, default_value_t = 0)]
+    pub partition: i32,
+    /// Records to send (rounded up to whole batches).
+    #[arg(long)]
+    pub records: u64,
+    /// Payload bytes per record.
+    #[arg(long, default_value_t = 1024)]
+    pub record_size: usize,
+    /// Bytes of records per batch (one batch per request).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub batch_bytes: usize,
+    /// Requests kept outstanding on each connection.
+    #[arg(long, default_value_t = 8)]
+    pub in_flight: u64,
+    /// Connections (one thread each); connection `i` writes partition `partition + i`.
+    #[arg(long, default_value_t = 1)]
+    pub connections: u64,
+    /// -1 (all) or 1 (acks=0 has no responses to pace on and is refused).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub acks: i16,
     #[arg(long)]
     pub json: bool,
 }

@@ -8,6 +8,7 @@ mod fetch;
 mod mock_tests;
 mod produce;
 mod raw_fetch;
+mod raw_produce;
 mod report;
 
 use clap::Parser;
@@ -18,6 +19,7 @@ fn main() -> anyhow::Result<()> {
         cli::Command::Produce(args) => produce::run(&args),
         cli::Command::Fetch(args) => fetch::run(&args),
         cli::Command::RawFetch(args) => raw_fetch::run(&args),
+        cli::Command::RawProduce(args) => raw_produce::run(&args),
         cli::Command::LoopbackCeiling(args) => ceiling::run(&args),
     }
 }
