@@ -59,7 +59,7 @@ pub(crate) fn run(args: &RawProduceArgs) -> anyhow::Result<()> {
     let mut report = Report::new("raw-produce");
     report
         .text("topic", &args.topic)
-        .text("acks", &args.acks.to_string())
+        .text("acks", args.acks.to_string())
         .int("record_size", args.record_size as u64)
         .int("connections", connections)
         .rates(records, records * args.record_size as u64, elapsed)
