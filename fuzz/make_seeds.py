@@ -52,6 +52,10 @@ put("tier_manifest", "manifest", rd("tier/manifest.json"))
 put("tier_manifest", "manifest_with_producers", rd("tier/manifest_with_producers.json"))
 put("tier_catalog", "catalog_entry", rd("tier/catalog_entry.json"))
 
+# broker_checkpoints: the data dir's offset checkpoint files, as they are.
+put("broker_checkpoints", "recovery_points", rd("broker/recovery-point-offset-checkpoint"))
+put("broker_checkpoints", "high_watermarks", rd("broker/replication-offset-checkpoint"))
+
 # log_index: mode, base, log size, max_relative, lookup count + keys, file.
 log0 = rd("partition/00000000000000000000.log")
 for mode, ext in ((0, "index"), (1, "timeindex")):

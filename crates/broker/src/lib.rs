@@ -15,6 +15,8 @@ pub mod dirs;
 mod error;
 pub mod flusher;
 pub mod frame_reader;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod groups;
 mod handlers;
 mod high_watermarks;

@@ -25,7 +25,8 @@ pub(crate) fn parse(text: &str) -> Option<HashMap<TopicPartition, i64>> {
         return None;
     }
     let count: usize = lines.next()?.trim().parse().ok()?;
-    let mut points = HashMap::with_capacity(count.min(100_000));
+    // Every entry takes at least 6 bytes ("t 0 0\n"): reserve no more than the text can hold.
+    let mut points = HashMap::with_capacity(count.min(text.len() / 6));
     for _ in 0..count {
         let mut parts = lines.next()?.split(' ');
         let topic = parts.next()?.to_string();
