@@ -1,4 +1,4 @@
-//! The broker's shared state: metadata store, hosted partitions, wake-ups for long polls.
+//! The broker's shared state: metadata store, hosted partitions, the group-commit flusher.
 //!
 //! Invariants:
 //! - lock order is `meta` before `partitions`; neither is held across an `.await`;
@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_log::PartitionLog;
 use strata_meta::{MetaError, MetaErrorKind, MetadataStore, TopicMeta};
-use tokio::sync::{watch, Notify};
+use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::dirs::{partition_dir, remove_partition_dir, sweep_unowned};
@@ -42,8 +42,6 @@ pub struct Broker {
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partitions that failed to open at startup (KAFKA_STORAGE_ERROR until restart).
     offline: OfflinePartitions,
-    /// Notified after every append and group commit, to wake long-polling fetches.
-    pub data_arrived: Arc<Notify>,
     /// The group-commit flusher of the data directory (`flusher.rs`).
     pub flusher: crate::flusher::Flusher,
     shutdown_tx: watch::Sender<bool>,
@@ -99,15 +97,13 @@ impl Broker {
         let group = strata_group::GroupCoordinator::open(&data_dir, group_config, oracle.clone())
             .map_err(|e| BrokerError::Config(format!("opening __consumer_offsets: {e}")))?;
         let (shutdown_tx, _) = watch::channel(false);
-        let data_arrived = Arc::new(Notify::new());
-        let flusher = crate::flusher::Flusher::start("data", Arc::clone(&data_arrived))
+        let flusher = crate::flusher::Flusher::start("data")
             .map_err(|e| BrokerError::io("start the flusher thread".to_string(), e))?;
         let broker = Arc::new(Broker {
             config,
             meta: Mutex::new(meta),
             partitions: RwLock::new(partitions),
             offline,
-            data_arrived,
             flusher,
             shutdown_tx,
             group,
@@ -426,7 +422,6 @@ impl Broker {
     /// return early.
     pub fn begin_shutdown(&self) {
         self.shutdown_tx.send_replace(true);
-        self.data_arrived.notify_waiters();
         self.group.begin_shutdown();
     }
 

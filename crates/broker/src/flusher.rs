@@ -11,7 +11,8 @@
 //!   Waiters that arrive during a cycle are covered by the next one: that is the group commit;
 //!   nobody blocks in fsync while holding a lock that produce, fetch or heartbeats need;
 //! - the flusher runs on its own thread, so fsyncs never occupy the async workers;
-//! - after a cycle that made data durable, long polls are woken (the high watermark moved).
+//! - after a cycle, the long polls of every partition it made more durable are woken (their
+//!   high watermark may have moved).
 //!
 //! Metrics: `strata_flush_cycles_total`, `strata_flush_fsyncs_total` (fdatasync calls),
 //! `strata_flush_waiters_total` (waiters answered), `strata_flush_cycle_seconds` (histogram),
@@ -22,7 +23,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use strata_log::{LogError, SyncPlan};
-use tokio::sync::{oneshot, Notify};
+use tokio::sync::oneshot;
 
 use crate::partition::Partition;
 
@@ -58,8 +59,8 @@ impl std::fmt::Debug for Flusher {
 }
 
 impl Flusher {
-    /// Starts the flusher thread; `wake` is notified after data became durable.
-    pub fn start(name: &str, wake: Arc<Notify>) -> std::io::Result<Flusher> {
+    /// Starts the flusher thread.
+    pub fn start(name: &str) -> std::io::Result<Flusher> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Condvar::new(),
@@ -67,7 +68,7 @@ impl Flusher {
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
             .name(format!("strata-flusher-{name}"))
-            .spawn(move || run(&worker, &wake))?;
+            .spawn(move || run(&worker))?;
         Ok(Flusher { shared })
     }
 
@@ -108,7 +109,7 @@ impl Drop for Flusher {
     }
 }
 
-fn run(shared: &Shared, wake: &Notify) {
+fn run(shared: &Shared) {
     loop {
         let waiters = {
             let mut queue = shared.queue.lock().unwrap_or_else(|p| p.into_inner());
@@ -120,14 +121,14 @@ fn run(shared: &Shared, wake: &Notify) {
             }
             std::mem::take(&mut queue.waiters)
         };
-        if cycle(waiters) {
-            wake.notify_waiters();
+        for part in cycle(waiters) {
+            part.wake_readers();
         }
     }
 }
 
-/// One group commit over `waiters`; true if some log became more durable.
-fn cycle(waiters: Vec<Waiter>) -> bool {
+/// One group commit over `waiters`; returns the partitions that became more durable.
+fn cycle(waiters: Vec<Waiter>) -> Vec<Arc<Partition>> {
     let started = Instant::now();
     let mut by_partition: HashMap<*const Partition, Vec<Waiter>> = HashMap::new();
     for w in waiters {
@@ -148,7 +149,7 @@ fn cycle(waiters: Vec<Waiter>) -> bool {
         })
         .collect();
     let results = execute_all(&plans);
-    let mut progressed = false;
+    let mut progressed = Vec::new();
     let mut fsyncs = 0;
     for ((group, plan), result) in groups.into_iter().zip(&plans).zip(results) {
         let part = Arc::clone(&group[0].part);
@@ -159,7 +160,7 @@ fn cycle(waiters: Vec<Waiter>) -> bool {
                 tracing::error!(topic = %part.topic, partition = part.index, error = %e,
                     "group-commit fsync failed: partition offline");
             }
-            progressed = true;
+            progressed.push(Arc::clone(&part));
         }
         let durable = log.durable_end();
         let offline = log.offline_reason().map(str::to_string);

@@ -5,6 +5,9 @@
 //!   topic's flush policy demands one); record bytes are sent to sockets *after* it is released,
 //!   from the `Arc<File>` in a [`strata_log::ReadSlice`];
 //! - the leader epoch is 0 on a single node; it is stamped into every appended batch;
+//! - readers waiting for data (long-polling fetches) wait on the partition's own wake-up, woken
+//!   when its high watermark may have moved (an append, a group-commit flush) or on shutdown
+//!   (through the shutdown signal, not here), never by other partitions' appends;
 //! - a partition is offline (KAFKA_STORAGE_ERROR for Produce, Fetch, ListOffsets and in
 //!   Metadata) when its log failed a write or fsync (the log's own flag, see
 //!   `strata_log::PartitionLog::offline_flag`), or when it could not be opened at startup: then
@@ -44,6 +47,8 @@ pub struct Partition {
     tier_lag_bytes: std::sync::atomic::AtomicU64,
     /// The topic's effective settings (a snapshot replaced on alter).
     settings: RwLock<Arc<TopicSettings>>,
+    /// Wakes this partition's long-polling readers.
+    wake: tokio::sync::Notify,
 }
 
 impl Partition {
@@ -57,7 +62,19 @@ impl Partition {
             log: Mutex::new(log),
             tier_lag_bytes: std::sync::atomic::AtomicU64::new(0),
             settings: RwLock::new(Arc::new(TopicSettings::default())),
+            wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Wakes the readers waiting on this partition (its high watermark may have moved).
+    pub fn wake_readers(&self) {
+        self.wake.notify_waiters();
+    }
+
+    /// A future that completes at the next [`Partition::wake_readers`]; `enable` it before
+    /// checking for data so that a wake-up in between is not missed.
+    pub fn readers_woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
     }
 
     /// The topic's settings snapshot (no metadata lock, no string parsing).

@@ -49,7 +49,6 @@ async fn flush_loop(broker: Arc<Broker>) {
             }
         }
         ticks += 1;
-        let mut flushed = false;
         for part in broker.all_partitions() {
             let Some(plan) = part.log().due_sync_plan(now_ms()) else {
                 continue;
@@ -57,14 +56,11 @@ async fn flush_loop(broker: Arc<Broker>) {
             let outcome = tokio::task::block_in_place(|| plan.execute());
             let result = part.log().complete_sync(&plan, outcome);
             match result {
-                Ok(()) => flushed = true,
+                Ok(()) => part.wake_readers(),
                 Err(e) => {
                     tracing::error!(topic = %part.topic, partition = part.index, error = %e, "periodic flush failed");
                 }
             }
-        }
-        if flushed {
-            broker.data_arrived.notify_waiters();
         }
     }
 }

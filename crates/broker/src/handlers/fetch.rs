@@ -14,8 +14,9 @@
 //!    most `remote.fetch.max.wait.ms` in all: one not ready by then (bucket slow or down,
 //!    catalog still being rebuilt) answers the retriable KAFKA_STORAGE_ERROR, which librdkafka
 //!    and the Java client retry transparently, while the other partitions are served;
-//! 3. if fewer than `min_bytes` are ready and there is no error, wait for an append or for
-//!    `max_wait_ms`, then read again;
+//! 3. if fewer than `min_bytes` are ready and there is no error, wait for a wake-up of one of
+//!    the requested partitions (an append or a flush that may have moved its high watermark),
+//!    shutdown, or `max_wait_ms`, then read again; appends to other partitions do not wake it;
 //! 4. the reply is encoded in pieces: the bytes around the records, and each partition's records
 //!    as a file range for sendfile(2).
 //!
@@ -29,6 +30,7 @@ use strata_log::{LogError, ReadSlice};
 use strata_wire::{FetchPartitionData, FetchResponseBody, FetchTopicData, Payload};
 
 use crate::broker::Broker;
+use crate::partition::Partition;
 use crate::reply::Reply;
 
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -56,12 +58,17 @@ pub(crate) async fn handle(
         + Duration::from_millis((req.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut shutdown = broker.shutdown_signal();
+    let watched = watched_partitions(broker, &req);
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
-        let notified = broker.data_arrived.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
+        let mut woken: Vec<_> = watched
+            .iter()
+            .map(|p| Box::pin(p.readers_woken()))
+            .collect();
+        for w in &mut woken {
+            w.as_mut().enable();
+        }
         let (mut body, mut bytes, mut had_error, cold) = read_all(broker, &req);
         if !cold.is_empty() {
             let (added, cold_error) = read_cold(broker, &mut body, cold).await;
@@ -74,12 +81,33 @@ pub(crate) async fn handle(
             return Reply::Chunks(body.encode(correlation_id, version));
         }
         drop(body);
+        let any_woken = async {
+            if woken.is_empty() {
+                std::future::pending::<()>().await;
+            } else {
+                futures::future::select_all(woken).await;
+            }
+        };
         tokio::select! {
-            _ = &mut notified => {}
+            _ = any_woken => {}
             _ = tokio::time::sleep_until(deadline.into()) => {}
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// The hosted partitions a fetch asks for (those that exist now), whose wake-ups it waits on.
+fn watched_partitions(broker: &Arc<Broker>, req: &FetchRequest) -> Vec<Arc<Partition>> {
+    req.topics
+        .iter()
+        .flat_map(|t| {
+            let name = t.topic.0.to_string();
+            t.partitions
+                .iter()
+                .filter_map(move |p| broker.partition(&name, p.partition))
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// A partition to be read from the remote tier after the local pass: indexes into the

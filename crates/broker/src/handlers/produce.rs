@@ -16,7 +16,7 @@
 //!    checks idempotence (a duplicate of one of the producer's last 5 batches returns the
 //!    original offsets), writes header and records (from the request buffer, uncopied); it
 //!    never fsyncs itself;
-//! 6. long-polling fetches are woken;
+//! 6. the partition's long-polling fetches are woken;
 //! 7. group commit (`crate::flusher`): a batch that must be durable before it is acknowledged
 //!    (acks=all on a topic with `strata.acks.all.fsync=true`, the default, or any batch that
 //!    reached `flush.messages`) is answered only once the log directory's flusher has fsynced
@@ -66,7 +66,8 @@ pub(crate) fn handle(
     let acks = req.acks;
     let transactional = req.transactional_id.is_some();
     let mut topics = Vec::with_capacity(req.topic_data.len());
-    let mut appended_any = false;
+    // Partitions that took a batch: their readers are woken once all are appended.
+    let mut appended = Vec::new();
     // (topic index, partition index, flush receipt) of appends that wait for an fsync.
     let mut pending = Vec::new();
     for topic in req.topic_data {
@@ -104,8 +105,9 @@ pub(crate) fn handle(
                     append_time,
                     log_start,
                     sync,
+                    part,
                 }) => {
-                    appended_any = true;
+                    appended.push(part);
                     if let Some((part, end)) = sync {
                         if acks == 0 {
                             broker.flusher.sync_detached(part, end);
@@ -145,8 +147,8 @@ pub(crate) fn handle(
                 .with_partition_responses(partitions),
         );
     }
-    if appended_any {
-        broker.data_arrived.notify_waiters();
+    for part in appended {
+        part.wake_readers();
     }
     if acks == 0 {
         return None;
@@ -192,6 +194,7 @@ struct Appended {
     append_time: i64,
     log_start: i64,
     sync: Option<(Arc<Partition>, i64)>,
+    part: Arc<Partition>,
 }
 
 type Outcome = Result<Appended, (i16, Option<String>)>;
@@ -297,6 +300,7 @@ fn append_one(
                 base: info.base_offset,
                 append_time: info.log_append_time,
                 log_start: info.log_start_offset,
+                part: Arc::clone(&part),
                 sync: match info.sync_end {
                     Some(end) => Some((part, end)),
                     None => {
