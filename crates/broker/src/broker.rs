@@ -28,7 +28,7 @@ use crate::error::BrokerError;
 use crate::log_config::log_config;
 use crate::partition::{OfflinePartitions, Partition, TopicPartition, KAFKA_STORAGE_ERROR};
 use crate::producer_ids::ProducerEpochs;
-use crate::topic_settings::TopicSettings;
+use crate::topic_settings;
 
 /// Name of the metadata directory inside the data dir.
 pub const META_DIR: &str = "__cluster_metadata";
@@ -324,7 +324,7 @@ impl Broker {
         }
         let topic = meta.replace_configs(name, configs, validate_only)?;
         if !validate_only {
-            let settings = Arc::new(TopicSettings::resolve(&self.config, &topic.configs));
+            let settings = Arc::new(topic_settings::resolve(&self.config, &topic.configs));
             for p in 0..topic.partitions {
                 if let Some(part) = self.partition(name, p) {
                     part.set_settings(settings.clone());
@@ -485,8 +485,16 @@ fn open_partition(
         recovery_point,
     )?;
     strata_log::record_identity(&dir, &topic.name, index)?;
-    let part = Partition::new(topic.name.clone(), topic.topic_id.clone(), index, log);
-    part.set_settings(Arc::new(TopicSettings::resolve(config, &topic.configs)));
+    let settings = Arc::new(topic_settings::resolve(config, &topic.configs));
+    let state = strata_replica::ReplicaState::single_node(config.node_id);
+    let part = Partition::new(
+        topic.name.clone(),
+        topic.topic_id.clone(),
+        index,
+        log,
+        settings,
+        state,
+    );
     Ok(part)
 }
 

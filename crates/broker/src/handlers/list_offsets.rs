@@ -14,7 +14,6 @@ use kafka_protocol::messages::list_offsets_response::{
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
 use crate::broker::Broker;
-use crate::partition::LEADER_EPOCH;
 
 const LATEST: i64 = -1;
 const EARLIEST: i64 = -2;
@@ -86,7 +85,7 @@ async fn remote_answer(
                 .with_partition_index(index)
                 .with_offset(offset)
                 .with_timestamp(ts)
-                .with_leader_epoch(LEADER_EPOCH),
+                .with_leader_epoch(part.leader_epoch()),
         ),
         Ok(_) => None,
         Err(e) => {
@@ -118,6 +117,7 @@ fn answer(
         Ok(part) => part,
         Err(code) => return resp.with_error_code(code),
     };
+    let epoch = part.leader_epoch();
     let log = part.log();
     let found = match timestamp {
         LATEST => Ok(Some((
@@ -138,7 +138,7 @@ fn answer(
         Ok(Some((offset, ts))) => resp
             .with_offset(offset)
             .with_timestamp(ts)
-            .with_leader_epoch(LEADER_EPOCH),
+            .with_leader_epoch(epoch),
         Ok(None) => resp,
         Err(e) => resp.with_error_code(e.kafka_error_code()),
     }

@@ -12,7 +12,8 @@ use strata_meta::{validate_topic_name, TopicMeta};
 
 use super::{blocking, sb};
 use crate::broker::Broker;
-use crate::partition::{KAFKA_STORAGE_ERROR, LEADER_EPOCH};
+use crate::partition::KAFKA_STORAGE_ERROR;
+use strata_replica::INITIAL_LEADER_EPOCH;
 
 /// "Authorized operations not requested" sentinel.
 const OPS_OMITTED: i32 = i32::MIN;
@@ -104,13 +105,24 @@ fn topic_entry(broker: &Broker, t: &TopicMeta, node: i32) -> MetadataResponseTop
             } else {
                 0
             };
+            let state = broker
+                .partition(&t.name, p)
+                .map(|part| part.replica_state());
+            let ids = |nodes: Option<&Vec<i32>>| match nodes {
+                Some(nodes) => nodes.iter().map(|&n| BrokerId(n)).collect(),
+                None => vec![BrokerId(node)],
+            };
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(p)
                 .with_leader_id(BrokerId(node))
-                .with_leader_epoch(LEADER_EPOCH)
-                .with_replica_nodes(vec![BrokerId(node)])
-                .with_isr_nodes(vec![BrokerId(node)])
+                .with_leader_epoch(
+                    state
+                        .as_ref()
+                        .map_or(INITIAL_LEADER_EPOCH, |s| s.leader_epoch),
+                )
+                .with_replica_nodes(ids(state.as_ref().map(|s| &s.replicas)))
+                .with_isr_nodes(ids(state.as_ref().map(|s| &s.isr)))
         })
         .collect();
     MetadataResponseTopic::default()

@@ -40,7 +40,7 @@ use strata_log::Durability;
 
 use super::{blocking, sb};
 use crate::broker::{now_ms, Broker};
-use crate::partition::{Partition, LEADER_EPOCH};
+use crate::partition::Partition;
 
 const INVALID_REQUIRED_ACKS: i16 = 21;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
@@ -48,8 +48,6 @@ const INVALID_RECORD: i16 = 87;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const KAFKA_STORAGE_ERROR: i16 = 56;
-/// Replicas in sync on a single node.
-const ISR_SIZE: i32 = 1;
 
 /// A produce request whose batches are appended: its response, once every append it waits for
 /// is durable.
@@ -221,11 +219,12 @@ fn append_one(
     };
     if acks == -1 {
         let min_isr = settings.min_insync_replicas;
-        if min_isr > ISR_SIZE {
+        let isr = part.isr_size();
+        if min_isr > isr {
             return Err((
                 NOT_ENOUGH_REPLICAS,
                 Some(format!(
-                    "min.insync.replicas={min_isr} but the ISR has {ISR_SIZE}"
+                    "min.insync.replicas={min_isr} but the ISR has {isr}"
                 )),
             ));
         }
@@ -262,6 +261,8 @@ fn append_one(
         }
     };
     let now = now_ms();
+    // The replica state's leader epoch, stamped into the batch.
+    let epoch = part.leader_epoch();
     let result = blocking(|| {
         // Records are checked before the log lock is taken: a slow (compressed) batch never
         // holds up fetches of this partition.
@@ -281,13 +282,11 @@ fn append_one(
             metrics::counter!("strata_produce_max_timestamp_corrected_total").increment(1);
             let mut fixed = records.to_vec();
             set_max_timestamp(&mut fixed, summary.max_timestamp);
-            part.log()
-                .append_deferred(&fixed, LEADER_EPOCH, now, durability)
+            part.log().append_deferred(&fixed, epoch, now, durability)
         } else {
             // The batch is written from the request buffer itself; the log copies only its
             // header.
-            part.log()
-                .append_deferred(records, LEADER_EPOCH, now, durability)
+            part.log().append_deferred(records, epoch, now, durability)
         };
         appended.map_err(|e| (e.kafka_error_code(), Some(e.to_string())))
     });
