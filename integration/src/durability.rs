@@ -10,7 +10,31 @@ use anyhow::{bail, ensure, Context, Result};
 use rdkafka::producer::{DeliveryFuture, FutureProducer};
 
 use crate::client::{by_partition, enqueue, read_topic, Record};
-use crate::Outgoing;
+use crate::{Broker, Outgoing};
+
+/// Power-loss trials per scenario: `STRATA_POWER_LOSS_TRIALS`, default 4.
+pub fn power_loss_trials() -> usize {
+    match std::env::var("STRATA_POWER_LOSS_TRIALS") {
+        Ok(v) => v
+            .parse()
+            .unwrap_or_else(|_| panic!("STRATA_POWER_LOSS_TRIALS={v} is not a number")),
+        Err(_) => 4,
+    }
+}
+
+/// A broker whose data dir is a lazy FUSE mount (`strata_lazyfs`) over a fresh backing dir;
+/// not started yet. Keep the backing dir and the mount alive as long as the broker runs.
+pub fn broker_on_lazyfs(
+    args: &[&str],
+) -> Result<(tempfile::TempDir, strata_lazyfs::LazyFs, Broker)> {
+    let broker = Broker::prepare(args, &[])?;
+    let backing = tempfile::Builder::new()
+        .prefix("strata-lazyfs-")
+        .tempdir()
+        .context("creating the backing directory")?;
+    let lazy = strata_lazyfs::LazyFs::mount(backing.path(), broker.data_dir())?;
+    Ok((backing, lazy, broker))
+}
 
 /// The value of record `n`: its number, then `n % 200` bytes derived from it.
 pub fn value_of(n: u64) -> Vec<u8> {

@@ -23,32 +23,12 @@ use rdkafka::consumer::Consumer;
 use rdkafka::producer::{FutureProducer, Producer, PurgeConfig};
 use strata_integration::client::enqueue;
 use strata_integration::durability::{
-    acknowledged_on, check_acked, produce_to_until_stopped, read_log, read_logs, value_of,
+    acknowledged_on, broker_on_lazyfs, check_acked, power_loss_trials, produce_to_until_stopped,
+    read_log, read_logs, value_of,
 };
 use strata_integration::{consumer, create_topic, producer, run, Broker, Outgoing};
-use strata_lazyfs::LazyFs;
 
 const PARTITIONS: i32 = 4;
-
-fn trials() -> usize {
-    match std::env::var("STRATA_POWER_LOSS_TRIALS") {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("STRATA_POWER_LOSS_TRIALS={v} is not a number")),
-        Err(_) => 4,
-    }
-}
-
-/// A broker whose data dir is a lazy mount over a backing dir; not started yet.
-fn broker_on_lazyfs(args: &[&str]) -> Result<(tempfile::TempDir, LazyFs, Broker)> {
-    let broker = Broker::prepare(args, &[])?;
-    let backing = tempfile::Builder::new()
-        .prefix("strata-lazyfs-")
-        .tempdir()
-        .context("creating the backing directory")?;
-    let lazy = LazyFs::mount(backing.path(), broker.data_dir())?;
-    Ok((backing, lazy, broker))
-}
 
 /// `(record number, acknowledged offset)` per partition.
 type AckedByPartition = Vec<Vec<(u64, i64)>>;
@@ -101,7 +81,7 @@ async fn produce_then_kill(
 
 #[test]
 fn default_acks_all_loses_nothing_acknowledged_on_power_loss() {
-    let trials = trials();
+    let trials = power_loss_trials();
     run(Duration::from_secs(90 + 40 * trials as u64), async move {
         // Default settings: acks=all is durable (strata.acks.all.fsync=true).
         let (_backing, lazy, mut broker) = broker_on_lazyfs(&[])?;

@@ -25,34 +25,15 @@ use std::time::Duration;
 use anyhow::{ensure, Context, Result};
 use rand::Rng;
 use rdkafka::producer::{Producer, PurgeConfig};
-use strata_integration::durability::{acknowledged, check_acked, produce_until_stopped, read_log};
+use strata_integration::durability::{
+    acknowledged, broker_on_lazyfs, check_acked, power_loss_trials, produce_until_stopped, read_log,
+};
 use strata_integration::{create_topic, producer, run, Broker};
-use strata_lazyfs::LazyFs;
 
 const TOPIC: &str = "power";
 
 /// `(record number, acknowledged offset)` pairs.
 type Acked = Vec<(u64, i64)>;
-
-fn trials() -> usize {
-    match std::env::var("STRATA_POWER_LOSS_TRIALS") {
-        Ok(v) => v
-            .parse()
-            .unwrap_or_else(|_| panic!("STRATA_POWER_LOSS_TRIALS={v} is not a number")),
-        Err(_) => 4,
-    }
-}
-
-/// A broker whose data dir is a lazy mount over a backing dir; not started yet.
-fn broker_on_lazyfs(args: &[&str]) -> Result<(tempfile::TempDir, LazyFs, Broker)> {
-    let broker = Broker::prepare(args, &[])?;
-    let backing = tempfile::Builder::new()
-        .prefix("strata-lazyfs-")
-        .tempdir()
-        .context("creating the backing directory")?;
-    let lazy = LazyFs::mount(backing.path(), broker.data_dir())?;
-    Ok((backing, lazy, broker))
-}
 
 /// Produces for a random time in `run_ms`, SIGKILLs the broker, and returns the acknowledged
 /// `(record, offset)` pairs and the next record number. Nothing is retried into a later broker.
@@ -82,7 +63,7 @@ async fn produce_then_kill(
 
 #[test]
 fn fsync_per_message_loses_nothing_acknowledged() {
-    let trials = trials();
+    let trials = power_loss_trials();
     run(Duration::from_secs(60 + 30 * trials as u64), async move {
         let (_backing, lazy, mut broker) =
             broker_on_lazyfs(&["--set", "log.flush.interval.messages=1"])?;

@@ -14,7 +14,7 @@
 //!   missing file delays consumers, never shows them uncommitted data beyond the log;
 //! - a missing, unreadable or unknown-version file is ignored with a warning.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::broker::Broker;
@@ -40,14 +40,7 @@ pub(crate) fn read(data_dir: &Path) -> HashMap<TopicPartition, i64> {
 impl Broker {
     /// Writes every open partition's high watermark to the checkpoint file.
     pub fn checkpoint_high_watermarks(&self) -> Result<(), BrokerError> {
-        let marks: BTreeMap<TopicPartition, i64> = self
-            .all_partitions()
-            .iter()
-            .map(|p| ((p.topic.clone(), p.index), p.log().high_watermark()))
-            .collect();
-        let data_dir = &self.config.data_dir;
-        offset_checkpoint::write(data_dir, FILE, &marks)
-            .map_err(|e| BrokerError::io(format!("write {}", data_dir.join(FILE).display()), e))
+        self.write_offset_checkpoint(FILE, |log| log.high_watermark())
     }
 }
 
@@ -55,6 +48,7 @@ impl Broker {
 mod tests {
     use super::*;
     use crate::offset_checkpoint::{parse, render};
+    use std::collections::BTreeMap;
 
     /// The golden file (migrations/golden/v1/broker) parses to the documented entries and
     /// renders back to the same bytes.

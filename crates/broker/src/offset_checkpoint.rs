@@ -79,3 +79,22 @@ pub(crate) fn write(
     std::fs::rename(&tmp, data_dir.join(name))?;
     std::fs::File::open(data_dir)?.sync_all()
 }
+
+impl crate::broker::Broker {
+    /// Writes `data_dir/name` with `value` of every open partition's log.
+    pub(crate) fn write_offset_checkpoint(
+        &self,
+        name: &str,
+        value: impl Fn(&strata_log::PartitionLog) -> i64,
+    ) -> Result<(), crate::error::BrokerError> {
+        let entries: BTreeMap<TopicPartition, i64> = self
+            .all_partitions()
+            .iter()
+            .map(|p| ((p.topic.clone(), p.index), value(&p.log())))
+            .collect();
+        let data_dir = &self.config.data_dir;
+        write(data_dir, name, &entries).map_err(|e| {
+            crate::error::BrokerError::io(format!("write {}", data_dir.join(name).display()), e)
+        })
+    }
+}

@@ -19,7 +19,7 @@
 //! A recovery point only moves forward while a broker runs, and a stale file is only ever
 //! behind: it can make recovery do more work, never trust unsynced data.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::broker::Broker;
@@ -41,14 +41,7 @@ pub(crate) fn read(data_dir: &Path) -> HashMap<TopicPartition, i64> {
 impl Broker {
     /// Writes every open partition's recovery point to the checkpoint file.
     pub fn checkpoint_recovery_points(&self) -> Result<(), BrokerError> {
-        let points: BTreeMap<TopicPartition, i64> = self
-            .all_partitions()
-            .iter()
-            .map(|p| ((p.topic.clone(), p.index), p.log().recovery_point()))
-            .collect();
-        let data_dir = &self.config.data_dir;
-        offset_checkpoint::write(data_dir, FILE, &points)
-            .map_err(|e| BrokerError::io(format!("write {}", data_dir.join(FILE).display()), e))
+        self.write_offset_checkpoint(FILE, |log| log.recovery_point())
     }
 }
 
@@ -56,6 +49,7 @@ impl Broker {
 mod tests {
     use super::*;
     use crate::offset_checkpoint::{parse, render};
+    use std::collections::BTreeMap;
 
     /// The golden file (migrations/golden/v1/broker) parses to the documented entries and
     /// renders back to the same bytes.
