@@ -143,9 +143,7 @@ fn cycle(waiters: Vec<Waiter>) -> Vec<Arc<Partition>> {
         .map(|g| {
             let need = g.iter().map(|w| w.end).max().unwrap_or(0);
             let mut log = g[0].part.log();
-            (log.durable_end() < need)
-                .then(|| log.sync_plan())
-                .flatten()
+            log.needs_sync(need).then(|| log.sync_plan()).flatten()
         })
         .collect();
     let results = execute_all(&plans);

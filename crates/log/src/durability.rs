@@ -6,7 +6,8 @@
 //!   the batch was written). It starts at the log end when the log opens (recovery fsyncs what
 //!   it keeps), and moves forward at a roll that fsyncs the sealed segment, a full flush, or
 //!   when a [`SyncPlan`] completes. A group-commit roll seals without an fsync: the sealed
-//!   segment stays above `durable_end` (and the recovery point) until a plan syncs it.
+//!   segment (its `.log` and both index files) stays above `durable_end` and the recovery
+//!   point until a plan syncs it.
 //! - `hold_end`: the end of the last append that must be durable before it is visible or
 //!   acknowledged (acks=all on a topic with `strata.acks.all.fsync=true`, or an append that
 //!   reached `flush.messages`). While `hold_end > durable_end` the high watermark does not move
@@ -80,6 +81,12 @@ impl PartitionLog {
         self.durable_end
     }
 
+    /// True if a sync is needed to make the log durable up to `end`, or a group-commit roll
+    /// left a sealed segment's index files or the directory unsynced.
+    pub fn needs_sync(&self, end: i64) -> bool {
+        self.durable_end < end || !self.unsynced_indexes.is_empty() || self.dir_unsynced
+    }
+
     /// True if some append waits for an fsync before it may be acknowledged or read.
     pub fn sync_pending(&self) -> bool {
         self.hold_end > self.durable_end
@@ -89,7 +96,8 @@ impl PartitionLog {
     /// is (or the log is offline). The flush count (`flush.messages`) restarts here.
     pub fn sync_plan(&mut self) -> Option<SyncPlan> {
         let end = self.log_end_offset();
-        if self.failed.is_some() || end <= self.durable_end {
+        let nothing_else = self.unsynced_indexes.is_empty() && !self.dir_unsynced;
+        if self.failed.is_some() || (end <= self.durable_end && nothing_else) {
             return None;
         }
         let files = self
@@ -97,6 +105,11 @@ impl PartitionLog {
             .iter()
             .filter(|s| s.next_offset > self.durable_end)
             .map(|s| (Arc::clone(s.file()), s.log_path().to_path_buf()))
+            .chain(
+                self.unsynced_indexes
+                    .iter()
+                    .map(|(f, p)| (Arc::clone(f), p.clone())),
+            )
             .collect();
         self.unflushed_messages = 0;
         let dir = std::mem::take(&mut self.dir_unsynced).then(|| self.dir.clone());
@@ -124,6 +137,9 @@ impl PartitionLog {
         match result {
             Ok(()) => {
                 self.ensure_online()?;
+                // Sealed index files this plan synced are durable now.
+                self.unsynced_indexes
+                    .retain(|(f, _)| !plan.files.iter().any(|(g, _)| Arc::ptr_eq(f, g)));
                 self.advance_durable(plan.end);
                 Ok(())
             }
@@ -132,15 +148,16 @@ impl PartitionLog {
     }
 
     /// Moves `durable_end` forward and the high watermark with it (module invariants).
-    /// Once the durable end reaches the active segment, every sealed segment is fsynced (their
-    /// indexes were fsynced when they were sealed), so the recovery point moves there too.
+    /// Once the durable end reaches the active segment and no sealed segment's index waits for
+    /// its fsync, every sealed segment is durable with its indexes, so the recovery point moves
+    /// there too.
     pub(crate) fn advance_durable(&mut self, end: i64) {
         let end = end.min(self.log_end_offset());
         if end > self.durable_end {
             self.durable_end = end;
         }
         let active_base = self.active().base_offset;
-        if self.durable_end >= active_base {
+        if self.durable_end >= active_base && self.unsynced_indexes.is_empty() {
             self.recovery_point = self.recovery_point.max(active_base);
         }
         self.refresh_high_watermark();

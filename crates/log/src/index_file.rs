@@ -98,6 +98,19 @@ impl IndexFile {
         Ok(())
     }
 
+    /// Cuts the file to its entries and releases the handle without an fsync; returns the
+    /// handle (and path) for the caller to fsync later, or `None` if the file was never opened
+    /// for writing since it was loaded (nothing to sync).
+    pub(crate) fn close_deferred(&mut self) -> Result<Option<(File, PathBuf)>, LogError> {
+        let Some(file) = self.file.take() else {
+            return Ok(None);
+        };
+        file.set_len(self.len)
+            .ctx(|| format!("trim index {}", self.path.display()))?;
+        self.dirty = false;
+        Ok(Some((file, self.path.clone())))
+    }
+
     /// Cuts the file to its entries, fsyncs, and releases the handle (segment sealed or closed).
     pub(crate) fn close(&mut self) -> Result<(), LogError> {
         if let Some(file) = &self.file {

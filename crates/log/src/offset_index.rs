@@ -126,6 +126,12 @@ impl OffsetIndex {
         self.file.close()
     }
 
+    pub(crate) fn close_deferred(
+        &mut self,
+    ) -> Result<Option<(std::fs::File, std::path::PathBuf)>, LogError> {
+        self.file.close_deferred()
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.file.path()
     }

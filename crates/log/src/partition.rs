@@ -111,6 +111,8 @@ pub struct PartitionLog {
     pub(crate) dir_unsynced: bool,
     /// The replica layer sets the high watermark (`replica_append.rs`).
     pub(crate) replicated: bool,
+    /// Index files of segments a group-commit roll sealed without an fsync (`durability.rs`).
+    pub(crate) unsynced_indexes: Vec<(std::sync::Arc<std::fs::File>, PathBuf)>,
 }
 
 /// How an append reaches the disk.
@@ -385,7 +387,8 @@ impl PartitionLog {
     /// moves until a [`crate::SyncPlan`] covers it (`durability.rs`).
     pub(crate) fn roll_with(&mut self, sync_seal: bool) -> Result<(), LogError> {
         let base = self.log_end_offset();
-        self.active_mut().seal_with(sync_seal)?;
+        let unsynced = self.active_mut().seal_with(sync_seal)?;
+        self.unsynced_indexes.extend(unsynced);
         if sync_seal {
             self.recovery_point = self.recovery_point.max(base);
             self.advance_durable(base);
@@ -425,6 +428,11 @@ impl PartitionLog {
         for segment in &mut self.segments {
             segment.flush()?;
         }
+        for (file, path) in &self.unsynced_indexes {
+            file.sync_data()
+                .ctx(|| format!("fsync index {}", path.display()))?;
+        }
+        self.unsynced_indexes.clear();
         self.unflushed_messages = 0;
         self.recovery_point = self.log_end_offset();
         self.advance_durable(self.recovery_point);

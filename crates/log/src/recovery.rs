@@ -156,6 +156,7 @@ pub(crate) fn open(
         hold_end: log_end,
         dir_unsynced: false,
         replicated: false,
+        unsynced_indexes: Vec::new(),
     })
 }
 

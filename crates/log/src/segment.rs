@@ -298,12 +298,13 @@ impl Segment {
 
     /// Seals the segment: final time index entry, fsync, trimmed indexes, read-only handle.
     pub(crate) fn seal(&mut self) -> Result<(), LogError> {
-        self.seal_with(true)
+        self.seal_with(true).map(drop)
     }
 
-    /// Seals the segment; with `sync_log` false the `.log` is left unsynced (the indexes are
-    /// still fsynced) for a group-commit flush to sync later without the log's lock.
-    pub(crate) fn seal_with(&mut self, sync_log: bool) -> Result<(), LogError> {
+    /// Seals the segment; with `sync` false nothing is fsynced here: the returned index files
+    /// (and the `.log`, still dirty) are for a group-commit flush to sync later without the
+    /// log's lock.
+    pub(crate) fn seal_with(&mut self, sync: bool) -> Result<Vec<(Arc<File>, PathBuf)>, LogError> {
         if self.writable {
             // A failed write may have left bytes past the last whole batch: cut them so a
             // sealed segment never carries a partial batch.
@@ -323,18 +324,29 @@ impl Segment {
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
         }
-        if sync_log {
+        let mut unsynced = Vec::new();
+        if sync {
             self.flush()?;
+            self.offset_index.close()?;
+            self.time_index.close()?;
+        } else {
+            for closed in [
+                self.offset_index.close_deferred()?,
+                self.time_index.close_deferred()?,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                unsynced.push((Arc::new(closed.0), closed.1));
+            }
         }
-        self.offset_index.close()?;
-        self.time_index.close()?;
         if self.writable {
             let file = File::open(&self.log_path)
                 .ctx(|| format!("reopen sealed {}", self.log_path.display()))?;
             self.file = Arc::new(file);
             self.writable = false;
         }
-        Ok(())
+        Ok(unsynced)
     }
 
     /// Removes the segment's files. Open `Arc<File>` handles stay readable.

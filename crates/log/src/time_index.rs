@@ -121,6 +121,12 @@ impl TimeIndex {
         self.file.close()
     }
 
+    pub(crate) fn close_deferred(
+        &mut self,
+    ) -> Result<Option<(std::fs::File, std::path::PathBuf)>, LogError> {
+        self.file.close_deferred()
+    }
+
     pub(crate) fn path(&self) -> &Path {
         self.file.path()
     }

@@ -135,11 +135,20 @@ fn a_deferred_roll_leaves_the_sealed_segment_to_the_flusher() {
         (0, 0),
         "nothing claims the sealed segment is on disk yet"
     );
+    assert!(
+        log.needs_sync(0),
+        "the sealed segment's indexes wait for their fsync"
+    );
     let plan = log.sync_plan().unwrap();
-    assert_eq!(plan.file_count(), 2, "the sealed and the active segment");
+    assert_eq!(
+        plan.file_count(),
+        4,
+        "the sealed segment's log and two indexes, and the active segment"
+    );
     let outcome = plan.execute();
     log.complete_sync(&plan, outcome).unwrap();
     assert_eq!(log.durable_end(), 3);
+    assert!(!log.needs_sync(3));
     assert_eq!(
         log.recovery_point(),
         2,
