@@ -6,9 +6,11 @@
 //! wire protocol or the metadata store. The broker resolves settings and replica assignments and
 //! hands them in.
 //!
-//! Module map: `partition` (the hosted partition), `state` (replica state), `settings` (the
-//! typed settings snapshot).
+//! Module map: `partition` (the hosted partition), `state` (replica state), `isr` (follower
+//! progress, the high watermark over the ISR, ISR shrink and expand), `settings` (the typed
+//! settings snapshot).
 
+mod isr;
 mod partition;
 mod settings;
 mod state;
