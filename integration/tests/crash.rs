@@ -19,23 +19,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{ensure, Context, Result};
 use rand::Rng;
 use rdkafka::producer::{DeliveryFuture, Producer, PurgeConfig};
 use strata_integration::client::enqueue;
-use strata_integration::{create_topic, producer, read_topic, run, Broker, Outgoing};
+use strata_integration::durability::{check_acked, read_log, value_of};
+use strata_integration::{create_topic, producer, run, Broker, Outgoing};
 
 const TOPIC: &str = "crash";
-
-fn value_of(n: u64) -> Vec<u8> {
-    let mut v = format!("crash-{n:010}-").into_bytes();
-    v.extend((0..(n % 200)).map(|j| (n.wrapping_mul(31).wrapping_add(j)) as u8));
-    v
-}
-
-fn seq_of(value: &[u8]) -> Option<u64> {
-    std::str::from_utf8(value.get(6..16)?).ok()?.parse().ok()
-}
 
 fn trials() -> Result<usize> {
     match std::env::var("STRATA_CRASH_TRIALS") {
@@ -128,42 +119,9 @@ async fn scenario(trials: usize) -> Result<()> {
     Ok(())
 }
 
+/// Every acknowledged record is in the log at its offset; the log is contiguous, intact, in
+/// order and without duplicates.
 async fn verify(bootstrap: &str, acked: &[(u64, i64)]) -> Result<()> {
-    let read = read_topic(bootstrap, TOPIC, 1).await?;
-    let mut previous: Option<u64> = None;
-    let mut seqs = Vec::with_capacity(read.len());
-    for (i, r) in read.iter().enumerate() {
-        ensure!(
-            r.offset == i as i64,
-            "the log is not contiguous: position {i} holds offset {}",
-            r.offset
-        );
-        let value = r.value.as_deref().unwrap_or_default();
-        let Some(seq) = seq_of(value) else {
-            bail!("offset {i}: unrecognised value {value:?}");
-        };
-        ensure!(
-            value == value_of(seq).as_slice(),
-            "offset {i}: record {seq} is corrupt"
-        );
-        if let Some(p) = previous {
-            ensure!(
-                seq > p,
-                "offset {i}: record {seq} follows {p} (duplicate or reordered)"
-            );
-        }
-        previous = Some(seq);
-        seqs.push(seq);
-    }
-    for (seq, offset) in acked {
-        let at = usize::try_from(*offset)?;
-        ensure!(
-            seqs.get(at) == Some(seq),
-            "record {seq} was acknowledged at offset {offset}, but the log holds {:?} there \
-             ({} records in the log)",
-            seqs.get(at),
-            seqs.len()
-        );
-    }
-    Ok(())
+    let log = read_log(bootstrap, TOPIC).await?;
+    check_acked(&log, acked)
 }

@@ -193,12 +193,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
     ) -> Result<AppendInfo, LogError> {
-        if batch.len() < BATCH_HEADER_LEN {
-            BatchHeader::parse(batch)?;
-        }
-        let (head, body) = batch.split_at(BATCH_HEADER_LEN);
-        let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
-        self.append_parts(&mut patched, body, leader_epoch, now_ms, SyncMode::Inline)
+        self.append_unpatched(batch, leader_epoch, now_ms, SyncMode::Inline)
     }
 
     /// Appends one validated client batch like [`PartitionLog::append_shared`], but never
@@ -213,12 +208,23 @@ impl PartitionLog {
         now_ms: i64,
         durability: Durability,
     ) -> Result<AppendInfo, LogError> {
+        let mode = SyncMode::Deferred(durability);
+        self.append_unpatched(batch, leader_epoch, now_ms, mode)
+    }
+
+    /// Copies the batch's header, patches the copy, writes the rest from `batch` as it is.
+    fn append_unpatched(
+        &mut self,
+        batch: &[u8],
+        leader_epoch: i32,
+        now_ms: i64,
+        mode: SyncMode,
+    ) -> Result<AppendInfo, LogError> {
         if batch.len() < BATCH_HEADER_LEN {
             BatchHeader::parse(batch)?;
         }
         let (head, body) = batch.split_at(BATCH_HEADER_LEN);
         let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
-        let mode = SyncMode::Deferred(durability);
         self.append_parts(&mut patched, body, leader_epoch, now_ms, mode)
     }
 
