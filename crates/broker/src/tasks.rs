@@ -72,7 +72,17 @@ async fn retention_loop(broker: Arc<Broker>) {
     loop {
         tick.tick().await;
         for part in broker.all_partitions() {
-            let result = tokio::task::block_in_place(|| part.log().apply_retention(now_ms()));
+            let result = tokio::task::block_in_place(|| {
+                let mut log = part.log();
+                let deleted = log.apply_retention(now_ms());
+                // An aged segment rolled here was sealed without an fsync: the flusher syncs it.
+                let sync_to = log.seal_pending().then(|| log.log_end_offset());
+                drop(log);
+                if let Some(end) = sync_to {
+                    broker.flusher.sync_detached(Arc::clone(&part), end);
+                }
+                deleted
+            });
             match result {
                 Ok(0) => {}
                 Ok(n) => {

@@ -84,7 +84,13 @@ impl PartitionLog {
     /// True if a sync is needed to make the log durable up to `end`, or a group-commit roll
     /// left a sealed segment's index files or the directory unsynced.
     pub fn needs_sync(&self, end: i64) -> bool {
-        self.durable_end < end || !self.unsynced_indexes.is_empty() || self.dir_unsynced
+        self.durable_end < end || self.seal_pending()
+    }
+
+    /// True if a roll sealed a segment without its fsync (its index files or the directory
+    /// entry of the new segment wait for a [`SyncPlan`]).
+    pub fn seal_pending(&self) -> bool {
+        !self.unsynced_indexes.is_empty() || self.dir_unsynced
     }
 
     /// True if some append waits for an fsync before it may be acknowledged or read.

@@ -383,11 +383,6 @@ impl PartitionLog {
                 .is_some_and(|base| now_ms.saturating_sub(base) > self.config.segment_ms)
     }
 
-    /// Seals (and fsyncs) the active segment and starts a new one at the log end offset.
-    pub(crate) fn roll(&mut self) -> Result<(), LogError> {
-        self.roll_with(true)
-    }
-
     /// Seals the active segment and starts a new one at the log end offset. Without `sync_seal`
     /// the sealed `.log` is not fsynced here: neither the durable end nor the recovery point
     /// moves until a [`crate::SyncPlan`] covers it (`durability.rs`).

@@ -9,14 +9,16 @@ use crate::checkpoint::{sync_dir, write_leader_epochs, write_log_start};
 use crate::{LogError, PartitionLog};
 
 impl PartitionLog {
-    /// Rolls an aged active segment, then deletes sealed segments beyond `retention_ms`,
-    /// beyond `retention_bytes`, or wholly below the log start. Returns how many were deleted.
+    /// Rolls an aged active segment (sealed without an fsync under the caller's lock:
+    /// [`PartitionLog::seal_pending`] then asks for a group-commit sync), then deletes sealed
+    /// segments beyond `retention_ms`, beyond `retention_bytes`, or wholly below the log start.
+    /// Returns how many were deleted.
     pub fn apply_retention(&mut self, now_ms: i64) -> Result<usize, LogError> {
         if self.is_offline() {
             return Ok(0);
         }
         if self.segment_aged(now_ms) {
-            if let Err(e) = self.roll() {
+            if let Err(e) = self.roll_with(false) {
                 return Err(self.fail_on_io("roll", e));
             }
         }

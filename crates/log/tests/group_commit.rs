@@ -187,3 +187,25 @@ fn the_periodic_flush_plan_follows_flush_ms() {
         .unwrap();
     assert!(log.due_sync_plan(2_500).is_none(), "interval restarted");
 }
+
+#[test]
+fn a_retention_roll_seals_without_fsync_and_leaves_the_sync_to_a_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_ms: 1_000,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    log.append_deferred(&batch(10, 2, 8), 0, 2_000, Durability::PageCache)
+        .unwrap();
+    assert!(!log.seal_pending());
+    assert_eq!(log.apply_retention(5_000).unwrap(), 0);
+    assert_eq!(log.segment_count(), 2, "the aged segment rolled");
+    assert!(log.seal_pending());
+    assert_eq!(log.recovery_point(), 0);
+    let plan = log.sync_plan().unwrap();
+    let outcome = plan.execute();
+    log.complete_sync(&plan, outcome).unwrap();
+    assert!(!log.seal_pending());
+    assert_eq!((log.durable_end(), log.recovery_point()), (2, 2));
+}
