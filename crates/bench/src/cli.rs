@@ -136,14 +136,21 @@ pub(crate) struct FetchArgs {
     pub json: bool,
 }
 
+/// Where the raw clients connect and which partition they use.
 #[derive(Debug, Args)]
-pub(crate) struct RawFetchArgs {
+pub(crate) struct RawTarget {
     #[arg(long, default_value = "127.0.0.1:9092")]
     pub bootstrap_server: String,
     #[arg(long)]
     pub topic: String,
     #[arg(long, default_value_t = 0)]
     pub partition: i32,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct RawFetchArgs {
+    #[command(flatten)]
+    pub target: RawTarget,
     /// Stop after this many records (fetched from offset 0).
     #[arg(long)]
     pub records: u64,
@@ -156,12 +163,8 @@ pub(crate) struct RawFetchArgs {
 
 #[derive(Debug, Args)]
 pub(crate) struct RawProduceArgs {
-    #[arg(long, default_value = "127.0.0.1:9092")]
-    pub bootstrap_server: String,
-    #[arg(long)]
-    pub topic: String,
-    #[arg(long, default_value_t = 0)]
-    pub partition: i32,
+    #[command(flatten)]
+    pub target: RawTarget,
     /// Records to send (rounded up to whole batches).
     #[arg(long)]
     pub records: u64,

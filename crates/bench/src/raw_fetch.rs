@@ -18,8 +18,8 @@ const FETCH_VERSION: i16 = 4;
 const BATCH_HEADER: usize = 61;
 
 pub(crate) fn run(args: &RawFetchArgs) -> anyhow::Result<()> {
-    let mut sock = TcpStream::connect(&args.bootstrap_server)
-        .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
+    let mut sock = TcpStream::connect(&args.target.bootstrap_server)
+        .with_context(|| format!("connecting to {}", args.target.bootstrap_server))?;
     sock.set_nodelay(true)?;
     let mut buf = Vec::new();
     let mut offset = 0i64;
@@ -47,7 +47,7 @@ pub(crate) fn run(args: &RawFetchArgs) -> anyhow::Result<()> {
     let elapsed = start.elapsed();
     let mut report = Report::new("raw-fetch");
     report
-        .text("topic", &args.topic)
+        .text("topic", &args.target.topic)
         .rates(records, wire_bytes, elapsed)
         .int("responses", responses)
         .cpu(cpu0, elapsed);
@@ -74,9 +74,9 @@ fn fetch_request(correlation_id: i32, args: &RawFetchArgs, offset: i64) -> Vec<u
     b.extend_from_slice(&max.to_be_bytes()); // max_bytes
     b.push(0); // isolation_level: read uncommitted
     b.extend_from_slice(&1i32.to_be_bytes()); // one topic
-    put_str(&mut b, &args.topic);
+    put_str(&mut b, &args.target.topic);
     b.extend_from_slice(&1i32.to_be_bytes()); // one partition
-    b.extend_from_slice(&args.partition.to_be_bytes());
+    b.extend_from_slice(&args.target.partition.to_be_bytes());
     b.extend_from_slice(&offset.to_be_bytes());
     b.extend_from_slice(&max.to_be_bytes()); // partition_max_bytes
     let len = (b.len() - 4) as i32;

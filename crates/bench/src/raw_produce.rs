@@ -37,7 +37,7 @@ pub(crate) fn run(args: &RawProduceArgs) -> anyhow::Result<()> {
         let handles: Vec<_> = (0..connections)
             .map(|i| {
                 let share = requests / connections + u64::from(i < requests % connections);
-                let partition = args.partition + i as i32;
+                let partition = args.target.partition + i as i32;
                 let frame = request_frame(args, partition, batch.clone());
                 scope.spawn(move || send_all(args, frame?, share))
             })
@@ -58,7 +58,7 @@ pub(crate) fn run(args: &RawProduceArgs) -> anyhow::Result<()> {
     let records = requests * per_batch;
     let mut report = Report::new("raw-produce");
     report
-        .text("topic", &args.topic)
+        .text("topic", &args.target.topic)
         .text("acks", args.acks.to_string())
         .int("record_size", args.record_size as u64)
         .int("connections", connections)
@@ -79,8 +79,8 @@ fn send_all(
     frame: Vec<u8>,
     requests: u64,
 ) -> anyhow::Result<Histogram<u64>> {
-    let mut sock = TcpStream::connect(&args.bootstrap_server)
-        .with_context(|| format!("connecting to {}", args.bootstrap_server))?;
+    let mut sock = TcpStream::connect(&args.target.bootstrap_server)
+        .with_context(|| format!("connecting to {}", args.target.bootstrap_server))?;
     sock.set_nodelay(true)?;
     let mut hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)?;
     let mut sent_at = std::collections::VecDeque::new();
@@ -129,7 +129,7 @@ fn request_frame(args: &RawProduceArgs, partition: i32, batch: Vec<u8>) -> anyho
         .with_acks(args.acks)
         .with_timeout_ms(30_000)
         .with_topic_data(vec![TopicProduceData::default()
-            .with_name(TopicName(StrBytes::from_string(args.topic.clone())))
+            .with_name(TopicName(StrBytes::from_string(args.target.topic.clone())))
             .with_partition_data(vec![PartitionProduceData::default()
                 .with_index(partition)
                 .with_records(Some(Bytes::from(batch)))])]);
