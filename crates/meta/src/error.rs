@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// What kind of metadata failure this is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MetaErrorKind {
     /// Topic name is invalid (INVALID_TOPIC_EXCEPTION, 17).
     InvalidTopic,
@@ -25,10 +25,16 @@ pub enum MetaErrorKind {
     InvalidRequest,
     /// The change would exceed a broker limit (POLICY_VIOLATION, 44).
     PolicyViolation,
+    /// The metadata quorum has no leader reachable from here, or lost leadership while the
+    /// change was in flight; the outcome is unknown to the caller (REQUEST_TIMED_OUT, 7).
+    NoQuorum,
+    /// The quorum's state machine failed; this node must stop serving metadata
+    /// (KAFKA_STORAGE_ERROR, 56).
+    Fatal,
 }
 
 /// A metadata error.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct MetaError {
     /// The kind.
     pub kind: MetaErrorKind,
@@ -45,7 +51,8 @@ impl MetaError {
         }
     }
 
-    pub(crate) fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
+    /// An I/O failure with its context (KAFKA_STORAGE_ERROR).
+    pub fn io(context: impl fmt::Display, e: std::io::Error) -> Self {
         MetaError::new(MetaErrorKind::Storage, format!("{context}: {e}"))
     }
 
@@ -58,7 +65,8 @@ impl MetaError {
             MetaErrorKind::InvalidPartitions => 37,
             MetaErrorKind::InvalidReplicationFactor => 38,
             MetaErrorKind::InvalidConfig => 40,
-            MetaErrorKind::Storage | MetaErrorKind::Damaged => 56,
+            MetaErrorKind::Storage | MetaErrorKind::Damaged | MetaErrorKind::Fatal => 56,
+            MetaErrorKind::NoQuorum => 7,
             MetaErrorKind::InvalidRequest => 42,
             MetaErrorKind::PolicyViolation => 44,
         }

@@ -159,13 +159,23 @@ pub fn damage_message(path: &Path, at: usize, why: &str, next_intact: usize) -> 
 
 /// The file header: magic and format version.
 pub(crate) fn header_bytes() -> Vec<u8> {
-    let mut header = MAGIC.to_vec();
-    header.extend_from_slice(&FORMAT_VERSION.to_be_bytes());
-    header
+    header_for(FORMAT_VERSION)
 }
 
 /// Encodes one entry (length, CRC, JSON payload); refuses payloads over [`MAX_ENTRY_LEN`].
 pub fn encode_entry(record: &MetadataRecord) -> Result<Vec<u8>, MetaError> {
+    encode_json_entry(record)
+}
+
+/// The file header of a journal of format `version` (magic and version).
+pub fn header_for(version: u16) -> Vec<u8> {
+    let mut header = MAGIC.to_vec();
+    header.extend_from_slice(&version.to_be_bytes());
+    header
+}
+
+/// Encodes any JSON value as one journal entry (the framing every journal version shares).
+pub fn encode_json_entry<T: serde::Serialize>(record: &T) -> Result<Vec<u8>, MetaError> {
     let payload = serde_json::to_vec(record).map_err(|e| {
         MetaError::new(
             MetaErrorKind::InvalidRequest,

@@ -48,9 +48,9 @@ pub enum ScanEnd {
 
 /// The result of scanning a journal image.
 #[derive(Debug, Clone)]
-pub struct Scan {
+pub struct Scan<T = MetadataRecord> {
     /// The intact records before the first bad entry, in order.
-    pub records: Vec<MetadataRecord>,
+    pub records: Vec<T>,
     /// Byte offset at which each record's entry starts (same length as `records`).
     pub offsets: Vec<usize>,
     /// Length of the intact prefix (header plus whole intact entries).
@@ -62,13 +62,22 @@ pub struct Scan {
 /// Scans a whole journal image. Errors (as text) for a wrong magic, an unsupported format
 /// version, or an intact entry this build cannot decode.
 pub fn scan(data: &[u8]) -> Result<Scan, String> {
+    scan_as(data, FORMAT_VERSION)
+}
+
+/// [`scan`] for a journal of format `expected_version` whose entries are `T`s (the Raft log of
+/// the metadata quorum is a journal of format version 2, entries being Raft log entries).
+pub fn scan_as<T: serde::de::DeserializeOwned>(
+    data: &[u8],
+    expected_version: u16,
+) -> Result<Scan<T>, String> {
     if data.len() < HEADER_LEN || &data[..8] != MAGIC {
         return Err("not a Strata metadata journal (bad magic)".into());
     }
     let version = u16::from_be_bytes([data[8], data[9]]);
-    if version != FORMAT_VERSION {
+    if version != expected_version {
         return Err(format!(
-            "metadata journal format version {version} is not supported (this build reads {FORMAT_VERSION})"
+            "metadata journal format version {version} is not supported here (this reader expects {expected_version})"
         ));
     }
     let mut pos = HEADER_LEN;

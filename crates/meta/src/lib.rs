@@ -16,6 +16,7 @@ pub mod journal;
 pub mod journal_repair;
 pub mod journal_scan;
 mod names;
+pub mod ops;
 mod record;
 mod state;
 mod store;
@@ -26,6 +27,7 @@ pub use names::{
     is_internal_topic, refuse_internal, validate_topic_name, INTERNAL_PREFIX, INTERNAL_TOPICS,
     TOPIC_NAME_MAX_LEN,
 };
-pub use record::{MetadataRecord, TopicRecord};
+pub use ops::{plan, Operation, Outcome};
+pub use record::{BrokerRegistration, MetadataRecord, TopicRecord};
 pub use state::{MetadataState, TopicMeta};
 pub use store::MetadataStore;

@@ -23,6 +23,20 @@ pub struct TopicRecord {
     pub configs: BTreeMap<String, String>,
 }
 
+/// A broker as registered with the quorum: its id and where clients reach it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// `node.id`.
+    pub node_id: i32,
+    /// Advertised Kafka listener host.
+    pub host: String,
+    /// Advertised Kafka listener port.
+    pub port: i32,
+    /// `broker.rack`, if set.
+    #[serde(default)]
+    pub rack: Option<String>,
+}
+
 /// One change to cluster metadata.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -55,6 +69,8 @@ pub enum MetadataRecord {
         /// Topic id.
         topic_id: String,
     },
+    /// A broker registered (or changed its listener).
+    BrokerRegistered(BrokerRegistration),
     /// Producer ids below `next` are handed out.
     ProducerIdsAllocated {
         /// First producer id not yet allocated.

@@ -2,13 +2,15 @@
 
 use std::collections::BTreeMap;
 
-use crate::record::{MetadataRecord, TopicRecord};
+use serde::{Deserialize, Serialize};
+
+use crate::record::{BrokerRegistration, MetadataRecord, TopicRecord};
 
 /// A topic in the current image.
 pub type TopicMeta = TopicRecord;
 
 /// The metadata image.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MetadataState {
     /// Cluster id, once initialised.
     pub cluster_id: Option<String>,
@@ -18,6 +20,9 @@ pub struct MetadataState {
     pub topics: BTreeMap<String, TopicMeta>,
     /// First producer id not yet allocated.
     pub next_producer_id: i64,
+    /// Registered brokers by node id.
+    #[serde(default)]
+    pub brokers: BTreeMap<i32, BrokerRegistration>,
 }
 
 impl MetadataState {
@@ -50,6 +55,9 @@ impl MetadataState {
             }
             MetadataRecord::TopicDeleted { topic_id } => {
                 self.topics.retain(|_, t| &t.topic_id != topic_id);
+            }
+            MetadataRecord::BrokerRegistered(b) => {
+                self.brokers.insert(b.node_id, b.clone());
             }
             MetadataRecord::ProducerIdsAllocated { next } => {
                 self.next_producer_id = self.next_producer_id.max(*next);

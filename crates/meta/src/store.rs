@@ -1,22 +1,22 @@
-//! The metadata store: journal plus image, and the validated operations that change them.
+//! The offline metadata store: a version-1 journal of records plus its image, changed through
+//! the same [`plan`] the quorum uses.
 //!
-//! Invariant: every method validates first, then appends the record durably, then applies it.
-//! `validate_only` runs the validation and stops.
+//! The broker keeps metadata in the quorum's Raft log (`strata-quorum`); this store is for
+//! tools that run with the broker stopped (`strata meta recover`), and for journals written
+//! before the quorum existed. The broker imports the records of a `metadata.log` it finds at
+//! start (an upgrade, or a recovery), and renames the file aside.
+//!
+//! Invariant: every method plans first (validation), then appends the records durably, then
+//! applies them. `validate_only` runs the validation and stops.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::{MetaError, MetaErrorKind};
 use crate::journal::Journal;
-use crate::names::{refuse_internal, validate_topic_name};
-use crate::record::{MetadataRecord, TopicRecord};
+use crate::ops::{new_cluster_id, new_topic_id, plan, Operation, Outcome};
+use crate::record::MetadataRecord;
 use crate::state::{MetadataState, TopicMeta};
-use crate::topic_config;
-
-/// Producer ids are reserved in the journal in blocks of this size (as Kafka does).
-const PRODUCER_ID_BLOCK: i64 = 1000;
-/// Largest partition count accepted for one topic.
-const MAX_PARTITIONS: i32 = 10_000;
 
 /// The durable metadata store of one node.
 #[derive(Debug)]
@@ -44,10 +44,10 @@ impl MetadataStore {
             next_producer_id,
         };
         if store.state.cluster_id.is_none() {
-            store.commit(MetadataRecord::ClusterInitialized {
+            store.commit(vec![MetadataRecord::ClusterInitialized {
                 cluster_id: new_cluster_id(),
                 node_id,
-            })?;
+            }])?;
         }
         tracing::info!(
             records = records.len(),
@@ -55,6 +55,12 @@ impl MetadataStore {
             "metadata replayed"
         );
         Ok(store)
+    }
+
+    /// Opens the journal at `path` read-only and returns its records (for import).
+    pub fn read_records(path: &Path) -> Result<Vec<MetadataRecord>, MetaError> {
+        let (_, records) = Journal::open(path)?;
+        Ok(records)
     }
 
     /// The current image.
@@ -67,6 +73,13 @@ impl MetadataStore {
         self.state.topics.get(name)
     }
 
+    /// Plans `op`, journals its records and applies them.
+    pub fn execute(&mut self, op: &Operation) -> Result<Outcome, MetaError> {
+        let (records, outcome) = plan(&self.state, op)?;
+        self.commit(records)?;
+        Ok(outcome)
+    }
+
     /// Creates a topic with a fresh topic id.
     pub fn create_topic(
         &mut self,
@@ -76,10 +89,9 @@ impl MetadataStore {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
-        let id = uuid::Uuid::new_v4().to_string();
         self.create_topic_with_id(
             name,
-            &id,
+            &new_topic_id(),
             partitions,
             replication_factor,
             configs,
@@ -98,57 +110,21 @@ impl MetadataStore {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
-        if self.state.topic_by_id(topic_id).is_some() {
-            return Err(MetaError::new(
-                MetaErrorKind::TopicExists,
-                format!("A topic with id {topic_id} already exists."),
-            ));
-        }
-        validate_topic_name(name)?;
-        refuse_internal(name, "created")?;
-        if self.state.topics.contains_key(name) {
-            return Err(MetaError::new(
-                MetaErrorKind::TopicExists,
-                format!("Topic '{name}' already exists."),
-            ));
-        }
-        if let Some(other) = self.colliding_topic(name) {
-            return Err(MetaError::new(
-                MetaErrorKind::InvalidTopic,
-                format!("Topic '{name}' collides with existing topic: {other}"),
-            ));
-        }
-        check_partition_count(partitions)?;
-        if replication_factor != 1 {
-            return Err(MetaError::new(
-                MetaErrorKind::InvalidReplicationFactor,
-                format!(
-                    "Replication factor: {replication_factor} larger than available brokers: 1."
-                ),
-            ));
-        }
-        let configs = normalize_configs(configs)?;
-        let topic = TopicRecord {
-            topic_id: topic_id.to_string(),
+        topic_of(self.execute(&Operation::CreateTopic {
             name: name.to_string(),
+            topic_id: topic_id.to_string(),
             partitions,
             replication_factor,
             configs,
-        };
-        if !validate_only {
-            self.commit(MetadataRecord::TopicCreated(topic.clone()))?;
-        }
-        Ok(topic)
+            validate_only,
+        })?)
     }
 
     /// Deletes a topic, returning what it was.
     pub fn delete_topic(&mut self, name: &str) -> Result<TopicMeta, MetaError> {
-        refuse_internal(name, "deleted")?;
-        let topic = self.existing(name)?.clone();
-        self.commit(MetadataRecord::TopicDeleted {
-            topic_id: topic.topic_id.clone(),
-        })?;
-        Ok(topic)
+        topic_of(self.execute(&Operation::DeleteTopic {
+            name: name.to_string(),
+        })?)
     }
 
     /// Grows a topic to `total` partitions.
@@ -158,30 +134,11 @@ impl MetadataStore {
         total: i32,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
-        refuse_internal(name, "altered")?;
-        let topic = self.existing(name)?.clone();
-        if total <= topic.partitions {
-            let msg = if total == topic.partitions {
-                format!("Topic already has {total} partitions.")
-            } else {
-                format!(
-                    "Topic currently has {} partitions, which is higher than the requested {total}.",
-                    topic.partitions
-                )
-            };
-            return Err(MetaError::new(MetaErrorKind::InvalidPartitions, msg));
-        }
-        check_partition_count(total)?;
-        if !validate_only {
-            self.commit(MetadataRecord::PartitionsIncreased {
-                topic_id: topic.topic_id.clone(),
-                partitions: total,
-            })?;
-        }
-        Ok(TopicMeta {
-            partitions: total,
-            ..topic
-        })
+        topic_of(self.execute(&Operation::IncreasePartitions {
+            name: name.to_string(),
+            total,
+            validate_only,
+        })?)
     }
 
     /// Replaces a topic's config overrides with `configs` (validated).
@@ -191,98 +148,44 @@ impl MetadataStore {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, MetaError> {
-        refuse_internal(name, "altered")?;
-        let topic = self.existing(name)?.clone();
-        let configs = normalize_configs(configs)?;
-        if !validate_only && configs != topic.configs {
-            self.commit(MetadataRecord::TopicConfigsReplaced {
-                topic_id: topic.topic_id.clone(),
-                configs: configs.clone(),
-            })?;
-        }
-        Ok(TopicMeta { configs, ..topic })
+        topic_of(self.execute(&Operation::ReplaceConfigs {
+            name: name.to_string(),
+            configs,
+            validate_only,
+        })?)
     }
 
     /// Hands out a new producer id, reserving a block in the journal when needed.
     pub fn allocate_producer_id(&mut self) -> Result<i64, MetaError> {
         if self.next_producer_id >= self.state.next_producer_id {
-            self.commit(MetadataRecord::ProducerIdsAllocated {
-                next: self.next_producer_id + PRODUCER_ID_BLOCK,
-            })?;
+            if let Outcome::ProducerIds { first, .. } =
+                self.execute(&Operation::AllocateProducerIds)?
+            {
+                self.next_producer_id = self.next_producer_id.max(first);
+            }
         }
         let id = self.next_producer_id;
         self.next_producer_id += 1;
         Ok(id)
     }
 
-    fn existing(&self, name: &str) -> Result<&TopicMeta, MetaError> {
-        self.state.topics.get(name).ok_or_else(|| {
-            MetaError::new(
-                MetaErrorKind::UnknownTopic,
-                format!("This server does not host this topic: {name}"),
-            )
-        })
-    }
-
-    /// Kafka refuses topics whose names differ only by '.' vs '_' (metric name collisions).
-    fn colliding_topic(&self, name: &str) -> Option<String> {
-        let norm = name.replace('.', "_");
-        self.state
-            .topics
-            .keys()
-            .find(|k| k.replace('.', "_") == norm)
-            .cloned()
-    }
-
-    fn commit(&mut self, record: MetadataRecord) -> Result<(), MetaError> {
-        self.journal.append(&record)?;
-        self.state.apply(&record);
+    fn commit(&mut self, records: Vec<MetadataRecord>) -> Result<(), MetaError> {
+        for record in &records {
+            self.journal.append(record)?;
+            self.state.apply(record);
+        }
         Ok(())
     }
 }
 
-/// Normalizes every override (see [`topic_config::normalize`]).
-fn normalize_configs(
-    configs: BTreeMap<String, String>,
-) -> Result<BTreeMap<String, String>, MetaError> {
-    configs
-        .into_iter()
-        .map(|(k, v)| {
-            let value = topic_config::normalize(&k, &v)?;
-            Ok((k.trim().to_string(), value))
-        })
-        .collect()
-}
-
-fn check_partition_count(n: i32) -> Result<(), MetaError> {
-    if !(1..=MAX_PARTITIONS).contains(&n) {
-        return Err(MetaError::new(
-            MetaErrorKind::InvalidPartitions,
-            format!("Number of partitions must be between 1 and {MAX_PARTITIONS}, got {n}."),
-        ));
+fn topic_of(outcome: Outcome) -> Result<TopicMeta, MetaError> {
+    match outcome {
+        Outcome::Topic(t) => Ok(t),
+        other => Err(MetaError::new(
+            MetaErrorKind::InvalidRequest,
+            format!("unexpected outcome {other:?}"),
+        )),
     }
-    Ok(())
-}
-
-/// Kafka cluster ids are a UUID in URL-safe base64 without padding (22 characters).
-fn new_cluster_id() -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let bytes = uuid::Uuid::new_v4().into_bytes();
-    let mut bits: u32 = 0;
-    let mut nbits = 0;
-    let mut out = String::with_capacity(22);
-    for b in bytes {
-        bits = (bits << 8) | b as u32;
-        nbits += 8;
-        while nbits >= 6 {
-            nbits -= 6;
-            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
-        }
-    }
-    if nbits > 0 {
-        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
-    }
-    out
 }
 
 #[cfg(test)]

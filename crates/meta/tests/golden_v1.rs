@@ -113,6 +113,7 @@ fn golden_state() -> MetadataState {
         node_id: 1,
         topics,
         next_producer_id: 2000,
+        brokers: Default::default(),
     }
 }
 

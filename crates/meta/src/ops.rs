@@ -1,0 +1,358 @@
+//! Metadata operations and their planning: an [`Operation`] is what a client asks for; [`plan`]
+//! validates it against the current image and turns it into the records that carry it out.
+//!
+//! The quorum leader plans every operation against its applied image, one at a time, and
+//! commits the records it returns; offline tools plan against the image they replayed. Either
+//! way validation lives here once.
+//!
+//! Invariants:
+//! - `plan` is a pure function of the image and the operation (fresh ids and the cluster id come
+//!   in the operation, never from inside `plan`), so a forwarded operation plans the same
+//!   wherever it runs;
+//! - an error means no records; `validate_only` operations always return no records;
+//! - the records returned are facts: applying them to the same image cannot fail.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{MetaError, MetaErrorKind};
+use crate::names::{refuse_internal, validate_topic_name};
+use crate::record::{BrokerRegistration, MetadataRecord, TopicRecord};
+use crate::state::{MetadataState, TopicMeta};
+use crate::topic_config;
+
+/// Producer ids are reserved in blocks of this size (as Kafka does).
+pub const PRODUCER_ID_BLOCK: i64 = 1000;
+/// Largest partition count accepted for one topic.
+pub const MAX_PARTITIONS: i32 = 10_000;
+
+/// A requested change to cluster metadata.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op")]
+pub enum Operation {
+    /// Names the cluster (once; a no-op when it already has an id).
+    InitializeCluster {
+        /// The new cluster id.
+        cluster_id: String,
+    },
+    /// Creates a topic.
+    CreateTopic {
+        /// Topic name.
+        name: String,
+        /// Topic id to use (fresh, or kept when restoring from the bucket).
+        topic_id: String,
+        /// Partition count.
+        partitions: i32,
+        /// Replication factor.
+        replication_factor: i16,
+        /// Config overrides.
+        configs: BTreeMap<String, String>,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// Deletes a topic.
+    DeleteTopic {
+        /// Topic name.
+        name: String,
+    },
+    /// Grows a topic's partition count.
+    IncreasePartitions {
+        /// Topic name.
+        name: String,
+        /// New total.
+        total: i32,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// Replaces a topic's config overrides.
+    ReplaceConfigs {
+        /// Topic name.
+        name: String,
+        /// The complete new set.
+        configs: BTreeMap<String, String>,
+        /// Validate only.
+        validate_only: bool,
+    },
+    /// Reserves the next block of producer ids.
+    AllocateProducerIds,
+    /// Registers (or re-registers) a broker and its Kafka listener.
+    RegisterBroker(BrokerRegistration),
+    /// Changes nothing: executing it waits until this node has applied everything the leader
+    /// had committed (a read barrier).
+    Barrier,
+    /// Appends records written offline (an upgraded or recovered journal). Planned as-is: the
+    /// tool that wrote them validated them against the image it replayed.
+    Import {
+        /// The records, in order.
+        records: Vec<MetadataRecord>,
+    },
+}
+
+/// What an operation produced, for the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    /// Nothing to report.
+    Done,
+    /// The topic as it is (or would be, when validating only) after the operation.
+    Topic(TopicMeta),
+    /// A block of producer ids `[first, end)` now belongs to the caller.
+    ProducerIds {
+        /// First id of the block.
+        first: i64,
+        /// One past the last id.
+        end: i64,
+    },
+}
+
+/// Validates `op` against `state` and returns the records that carry it out.
+pub fn plan(
+    state: &MetadataState,
+    op: &Operation,
+) -> Result<(Vec<MetadataRecord>, Outcome), MetaError> {
+    match op {
+        Operation::InitializeCluster { cluster_id } => {
+            if state.cluster_id.is_some() {
+                return Ok((Vec::new(), Outcome::Done));
+            }
+            Ok((
+                vec![MetadataRecord::ClusterInitialized {
+                    cluster_id: cluster_id.clone(),
+                    node_id: 0,
+                }],
+                Outcome::Done,
+            ))
+        }
+        Operation::CreateTopic {
+            name,
+            topic_id,
+            partitions,
+            replication_factor,
+            configs,
+            validate_only,
+        } => {
+            let topic = plan_create(
+                state,
+                name,
+                topic_id,
+                *partitions,
+                *replication_factor,
+                configs.clone(),
+            )?;
+            let records = if *validate_only {
+                Vec::new()
+            } else {
+                vec![MetadataRecord::TopicCreated(topic.clone())]
+            };
+            Ok((records, Outcome::Topic(topic)))
+        }
+        Operation::DeleteTopic { name } => {
+            refuse_internal(name, "deleted")?;
+            let topic = existing(state, name)?.clone();
+            Ok((
+                vec![MetadataRecord::TopicDeleted {
+                    topic_id: topic.topic_id.clone(),
+                }],
+                Outcome::Topic(topic),
+            ))
+        }
+        Operation::IncreasePartitions {
+            name,
+            total,
+            validate_only,
+        } => {
+            refuse_internal(name, "altered")?;
+            let topic = existing(state, name)?.clone();
+            let total = *total;
+            if total <= topic.partitions {
+                let msg = if total == topic.partitions {
+                    format!("Topic already has {total} partitions.")
+                } else {
+                    format!(
+                        "Topic currently has {} partitions, which is higher than the requested {total}.",
+                        topic.partitions
+                    )
+                };
+                return Err(MetaError::new(MetaErrorKind::InvalidPartitions, msg));
+            }
+            check_partition_count(total)?;
+            let records = if *validate_only {
+                Vec::new()
+            } else {
+                vec![MetadataRecord::PartitionsIncreased {
+                    topic_id: topic.topic_id.clone(),
+                    partitions: total,
+                }]
+            };
+            Ok((
+                records,
+                Outcome::Topic(TopicMeta {
+                    partitions: total,
+                    ..topic
+                }),
+            ))
+        }
+        Operation::ReplaceConfigs {
+            name,
+            configs,
+            validate_only,
+        } => {
+            refuse_internal(name, "altered")?;
+            let topic = existing(state, name)?.clone();
+            let configs = normalize_configs(configs.clone())?;
+            let records = if !*validate_only && configs != topic.configs {
+                vec![MetadataRecord::TopicConfigsReplaced {
+                    topic_id: topic.topic_id.clone(),
+                    configs: configs.clone(),
+                }]
+            } else {
+                Vec::new()
+            };
+            Ok((records, Outcome::Topic(TopicMeta { configs, ..topic })))
+        }
+        Operation::AllocateProducerIds => {
+            let first = state.next_producer_id;
+            let end = first + PRODUCER_ID_BLOCK;
+            Ok((
+                vec![MetadataRecord::ProducerIdsAllocated { next: end }],
+                Outcome::ProducerIds { first, end },
+            ))
+        }
+        Operation::RegisterBroker(registration) => {
+            if state.brokers.get(&registration.node_id) == Some(registration) {
+                return Ok((Vec::new(), Outcome::Done));
+            }
+            Ok((
+                vec![MetadataRecord::BrokerRegistered(registration.clone())],
+                Outcome::Done,
+            ))
+        }
+        Operation::Barrier => Ok((Vec::new(), Outcome::Done)),
+        Operation::Import { records } => {
+            // A journal written offline names a cluster of its own when it starts empty; the
+            // cluster keeps the id it has.
+            let records = records
+                .iter()
+                .filter(|r| {
+                    state.cluster_id.is_none()
+                        || !matches!(r, MetadataRecord::ClusterInitialized { .. })
+                })
+                .cloned()
+                .collect();
+            Ok((records, Outcome::Done))
+        }
+    }
+}
+
+fn plan_create(
+    state: &MetadataState,
+    name: &str,
+    topic_id: &str,
+    partitions: i32,
+    replication_factor: i16,
+    configs: BTreeMap<String, String>,
+) -> Result<TopicRecord, MetaError> {
+    if state.topic_by_id(topic_id).is_some() {
+        return Err(MetaError::new(
+            MetaErrorKind::TopicExists,
+            format!("A topic with id {topic_id} already exists."),
+        ));
+    }
+    validate_topic_name(name)?;
+    refuse_internal(name, "created")?;
+    if state.topics.contains_key(name) {
+        return Err(MetaError::new(
+            MetaErrorKind::TopicExists,
+            format!("Topic '{name}' already exists."),
+        ));
+    }
+    if let Some(other) = colliding_topic(state, name) {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidTopic,
+            format!("Topic '{name}' collides with existing topic: {other}"),
+        ));
+    }
+    check_partition_count(partitions)?;
+    // Replication between brokers is not wired yet: one replica per partition.
+    if replication_factor != 1 {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidReplicationFactor,
+            format!("Replication factor: {replication_factor} larger than available brokers: 1."),
+        ));
+    }
+    Ok(TopicRecord {
+        topic_id: topic_id.to_string(),
+        name: name.to_string(),
+        partitions,
+        replication_factor,
+        configs: normalize_configs(configs)?,
+    })
+}
+
+fn existing<'a>(state: &'a MetadataState, name: &str) -> Result<&'a TopicMeta, MetaError> {
+    state.topics.get(name).ok_or_else(|| {
+        MetaError::new(
+            MetaErrorKind::UnknownTopic,
+            format!("This server does not host this topic: {name}"),
+        )
+    })
+}
+
+/// Kafka refuses topics whose names differ only by '.' vs '_' (metric name collisions).
+fn colliding_topic(state: &MetadataState, name: &str) -> Option<String> {
+    let norm = name.replace('.', "_");
+    state
+        .topics
+        .keys()
+        .find(|k| k.replace('.', "_") == norm)
+        .cloned()
+}
+
+/// Normalizes every override (see [`topic_config::normalize`]).
+fn normalize_configs(
+    configs: BTreeMap<String, String>,
+) -> Result<BTreeMap<String, String>, MetaError> {
+    configs
+        .into_iter()
+        .map(|(k, v)| {
+            let value = topic_config::normalize(&k, &v)?;
+            Ok((k.trim().to_string(), value))
+        })
+        .collect()
+}
+
+fn check_partition_count(n: i32) -> Result<(), MetaError> {
+    if !(1..=MAX_PARTITIONS).contains(&n) {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidPartitions,
+            format!("Number of partitions must be between 1 and {MAX_PARTITIONS}, got {n}."),
+        ));
+    }
+    Ok(())
+}
+
+/// A fresh Kafka-style cluster id: a UUID in URL-safe base64 without padding (22 characters).
+pub fn new_cluster_id() -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let bytes = uuid::Uuid::new_v4().into_bytes();
+    let mut bits: u32 = 0;
+    let mut nbits = 0;
+    let mut out = String::with_capacity(22);
+    for b in bytes {
+        bits = (bits << 8) | b as u32;
+        nbits += 8;
+        while nbits >= 6 {
+            nbits -= 6;
+            out.push(ALPHABET[((bits >> nbits) & 63) as usize] as char);
+        }
+    }
+    if nbits > 0 {
+        out.push(ALPHABET[((bits << (6 - nbits)) & 63) as usize] as char);
+    }
+    out
+}
+
+/// A fresh topic id (UUID, hyphenated).
+pub fn new_topic_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
