@@ -221,6 +221,13 @@ impl Broker {
     }
 
     fn spawn_and_wait(&mut self) -> Result<()> {
+        self.spawn()?;
+        self.wait_ready()
+    }
+
+    /// Starts the process without waiting for its listener (cluster members wait for each
+    /// other's quorum before they listen; start them all, then [`Broker::wait_ready`]).
+    pub fn spawn(&mut self) -> Result<()> {
         self.starts += 1;
         let mut log = OpenOptions::new()
             .create(true)
@@ -247,7 +254,12 @@ impl Broker {
             .with_context(|| format!("spawning {}", self.bin.display()))?;
         remember_pid(child.id());
         self.child = Some(child);
+        Ok(())
+    }
 
+    /// Waits until the spawned process accepts connections on its Kafka listener.
+    pub fn wait_ready(&mut self) -> Result<()> {
+        let listen = format!("127.0.0.1:{}", self.port);
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if !self.is_running() {

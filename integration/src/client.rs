@@ -425,3 +425,47 @@ pub fn topic_names(bootstrap: &str) -> Result<Vec<String>> {
         .map(|t| t.name().to_string())
         .collect())
 }
+
+/// `n` keyed records `k<i>` → `<tag>-<i>`, record `i` to partition `i mod partitions`.
+pub fn numbered(n: usize, tag: &str, partitions: i32) -> Vec<Outgoing> {
+    (0..n)
+        .map(|i| Outgoing {
+            partition: Some(i as i32 % partitions),
+            key: Some(format!("k{i}").into_bytes()),
+            value: format!("{tag}-{i}").into_bytes(),
+            ..Outgoing::default()
+        })
+        .collect()
+}
+
+/// What [`numbered`] records read back as with [`values_by_partition`].
+pub fn numbered_values(n: usize, tag: &str, partitions: i32) -> Vec<Vec<String>> {
+    let mut out = vec![Vec::new(); partitions as usize];
+    for i in 0..n {
+        out[i % partitions as usize].push(format!("{tag}-{i}"));
+    }
+    out
+}
+
+/// Every value of `topic`, per partition, in offset order.
+pub async fn values_by_partition(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+) -> Result<Vec<Vec<String>>> {
+    let read = read_topic(bootstrap, topic, partitions).await?;
+    let mut out = vec![Vec::new(); partitions as usize];
+    for r in read {
+        out[r.partition as usize].push((
+            r.offset,
+            String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(),
+        ));
+    }
+    Ok(out
+        .into_iter()
+        .map(|mut p| {
+            p.sort();
+            p.into_iter().map(|(_, v)| v).collect()
+        })
+        .collect())
+}

@@ -17,6 +17,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod cluster;
 pub mod durability;
 pub mod groups;
 pub mod run;

@@ -257,8 +257,10 @@ fn stalled_100_mib_announcements_cost_little_memory() {
             "broker RSS: {before} KiB before, {rss} KiB with 100 stalled 100 MiB frames \
              (peak {hwm} KiB); in-flight request bytes {in_flight}"
         );
+        // The bound was 64 MiB before the metadata quorum; with openraft and the gRPC stack
+        // (tonic, hyper, h2) linked and running, an idle debug-build broker measured 65 MiB here.
         ensure!(
-            rss < 64 * 1024,
+            rss < 72 * 1024,
             "RSS {rss} KiB with 100 stalled frames (was {before} KiB)"
         );
         ensure!(

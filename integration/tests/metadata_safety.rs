@@ -15,50 +15,14 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::admin::{NewPartitions, NewTopic, ResourceSpecifier, TopicReplication};
 use rdkafka::error::RDKafkaErrorCode;
-use strata_integration::client::{admin_options, partition_count, topic_names};
+use strata_integration::client::{
+    admin_options, numbered, numbered_values, partition_count, topic_names, values_by_partition,
+};
 use strata_integration::{
-    admin, create_topic, producer, read_topic, run, send_all, strata_cli, Broker, Outgoing,
+    admin, create_topic, producer, run, send_all, strata_cli, Broker, Outgoing,
 };
 
 type Admin = rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext>;
-
-fn records(n: usize, tag: &str, partitions: i32) -> Vec<Outgoing> {
-    (0..n)
-        .map(|i| Outgoing {
-            partition: Some(i as i32 % partitions),
-            key: Some(format!("k{i}").into_bytes()),
-            value: format!("{tag}-{i}").into_bytes(),
-            ..Outgoing::default()
-        })
-        .collect()
-}
-
-/// Values per partition, in offset order.
-async fn values(bootstrap: &str, topic: &str, partitions: i32) -> Result<Vec<Vec<String>>> {
-    let read = read_topic(bootstrap, topic, partitions).await?;
-    let mut out = vec![Vec::new(); partitions as usize];
-    for r in read {
-        out[r.partition as usize].push((
-            r.offset,
-            String::from_utf8_lossy(r.value.as_deref().unwrap_or_default()).into_owned(),
-        ));
-    }
-    Ok(out
-        .into_iter()
-        .map(|mut p| {
-            p.sort();
-            p.into_iter().map(|(_, v)| v).collect()
-        })
-        .collect())
-}
-
-fn expected(n: usize, tag: &str, partitions: i32) -> Vec<Vec<String>> {
-    let mut out = vec![Vec::new(); partitions as usize];
-    for i in 0..n {
-        out[i % partitions as usize].push(format!("{tag}-{i}"));
-    }
-    out
-}
 
 /// Byte offsets of the journal's entries (header 10 bytes, then `len, crc, payload`).
 fn entry_offsets(journal: &[u8]) -> Vec<usize> {
@@ -72,8 +36,9 @@ fn entry_offsets(journal: &[u8]) -> Vec<usize> {
     out
 }
 
+/// The metadata quorum's Raft log: the metadata journal framing, version 2.
 fn journal_path(data_dir: &Path) -> std::path::PathBuf {
-    data_dir.join("__cluster_metadata").join("metadata.log")
+    data_dir.join("__cluster_metadata").join("raft.log")
 }
 
 fn meta_cli(data_dir: &Path, args: &[&str]) -> Result<strata_integration::CommandOutput> {
@@ -92,7 +57,7 @@ fn damaged_journal_refuses_start_then_repair_and_recover_restore_everything() {
         for t in ["alpha", "beta", "gamma"] {
             create_topic(&bootstrap, t, 2, &[]).await?;
             let p = producer(&bootstrap, &[])?;
-            send_all(&p, t, &records(20, t, 2)).await?;
+            send_all(&p, t, &numbered(20, t, 2)).await?;
         }
         broker.sigterm_and_wait()?;
 
@@ -157,7 +122,7 @@ fn damaged_journal_refuses_start_then_repair_and_recover_restore_everything() {
         for t in ["alpha", "beta", "gamma"] {
             ensure!(partition_count(&bootstrap, t)? == Some(2), "{t} partitions");
             ensure!(
-                values(&bootstrap, t, 2).await? == expected(20, t, 2),
+                values_by_partition(&bootstrap, t, 2).await? == numbered_values(20, t, 2),
                 "{t} records after repair + recover"
             );
         }
@@ -171,7 +136,7 @@ fn lost_metadata_dir_strays_then_recover_reattaches() {
         let mut broker = Broker::start(&[])?;
         let bootstrap = broker.bootstrap();
         create_topic(&bootstrap, "orders", 3, &[]).await?;
-        send_all(&producer(&bootstrap, &[])?, "orders", &records(30, "o", 3)).await?;
+        send_all(&producer(&bootstrap, &[])?, "orders", &numbered(30, "o", 3)).await?;
         broker.sigkill()?;
 
         let data = broker.data_dir().to_path_buf();
@@ -211,7 +176,7 @@ fn lost_metadata_dir_strays_then_recover_reattaches() {
         broker.restart()?;
         let bootstrap = broker.bootstrap();
         ensure!(
-            values(&bootstrap, "orders", 3).await? == expected(30, "o", 3),
+            values_by_partition(&bootstrap, "orders", 3).await? == numbered_values(30, "o", 3),
             "records after recover"
         );
         // The recovered topic takes new writes after the old ones.
@@ -390,7 +355,7 @@ fn topic_creation_is_atomic_and_bounded() {
         // Kafka's longest topic name (249 characters) can be created, used and deleted.
         let long = "l".repeat(249);
         create_topic(&bootstrap, &long, 2, &[]).await?;
-        send_all(&producer(&bootstrap, &[])?, &long, &records(4, "x", 2)).await?;
+        send_all(&producer(&bootstrap, &[])?, &long, &numbered(4, "x", 2)).await?;
         let deleted = admin
             .delete_topics(&[long.as_str()], &admin_options())
             .await?;

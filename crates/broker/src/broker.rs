@@ -1,11 +1,15 @@
-//! The broker's shared state: metadata store, hosted partitions, the group-commit flusher.
+//! The broker's shared state: the metadata quorum member, hosted partitions, the group-commit
+//! flusher.
 //!
 //! Invariants:
-//! - lock order is `meta` before `partitions`; neither is held across an `.await`;
-//! - topic changes are atomic: creating a topic or adding partitions opens (creates) every new
-//!   partition log *before* the change is journaled and made visible; if any log cannot be
-//!   created, the new directories are removed and nothing is journaled. A crash between the two
-//!   leaves unowned directories, which the next start renames aside as stray (never deletes);
+//! - lock order is `changes` before `partitions`; neither is held across an `.await`;
+//! - metadata changes only through the quorum; the broker hosts the partitions of which the
+//!   applied image names it a replica (the reconciler, `reconcile.rs`, follows the image);
+//! - topic changes made through this broker are atomic here: creating a topic or adding
+//!   partitions opens (creates) every new local partition log *before* the change is committed
+//!   and made visible; if any log cannot be created, the new directories are removed and
+//!   nothing is committed. A crash between the two leaves unowned directories, which the next
+//!   start renames aside as stray (never deletes);
 //! - a deleted topic is journaled first, then its directories are renamed to `*-delete`
 //!   (atomic) and removed, so a topic re-created under the same name never sees old segments;
 //! - startup never removes a directory that metadata does not own (see [`crate::dirs`]);
@@ -19,16 +23,21 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use strata_log::PartitionLog;
-use strata_meta::{MetaError, MetaErrorKind, MetadataStore, TopicMeta};
+use strata_meta::{MetaError, MetaErrorKind, MetadataState, Operation, Outcome, TopicMeta};
+use strata_quorum::Quorum;
 use tokio::sync::watch;
 
 use crate::config::BrokerConfig;
 use crate::dirs::{partition_dir, remove_partition_dir, sweep_unowned};
 use crate::error::BrokerError;
 use crate::log_config::log_config;
+use crate::metadata_quorum::{self, execute, unexpected};
 use crate::partition::{OfflinePartitions, Partition, TopicPartition, KAFKA_STORAGE_ERROR};
 use crate::producer_ids::ProducerEpochs;
 use crate::topic_settings;
+
+/// NOT_LEADER_OR_FOLLOWER: the partition exists, but this broker does not lead it.
+pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
 /// Name of the metadata directory inside the data dir.
 pub const META_DIR: &str = "__cluster_metadata";
@@ -38,7 +47,11 @@ pub const META_DIR: &str = "__cluster_metadata";
 pub struct Broker {
     /// Settings.
     pub config: BrokerConfig,
-    meta: Mutex<MetadataStore>,
+    quorum: Arc<Quorum>,
+    /// Held across a local partition change (prepare, commit, publish) and a reconcile pass.
+    changes: Mutex<()>,
+    /// The producer-id block this broker hands out from: `[next, end)`.
+    producer_ids: Mutex<(i64, i64)>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
     /// Partitions that failed to open at startup (KAFKA_STORAGE_ERROR until restart).
     offline: OfflinePartitions,
@@ -58,14 +71,19 @@ impl Broker {
         let data_dir = config.data_dir.clone();
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| BrokerError::io(format!("create {}", data_dir.display()), e))?;
-        let meta = MetadataStore::open(&data_dir.join(META_DIR), config.node_id)?;
+        let quorum =
+            metadata_quorum::block_on(metadata_quorum::start(&config, &data_dir.join(META_DIR)))?;
+        let image = quorum.image();
         let now = now_ms();
         let mut partitions = HashMap::new();
         let offline = OfflinePartitions::default();
         let recovery_points = crate::recovery_points::read(&data_dir);
         let high_watermarks = crate::high_watermarks::read(&data_dir);
-        for topic in meta.state().topics.values() {
+        for topic in image.topics.values() {
             for p in 0..topic.partitions {
+                if !image.is_replica(topic, p, config.node_id) {
+                    continue;
+                }
                 let tp = (topic.name.clone(), p);
                 let rp = recovery_points.get(&tp).copied();
                 // One partition that cannot open goes offline; the rest of the broker serves.
@@ -101,7 +119,9 @@ impl Broker {
             .map_err(|e| BrokerError::io("start the flusher thread".to_string(), e))?;
         let broker = Arc::new(Broker {
             config,
-            meta: Mutex::new(meta),
+            quorum,
+            changes: Mutex::new(()),
+            producer_ids: Mutex::new((0, 0)),
             partitions: RwLock::new(partitions),
             offline,
             flusher,
@@ -131,9 +151,40 @@ impl Broker {
             .unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Locks the metadata store.
-    pub fn meta(&self) -> MutexGuard<'_, MetadataStore> {
-        self.meta.lock().unwrap_or_else(|p| p.into_inner())
+    /// The applied metadata image.
+    pub fn meta(&self) -> Arc<MetadataState> {
+        self.quorum.image()
+    }
+
+    /// The metadata quorum member.
+    pub fn quorum(&self) -> &Arc<Quorum> {
+        &self.quorum
+    }
+
+    /// Serialises local partition changes with the reconciler.
+    pub(crate) fn lock_changes(&self) -> MutexGuard<'_, ()> {
+        self.changes.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Hands out a producer id, taking a new block from the quorum when this one is used up.
+    pub fn allocate_producer_id(&self) -> Result<i64, MetaError> {
+        let mut ids = self.producer_ids.lock().unwrap_or_else(|p| p.into_inner());
+        if ids.0 >= ids.1 {
+            match execute(&self.quorum, Operation::AllocateProducerIds)? {
+                Outcome::ProducerIds { first, end } => *ids = (first, end),
+                other => return Err(unexpected(other)),
+            }
+        }
+        let id = ids.0;
+        ids.0 += 1;
+        Ok(id)
+    }
+
+    fn topic_op(&self, op: Operation) -> Result<TopicMeta, MetaError> {
+        match execute(&self.quorum, op)? {
+            Outcome::Topic(t) => Ok(t),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// A hosted partition.
@@ -152,7 +203,14 @@ impl Broker {
             Some(part) if part.is_offline() => Err(KAFKA_STORAGE_ERROR),
             Some(part) => Ok(part),
             None if self.offline.reason(topic, index).is_some() => Err(KAFKA_STORAGE_ERROR),
-            None => Err(3), // UNKNOWN_TOPIC_OR_PARTITION
+            None => {
+                let meta = self.meta();
+                match meta.topic(topic) {
+                    // Another broker hosts it: the client's metadata is stale.
+                    Some(t) if (0..t.partitions).contains(&index) => Err(NOT_LEADER_OR_FOLLOWER),
+                    _ => Err(3), // UNKNOWN_TOPIC_OR_PARTITION
+                }
+            }
         }
     }
 
@@ -205,32 +263,19 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
-        let mut meta = self.meta();
-        let topic = meta.create_topic_with_id(
-            name,
-            topic_id,
+        let op = |validate_only| Operation::CreateTopic {
+            name: name.to_string(),
+            topic_id: topic_id.to_string(),
             partitions,
             replication_factor,
-            configs.clone(),
-            true,
-        )?;
-        self.check_partition_limit(&meta, partitions)?;
+            configs: configs.clone(),
+            validate_only,
+        };
+        let _changes = self.lock_changes();
+        let topic = self.change_partitions(op, 0, validate_only)?;
         if validate_only {
             return Ok(topic);
         }
-        let opened = self.prepare_partitions(&topic, 0)?;
-        if let Err(e) = meta.create_topic_with_id(
-            name,
-            topic_id,
-            partitions,
-            replication_factor,
-            configs,
-            false,
-        ) {
-            self.discard_partitions(&topic.name, opened);
-            return Err(e.into());
-        }
-        self.publish_partitions(opened);
         tracing::info!(topic = name, partitions, "created topic");
         if !crate::log_config::deletes_by_retention(&self.config, &topic.configs) {
             tracing::warn!(
@@ -244,8 +289,18 @@ impl Broker {
 
     /// Deletes a topic and its data.
     pub fn delete_topic(&self, name: &str) -> Result<TopicMeta, BrokerError> {
-        let mut meta = self.meta();
-        let topic = meta.delete_topic(name)?;
+        let _changes = self.lock_changes();
+        let topic = self.topic_op(Operation::DeleteTopic {
+            name: name.to_string(),
+        })?;
+        self.remove_local_topic(&topic)?;
+        tracing::info!(topic = name, "deleted topic");
+        Ok(topic)
+    }
+
+    /// Closes and removes this broker's partitions of a deleted topic (and its remote data).
+    pub(crate) fn remove_local_topic(&self, topic: &TopicMeta) -> Result<(), BrokerError> {
+        let name = topic.name.as_str();
         let removed: Vec<Arc<Partition>> = {
             let mut map = self.partitions.write().unwrap_or_else(|p| p.into_inner());
             (0..topic.partitions)
@@ -265,8 +320,7 @@ impl Broker {
                 }
             });
         }
-        tracing::info!(topic = name, "deleted topic");
-        Ok(topic)
+        Ok(())
     }
 
     /// Grows a topic to `total` partitions.
@@ -277,24 +331,48 @@ impl Broker {
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
         strata_meta::refuse_internal(name, "altered")?;
-        let mut meta = self.meta();
-        let before = meta.topic(name).map(|t| t.partitions).ok_or_else(|| {
-            MetaError::new(
-                MetaErrorKind::UnknownTopic,
-                format!("Topic {name} not found"),
-            )
-        })?;
-        let topic = meta.increase_partitions(name, total, true)?;
-        self.check_partition_limit(&meta, total - before)?;
+        let _changes = self.lock_changes();
+        let before = self
+            .meta()
+            .topic(name)
+            .map(|t| t.partitions)
+            .ok_or_else(|| {
+                MetaError::new(
+                    MetaErrorKind::UnknownTopic,
+                    format!("Topic {name} not found"),
+                )
+            })?;
+        let op = |validate_only| Operation::IncreasePartitions {
+            name: name.to_string(),
+            total,
+            validate_only,
+        };
+        self.change_partitions(op, before, validate_only)
+    }
+
+    /// A change that adds partitions `from..`: validate it (and the partition limit), create
+    /// this broker's new logs, commit it, then publish them — or discard them if the commit
+    /// fails. `op(validate_only)` builds the operation. The caller holds `changes`.
+    fn change_partitions(
+        &self,
+        op: impl Fn(bool) -> Operation,
+        from: i32,
+        validate_only: bool,
+    ) -> Result<TopicMeta, BrokerError> {
+        let topic = self.topic_op(op(true))?;
+        self.check_partition_limit(&topic, from)?;
         if validate_only {
             return Ok(topic);
         }
-        let opened = self.prepare_partitions(&topic, before)?;
-        if let Err(e) = meta.increase_partitions(name, total, false) {
-            self.discard_partitions(&topic.name, opened);
-            return Err(e.into());
-        }
-        self.publish_partitions(opened);
+        let opened = self.prepare_partitions(&topic, from)?;
+        let topic = match self.topic_op(op(false)) {
+            Ok(t) => t,
+            Err(e) => {
+                self.discard_partitions(&topic.name, opened);
+                return Err(e.into());
+            }
+        };
+        self.publish_committed(&topic, opened);
         Ok(topic)
     }
 
@@ -305,7 +383,8 @@ impl Broker {
         configs: BTreeMap<String, String>,
         validate_only: bool,
     ) -> Result<TopicMeta, BrokerError> {
-        let mut meta = self.meta();
+        let _changes = self.lock_changes();
+        let meta = self.meta();
         if let Some(current) = meta.topic(name) {
             let tiered = |c: &BTreeMap<String, String>| {
                 crate::log_config::effective(&self.config, c, "remote.storage.enable")
@@ -322,7 +401,11 @@ impl Broker {
                 .into());
             }
         }
-        let topic = meta.replace_configs(name, configs, validate_only)?;
+        let topic = self.topic_op(Operation::ReplaceConfigs {
+            name: name.to_string(),
+            configs,
+            validate_only,
+        })?;
         if !validate_only {
             let settings = Arc::new(topic_settings::resolve(&self.config, &topic.configs));
             for p in 0..topic.partitions {
@@ -346,16 +429,22 @@ impl Broker {
         })
     }
 
-    /// Refuses a change that would take the broker past `max.broker.partitions`.
-    fn check_partition_limit(&self, meta: &MetadataStore, adding: i32) -> Result<(), BrokerError> {
-        let hosted: i64 = meta
-            .state()
-            .topics
-            .values()
-            .map(|t| i64::from(t.partitions))
-            .sum();
+    /// Refuses a change that would take the broker past `max.broker.partitions`: `topic` as
+    /// it would be, whose partitions from `from` on are new.
+    fn check_partition_limit(&self, topic: &TopicMeta, from: i32) -> Result<(), BrokerError> {
+        let meta = self.meta();
+        let node = self.config.node_id;
+        let hosted = meta.partitions_on(node);
+        let adding = (from..topic.partitions)
+            .filter(|&p| {
+                topic
+                    .replicas
+                    .get(p as usize)
+                    .is_none_or(|r| r.contains(&node))
+            })
+            .count() as i64;
         let limit = self.config.max_broker_partitions;
-        if hosted + i64::from(adding) > limit {
+        if hosted + adding > limit {
             return Err(MetaError::new(
                 MetaErrorKind::PolicyViolation,
                 format!(
@@ -377,7 +466,15 @@ impl Broker {
     ) -> Result<Vec<Partition>, BrokerError> {
         let now = now_ms();
         let mut opened = Vec::new();
+        let node = self.config.node_id;
         for p in from..topic.partitions {
+            if topic
+                .replicas
+                .get(p as usize)
+                .is_some_and(|r| !r.contains(&node))
+            {
+                continue;
+            }
             match open_partition(&self.config, &self.config.data_dir, topic, p, now, None) {
                 Ok(part) => opened.push(part),
                 Err(e) => {
@@ -411,6 +508,36 @@ impl Broker {
         for part in opened {
             map.insert((part.topic.clone(), part.index), Arc::new(part));
         }
+    }
+
+    /// Opens (creating if need be) partition `p` of `topic`, which the image places here, and
+    /// publishes it; a failure makes it an offline placeholder.
+    pub(crate) fn open_assigned(&self, topic: &TopicMeta, p: i32, now: i64) {
+        match open_partition(&self.config, &self.config.data_dir, topic, p, now, None) {
+            Ok(part) => {
+                tracing::info!(topic = %topic.name, partition = p, "hosting partition");
+                self.publish_partitions(vec![part]);
+            }
+            Err(e) => {
+                tracing::error!(topic = %topic.name, partition = p, error = %e,
+                    "partition failed to open: offline (KAFKA_STORAGE_ERROR) until restart");
+                self.offline.insert((topic.name.clone(), p), e.to_string());
+            }
+        }
+    }
+
+    /// Publishes prepared partitions that `topic` (as committed) still places here, and
+    /// discards the rest (the assignment moved between validation and commit).
+    fn publish_committed(&self, topic: &TopicMeta, opened: Vec<Partition>) {
+        let node = self.config.node_id;
+        let (keep, drop): (Vec<_>, Vec<_>) = opened.into_iter().partition(|part| {
+            topic
+                .replicas
+                .get(part.index as usize)
+                .is_none_or(|r| r.contains(&node))
+        });
+        self.discard_partitions(&topic.name, drop);
+        self.publish_partitions(keep);
     }
 
     /// A receiver that turns true when shutdown begins.

@@ -68,6 +68,13 @@ pub struct BrokerConfig {
     /// `strata.replica.fsync`: a follower's copy counts toward the high watermark only once it
     /// is fsynced (Redpanda's rule); read by replication.
     pub replica_fsync: bool,
+    /// `controller.quorum.voters` (`--voters`); none: a one-voter quorum of this node.
+    pub voters: Option<strata_quorum::Voters>,
+    /// `strata.cluster.listen` (`--cluster-listen`): the gRPC listener between nodes; defaults
+    /// to this node's address in the voter list.
+    pub cluster_listen: Option<SocketAddr>,
+    /// `broker.rack`.
+    pub rack: Option<String>,
     /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
     pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
@@ -141,8 +148,38 @@ impl BrokerConfig {
             max_broker_partitions: parse(&raw, "max.broker.partitions")?,
             replica_fsync: parse(&raw, "strata.replica.fsync")?,
             connections: crate::conn_config::ConnectionConfig::from_map(&raw)?,
+            voters: None,
+            cluster_listen: None,
+            rack: raw.get("broker.rack").filter(|r| !r.is_empty()).cloned(),
             raw,
         };
+        let mut cfg = cfg;
+        if let Some(text) = cfg
+            .raw
+            .get("controller.quorum.voters")
+            .filter(|v| !v.trim().is_empty())
+        {
+            let voters = strata_quorum::parse_voters(text).map_err(|e| e.message)?;
+            let me = u64::try_from(cfg.node_id)
+                .ok()
+                .filter(|id| voters.contains_key(id))
+                .ok_or_else(|| {
+                    format!(
+                        "node.id {} is not one of controller.quorum.voters ({text})",
+                        cfg.node_id
+                    )
+                })?;
+            let listen = match cfg.raw.get("strata.cluster.listen") {
+                Some(l) => l.clone(),
+                None => voters[&me].clone(),
+            };
+            cfg.cluster_listen = Some(listen.parse().map_err(|e| {
+                format!("strata.cluster.listen = {listen}: {e} (expected IP:PORT)")
+            })?);
+            cfg.voters = Some(voters);
+        } else if cfg.raw.contains_key("strata.cluster.listen") {
+            return Err("strata.cluster.listen (--cluster-listen) needs controller.quorum.voters (--voters)".into());
+        }
         if cfg.max_broker_partitions < 1 {
             return Err("max.broker.partitions must be at least 1".into());
         }

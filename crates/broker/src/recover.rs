@@ -53,7 +53,8 @@ pub fn recover_topics(
     node_id: i32,
 ) -> Result<RecoverReport, BrokerError> {
     let mut report = RecoverReport::default();
-    let mut store = MetadataStore::open(meta_dir, node_id)?;
+    let base = strata_quorum::offline_image(meta_dir)?;
+    let mut store = MetadataStore::open_with_base(meta_dir, node_id, base)?;
     let found = scan_dirs(data_dir, &mut report)?;
     let mut by_id: BTreeMap<String, Vec<Found>> = BTreeMap::new();
     for f in found {

@@ -20,6 +20,7 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Result<Vec<JoinHandle<()>>, Bro
     Ok(vec![
         tokio::spawn(retention_loop(broker.clone())),
         tokio::spawn(flush_loop(broker.clone())),
+        tokio::spawn(crate::reconcile::run(broker.clone())),
         crate::tiering::spawn(broker)?,
     ])
 }

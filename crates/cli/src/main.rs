@@ -49,6 +49,17 @@ struct ServeArgs {
     /// TOML file of broker settings with Kafka names (e.g. `num.partitions = 4`).
     #[arg(long, short = 'c')]
     config: Option<PathBuf>,
+    /// This node's id (Kafka: node.id).
+    #[arg(long)]
+    node_id: Option<i32>,
+    /// The metadata quorum's voters, `id@host:port,…` with each voter's --cluster-listen
+    /// address (Kafka: controller.quorum.voters). Without it the node is a one-voter cluster.
+    #[arg(long)]
+    voters: Option<String>,
+    /// The gRPC listener between nodes, HOST:PORT (setting strata.cluster.listen; default: this
+    /// node's address in --voters).
+    #[arg(long)]
+    cluster_listen: Option<String>,
     /// Data directory (Kafka: log.dirs).
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -106,6 +117,15 @@ fn disable_transparent_huge_pages() {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let mut flags = Vec::new();
+    if let Some(id) = args.node_id {
+        flags.push(("node.id".to_string(), id.to_string()));
+    }
+    if let Some(v) = &args.voters {
+        flags.push(("controller.quorum.voters".to_string(), v.clone()));
+    }
+    if let Some(c) = &args.cluster_listen {
+        flags.push(("strata.cluster.listen".to_string(), c.clone()));
+    }
     if let Some(d) = &args.data_dir {
         flags.push(("log.dirs".to_string(), d.display().to_string()));
     }

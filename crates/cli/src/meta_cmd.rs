@@ -1,5 +1,7 @@
-//! `strata meta check|repair|recover`: offline tools for the metadata journal
-//! (`<data dir>/__cluster_metadata/metadata.log`). Run them with the broker stopped.
+//! `strata meta check|repair|recover`: offline tools for the metadata journal — the quorum's
+//! Raft log `<data dir>/__cluster_metadata/raft.log`, or a version-1 `metadata.log`. Run them
+//! with the broker stopped. `recover` writes what it creates to `metadata.log`, which the
+//! broker imports into the quorum at its next start.
 //!
 //! - `check` reads the journal and reports whether it is clean, ends in a torn tail (cut
 //!   automatically at the next start), or is damaged (the broker refuses to start); it exits
@@ -44,10 +46,16 @@ enum MetaCommand {
     },
 }
 
+/// The quorum's Raft log (`raft.log`, journal format 2) where there is one; otherwise a
+/// version-1 `metadata.log` (an older build's, or one an offline tool wrote for import).
 fn journal_path(data_dir: &Path) -> PathBuf {
-    data_dir
-        .join(strata_broker::broker::META_DIR)
-        .join("metadata.log")
+    let dir = data_dir.join(strata_broker::broker::META_DIR);
+    let raft = dir.join("raft.log");
+    if raft.exists() {
+        raft
+    } else {
+        dir.join("metadata.log")
+    }
 }
 
 pub(crate) fn run(args: MetaArgs) -> anyhow::Result<()> {

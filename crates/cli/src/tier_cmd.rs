@@ -243,7 +243,9 @@ async fn restore(
         r.1 = r.1.max(m.end_offset);
     }
     let partitions = ranges.keys().max().map_or(0, |p| p + 1);
-    let mut meta = strata_meta::MetadataStore::open(&args.data_dir.join("__cluster_metadata"), 0)?;
+    let meta_dir = args.data_dir.join("__cluster_metadata");
+    let base = strata_quorum::offline_image(&meta_dir)?;
+    let mut meta = strata_meta::MetadataStore::open_with_base(&meta_dir, base.node_id, base)?;
     let mut configs = BTreeMap::new();
     configs.insert("remote.storage.enable".to_string(), "true".to_string());
     // The bucket does not record the topic's retention; keep everything unless told otherwise.

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{MetaError, MetaErrorKind};
 use crate::journal::HEADER_LEN;
-use crate::journal_scan::{entry_at, next_intact_entry, scan, ScanEnd};
+use crate::journal_scan::{entry_at, next_intact_entry, scan_any, ScanEnd};
 use crate::state::MetadataState;
 
 /// What `strata meta check` found.
@@ -45,14 +45,14 @@ impl CheckReport {
 /// Reads and classifies the journal at `path`.
 pub fn check(path: &Path) -> Result<CheckReport, MetaError> {
     let data = fs::read(path).map_err(|e| MetaError::io(format!("read {}", path.display()), e))?;
-    let scanned = scan(&data)
+    let scanned = scan_any(&data)
         .map_err(|m| MetaError::new(MetaErrorKind::Damaged, format!("{}: {m}", path.display())))?;
     let entries_after_damage = match &scanned.end {
         ScanEnd::Damaged { next_intact, .. } => count_intact_from(&data, *next_intact),
         _ => 0,
     };
     let mut state = MetadataState::default();
-    for r in &scanned.records {
+    for r in scanned.records.iter().flatten() {
         state.apply(r);
     }
     Ok(CheckReport {
@@ -100,8 +100,10 @@ pub struct RepairOutcome {
 /// prefix, after copying the original aside.
 pub fn repair(path: &Path, truncate_at: usize) -> Result<RepairOutcome, MetaError> {
     let data = fs::read(path).map_err(|e| MetaError::io(format!("read {}", path.display()), e))?;
-    let scanned = scan(&data)
+    let scanned = scan_any(&data)
         .map_err(|m| MetaError::new(MetaErrorKind::Damaged, format!("{}: {m}", path.display())))?;
+    // The quorum's commit hint may point past the cut; it is only a hint, so drop it.
+    let _ = fs::remove_file(path.with_file_name("raft-committed.json"));
     let boundary = truncate_at == scanned.intact_len
         || (truncate_at >= HEADER_LEN && scanned.offsets.contains(&truncate_at));
     if !boundary {

@@ -125,6 +125,50 @@ pub fn scan_as<T: serde::de::DeserializeOwned>(
 }
 
 /// The payload of the intact entry at `pos`, or why it is not intact.
+/// Journal format version of the quorum's Raft log (`raft.log`), whose entries are Raft log
+/// entries carrying batches of records.
+pub const RAFT_LOG_VERSION: u16 = 2;
+
+#[derive(serde::Deserialize)]
+struct RaftEntryView {
+    payload: serde_json::Value,
+}
+
+/// Scans a journal of either version and returns, per entry, the records it carries (one for a
+/// version-1 entry; a Raft entry's batch, possibly empty, for version 2). For the offline tools.
+pub fn scan_any(data: &[u8]) -> Result<Scan<Vec<MetadataRecord>>, String> {
+    let version = data
+        .get(8..10)
+        .map(|v| u16::from_be_bytes([v[0], v[1]]))
+        .unwrap_or(FORMAT_VERSION);
+    if version == RAFT_LOG_VERSION && data.len() >= HEADER_LEN && &data[..8] == MAGIC {
+        let s = scan_as::<RaftEntryView>(data, RAFT_LOG_VERSION)?;
+        let mut records = Vec::with_capacity(s.records.len());
+        for (entry, at) in s.records.into_iter().zip(&s.offsets) {
+            let batch = match entry.payload.get("Normal").and_then(|n| n.get("records")) {
+                Some(r) => serde_json::from_value(r.clone()).map_err(|e| {
+                    format!("raft entry at byte {at} carries records this build cannot read ({e})")
+                })?,
+                None => Vec::new(),
+            };
+            records.push(batch);
+        }
+        return Ok(Scan {
+            records,
+            offsets: s.offsets,
+            intact_len: s.intact_len,
+            end: s.end,
+        });
+    }
+    let s = scan(data)?;
+    Ok(Scan {
+        records: s.records.into_iter().map(|r| vec![r]).collect(),
+        offsets: s.offsets,
+        intact_len: s.intact_len,
+        end: s.end,
+    })
+}
+
 pub(crate) fn entry_at(data: &[u8], pos: usize) -> Result<&[u8], String> {
     let rest = &data[pos..];
     if rest.len() < 8 {

@@ -35,6 +35,8 @@ pub enum Operation {
     InitializeCluster {
         /// The new cluster id.
         cluster_id: String,
+        /// The node that initialises it (owner of partitions recorded without replicas).
+        node_id: i32,
     },
     /// Creates a topic.
     CreateTopic {
@@ -111,14 +113,17 @@ pub fn plan(
     op: &Operation,
 ) -> Result<(Vec<MetadataRecord>, Outcome), MetaError> {
     match op {
-        Operation::InitializeCluster { cluster_id } => {
+        Operation::InitializeCluster {
+            cluster_id,
+            node_id,
+        } => {
             if state.cluster_id.is_some() {
                 return Ok((Vec::new(), Outcome::Done));
             }
             Ok((
                 vec![MetadataRecord::ClusterInitialized {
                     cluster_id: cluster_id.clone(),
-                    node_id: 0,
+                    node_id: *node_id,
                 }],
                 Outcome::Done,
             ))
@@ -176,21 +181,29 @@ pub fn plan(
                 return Err(MetaError::new(MetaErrorKind::InvalidPartitions, msg));
             }
             check_partition_count(total)?;
+            let added = assign(
+                &broker_ids(state),
+                &topic.topic_id,
+                topic.partitions,
+                total,
+                topic.replication_factor.max(1),
+            );
+            let mut grown = topic.clone();
+            grown.replicas = (0..topic.partitions)
+                .map(|p| state.replicas(&topic, p))
+                .chain(added.iter().cloned())
+                .collect();
+            grown.partitions = total;
             let records = if *validate_only {
                 Vec::new()
             } else {
                 vec![MetadataRecord::PartitionsIncreased {
                     topic_id: topic.topic_id.clone(),
                     partitions: total,
+                    replicas: added,
                 }]
             };
-            Ok((
-                records,
-                Outcome::Topic(TopicMeta {
-                    partitions: total,
-                    ..topic
-                }),
-            ))
+            Ok((records, Outcome::Topic(grown)))
         }
         Operation::ReplaceConfigs {
             name,
@@ -228,20 +241,30 @@ pub fn plan(
             ))
         }
         Operation::Barrier => Ok((Vec::new(), Outcome::Done)),
-        Operation::Import { records } => {
-            // A journal written offline names a cluster of its own when it starts empty; the
-            // cluster keeps the id it has.
-            let records = records
-                .iter()
-                .filter(|r| {
-                    state.cluster_id.is_none()
-                        || !matches!(r, MetadataRecord::ClusterInitialized { .. })
-                })
-                .cloned()
-                .collect();
-            Ok((records, Outcome::Done))
+        Operation::Import { records } => Ok((importable(state, records), Outcome::Done)),
+    }
+}
+
+/// The records of an offline journal that still make sense on top of `state`: a journal written
+/// offline names a cluster of its own when it starts empty (the cluster keeps its id), and a
+/// topic it creates that the image already has (by name or id) is skipped.
+fn importable(state: &MetadataState, records: &[MetadataRecord]) -> Vec<MetadataRecord> {
+    let mut image = state.clone();
+    let mut out = Vec::new();
+    for r in records {
+        let keep = match r {
+            MetadataRecord::ClusterInitialized { .. } => image.cluster_id.is_none(),
+            MetadataRecord::TopicCreated(t) => {
+                !image.topics.contains_key(&t.name) && image.topic_by_id(&t.topic_id).is_none()
+            }
+            _ => true,
+        };
+        if keep {
+            image.apply(r);
+            out.push(r.clone());
         }
     }
+    out
 }
 
 fn plan_create(
@@ -273,11 +296,24 @@ fn plan_create(
         ));
     }
     check_partition_count(partitions)?;
+    let brokers = broker_ids(state);
+    if replication_factor < 1 || replication_factor as usize > brokers.len() {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidReplicationFactor,
+            format!(
+                "Replication factor: {replication_factor} larger than available brokers: {}.",
+                brokers.len()
+            ),
+        ));
+    }
     // Replication between brokers is not wired yet: one replica per partition.
     if replication_factor != 1 {
         return Err(MetaError::new(
             MetaErrorKind::InvalidReplicationFactor,
-            format!("Replication factor: {replication_factor} larger than available brokers: 1."),
+            format!(
+                "Replication factor {replication_factor}: replication between brokers is not \
+                 available in this build yet; use 1"
+            ),
         ));
     }
     Ok(TopicRecord {
@@ -286,7 +322,35 @@ fn plan_create(
         partitions,
         replication_factor,
         configs: normalize_configs(configs)?,
+        replicas: assign(&brokers, topic_id, 0, partitions, replication_factor),
     })
+}
+
+/// The registered brokers' ids, sorted; a cluster with none yet counts its initialising node.
+fn broker_ids(state: &MetadataState) -> Vec<i32> {
+    if state.brokers.is_empty() {
+        vec![state.node_id]
+    } else {
+        state.brokers.keys().copied().collect()
+    }
+}
+
+/// Round-robin replica assignment of partitions `from..to`, as Kafka's: partition `p`'s
+/// preferred leader is broker `(start + p) mod n`, its followers the next brokers in order.
+/// `start` comes from the topic id, so topics spread over brokers and planning stays pure.
+fn assign(brokers: &[i32], topic_id: &str, from: i32, to: i32, rf: i16) -> Vec<Vec<i32>> {
+    let n = brokers.len().max(1);
+    let start = topic_id
+        .bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+        % n;
+    (from..to)
+        .map(|p| {
+            (0..rf as usize)
+                .map(|r| brokers[(start + p as usize + r) % n])
+                .collect()
+        })
+        .collect()
 }
 
 fn existing<'a>(state: &'a MetadataState, name: &str) -> Result<&'a TopicMeta, MetaError> {

@@ -21,6 +21,11 @@ pub struct TopicRecord {
     pub replication_factor: i16,
     /// Config overrides (Kafka names → values).
     pub configs: BTreeMap<String, String>,
+    /// Replica assignment per partition (node ids, preferred leader first). Empty in records
+    /// written before the cluster existed: every partition then lives on the node that
+    /// initialised the cluster.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub replicas: Vec<Vec<i32>>,
 }
 
 /// A broker as registered with the quorum: its id and where clients reach it.
@@ -56,6 +61,9 @@ pub enum MetadataRecord {
         topic_id: String,
         /// New total partition count.
         partitions: i32,
+        /// Replica assignment of the new partitions, in order (empty in older records).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        replicas: Vec<Vec<i32>>,
     },
     /// A topic's config overrides were replaced by `configs`.
     TopicConfigsReplaced {

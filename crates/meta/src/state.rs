@@ -43,8 +43,18 @@ impl MetadataState {
             MetadataRecord::PartitionsIncreased {
                 topic_id,
                 partitions,
+                replicas,
             } => {
+                let legacy = self.node_id;
                 if let Some(t) = self.topic_by_id_mut(topic_id) {
+                    if !replicas.is_empty() {
+                        // Spell out the old partitions' owner before appending the new ones.
+                        while (t.replicas.len() as i32) < t.partitions {
+                            t.replicas.push(vec![legacy]);
+                        }
+                        t.replicas.truncate(t.partitions.max(0) as usize);
+                        t.replicas.extend(replicas.iter().cloned());
+                    }
                     t.partitions = *partitions;
                 }
             }
@@ -63,6 +73,36 @@ impl MetadataState {
                 self.next_producer_id = self.next_producer_id.max(*next);
             }
         }
+    }
+
+    /// Looks a topic up by name.
+    pub fn topic(&self, name: &str) -> Option<&TopicMeta> {
+        self.topics.get(name)
+    }
+
+    /// The replicas of partition `p` of `topic`, preferred leader first.
+    pub fn replicas(&self, topic: &TopicMeta, p: i32) -> Vec<i32> {
+        match topic.replicas.get(p as usize) {
+            Some(r) if !r.is_empty() => r.clone(),
+            _ => vec![self.node_id],
+        }
+    }
+
+    /// True when `node` holds a replica of partition `p` of `topic`.
+    pub fn is_replica(&self, topic: &TopicMeta, p: i32, node: i32) -> bool {
+        self.replicas(topic, p).contains(&node)
+    }
+
+    /// Partitions with a replica on `node`, over all topics.
+    pub fn partitions_on(&self, node: i32) -> i64 {
+        self.topics
+            .values()
+            .map(|t| {
+                (0..t.partitions)
+                    .filter(|&p| self.is_replica(t, p, node))
+                    .count() as i64
+            })
+            .sum()
     }
 
     /// Looks a topic up by id.

@@ -30,10 +30,21 @@ impl MetadataStore {
     /// Opens the journal under `dir` (created if missing), replays it, and initialises the
     /// cluster on first start.
     pub fn open(dir: &Path, node_id: i32) -> Result<MetadataStore, MetaError> {
+        Self::open_with_base(dir, node_id, MetadataState::default())
+    }
+
+    /// [`MetadataStore::open`] on top of `base`, the image the quorum's log holds (so that an
+    /// offline tool validates against the real cluster; what it writes here is imported by the
+    /// broker at its next start).
+    pub fn open_with_base(
+        dir: &Path,
+        node_id: i32,
+        base: MetadataState,
+    ) -> Result<MetadataStore, MetaError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| MetaError::io(format!("create {}", dir.display()), e))?;
         let (journal, records) = Journal::open(&dir.join("metadata.log"))?;
-        let mut state = MetadataState::default();
+        let mut state = base;
         for r in &records {
             state.apply(r);
         }

@@ -48,6 +48,7 @@ fn golden_records() -> Vec<MetadataRecord> {
             partitions: 3,
             replication_factor: 1,
             configs: configs(&[("cleanup.policy", "delete"), ("retention.ms", "86400000")]),
+            replicas: vec![],
         }),
         MetadataRecord::TopicCreated(TopicRecord {
             topic_id: AUDIT_ID.into(),
@@ -55,10 +56,12 @@ fn golden_records() -> Vec<MetadataRecord> {
             partitions: 1,
             replication_factor: 1,
             configs: BTreeMap::new(),
+            replicas: vec![],
         }),
         MetadataRecord::PartitionsIncreased {
             topic_id: ORDERS_ID.into(),
             partitions: 6,
+            replicas: vec![],
         },
         MetadataRecord::TopicConfigsReplaced {
             topic_id: ORDERS_ID.into(),
@@ -73,6 +76,7 @@ fn golden_records() -> Vec<MetadataRecord> {
             partitions: 2,
             replication_factor: 1,
             configs: configs(&[("segment.bytes", "1048576")]),
+            replicas: vec![],
         }),
         MetadataRecord::ProducerIdsAllocated { next: 1000 },
         MetadataRecord::TopicDeleted {
@@ -93,6 +97,7 @@ fn golden_state() -> MetadataState {
             partitions: 1,
             replication_factor: 1,
             configs: BTreeMap::new(),
+            replicas: vec![],
         },
     );
     topics.insert(
@@ -106,6 +111,7 @@ fn golden_state() -> MetadataState {
                 ("max.message.bytes", "2097152"),
                 ("retention.ms", "3600000"),
             ]),
+            replicas: vec![],
         },
     );
     MetadataState {

@@ -14,6 +14,7 @@
 pub mod files;
 pub mod log_store;
 pub mod network;
+mod offline;
 mod quorum;
 pub mod service;
 pub mod state_machine;
@@ -26,6 +27,7 @@ pub mod proto {
     tonic::include_proto!("strata.cluster.v1");
 }
 
+pub use offline::offline_image;
 pub use quorum::{Quorum, QuorumConfig, QuorumStatus, EXECUTE_TIMEOUT};
 pub use state_machine::Published;
 pub use voters::{parse_voters, Voters};

@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogId, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
-use strata_meta::journal::{encode_json_entry, header_for, HEADER_LEN};
+use strata_meta::journal::{damage_message, encode_json_entry, header_for, HEADER_LEN};
 use strata_meta::journal_scan::{scan_as, ScanEnd};
 use strata_meta::{MetaError, MetaErrorKind};
 
@@ -32,7 +32,7 @@ use crate::files;
 use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
 
 /// Journal format version of `raft.log`.
-pub const RAFT_LOG_VERSION: u16 = 2;
+pub use strata_meta::journal_scan::RAFT_LOG_VERSION;
 /// File name of the Raft log inside the metadata directory.
 pub const RAFT_LOG_FILE: &str = "raft.log";
 /// Rewrite the file once this many bytes before the purge point are dead.
@@ -117,13 +117,7 @@ impl LogStore {
             } => {
                 return Err(MetaError::new(
                     MetaErrorKind::Damaged,
-                    format!(
-                        "raft log {} is damaged at byte {at} ({why}) and an intact entry follows \
-                         at byte {next_intact}; refusing to start rather than cut acknowledged \
-                         metadata. On a multi-node cluster, move the metadata directory aside and \
-                         the node re-replicates from the quorum",
-                        path.display()
-                    ),
+                    damage_message(&path, *at, why, *next_intact),
                 ));
             }
         }

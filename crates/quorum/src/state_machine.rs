@@ -98,6 +98,15 @@ impl StateMachine {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The image and last applied index as opened (from the snapshot).
+    pub fn snapshot_image(&self) -> (MetadataState, u64) {
+        let inner = self.lock();
+        (
+            inner.image.clone(),
+            inner.last_applied.map(|l| l.index).unwrap_or(0),
+        )
+    }
+
     /// Subscribes to applied images.
     pub fn subscribe(&self) -> watch::Receiver<Published> {
         self.publish.subscribe()

@@ -26,7 +26,6 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DeleteTopicsRequest) -> DeleteTo
                 Some(n) => Some(n),
                 None => broker
                     .meta()
-                    .state()
                     .topic_by_id(&id.to_string())
                     .map(|t| t.name.clone()),
             };

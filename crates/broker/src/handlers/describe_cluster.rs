@@ -1,4 +1,4 @@
-//! DescribeCluster: this node as the only broker and the controller.
+//! DescribeCluster: the registered brokers and the controller (the metadata quorum leader).
 
 use std::sync::Arc;
 
@@ -9,15 +9,22 @@ use super::sb;
 use crate::broker::Broker;
 
 pub(crate) fn handle(broker: &Arc<Broker>) -> DescribeClusterResponse {
-    let cfg = &broker.config;
-    let cluster_id = broker.meta().state().cluster_id.clone().unwrap_or_default();
+    let meta = broker.meta();
+    let cluster_id = meta.cluster_id.clone().unwrap_or_default();
+    let brokers = super::metadata::live_brokers(broker, &meta)
+        .into_iter()
+        .map(|b| {
+            DescribeClusterBroker::default()
+                .with_broker_id(BrokerId(b.node_id))
+                .with_host(sb(&b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.as_deref().map(sb))
+        })
+        .collect();
     DescribeClusterResponse::default()
         .with_endpoint_type(1)
         .with_cluster_id(sb(&cluster_id))
-        .with_controller_id(BrokerId(cfg.node_id))
-        .with_brokers(vec![DescribeClusterBroker::default()
-            .with_broker_id(BrokerId(cfg.node_id))
-            .with_host(sb(&cfg.advertised_host))
-            .with_port(cfg.advertised_port)])
+        .with_controller_id(BrokerId(super::metadata::controller_id(broker)))
+        .with_brokers(brokers)
         .with_cluster_authorized_operations(i32::MIN)
 }

@@ -1,4 +1,6 @@
-//! FindCoordinator (v0–v4): this broker coordinates every group (key type 0); transaction
+//! FindCoordinator (v0–v4): one broker coordinates every group (key type 0) — the registered
+//! broker with the lowest id, so that every broker gives the same answer (the coordinator
+//! follows `__consumer_offsets` partition leadership once that topic is replicated); transaction
 //! coordinators (key type 1) do not exist yet and answer COORDINATOR_NOT_AVAILABLE, which
 //! clients treat as retriable. v4+ batches keys (`coordinator_keys`).
 
@@ -20,13 +22,20 @@ const NO_TXN_MESSAGE: &str =
 /// `(error, message, node id, host, port)` for one key.
 fn lookup(broker: &Broker, key_type: i8) -> (i16, Option<&'static str>, i32, String, i32) {
     match key_type {
-        KEY_TYPE_GROUP => (
-            0,
-            None,
-            broker.config.node_id,
-            broker.config.advertised_host.clone(),
-            broker.config.advertised_port,
-        ),
+        KEY_TYPE_GROUP => {
+            let meta = broker.meta();
+            let coordinator = super::metadata::live_brokers(broker, &meta)
+                .into_iter()
+                .next()
+                .expect("live_brokers lists this broker at least");
+            (
+                0,
+                None,
+                coordinator.node_id,
+                coordinator.host,
+                coordinator.port,
+            )
+        }
         KEY_TYPE_TRANSACTION => (
             COORDINATOR_NOT_AVAILABLE,
             Some(NO_TXN_MESSAGE),

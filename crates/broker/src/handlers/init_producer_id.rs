@@ -45,7 +45,7 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitPr
             Grant::Fresh => {}
         }
     }
-    match blocking(|| broker.meta().allocate_producer_id()) {
+    match blocking(|| broker.allocate_producer_id()) {
         Ok(id) => {
             broker.producer_epochs().granted(id);
             resp.with_producer_id(ProducerId(id)).with_producer_epoch(0)

@@ -8,7 +8,7 @@ use kafka_protocol::messages::metadata_response::{
     MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
 };
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
-use strata_meta::{validate_topic_name, TopicMeta};
+use strata_meta::{validate_topic_name, BrokerRegistration, MetadataState, TopicMeta};
 
 use super::{blocking, sb};
 use crate::broker::Broker;
@@ -19,8 +19,6 @@ use strata_replica::INITIAL_LEADER_EPOCH;
 const OPS_OMITTED: i32 = i32::MIN;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> MetadataResponse {
-    let cfg = &broker.config;
-    let node = cfg.node_id;
     let allow_auto = version < 4 || req.allow_auto_topic_creation;
     let requested: Option<Vec<String>> = req.topics.map(|ts| {
         ts.into_iter()
@@ -31,29 +29,37 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -
     match requested {
         None => {
             let meta = broker.meta();
-            for t in meta.state().topics.values() {
-                topics.push(topic_entry(broker, t, node));
+            for t in meta.topics.values() {
+                topics.push(topic_entry(broker, &meta, t));
             }
         }
         Some(names) => {
             for name in names {
-                let existing = broker.meta().topic(&name).cloned();
-                let entry = match existing {
-                    Some(t) => topic_entry(broker, &t, node),
+                let meta = broker.meta();
+                let entry = match meta.topic(&name) {
+                    Some(t) => topic_entry(broker, &meta, t),
                     None => auto_create(broker, &name, allow_auto),
                 };
                 topics.push(entry);
             }
         }
     }
-    let cluster_id = broker.meta().state().cluster_id.clone().unwrap_or_default();
+    let meta = broker.meta();
+    let cluster_id = meta.cluster_id.clone().unwrap_or_default();
+    let brokers = live_brokers(broker, &meta)
+        .into_iter()
+        .map(|b| {
+            MetadataResponseBroker::default()
+                .with_node_id(BrokerId(b.node_id))
+                .with_host(sb(&b.host))
+                .with_port(b.port)
+                .with_rack(b.rack.as_deref().map(sb))
+        })
+        .collect();
     MetadataResponse::default()
-        .with_brokers(vec![MetadataResponseBroker::default()
-            .with_node_id(BrokerId(node))
-            .with_host(sb(&cfg.advertised_host))
-            .with_port(cfg.advertised_port)])
+        .with_brokers(brokers)
         .with_cluster_id(Some(sb(&cluster_id)))
-        .with_controller_id(BrokerId(node))
+        .with_controller_id(BrokerId(controller_id(broker)))
         .with_topics(topics)
         .with_cluster_authorized_operations(OPS_OMITTED)
 }
@@ -82,12 +88,15 @@ fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataRe
         )
     });
     match created {
-        Ok(t) => topic_entry(broker, &t, cfg.node_id),
+        Ok(t) => topic_entry(broker, &broker.meta(), &t),
         // Lost a race with another creator: report what exists now.
-        Err(e) if e.kafka_error_code() == 36 => match broker.meta().topic(name) {
-            Some(t) => topic_entry(broker, t, cfg.node_id),
-            None => failed(5),
-        },
+        Err(e) if e.kafka_error_code() == 36 => {
+            let meta = broker.meta();
+            match meta.topic(name) {
+                Some(t) => topic_entry(broker, &meta, t),
+                None => failed(5),
+            }
+        }
         Err(e) => {
             tracing::warn!(topic = name, error = %e, "auto-create failed");
             failed(e.kafka_error_code())
@@ -95,7 +104,33 @@ fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataRe
     }
 }
 
-fn topic_entry(broker: &Broker, t: &TopicMeta, node: i32) -> MetadataResponseTopic {
+/// The brokers to list: every registered broker, and always this one (a client must be able to
+/// reach the broker it asked).
+pub(crate) fn live_brokers(broker: &Broker, meta: &MetadataState) -> Vec<BrokerRegistration> {
+    let cfg = &broker.config;
+    let mut brokers = meta.brokers.clone();
+    brokers
+        .entry(cfg.node_id)
+        .or_insert_with(|| BrokerRegistration {
+            node_id: cfg.node_id,
+            host: cfg.advertised_host.clone(),
+            port: cfg.advertised_port,
+            rack: cfg.rack.clone(),
+        });
+    brokers.into_values().collect()
+}
+
+/// The controller as Kafka clients see it: the metadata quorum leader (this node while none is
+/// known).
+pub(crate) fn controller_id(broker: &Broker) -> i32 {
+    broker
+        .quorum()
+        .leader()
+        .and_then(|l| i32::try_from(l).ok())
+        .unwrap_or(broker.config.node_id)
+}
+
+fn topic_entry(broker: &Broker, meta: &MetadataState, t: &TopicMeta) -> MetadataResponseTopic {
     let partitions = (0..t.partitions)
         .map(|p| {
             // An offline partition is listed with KAFKA_STORAGE_ERROR, as Kafka lists a
@@ -108,14 +143,15 @@ fn topic_entry(broker: &Broker, t: &TopicMeta, node: i32) -> MetadataResponseTop
             let state = broker
                 .partition(&t.name, p)
                 .map(|part| part.replica_state());
+            let assigned = meta.replicas(t, p);
             let ids = |nodes: Option<&Vec<i32>>| match nodes {
                 Some(nodes) => nodes.iter().map(|&n| BrokerId(n)).collect(),
-                None => vec![BrokerId(node)],
+                None => assigned.iter().map(|&n| BrokerId(n)).collect(),
             };
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(p)
-                .with_leader_id(BrokerId(node))
+                .with_leader_id(BrokerId(assigned[0]))
                 .with_leader_epoch(
                     state
                         .as_ref()

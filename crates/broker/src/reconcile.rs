@@ -1,0 +1,69 @@
+//! The reconciler: follows the applied metadata image and makes the hosted partitions match it
+//! — opens the partitions the image places on this broker, closes and removes those of deleted
+//! topics, and applies changed topic configs. Changes made through another broker (or through
+//! this one) reach every broker this way.
+//!
+//! Invariants:
+//! - a pass runs under the broker's `changes` lock, so it never races a local change that has
+//!   prepared partitions but not yet published them;
+//! - a partition that cannot be opened becomes an offline placeholder (KAFKA_STORAGE_ERROR),
+//!   as at startup; a pass never deletes a directory of a topic the image still has.
+
+use std::sync::Arc;
+
+use strata_meta::MetadataState;
+
+use crate::broker::{now_ms, Broker};
+use crate::topic_settings;
+
+/// Follows the image until the quorum stops.
+pub(crate) async fn run(broker: Arc<Broker>) {
+    let mut rx = broker.quorum().subscribe();
+    let mut prev = rx.borrow_and_update().image.clone();
+    while rx.changed().await.is_ok() {
+        let image = rx.borrow_and_update().image.clone();
+        tokio::task::block_in_place(|| pass(&broker, &prev, &image));
+        prev = image;
+    }
+}
+
+fn pass(broker: &Broker, prev: &MetadataState, image: &MetadataState) {
+    let _changes = broker.lock_changes();
+    let node = broker.config.node_id;
+    for old in prev.topics.values() {
+        let gone = image
+            .topic(&old.name)
+            .is_none_or(|t| t.topic_id != old.topic_id);
+        let hosted = (0..old.partitions).any(|p| broker.partition(&old.name, p).is_some());
+        if gone && hosted {
+            if let Err(e) = broker.remove_local_topic(old) {
+                tracing::error!(topic = %old.name, error = %e, "cannot remove a deleted topic's partitions");
+            } else {
+                tracing::info!(topic = %old.name, "removed the partitions of a deleted topic");
+            }
+        }
+    }
+    let now = now_ms();
+    for topic in image.topics.values() {
+        for p in 0..topic.partitions {
+            if !image.is_replica(topic, p, node)
+                || broker.partition(&topic.name, p).is_some()
+                || broker.is_partition_offline(&topic.name, p)
+            {
+                continue;
+            }
+            broker.open_assigned(topic, p, now);
+        }
+        let changed = prev
+            .topic(&topic.name)
+            .is_some_and(|t| t.topic_id == topic.topic_id && t.configs != topic.configs);
+        if changed {
+            let settings = Arc::new(topic_settings::resolve(&broker.config, &topic.configs));
+            for p in 0..topic.partitions {
+                if let Some(part) = broker.partition(&topic.name, p) {
+                    part.set_settings(settings.clone());
+                }
+            }
+        }
+    }
+}
