@@ -21,7 +21,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::{MetaError, MetaErrorKind};
-use crate::journal_scan::{scan, ScanEnd};
+use crate::journal_scan::{scan, scan_as, Scan, ScanEnd};
 use crate::record::MetadataRecord;
 
 /// File magic.
@@ -46,63 +46,7 @@ impl Journal {
     /// Opens (or creates) the journal at `path` and returns it with every intact record.
     /// Cuts a torn tail; refuses (and changes nothing) when the file is damaged.
     pub fn open(path: &Path) -> Result<(Journal, Vec<MetadataRecord>), MetaError> {
-        let ctx = |what: &str| format!("{what} {}", path.display());
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(path)
-            .map_err(|e| MetaError::io(ctx("open"), e))?;
-        let mut data = Vec::new();
-        file.read_to_end(&mut data)
-            .map_err(|e| MetaError::io(ctx("read"), e))?;
-        let header = header_bytes();
-        if data.len() < HEADER_LEN && header.starts_with(&data) {
-            // Empty, or a header torn by a crash during the very first start: nothing was ever
-            // acknowledged, so start afresh.
-            file.set_len(0)
-                .map_err(|e| MetaError::io(ctx("reset"), e))?;
-            file.write_all(&header)
-                .and_then(|_| file.sync_all())
-                .map_err(|e| MetaError::io(ctx("write header of"), e))?;
-            sync_parent(path)?;
-            return Ok((
-                Journal {
-                    path: path.to_path_buf(),
-                    file,
-                    len: HEADER_LEN as u64,
-                },
-                Vec::new(),
-            ));
-        }
-        let scanned = scan(&data).map_err(|m| {
-            MetaError::new(MetaErrorKind::Damaged, format!("{}: {m}", path.display()))
-        })?;
-        match &scanned.end {
-            ScanEnd::Clean => {}
-            ScanEnd::TornTail { at, why } => {
-                tracing::warn!(
-                    path = %path.display(),
-                    at,
-                    dropped = data.len() - at,
-                    why = %why,
-                    "metadata journal has a torn tail (an append that never completed); cutting it"
-                );
-                file.set_len(*at as u64)
-                    .and_then(|_| file.sync_all())
-                    .map_err(|e| MetaError::io(ctx("truncate"), e))?;
-            }
-            ScanEnd::Damaged {
-                at,
-                why,
-                next_intact,
-            } => {
-                return Err(MetaError::new(
-                    MetaErrorKind::Damaged,
-                    damage_message(path, *at, why, *next_intact),
-                ));
-            }
-        }
+        let (file, scanned) = open_framed::<MetadataRecord>(path, FORMAT_VERSION)?;
         Ok((
             Journal {
                 path: path.to_path_buf(),
@@ -140,6 +84,66 @@ impl Journal {
     }
 }
 
+/// Opens (or creates) a journal of format `version` whose entries are `T`s, for appending:
+/// writes the header of a new (or torn-header) file, cuts a torn tail, and refuses (changing
+/// nothing) a damaged file or one of another version. Returns the file and what it holds.
+/// The one place where every journal version (the v1 metadata journal, the v2 Raft log) opens.
+pub fn open_framed<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    version: u16,
+) -> Result<(File, Scan<T>), MetaError> {
+    let ctx = |what: &str| format!("{what} {}", path.display());
+    let mut file = OpenOptions::new()
+        .read(true)
+        .append(true)
+        .create(true)
+        .open(path)
+        .map_err(|e| MetaError::io(ctx("open"), e))?;
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)
+        .map_err(|e| MetaError::io(ctx("read"), e))?;
+    let header = header_for(version);
+    if data.len() < HEADER_LEN && header.starts_with(&data) {
+        // Empty, or a header torn by a crash during the very first start: nothing was ever
+        // acknowledged, so start afresh.
+        file.set_len(0)
+            .map_err(|e| MetaError::io(ctx("reset"), e))?;
+        file.write_all(&header)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| MetaError::io(ctx("write header of"), e))?;
+        sync_parent(path)?;
+        data = header;
+    }
+    let scanned = scan_as::<T>(&data, version)
+        .map_err(|m| MetaError::new(MetaErrorKind::Damaged, format!("{}: {m}", path.display())))?;
+    match &scanned.end {
+        ScanEnd::Clean => {}
+        ScanEnd::TornTail { at, why } => {
+            tracing::warn!(
+                path = %path.display(),
+                at,
+                dropped = data.len() - at,
+                why = %why,
+                "journal has a torn tail (an append that never completed); cutting it"
+            );
+            file.set_len(*at as u64)
+                .and_then(|_| file.sync_all())
+                .map_err(|e| MetaError::io(ctx("truncate"), e))?;
+        }
+        ScanEnd::Damaged {
+            at,
+            why,
+            next_intact,
+        } => {
+            return Err(MetaError::new(
+                MetaErrorKind::Damaged,
+                damage_message(path, *at, why, *next_intact),
+            ));
+        }
+    }
+    Ok((file, scanned))
+}
+
 /// The error text for a damaged journal: the file, the offset, and the way out.
 pub fn damage_message(path: &Path, at: usize, why: &str, next_intact: usize) -> String {
     let data_dir = path
@@ -155,11 +159,6 @@ pub fn damage_message(path: &Path, at: usize, why: &str, next_intact: usize) -> 
          {data_dir} --truncate-at {at}` (it keeps a copy of the original file)",
         path.display()
     )
-}
-
-/// The file header: magic and format version.
-pub(crate) fn header_bytes() -> Vec<u8> {
-    header_for(FORMAT_VERSION)
 }
 
 /// Encodes one entry (length, CRC, JSON payload); refuses payloads over [`MAX_ENTRY_LEN`].

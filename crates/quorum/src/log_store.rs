@@ -16,7 +16,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::ops::RangeBounds;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,9 +24,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use openraft::storage::{LogFlushed, LogState, RaftLogReader, RaftLogStorage};
 use openraft::{OptionalSend, RaftLogId, StorageIOError, Vote};
 use serde::{Deserialize, Serialize};
-use strata_meta::journal::{damage_message, encode_json_entry, header_for, HEADER_LEN};
-use strata_meta::journal_scan::{scan_as, ScanEnd};
-use strata_meta::{MetaError, MetaErrorKind};
+use strata_meta::journal::{encode_json_entry, header_for, open_framed};
+use strata_meta::MetaError;
 
 use crate::files;
 use crate::types::{Entry, LogId, NodeId, StorageError, TypeConfig};
@@ -79,48 +78,7 @@ impl LogStore {
         std::fs::create_dir_all(dir)
             .map_err(|e| MetaError::io(format!("create {}", dir.display()), e))?;
         let path = dir.join(RAFT_LOG_FILE);
-        let ctx = |what: &str| format!("{what} {}", path.display());
-        let mut file = OpenOptions::new()
-            .read(true)
-            .append(true)
-            .create(true)
-            .open(&path)
-            .map_err(|e| MetaError::io(ctx("open"), e))?;
-        let mut data = Vec::new();
-        file.read_to_end(&mut data)
-            .map_err(|e| MetaError::io(ctx("read"), e))?;
-        let header = header_for(RAFT_LOG_VERSION);
-        if data.len() < HEADER_LEN && header.starts_with(&data) {
-            file.set_len(0)
-                .and_then(|_| file.write_all(&header))
-                .and_then(|_| file.sync_all())
-                .and_then(|_| files::sync_dir(&path))
-                .map_err(|e| MetaError::io(ctx("write header of"), e))?;
-            data = header;
-        }
-        let scanned = scan_as::<Entry>(&data, RAFT_LOG_VERSION).map_err(|m| {
-            MetaError::new(MetaErrorKind::Damaged, format!("{}: {m}", path.display()))
-        })?;
-        match &scanned.end {
-            ScanEnd::Clean => {}
-            ScanEnd::TornTail { at, why } => {
-                tracing::warn!(path = %path.display(), at, why = %why,
-                    "raft log has a torn tail (an append that never completed); cutting it");
-                file.set_len(*at as u64)
-                    .and_then(|_| file.sync_all())
-                    .map_err(|e| MetaError::io(ctx("truncate"), e))?;
-            }
-            ScanEnd::Damaged {
-                at,
-                why,
-                next_intact,
-            } => {
-                return Err(MetaError::new(
-                    MetaErrorKind::Damaged,
-                    damage_message(&path, *at, why, *next_intact),
-                ));
-            }
-        }
+        let (file, scanned) = open_framed::<Entry>(&path, RAFT_LOG_VERSION)?;
         let vote = files::read::<VoteFile>(&dir.join("raft-vote.json"))
             .map_err(|e| MetaError::io("read the raft vote", e))?
             .map(|v| v.vote);
