@@ -181,8 +181,19 @@ pub async fn create_topic(
     partitions: i32,
     configs: &[(&str, &str)],
 ) -> Result<()> {
+    create_replicated_topic(bootstrap, topic, partitions, 1, configs).await
+}
+
+/// [`create_topic`] with replication factor `rf`.
+pub async fn create_replicated_topic(
+    bootstrap: &str,
+    topic: &str,
+    partitions: i32,
+    rf: i32,
+    configs: &[(&str, &str)],
+) -> Result<()> {
     let admin = admin(bootstrap)?;
-    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let mut new_topic = NewTopic::new(topic, partitions, TopicReplication::Fixed(rf));
     for (k, v) in configs {
         new_topic = new_topic.set(k, v);
     }

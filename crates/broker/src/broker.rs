@@ -36,6 +36,24 @@ use crate::partition::{OfflinePartitions, Partition, TopicPartition, KAFKA_STORA
 use crate::producer_ids::ProducerEpochs;
 use crate::topic_settings;
 
+/// The replica state the image gives `node` for partition `p` of `topic`.
+pub fn replica_state(
+    image: &MetadataState,
+    topic: &TopicMeta,
+    p: i32,
+    node: i32,
+) -> strata_replica::ReplicaState {
+    let l = image.leadership(topic, p);
+    strata_replica::ReplicaState::from_metadata(
+        node,
+        image.replicas(topic, p),
+        l.leader,
+        l.leader_epoch,
+        l.isr,
+        l.partition_epoch,
+    )
+}
+
 /// NOT_LEADER_OR_FOLLOWER: the partition exists, but this broker does not lead it.
 pub const NOT_LEADER_OR_FOLLOWER: i16 = 6;
 
@@ -50,6 +68,8 @@ pub struct Broker {
     quorum: Arc<Quorum>,
     /// Held across a local partition change (prepare, commit, publish) and a reconcile pass.
     changes: Mutex<()>,
+    /// Follower fetch tasks: partition → (leader, leader epoch, task).
+    fetchers: Mutex<HashMap<TopicPartition, (i32, i32, tokio::task::AbortHandle)>>,
     /// The producer-id block this broker hands out from: `[next, end)`.
     producer_ids: Mutex<(i64, i64)>,
     partitions: RwLock<HashMap<TopicPartition, Arc<Partition>>>,
@@ -89,6 +109,7 @@ impl Broker {
                 // One partition that cannot open goes offline; the rest of the broker serves.
                 match open_partition(&config, &data_dir, topic, p, now, rp) {
                     Ok(part) => {
+                        part.set_replica_state(replica_state(&image, topic, p, config.node_id));
                         if let Some(&hw) = high_watermarks.get(&tp) {
                             // Only a replicated log takes its high watermark from outside.
                             let mut log = part.log();
@@ -121,6 +142,7 @@ impl Broker {
             config,
             quorum,
             changes: Mutex::new(()),
+            fetchers: Mutex::new(HashMap::new()),
             producer_ids: Mutex::new((0, 0)),
             partitions: RwLock::new(partitions),
             offline,
@@ -201,6 +223,8 @@ impl Broker {
     pub fn serving_partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, i16> {
         match self.partition(topic, index) {
             Some(part) if part.is_offline() => Err(KAFKA_STORAGE_ERROR),
+            // A follower copy serves only its leader's followers' reads, never clients.
+            Some(part) if part.following().is_some() => Err(NOT_LEADER_OR_FOLLOWER),
             Some(part) => Ok(part),
             None if self.offline.reason(topic, index).is_some() => Err(KAFKA_STORAGE_ERROR),
             None => {
@@ -476,7 +500,23 @@ impl Broker {
                 continue;
             }
             match open_partition(&self.config, &self.config.data_dir, topic, p, now, None) {
-                Ok(part) => opened.push(part),
+                Ok(part) => {
+                    let replicas = topic
+                        .replicas
+                        .get(p as usize)
+                        .cloned()
+                        .unwrap_or_else(|| vec![node]);
+                    let l = strata_meta::PartitionLeadership::initial(&replicas);
+                    part.set_replica_state(strata_replica::ReplicaState::from_metadata(
+                        node,
+                        replicas,
+                        l.leader,
+                        l.leader_epoch,
+                        l.isr,
+                        l.partition_epoch,
+                    ));
+                    opened.push(part)
+                }
                 Err(e) => {
                     tracing::error!(topic = %topic.name, partition = p, error = %e, "cannot create partition log; rolling the change back");
                     let failed_dir = partition_dir(&self.config.data_dir, &topic.name, p);
@@ -512,9 +552,10 @@ impl Broker {
 
     /// Opens (creating if need be) partition `p` of `topic`, which the image places here, and
     /// publishes it; a failure makes it an offline placeholder.
-    pub(crate) fn open_assigned(&self, topic: &TopicMeta, p: i32, now: i64) {
+    pub(crate) fn open_assigned(&self, image: &MetadataState, topic: &TopicMeta, p: i32, now: i64) {
         match open_partition(&self.config, &self.config.data_dir, topic, p, now, None) {
             Ok(part) => {
+                part.set_replica_state(replica_state(image, topic, p, self.config.node_id));
                 tracing::info!(topic = %topic.name, partition = p, "hosting partition");
                 self.publish_partitions(vec![part]);
             }
@@ -524,6 +565,41 @@ impl Broker {
                 self.offline.insert((topic.name.clone(), p), e.to_string());
             }
         }
+    }
+
+    /// Makes a hosted partition's fetcher match its role: a follower copies its leader in its
+    /// current epoch (a new task when either changed), a leader runs none.
+    pub(crate) fn sync_fetcher(self: &Arc<Self>, part: &Arc<Partition>) {
+        let tp = (part.topic.clone(), part.index);
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
+        let want = part.following().map(|l| (l, part.leader_epoch()));
+        match (fetchers.get(&tp), want) {
+            (Some((l, e, _)), Some(w)) if (*l, *e) == w => {}
+            (_, Some((leader, epoch))) => {
+                if let Some((_, _, old)) = fetchers.remove(&tp) {
+                    old.abort();
+                }
+                let task = crate::replica_fetcher::spawn(self.clone(), part.clone(), leader, epoch);
+                fetchers.insert(tp, (leader, epoch, task));
+            }
+            (_, None) => {
+                if let Some((_, _, old)) = fetchers.remove(&tp) {
+                    old.abort();
+                }
+            }
+        }
+    }
+
+    /// Stops the fetchers of partitions this broker no longer hosts.
+    pub(crate) fn drop_stale_fetchers(&self) {
+        let mut fetchers = self.fetchers.lock().unwrap_or_else(|p| p.into_inner());
+        fetchers.retain(|(t, p), (_, _, task)| {
+            let keep = self.partition(t, *p).is_some();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
     }
 
     /// Publishes prepared partitions that `topic` (as committed) still places here, and

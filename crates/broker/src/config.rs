@@ -75,6 +75,8 @@ pub struct BrokerConfig {
     pub cluster_listen: Option<SocketAddr>,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
+    pub replica_lag_time_max_ms: i64,
     /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
     pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
@@ -95,6 +97,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.shutdown.timeout.ms", "10000"),
     ("max.broker.partitions", "10000"),
     ("strata.replica.fsync", "true"),
+    ("replica.lag.time.max.ms", "30000"),
     (
         "queued.max.request.bytes",
         crate::conn_config::DEFAULT_QUEUED_MAX_REQUEST_BYTES,
@@ -151,6 +154,7 @@ impl BrokerConfig {
             voters: None,
             cluster_listen: None,
             rack: raw.get("broker.rack").filter(|r| !r.is_empty()).cloned(),
+            replica_lag_time_max_ms: parse(&raw, "replica.lag.time.max.ms")?,
             raw,
         };
         let mut cfg = cfg;

@@ -122,7 +122,10 @@ fn run(shared: &Shared) {
             std::mem::take(&mut queue.waiters)
         };
         for part in cycle(waiters) {
-            part.wake_readers();
+            // A replicated leader's high watermark may move with its own durable end.
+            if !part.refresh_high_watermark() {
+                part.wake_readers();
+            }
         }
     }
 }

@@ -13,16 +13,18 @@ use std::sync::Arc;
 
 use strata_meta::MetadataState;
 
-use crate::broker::{now_ms, Broker};
+use crate::broker::{now_ms, replica_state, Broker};
 use crate::topic_settings;
 
 /// Follows the image until the quorum stops.
 pub(crate) async fn run(broker: Arc<Broker>) {
     let mut rx = broker.quorum().subscribe();
     let mut prev = rx.borrow_and_update().image.clone();
+    follow_leadership(&broker, &prev);
     while rx.changed().await.is_ok() {
         let image = rx.borrow_and_update().image.clone();
         tokio::task::block_in_place(|| pass(&broker, &prev, &image));
+        follow_leadership(&broker, &image);
         prev = image;
     }
 }
@@ -52,7 +54,7 @@ fn pass(broker: &Broker, prev: &MetadataState, image: &MetadataState) {
             {
                 continue;
             }
-            broker.open_assigned(topic, p, now);
+            broker.open_assigned(image, topic, p, now);
         }
         let changed = prev
             .topic(&topic.name)
@@ -66,4 +68,33 @@ fn pass(broker: &Broker, prev: &MetadataState, image: &MetadataState) {
             }
         }
     }
+}
+
+/// Gives every hosted partition the replica state the image names (role, leader epoch,
+/// replicas, ISR) and the matching fetcher.
+fn follow_leadership(broker: &Arc<Broker>, image: &MetadataState) {
+    let node = broker.config.node_id;
+    for part in broker.all_partitions() {
+        let Some(topic) = image
+            .topic(&part.topic)
+            .filter(|t| t.topic_id == part.topic_id)
+        else {
+            continue;
+        };
+        let want = replica_state(image, topic, part.index, node);
+        let have = part.replica_state();
+        let changed = have.role != want.role
+            || have.leader_epoch != want.leader_epoch
+            || have.isr != want.isr
+            || have.replicas != want.replicas
+            || have.partition_epoch != want.partition_epoch;
+        if changed {
+            tracing::info!(topic = %part.topic, partition = part.index, role = ?want.role,
+                epoch = want.leader_epoch, isr = ?want.isr, "replica state changed");
+            part.set_replica_state(want);
+            part.refresh_high_watermark();
+        }
+        broker.sync_fetcher(&part);
+    }
+    broker.drop_stale_fetchers();
 }

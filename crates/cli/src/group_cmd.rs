@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use crate::admin_client::AdminClient;
+use strata_broker::kafka_client::KafkaClient as AdminClient;
 
 /// Consumer group administration and lag.
 #[derive(Debug, Args)]

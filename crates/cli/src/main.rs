@@ -2,7 +2,6 @@
 //! over the Kafka protocol, like Kafka's own command-line tools.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
-mod admin_client;
 mod group_cmd;
 mod meta_cmd;
 mod settings;

@@ -18,7 +18,7 @@ use strata_tier::manifest::SegmentManifest;
 use strata_tier::store::{RemoteStore, StoreOptions};
 use strata_tier::{Tier, TierConfig};
 
-use crate::admin_client::AdminClient;
+use strata_broker::kafka_client::KafkaClient as AdminClient;
 
 /// Tiered storage administration.
 #[derive(Debug, Args)]

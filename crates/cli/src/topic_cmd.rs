@@ -19,7 +19,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 
-use crate::admin_client::AdminClient;
+use strata_broker::kafka_client::KafkaClient as AdminClient;
 
 /// Topic administration.
 #[derive(Debug, Args)]

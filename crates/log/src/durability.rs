@@ -178,16 +178,23 @@ impl PartitionLog {
         self.refresh_high_watermark();
     }
 
+    /// How far this copy alone may let the high watermark go: its log end, or its durable end
+    /// while an append that must be durable waits for its fsync. A replicated leader takes the
+    /// minimum of this and its in-sync followers' ends.
+    pub fn local_visible_end(&self) -> i64 {
+        if self.hold_end > self.durable_end {
+            self.durable_end
+        } else {
+            self.log_end_offset()
+        }
+    }
+
     fn refresh_high_watermark(&mut self) {
         if self.replicated {
             // The replica layer sets it (the minimum over the ISR).
             return;
         }
-        let visible = if self.hold_end > self.durable_end {
-            self.durable_end
-        } else {
-            self.log_end_offset()
-        };
+        let visible = self.local_visible_end();
         self.high_watermark = self.high_watermark.max(visible);
     }
 }

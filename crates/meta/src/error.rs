@@ -25,6 +25,10 @@ pub enum MetaErrorKind {
     InvalidRequest,
     /// The change would exceed a broker limit (POLICY_VIOLATION, 44).
     PolicyViolation,
+    /// The asker no longer leads the partition (FENCED_LEADER_EPOCH, 74).
+    FencedLeaderEpoch,
+    /// The change is based on a stale partition epoch (INVALID_UPDATE_VERSION, 108).
+    StaleUpdate,
     /// The metadata quorum has no leader reachable from here, or lost leadership while the
     /// change was in flight; the outcome is unknown to the caller (REQUEST_TIMED_OUT, 7).
     NoQuorum,
@@ -67,6 +71,8 @@ impl MetaError {
             MetaErrorKind::InvalidConfig => 40,
             MetaErrorKind::Storage | MetaErrorKind::Damaged | MetaErrorKind::Fatal => 56,
             MetaErrorKind::NoQuorum => 7,
+            MetaErrorKind::FencedLeaderEpoch => 74,
+            MetaErrorKind::StaleUpdate => 108,
             MetaErrorKind::InvalidRequest => 42,
             MetaErrorKind::PolicyViolation => 44,
         }

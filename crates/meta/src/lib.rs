@@ -28,6 +28,6 @@ pub use names::{
     TOPIC_NAME_MAX_LEN,
 };
 pub use ops::{plan, Operation, Outcome};
-pub use record::{BrokerRegistration, MetadataRecord, TopicRecord};
+pub use record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
 pub use state::{MetadataState, TopicMeta};
 pub use store::MetadataStore;

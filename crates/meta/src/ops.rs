@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{MetaError, MetaErrorKind};
 use crate::names::{refuse_internal, validate_topic_name};
-use crate::record::{BrokerRegistration, MetadataRecord, TopicRecord};
+use crate::record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
 use crate::state::{MetadataState, TopicMeta};
 use crate::topic_config;
 
@@ -78,6 +78,21 @@ pub enum Operation {
     },
     /// Reserves the next block of producer ids.
     AllocateProducerIds,
+    /// Changes a partition's ISR, asked by its leader (Kafka's AlterPartition).
+    AlterIsr {
+        /// Topic id.
+        topic_id: String,
+        /// Partition index.
+        partition: i32,
+        /// The asking leader.
+        leader: i32,
+        /// The leader epoch it leads in.
+        leader_epoch: i32,
+        /// The partition epoch its view is based on.
+        partition_epoch: i32,
+        /// The new ISR.
+        isr: Vec<i32>,
+    },
     /// Registers (or re-registers) a broker and its Kafka listener.
     RegisterBroker(BrokerRegistration),
     /// Changes nothing: executing it waits until this node has applied everything the leader
@@ -241,6 +256,22 @@ pub fn plan(
             ))
         }
         Operation::Barrier => Ok((Vec::new(), Outcome::Done)),
+        Operation::AlterIsr {
+            topic_id,
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            isr,
+        } => plan_alter_isr(
+            state,
+            topic_id,
+            *partition,
+            *leader,
+            *leader_epoch,
+            *partition_epoch,
+            isr,
+        ),
         Operation::Import { records } => Ok((importable(state, records), Outcome::Done)),
     }
 }
@@ -265,6 +296,65 @@ fn importable(state: &MetadataState, records: &[MetadataRecord]) -> Vec<Metadata
         }
     }
     out
+}
+
+fn plan_alter_isr(
+    state: &MetadataState,
+    topic_id: &str,
+    partition: i32,
+    leader: i32,
+    leader_epoch: i32,
+    partition_epoch: i32,
+    isr: &[i32],
+) -> Result<(Vec<MetadataRecord>, Outcome), MetaError> {
+    let topic = state
+        .topic_by_id(topic_id)
+        .filter(|t| (0..t.partitions).contains(&partition))
+        .ok_or_else(|| {
+            MetaError::new(
+                MetaErrorKind::UnknownTopic,
+                format!("no partition {partition} of topic id {topic_id}"),
+            )
+        })?;
+    let current = state.leadership(topic, partition);
+    if current.leader != leader || current.leader_epoch != leader_epoch {
+        return Err(MetaError::new(
+            MetaErrorKind::FencedLeaderEpoch,
+            format!(
+                "node {leader} at epoch {leader_epoch} no longer leads (leader {} at epoch {})",
+                current.leader, current.leader_epoch
+            ),
+        ));
+    }
+    if current.partition_epoch != partition_epoch {
+        return Err(MetaError::new(
+            MetaErrorKind::StaleUpdate,
+            format!(
+                "partition epoch {partition_epoch} is stale (now {})",
+                current.partition_epoch
+            ),
+        ));
+    }
+    let replicas = state.replicas(topic, partition);
+    if !isr.contains(&leader) || isr.iter().any(|r| !replicas.contains(r)) {
+        return Err(MetaError::new(
+            MetaErrorKind::InvalidRequest,
+            format!("ISR {isr:?} must hold the leader and only replicas {replicas:?}"),
+        ));
+    }
+    let leadership = PartitionLeadership {
+        isr: isr.to_vec(),
+        partition_epoch: partition_epoch + 1,
+        ..current
+    };
+    Ok((
+        vec![MetadataRecord::PartitionChanged {
+            topic_id: topic_id.to_string(),
+            partition,
+            leadership,
+        }],
+        Outcome::Done,
+    ))
 }
 
 fn plan_create(
@@ -306,16 +396,6 @@ fn plan_create(
             ),
         ));
     }
-    // Replication between brokers is not wired yet: one replica per partition.
-    if replication_factor != 1 {
-        return Err(MetaError::new(
-            MetaErrorKind::InvalidReplicationFactor,
-            format!(
-                "Replication factor {replication_factor}: replication between brokers is not \
-                 available in this build yet; use 1"
-            ),
-        ));
-    }
     Ok(TopicRecord {
         topic_id: topic_id.to_string(),
         name: name.to_string(),
@@ -323,6 +403,7 @@ fn plan_create(
         replication_factor,
         configs: normalize_configs(configs)?,
         replicas: assign(&brokers, topic_id, 0, partitions, replication_factor),
+        leadership: Vec::new(),
     })
 }
 

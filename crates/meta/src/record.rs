@@ -8,6 +8,32 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+/// Who leads a partition and who is in sync, as the quorum last agreed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionLeadership {
+    /// The leader's node id (-1: no leader, the partition is offline).
+    pub leader: i32,
+    /// The leader epoch (grows with every leader change).
+    pub leader_epoch: i32,
+    /// The in-sync replicas.
+    pub isr: Vec<i32>,
+    /// Grows with every change of this partition's leadership or ISR (Kafka's partition
+    /// epoch); an ISR change names the epoch it is based on, and a stale one is refused.
+    pub partition_epoch: i32,
+}
+
+impl PartitionLeadership {
+    /// A new partition: its preferred replica leads at epoch 0, every replica in sync.
+    pub fn initial(replicas: &[i32]) -> PartitionLeadership {
+        PartitionLeadership {
+            leader: replicas.first().copied().unwrap_or(-1),
+            leader_epoch: 0,
+            isr: replicas.to_vec(),
+            partition_epoch: 0,
+        }
+    }
+}
+
 /// A topic as created.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TopicRecord {
@@ -26,6 +52,9 @@ pub struct TopicRecord {
     /// initialised the cluster.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub replicas: Vec<Vec<i32>>,
+    /// Leadership per partition as last changed (empty entries, or none: the initial one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leadership: Vec<PartitionLeadership>,
 }
 
 /// A broker as registered with the quorum: its id and where clients reach it.
@@ -71,6 +100,15 @@ pub enum MetadataRecord {
         topic_id: String,
         /// The complete new set of overrides.
         configs: BTreeMap<String, String>,
+    },
+    /// A partition's leader, leader epoch or ISR changed.
+    PartitionChanged {
+        /// Topic id.
+        topic_id: String,
+        /// Partition index.
+        partition: i32,
+        /// The new leadership.
+        leadership: PartitionLeadership,
     },
     /// A topic was deleted.
     TopicDeleted {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{BrokerRegistration, MetadataRecord, TopicRecord};
+use crate::record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
 
 /// A topic in the current image.
 pub type TopicMeta = TopicRecord;
@@ -63,6 +63,24 @@ impl MetadataState {
                     t.configs = configs.clone();
                 }
             }
+            MetadataRecord::PartitionChanged {
+                topic_id,
+                partition,
+                leadership,
+            } => {
+                let legacy = self.node_id;
+                if let Some(t) = self.topic_by_id_mut(topic_id) {
+                    if (0..t.partitions).contains(partition) {
+                        let p = *partition as usize;
+                        while t.leadership.len() <= p {
+                            let i = t.leadership.len();
+                            let replicas = replicas_of(t, i as i32, legacy);
+                            t.leadership.push(PartitionLeadership::initial(&replicas));
+                        }
+                        t.leadership[p] = leadership.clone();
+                    }
+                }
+            }
             MetadataRecord::TopicDeleted { topic_id } => {
                 self.topics.retain(|_, t| &t.topic_id != topic_id);
             }
@@ -82,9 +100,14 @@ impl MetadataState {
 
     /// The replicas of partition `p` of `topic`, preferred leader first.
     pub fn replicas(&self, topic: &TopicMeta, p: i32) -> Vec<i32> {
-        match topic.replicas.get(p as usize) {
-            Some(r) if !r.is_empty() => r.clone(),
-            _ => vec![self.node_id],
+        replicas_of(topic, p, self.node_id)
+    }
+
+    /// The leadership of partition `p` of `topic` (the initial one until it changed).
+    pub fn leadership(&self, topic: &TopicMeta, p: i32) -> PartitionLeadership {
+        match topic.leadership.get(p as usize) {
+            Some(l) => l.clone(),
+            None => PartitionLeadership::initial(&self.replicas(topic, p)),
         }
     }
 
@@ -112,5 +135,12 @@ impl MetadataState {
 
     fn topic_by_id_mut(&mut self, topic_id: &str) -> Option<&mut TopicMeta> {
         self.topics.values_mut().find(|t| t.topic_id == topic_id)
+    }
+}
+
+fn replicas_of(topic: &TopicMeta, p: i32, legacy_owner: i32) -> Vec<i32> {
+    match topic.replicas.get(p as usize) {
+        Some(r) if !r.is_empty() => r.clone(),
+        _ => vec![legacy_owner],
     }
 }

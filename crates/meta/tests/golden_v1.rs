@@ -49,6 +49,7 @@ fn golden_records() -> Vec<MetadataRecord> {
             replication_factor: 1,
             configs: configs(&[("cleanup.policy", "delete"), ("retention.ms", "86400000")]),
             replicas: vec![],
+            leadership: vec![],
         }),
         MetadataRecord::TopicCreated(TopicRecord {
             topic_id: AUDIT_ID.into(),
@@ -57,6 +58,7 @@ fn golden_records() -> Vec<MetadataRecord> {
             replication_factor: 1,
             configs: BTreeMap::new(),
             replicas: vec![],
+            leadership: vec![],
         }),
         MetadataRecord::PartitionsIncreased {
             topic_id: ORDERS_ID.into(),
@@ -77,6 +79,7 @@ fn golden_records() -> Vec<MetadataRecord> {
             replication_factor: 1,
             configs: configs(&[("segment.bytes", "1048576")]),
             replicas: vec![],
+            leadership: vec![],
         }),
         MetadataRecord::ProducerIdsAllocated { next: 1000 },
         MetadataRecord::TopicDeleted {
@@ -98,6 +101,7 @@ fn golden_state() -> MetadataState {
             replication_factor: 1,
             configs: BTreeMap::new(),
             replicas: vec![],
+            leadership: vec![],
         },
     );
     topics.insert(
@@ -112,6 +116,7 @@ fn golden_state() -> MetadataState {
                 ("retention.ms", "3600000"),
             ]),
             replicas: vec![],
+            leadership: vec![],
         },
     );
     MetadataState {

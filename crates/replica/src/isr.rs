@@ -87,11 +87,13 @@ mod tests {
 
     fn three_replicas() -> ReplicaState {
         ReplicaState {
+            node: 1,
             role: Role::Leader,
             leader_epoch: 4,
             replicas: vec![1, 2, 3],
             isr: vec![1, 2, 3],
             followers: BTreeMap::new(),
+            partition_epoch: 0,
         }
     }
 

@@ -109,6 +109,14 @@ impl Partition {
             .leader_epoch
     }
 
+    /// The leader this broker follows, or `None` while it leads.
+    pub fn following(&self) -> Option<i32> {
+        match self.state.read().unwrap_or_else(|p| p.into_inner()).role {
+            crate::state::Role::Leader => None,
+            crate::state::Role::Follower { leader } => Some(leader),
+        }
+    }
+
     /// Number of in-sync replicas.
     pub fn isr_size(&self) -> i32 {
         self.state
@@ -117,9 +125,73 @@ impl Partition {
             .isr_size()
     }
 
-    /// Replaces the replica state (the reconciler, when metadata changes it).
-    pub fn set_replica_state(&self, state: ReplicaState) {
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = state;
+    /// Replaces the replica state (the reconciler, when metadata changes it). A leader that
+    /// stays leader in the same epoch keeps what it knows of its followers. A partition with
+    /// more than one replica has its high watermark set by this layer.
+    pub fn set_replica_state(&self, mut state: ReplicaState) {
+        let mut current = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if current.is_leader() && state.is_leader() && current.leader_epoch == state.leader_epoch {
+            state.followers = std::mem::take(&mut current.followers);
+        } else if state.is_leader() {
+            // A new leader gives every follower a full lag period from now (as Kafka does):
+            // none has fetched yet, and none is out of sync for that alone.
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0);
+            for &r in state.replicas.iter().filter(|&&r| r != state.node) {
+                state
+                    .followers
+                    .entry(r)
+                    .or_insert(crate::state::FollowerProgress {
+                        log_end: 0,
+                        last_caught_up_ms: now,
+                    });
+            }
+        }
+        self.log().set_replicated(state.replicas.len() > 1);
+        *current = state;
+    }
+
+    /// On the leader of a replicated partition: moves the high watermark to the minimum over
+    /// the ISR of the log ends (this copy's own visible end included). Returns true, and wakes
+    /// the readers, when it moved.
+    pub fn refresh_high_watermark(&self) -> bool {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        if !state.is_leader() {
+            return false;
+        }
+        let moved = {
+            let mut log = self.log();
+            if !log.is_replicated() {
+                return false;
+            }
+            let current = log.high_watermark();
+            let hw = state.high_watermark(log.local_visible_end(), current, state.node);
+            if hw > current {
+                log.set_high_watermark(hw);
+                true
+            } else {
+                false
+            }
+        };
+        drop(state);
+        if moved {
+            self.wake_readers();
+        }
+        moved
+    }
+
+    /// On the leader: records a follower's fetch at `fetch_offset` and moves the high
+    /// watermark if it can. Returns the high watermark after it.
+    pub fn record_follower_fetch(&self, follower: i32, fetch_offset: i64, now_ms: i64) -> i64 {
+        let leader_end = self.log().log_end_offset();
+        self.state
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .record_follower_fetch(follower, fetch_offset, leader_end, now_ms);
+        self.refresh_high_watermark();
+        self.log().high_watermark()
     }
 
     /// Locks the log. A poisoned lock (a panic while appending) is recovered: the log's own

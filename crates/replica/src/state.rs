@@ -37,6 +37,8 @@ pub struct FollowerProgress {
 /// A partition's replica state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplicaState {
+    /// This broker's node id.
+    pub node: i32,
     /// Leader or follower.
     pub role: Role,
     /// The current leader epoch.
@@ -47,17 +49,45 @@ pub struct ReplicaState {
     pub isr: Vec<i32>,
     /// On the leader: each follower's progress, by broker id.
     pub followers: BTreeMap<i32, FollowerProgress>,
+    /// The partition epoch of the metadata this state came from (ISR changes name it).
+    pub partition_epoch: i32,
 }
 
 impl ReplicaState {
     /// The state of a partition that only `node` hosts: its leader, at the initial epoch.
     pub fn single_node(node: i32) -> ReplicaState {
         ReplicaState {
+            node,
             role: Role::Leader,
             leader_epoch: INITIAL_LEADER_EPOCH,
             replicas: vec![node],
             isr: vec![node],
             followers: BTreeMap::new(),
+            partition_epoch: 0,
+        }
+    }
+
+    /// The state metadata gives `node` for a partition led by `leader`.
+    pub fn from_metadata(
+        node: i32,
+        replicas: Vec<i32>,
+        leader: i32,
+        leader_epoch: i32,
+        isr: Vec<i32>,
+        partition_epoch: i32,
+    ) -> ReplicaState {
+        ReplicaState {
+            node,
+            role: if leader == node {
+                Role::Leader
+            } else {
+                Role::Follower { leader }
+            },
+            leader_epoch,
+            replicas,
+            isr,
+            followers: BTreeMap::new(),
+            partition_epoch,
         }
     }
 

@@ -36,6 +36,8 @@ use crate::reply::Reply;
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
 const OFFSET_OUT_OF_RANGE: i16 = 1;
 const KAFKA_STORAGE_ERROR: i16 = 56;
+const FENCED_LEADER_EPOCH: i16 = 74;
+const UNKNOWN_LEADER_EPOCH: i16 = 75;
 /// Longest long-poll Strata honours, whatever the client asks.
 const MAX_WAIT_CAP_MS: u64 = 30_000;
 
@@ -59,6 +61,12 @@ pub(crate) async fn handle(
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut shutdown = broker.shutdown_signal();
     let watched = watched_partitions(broker, &req);
+    // A follower broker copying the leader (Kafka's replica fetch): -1 for consumers.
+    let replica = if version >= 15 {
+        req.replica_state.replica_id.0
+    } else {
+        req.replica_id.0
+    };
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
@@ -69,7 +77,7 @@ pub(crate) async fn handle(
         for w in &mut woken {
             w.as_mut().enable();
         }
-        let (mut body, mut bytes, mut had_error, cold) = read_all(broker, &req);
+        let (mut body, mut bytes, mut had_error, cold) = read_all(broker, &req, replica);
         if !cold.is_empty() {
             let (added, cold_error) = read_cold(broker, &mut body, cold).await;
             bytes += added;
@@ -171,6 +179,7 @@ async fn read_cold(
 fn read_all(
     broker: &Arc<Broker>,
     req: &FetchRequest,
+    replica: i32,
 ) -> (FetchResponseBody<ReadSlice>, usize, bool, Vec<ColdRead>) {
     let mut cold = Vec::new();
     let mut budget = req.max_bytes.max(0) as usize;
@@ -204,6 +213,25 @@ fn read_all(
                     continue;
                 }
             };
+            if p.current_leader_epoch >= 0 {
+                let epoch = part.leader_epoch();
+                if p.current_leader_epoch != epoch {
+                    // The asker's metadata is older (or newer) than this leader's epoch.
+                    data.error_code = if p.current_leader_epoch < epoch {
+                        FENCED_LEADER_EPOCH
+                    } else {
+                        UNKNOWN_LEADER_EPOCH
+                    };
+                    had_error = true;
+                    partitions.push(data);
+                    continue;
+                }
+            }
+            if replica >= 0 {
+                // The follower's fetch offset is its log end: it counts toward the high
+                // watermark, and the follower reads up to the leader's log end.
+                part.record_follower_fetch(replica, p.fetch_offset, crate::broker::now_ms());
+            }
             let log = part.log();
             let hw = log.high_watermark();
             let lso = log.last_stable_offset();
@@ -211,7 +239,13 @@ fn read_all(
             data.last_stable_offset = lso;
             data.log_start_offset = log.log_start_offset();
             data.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
-            let upper = if req.isolation_level == 1 { lso } else { hw };
+            let upper = if replica >= 0 {
+                log.log_end_offset()
+            } else if req.isolation_level == 1 {
+                lso
+            } else {
+                hw
+            };
             // The first partition with data may exceed the budget by one batch; later ones
             // must fit in what is left.
             let limit = (p.partition_max_bytes.max(0) as usize).min(budget);

@@ -13,7 +13,9 @@ use strata_meta::{validate_topic_name, BrokerRegistration, MetadataState, TopicM
 use super::{blocking, sb};
 use crate::broker::Broker;
 use crate::partition::KAFKA_STORAGE_ERROR;
-use strata_replica::INITIAL_LEADER_EPOCH;
+
+/// LEADER_NOT_AVAILABLE: no live replica can lead the partition now.
+const LEADER_NOT_AVAILABLE: i16 = 5;
 
 /// "Authorized operations not requested" sentinel.
 const OPS_OMITTED: i32 = i32::MIN;
@@ -140,25 +142,21 @@ fn topic_entry(broker: &Broker, meta: &MetadataState, t: &TopicMeta) -> Metadata
             } else {
                 0
             };
-            let state = broker
-                .partition(&t.name, p)
-                .map(|part| part.replica_state());
-            let assigned = meta.replicas(t, p);
-            let ids = |nodes: Option<&Vec<i32>>| match nodes {
-                Some(nodes) => nodes.iter().map(|&n| BrokerId(n)).collect(),
-                None => assigned.iter().map(|&n| BrokerId(n)).collect(),
+            // Leadership as the quorum agreed it, so every broker answers alike.
+            let leadership = meta.leadership(t, p);
+            let ids = |nodes: &[i32]| nodes.iter().map(|&n| BrokerId(n)).collect();
+            let error = if error == 0 && leadership.leader < 0 {
+                LEADER_NOT_AVAILABLE
+            } else {
+                error
             };
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(p)
-                .with_leader_id(BrokerId(assigned[0]))
-                .with_leader_epoch(
-                    state
-                        .as_ref()
-                        .map_or(INITIAL_LEADER_EPOCH, |s| s.leader_epoch),
-                )
-                .with_replica_nodes(ids(state.as_ref().map(|s| &s.replicas)))
-                .with_isr_nodes(ids(state.as_ref().map(|s| &s.isr)))
+                .with_leader_id(BrokerId(leadership.leader))
+                .with_leader_epoch(leadership.leader_epoch)
+                .with_replica_nodes(ids(&meta.replicas(t, p)))
+                .with_isr_nodes(ids(&leadership.isr))
         })
         .collect();
     MetadataResponseTopic::default()

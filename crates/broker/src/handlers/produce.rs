@@ -28,6 +28,7 @@
 //! without waiting.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use kafka_protocol::messages::produce_response::BatchIndexAndErrorMessage;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
@@ -39,7 +40,7 @@ use strata_records::{
 use strata_log::Durability;
 
 use super::{blocking, sb};
-use crate::broker::{now_ms, Broker};
+use crate::broker::{now_ms, Broker, NOT_LEADER_OR_FOLLOWER};
 use crate::partition::Partition;
 
 const INVALID_REQUIRED_ACKS: i16 = 21;
@@ -48,6 +49,7 @@ const INVALID_RECORD: i16 = 87;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const KAFKA_STORAGE_ERROR: i16 = 56;
+const REQUEST_TIMED_OUT: i16 = 7;
 
 /// A produce request whose batches are appended: its response, once every append it waits for
 /// is durable.
@@ -68,6 +70,10 @@ pub(crate) fn handle(
     let mut appended = Vec::new();
     // (topic index, partition index, flush receipt) of appends that wait for an fsync.
     let mut pending = Vec::new();
+    // (topic index, partition index, partition, end) of acks=all appends to a replicated
+    // partition: they wait until the high watermark (the ISR) reaches their end.
+    let mut replicating = Vec::new();
+    let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
@@ -104,7 +110,12 @@ pub(crate) fn handle(
                     log_start,
                     sync,
                     part,
+                    end,
                 }) => {
+                    part.refresh_high_watermark();
+                    if acks == -1 && part.log().is_replicated() {
+                        replicating.push((topics.len(), partitions.len(), part.clone(), end));
+                    }
                     appended.push(part);
                     if let Some((part, end)) = sync {
                         if acks == 0 {
@@ -153,6 +164,7 @@ pub(crate) fn handle(
     }
     Some(Box::pin(async move {
         await_durable(&mut topics, pending).await;
+        await_replicated(&mut topics, replicating, timeout).await;
         ProduceResponse::default().with_responses(topics)
     }))
 }
@@ -185,6 +197,47 @@ async fn await_durable(
     }
 }
 
+/// Waits until each partition's high watermark reaches the end of its append (every ISR
+/// member has it). REQUEST_TIMED_OUT after the request's `timeout_ms`; NOT_LEADER_OR_FOLLOWER
+/// if this broker stopped leading meanwhile (the append may be truncated by the new leader).
+async fn await_replicated(
+    topics: &mut [TopicProduceResponse],
+    pending: Vec<(usize, usize, Arc<Partition>, i64)>,
+    timeout: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    for (t, p, part, end) in pending {
+        let epoch = part.leader_epoch();
+        let code = loop {
+            let woken = part.readers_woken();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if part.log().high_watermark() >= end {
+                break None;
+            }
+            if part.following().is_some() || part.leader_epoch() != epoch {
+                break Some(NOT_LEADER_OR_FOLLOWER);
+            }
+            tokio::select! {
+                _ = woken => {}
+                _ = tokio::time::sleep_until(deadline) => break Some(REQUEST_TIMED_OUT),
+            }
+        };
+        if let Some(code) = code {
+            if part.log().high_watermark() >= end {
+                continue;
+            }
+            metrics::counter!("strata_produce_errors_total", "code" => code.to_string())
+                .increment(1);
+            let resp = &mut topics[t].partition_responses[p];
+            resp.error_code = code;
+            resp.base_offset = -1;
+            resp.log_append_time_ms = -1;
+            resp.log_start_offset = -1;
+        }
+    }
+}
+
 /// A written batch: where it went and, if it must be durable first, the partition and the
 /// durable end its acknowledgement waits for.
 struct Appended {
@@ -193,6 +246,8 @@ struct Appended {
     log_start: i64,
     sync: Option<(Arc<Partition>, i64)>,
     part: Arc<Partition>,
+    /// One past the last offset written.
+    end: i64,
 }
 
 type Outcome = Result<Appended, (i16, Option<String>)>;
@@ -300,6 +355,7 @@ fn append_one(
                 append_time: info.log_append_time,
                 log_start: info.log_start_offset,
                 part: Arc::clone(&part),
+                end: info.base_offset + i64::from(header.last_offset_delta) + 1,
                 sync: match info.sync_end {
                     Some(end) => Some((part, end)),
                     None => {

@@ -1,5 +1,9 @@
-//! A minimal Kafka protocol client for the admin subcommands: one connection, one request at a
-//! time, message types from `kafka-protocol`.
+//! A minimal Kafka protocol client: one connection, one request at a time, message types from
+//! `kafka-protocol`. Used by the CLI's admin subcommands and by followers fetching from their
+//! leader (Fetch with a replica id, over the leader's Kafka listener).
+//!
+//! Invariant: a response larger than [`MAX_RESPONSE`] or with the wrong correlation id is an
+//! error, and the connection should be dropped.
 
 use anyhow::{bail, Context};
 use bytes::{Buf, BufMut, BytesMut};
@@ -8,33 +12,31 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, Request, Str
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Largest response the CLI accepts.
-const MAX_RESPONSE: usize = 64 * 1024 * 1024;
+/// Largest response accepted.
+pub const MAX_RESPONSE: usize = 64 * 1024 * 1024;
 
 /// A connection to one broker.
-pub(crate) struct AdminClient {
+#[derive(Debug)]
+pub struct KafkaClient {
     stream: TcpStream,
     correlation_id: i32,
 }
 
-impl AdminClient {
+impl KafkaClient {
     /// Connects to `bootstrap` (HOST:PORT).
-    pub(crate) async fn connect(bootstrap: &str) -> anyhow::Result<AdminClient> {
+    pub async fn connect(bootstrap: &str) -> anyhow::Result<KafkaClient> {
         let stream = TcpStream::connect(bootstrap)
             .await
             .with_context(|| format!("connect to {bootstrap}"))?;
-        Ok(AdminClient {
+        let _ = stream.set_nodelay(true);
+        Ok(KafkaClient {
             stream,
             correlation_id: 0,
         })
     }
 
     /// Sends `req` at `version` and waits for its response.
-    pub(crate) async fn call<R: Request>(
-        &mut self,
-        req: R,
-        version: i16,
-    ) -> anyhow::Result<R::Response> {
+    pub async fn call<R: Request>(&mut self, req: R, version: i16) -> anyhow::Result<R::Response> {
         self.correlation_id += 1;
         let key =
             ApiKey::try_from(R::KEY).map_err(|_| anyhow::anyhow!("bad api key {}", R::KEY))?;

@@ -1,0 +1,144 @@
+//! Followers copy their leader: one task per follower partition sends Kafka Fetch requests
+//! with this broker's id as `replica_id` to the leader's Kafka listener, appends the batches it
+//! gets as they are (`append_as_follower`), and takes the leader's high watermark (bounded by
+//! its own log end).
+//!
+//! Invariants:
+//! - a fetcher serves one (leader, leader epoch); the reconciler aborts it when either changes
+//!   and starts a new one, so a follower never appends what a deposed leader sends;
+//! - the fetch offset is the follower's log end: with `strata.replica.fsync` the task waits
+//!   for the group-commit fsync of what it appended before asking for more, so the end it
+//!   reports to the leader (which counts toward the high watermark) is durable here;
+//! - every failure (leader unreachable, an error code, a bad batch) backs off and retries; it
+//!   never stops the task, and never writes a partial batch.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::protocol::StrBytes;
+use strata_log::Durability;
+use tokio::task::AbortHandle;
+
+use crate::broker::{now_ms, Broker};
+use crate::kafka_client::KafkaClient;
+use crate::partition::Partition;
+
+/// Fetch version followers send (topic names, flexible encoding).
+const FETCH_VERSION: i16 = 12;
+/// How long the leader may hold a follower's fetch open waiting for data.
+const MAX_WAIT_MS: i32 = 500;
+/// Bytes per fetch.
+const MAX_BYTES: i32 = 8 * 1024 * 1024;
+/// Pause after a failure before trying again.
+const BACKOFF: Duration = Duration::from_millis(200);
+
+/// Starts copying `part` from `leader` in `epoch`.
+pub(crate) fn spawn(
+    broker: Arc<Broker>,
+    part: Arc<Partition>,
+    leader: i32,
+    epoch: i32,
+) -> AbortHandle {
+    tokio::spawn(run(broker, part, leader, epoch)).abort_handle()
+}
+
+async fn run(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epoch: i32) {
+    let mut shutdown = broker.shutdown_signal();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let addr = broker
+            .meta()
+            .brokers
+            .get(&leader)
+            .map(|b| format!("{}:{}", b.host, b.port));
+        let client = match addr {
+            Some(addr) => KafkaClient::connect(&addr).await.ok(),
+            None => None,
+        };
+        if let Some(mut client) = client {
+            if let Err(e) = follow(&broker, &part, &mut client, epoch).await {
+                tracing::debug!(topic = %part.topic, partition = part.index, leader, error = %e,
+                    "replica fetch failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(BACKOFF) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Fetches in a loop over one connection until something fails.
+async fn follow(
+    broker: &Arc<Broker>,
+    part: &Arc<Partition>,
+    client: &mut KafkaClient,
+    epoch: i32,
+) -> anyhow::Result<()> {
+    let durability = if broker.config.replica_fsync {
+        Durability::Fsync
+    } else {
+        Durability::PageCache
+    };
+    loop {
+        let (fetch_offset, log_start) = {
+            let log = part.log();
+            (log.log_end_offset(), log.log_start_offset())
+        };
+        let req = FetchRequest::default()
+            .with_replica_id(BrokerId(broker.config.node_id))
+            .with_max_wait_ms(MAX_WAIT_MS)
+            .with_min_bytes(1)
+            .with_max_bytes(MAX_BYTES)
+            .with_session_epoch(-1)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_string(part.topic.clone())))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(part.index)
+                    .with_current_leader_epoch(epoch)
+                    .with_fetch_offset(fetch_offset)
+                    .with_log_start_offset(log_start)
+                    .with_partition_max_bytes(MAX_BYTES)])]);
+        let call = client.call(req, FETCH_VERSION);
+        let resp = tokio::time::timeout(Duration::from_secs(10), call)
+            .await
+            .map_err(|_| anyhow::anyhow!("the leader did not answer in 10 s"))??;
+        let data = resp
+            .responses
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .find(|p| p.partition_index == part.index)
+            .ok_or_else(|| anyhow::anyhow!("the response lacks the partition"))?;
+        if data.error_code != 0 {
+            anyhow::bail!("leader answered error {}", data.error_code);
+        }
+        let records = data.records.unwrap_or_default();
+        if !records.is_empty() {
+            let appended = tokio::task::block_in_place(|| {
+                part.log()
+                    .append_as_follower(&records, now_ms(), durability)
+            })?;
+            if let Some(end) = appended.sync_end {
+                broker
+                    .flusher
+                    .sync(Arc::clone(part), end)
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the flusher stopped"))?
+                    .map_err(|e| anyhow::anyhow!("fsync: {e}"))?;
+            }
+        }
+        {
+            let mut log = part.log();
+            let hw = data.high_watermark.min(log.log_end_offset());
+            if hw > log.high_watermark() {
+                log.set_high_watermark(hw);
+                drop(log);
+                part.wake_readers();
+            }
+        }
+    }
+}
