@@ -77,6 +77,10 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `broker.heartbeat.interval.ms`: how often a broker tells the controller it is alive.
+    pub broker_heartbeat_interval_ms: u64,
+    /// `broker.session.timeout.ms`: a broker silent this long is fenced.
+    pub broker_session_timeout_ms: u64,
     /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
     pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
@@ -98,6 +102,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("max.broker.partitions", "10000"),
     ("strata.replica.fsync", "true"),
     ("replica.lag.time.max.ms", "30000"),
+    ("broker.heartbeat.interval.ms", "2000"),
+    ("broker.session.timeout.ms", "9000"),
     (
         "queued.max.request.bytes",
         crate::conn_config::DEFAULT_QUEUED_MAX_REQUEST_BYTES,
@@ -155,6 +161,8 @@ impl BrokerConfig {
             cluster_listen: None,
             rack: raw.get("broker.rack").filter(|r| !r.is_empty()).cloned(),
             replica_lag_time_max_ms: parse(&raw, "replica.lag.time.max.ms")?,
+            broker_heartbeat_interval_ms: parse(&raw, "broker.heartbeat.interval.ms")?,
+            broker_session_timeout_ms: parse(&raw, "broker.session.timeout.ms")?,
             raw,
         };
         let mut cfg = cfg;

@@ -22,6 +22,7 @@ mod handlers;
 mod high_watermarks;
 mod isr_manager;
 pub mod kafka_client;
+mod liveness;
 mod log_config;
 mod metadata_quorum;
 mod offset_checkpoint;

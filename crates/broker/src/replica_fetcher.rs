@@ -9,6 +9,9 @@
 //! - the fetch offset is the follower's log end: with `strata.replica.fsync` the task waits
 //!   for the group-commit fsync of what it appended before asking for more, so the end it
 //!   reports to the leader (which counts toward the high watermark) is durable here;
+//! - before its first fetch in an epoch, a follower asks the leader (OffsetForLeaderEpoch) where
+//!   its own latest epoch ends in the leader's log and truncates what lies beyond (a divergent
+//!   suffix from a deposed leader), as Kafka does (KIP-101/KIP-279);
 //! - every failure (leader unreachable, an error code, a bad batch) backs off and retries; it
 //!   never stops the task, and never writes a partial batch.
 
@@ -16,7 +19,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
-use kafka_protocol::messages::{BrokerId, FetchRequest, TopicName};
+use kafka_protocol::messages::offset_for_leader_epoch_request::{
+    OffsetForLeaderPartition, OffsetForLeaderTopic,
+};
+use kafka_protocol::messages::{BrokerId, FetchRequest, OffsetForLeaderEpochRequest, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use strata_log::Durability;
 use tokio::task::AbortHandle;
@@ -60,7 +66,12 @@ async fn run(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epoch: i32)
             None => None,
         };
         if let Some(mut client) = client {
-            if let Err(e) = follow(&broker, &part, &mut client, epoch).await {
+            let truncated = truncate_divergent(&broker, &part, &mut client, epoch).await;
+            let followed = match truncated {
+                Ok(()) => follow(&broker, &part, &mut client, epoch).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = followed {
                 tracing::debug!(topic = %part.topic, partition = part.index, leader, error = %e,
                     "replica fetch failed; retrying");
             }
@@ -70,6 +81,58 @@ async fn run(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epoch: i32)
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Cuts this copy back to where it agrees with the leader's log (OffsetForLeaderEpoch).
+async fn truncate_divergent(
+    broker: &Arc<Broker>,
+    part: &Arc<Partition>,
+    client: &mut KafkaClient,
+    epoch: i32,
+) -> anyhow::Result<()> {
+    let (latest, end) = {
+        let log = part.log();
+        (log.leader_epoch(), log.log_end_offset())
+    };
+    if latest < 0 {
+        return Ok(());
+    }
+    let req = OffsetForLeaderEpochRequest::default()
+        .with_replica_id(BrokerId(broker.config.node_id))
+        .with_topics(vec![OffsetForLeaderTopic::default()
+            .with_topic(TopicName(StrBytes::from_string(part.topic.clone())))
+            .with_partitions(vec![OffsetForLeaderPartition::default()
+                .with_partition(part.index)
+                .with_current_leader_epoch(epoch)
+                .with_leader_epoch(latest)])]);
+    let resp = tokio::time::timeout(Duration::from_secs(10), client.call(req, 4))
+        .await
+        .map_err(|_| anyhow::anyhow!("the leader did not answer OffsetForLeaderEpoch"))??;
+    let answer = resp
+        .topics
+        .into_iter()
+        .flat_map(|t| t.partitions)
+        .find(|p| p.partition == part.index)
+        .ok_or_else(|| anyhow::anyhow!("OffsetForLeaderEpoch lacks the partition"))?;
+    if answer.error_code != 0 {
+        anyhow::bail!("OffsetForLeaderEpoch answered error {}", answer.error_code);
+    }
+    // Where the leader's log and this one agree: the end of the latest epoch both know.
+    let agreed = if answer.end_offset < 0 {
+        0
+    } else if answer.leader_epoch == latest {
+        answer.end_offset.min(end)
+    } else {
+        let (_, mine) = part.log().end_offset_for_epoch(answer.leader_epoch);
+        answer.end_offset.min(mine.max(0))
+    };
+    if agreed < end {
+        tokio::task::block_in_place(|| part.log().truncate_to(agreed))?;
+        tracing::warn!(topic = %part.topic, partition = part.index, from = end, to = agreed,
+            "truncated a divergent suffix to agree with the leader");
+        metrics::counter!("strata_replica_truncations_total").increment(1);
+    }
+    Ok(())
 }
 
 /// Fetches in a loop over one connection until something fails.

@@ -91,6 +91,7 @@ pub async fn run(
     );
     drop(listener);
     broker.begin_shutdown();
+    crate::liveness::controlled_shutdown(&broker).await;
     let drain = async { while connections.join_next().await.is_some() {} };
     if tokio::time::timeout(
         Duration::from_millis(broker.config.shutdown_timeout_ms),

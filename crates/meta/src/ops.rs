@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::election;
 use crate::error::{MetaError, MetaErrorKind};
 use crate::names::{refuse_internal, validate_topic_name};
 use crate::record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
@@ -93,8 +94,20 @@ pub enum Operation {
         /// The new ISR.
         isr: Vec<i32>,
     },
-    /// Registers (or re-registers) a broker and its Kafka listener.
+    /// Registers (or re-registers) a broker and its Kafka listener; a fenced broker is
+    /// unfenced and takes back the partitions only it can lead.
     RegisterBroker(BrokerRegistration),
+    /// Fences a broker: it missed its heartbeats, or it is shutting down (controlled
+    /// shutdown). Its partitions get new leaders from their ISRs.
+    FenceBroker {
+        /// Node id.
+        node_id: i32,
+    },
+    /// Unfences a broker that heartbeats again.
+    UnfenceBroker {
+        /// Node id.
+        node_id: i32,
+    },
     /// Changes nothing: executing it waits until this node has applied everything the leader
     /// had committed (a read barrier).
     Barrier,
@@ -247,13 +260,24 @@ pub fn plan(
             ))
         }
         Operation::RegisterBroker(registration) => {
-            if state.brokers.get(&registration.node_id) == Some(registration) {
+            let mut records = Vec::new();
+            if state.brokers.get(&registration.node_id) != Some(registration) {
+                records.push(MetadataRecord::BrokerRegistered(registration.clone()));
+            }
+            records.extend(election::unfence(state, registration.node_id));
+            Ok((records, Outcome::Done))
+        }
+        Operation::FenceBroker { node_id } => {
+            if !state.brokers.contains_key(node_id) || state.fenced.contains(node_id) {
                 return Ok((Vec::new(), Outcome::Done));
             }
-            Ok((
-                vec![MetadataRecord::BrokerRegistered(registration.clone())],
-                Outcome::Done,
-            ))
+            Ok((election::fence(state, *node_id), Outcome::Done))
+        }
+        Operation::UnfenceBroker { node_id } => {
+            if !state.fenced.contains(node_id) {
+                return Ok((Vec::new(), Outcome::Done));
+            }
+            Ok((election::unfence(state, *node_id), Outcome::Done))
         }
         Operation::Barrier => Ok((Vec::new(), Outcome::Done)),
         Operation::AlterIsr {
@@ -407,12 +431,19 @@ fn plan_create(
     })
 }
 
-/// The registered brokers' ids, sorted; a cluster with none yet counts its initialising node.
+/// The live (registered, unfenced) brokers' ids, sorted; a cluster with none yet counts its
+/// initialising node.
 fn broker_ids(state: &MetadataState) -> Vec<i32> {
-    if state.brokers.is_empty() {
+    let live: Vec<i32> = state
+        .brokers
+        .keys()
+        .copied()
+        .filter(|&b| state.is_live(b))
+        .collect();
+    if live.is_empty() {
         vec![state.node_id]
     } else {
-        state.brokers.keys().copied().collect()
+        live
     }
 }
 

@@ -117,6 +117,16 @@ pub enum MetadataRecord {
     },
     /// A broker registered (or changed its listener).
     BrokerRegistered(BrokerRegistration),
+    /// A broker missed its heartbeats (or shut down): it leads nothing and is not listed.
+    BrokerFenced {
+        /// Node id.
+        node_id: i32,
+    },
+    /// A fenced broker is back (it registered or heartbeats again).
+    BrokerUnfenced {
+        /// Node id.
+        node_id: i32,
+    },
     /// Producer ids below `next` are handed out.
     ProducerIdsAllocated {
         /// First producer id not yet allocated.

@@ -23,6 +23,9 @@ pub struct MetadataState {
     /// Registered brokers by node id.
     #[serde(default)]
     pub brokers: BTreeMap<i32, BrokerRegistration>,
+    /// Registered brokers that are fenced (missed heartbeats, or shut down).
+    #[serde(default)]
+    pub fenced: std::collections::BTreeSet<i32>,
 }
 
 impl MetadataState {
@@ -87,6 +90,12 @@ impl MetadataState {
             MetadataRecord::BrokerRegistered(b) => {
                 self.brokers.insert(b.node_id, b.clone());
             }
+            MetadataRecord::BrokerFenced { node_id } => {
+                self.fenced.insert(*node_id);
+            }
+            MetadataRecord::BrokerUnfenced { node_id } => {
+                self.fenced.remove(node_id);
+            }
             MetadataRecord::ProducerIdsAllocated { next } => {
                 self.next_producer_id = self.next_producer_id.max(*next);
             }
@@ -126,6 +135,11 @@ impl MetadataState {
                     .count() as i64
             })
             .sum()
+    }
+
+    /// True when `node` is registered and not fenced.
+    pub fn is_live(&self, node: i32) -> bool {
+        self.brokers.contains_key(&node) && !self.fenced.contains(&node)
     }
 
     /// Looks a topic up by id.

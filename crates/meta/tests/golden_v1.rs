@@ -125,6 +125,7 @@ fn golden_state() -> MetadataState {
         topics,
         next_producer_id: 2000,
         brokers: Default::default(),
+        fenced: Default::default(),
     }
 }
 

@@ -98,6 +98,8 @@ pub struct Quorum {
     published: watch::Receiver<Published>,
     exec: Mutex<()>,
     stop_server: watch::Sender<bool>,
+    /// On the leader: when each broker last sent a heartbeat.
+    heartbeats: std::sync::Mutex<BTreeMap<i32, Instant>>,
 }
 
 impl Quorum {
@@ -131,6 +133,7 @@ impl Quorum {
             published,
             exec: Mutex::new(()),
             stop_server,
+            heartbeats: std::sync::Mutex::new(BTreeMap::new()),
         });
         if let Some(addr) = config.cluster_listen {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -305,6 +308,68 @@ impl Quorum {
                 MetaErrorKind::NoQuorum,
                 format!("committed at index {index} but not applied here in time"),
             )),
+        }
+    }
+
+    /// Records a broker's heartbeat if this node leads the quorum; `NoQuorum` otherwise.
+    pub fn record_heartbeat(&self, node: i32) -> Result<(), MetaError> {
+        if self.leader() != Some(self.config.node_id) {
+            return Err(MetaError::new(
+                MetaErrorKind::NoQuorum,
+                "not the quorum leader",
+            ));
+        }
+        self.heartbeats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(node, Instant::now());
+        Ok(())
+    }
+
+    /// Sends `node`'s heartbeat to the quorum leader (recorded here if that is this node).
+    pub async fn send_heartbeat(&self, node: i32) -> Result<(), MetaError> {
+        let no_quorum = |why: String| MetaError::new(MetaErrorKind::NoQuorum, why);
+        match self.leader() {
+            None => Err(no_quorum("no quorum leader known".into())),
+            Some(l) if l == self.config.node_id => self.record_heartbeat(node),
+            Some(l) => {
+                let addr = self
+                    .config
+                    .voters
+                    .get(&l)
+                    .ok_or_else(|| no_quorum(format!("leader {l} is not a known voter")))?;
+                let mut client = client_for(addr).map_err(|e| no_quorum(format!("{addr}: {e}")))?;
+                let reply =
+                    tokio::time::timeout(Duration::from_secs(2), client.heartbeat(to_json(&node)))
+                        .await
+                        .map_err(|_| no_quorum(format!("leader {l} did not answer in time")))?
+                        .map_err(|s| no_quorum(format!("leader {l}: {s}")))?;
+                from_json::<Result<(), MetaError>>(reply.get_ref())
+                    .map_err(|e| no_quorum(format!("leader {l} answered garbage: {e}")))?
+            }
+        }
+    }
+
+    /// On the leader: when `node` last sent a heartbeat. A broker this leader has not heard
+    /// from yet (it just registered, or this node just became leader) counts as heard from
+    /// now, so it gets a full session before it can be fenced.
+    pub fn last_heartbeat(&self, node: i32) -> Instant {
+        *self
+            .heartbeats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(node)
+            .or_insert_with(Instant::now)
+    }
+
+    /// Forgets every heartbeat (a node that just became leader gives every broker a full
+    /// session from now).
+    pub fn reset_heartbeats(&self, nodes: impl IntoIterator<Item = i32>) {
+        let now = Instant::now();
+        let mut map = self.heartbeats.lock().unwrap_or_else(|p| p.into_inner());
+        map.clear();
+        for n in nodes {
+            map.insert(n, now);
         }
     }
 

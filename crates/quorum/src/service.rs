@@ -51,6 +51,12 @@ impl Cluster for ClusterService {
         Ok(Response::new(to_json(&res)))
     }
 
+    async fn heartbeat(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
+        let node: i32 = decode(&req)?;
+        let res = self.quorum.record_heartbeat(node);
+        Ok(Response::new(to_json(&res)))
+    }
+
     async fn execute(&self, req: Request<Json>) -> Result<Response<Json>, Status> {
         let op = decode(&req)?;
         let res = self.quorum.execute_as_leader(op).await;

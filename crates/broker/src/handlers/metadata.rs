@@ -106,11 +106,12 @@ fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataRe
     }
 }
 
-/// The brokers to list: every registered broker, and always this one (a client must be able to
-/// reach the broker it asked).
+/// The brokers to list: every registered broker that is not fenced, and always this one (a
+/// client must be able to reach the broker it asked).
 pub(crate) fn live_brokers(broker: &Broker, meta: &MetadataState) -> Vec<BrokerRegistration> {
     let cfg = &broker.config;
     let mut brokers = meta.brokers.clone();
+    brokers.retain(|id, _| !meta.fenced.contains(id) || *id == cfg.node_id);
     brokers
         .entry(cfg.node_id)
         .or_insert_with(|| BrokerRegistration {

@@ -50,6 +50,7 @@ const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
 const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const REQUEST_TIMED_OUT: i16 = 7;
+const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
 
 /// A produce request whose batches are appended: its response, once every append it waits for
 /// is durable.
@@ -213,7 +214,10 @@ async fn await_replicated(
             tokio::pin!(woken);
             woken.as_mut().enable();
             if part.log().high_watermark() >= end {
-                break None;
+                // As Kafka's DelayedProduce: replicated, but the ISR shrank below
+                // min.insync.replicas meanwhile.
+                let min_isr = part.settings().min_insync_replicas;
+                break (part.isr_size() < min_isr).then_some(NOT_ENOUGH_REPLICAS_AFTER_APPEND);
             }
             if part.following().is_some() || part.leader_epoch() != epoch {
                 break Some(NOT_LEADER_OR_FOLLOWER);
@@ -224,7 +228,7 @@ async fn await_replicated(
             }
         };
         if let Some(code) = code {
-            if part.log().high_watermark() >= end {
+            if code != NOT_ENOUGH_REPLICAS_AFTER_APPEND && part.log().high_watermark() >= end {
                 continue;
             }
             metrics::counter!("strata_produce_errors_total", "code" => code.to_string())

@@ -1,0 +1,187 @@
+//! Leader election as the quorum plans it (Kafka's KRaft controller rules), as pure functions
+//! of the image: what fencing or unfencing a broker changes in every partition.
+//!
+//! Invariants:
+//! - a new leader is always taken from the ISR (`unclean.leader.election.enable` is false):
+//!   the first replica, in assignment order, that is in the ISR and live;
+//! - when no ISR member is live the partition has no leader (-1, offline) and keeps its last
+//!   ISR, so the last in-sync replica leads again when it comes back;
+//! - every change bumps the partition epoch; a leader change bumps the leader epoch, which
+//!   fences the old leader (FENCED_LEADER_EPOCH, and its acks=all never complete);
+//! - a fenced follower leaves the ISR, but the ISR never becomes empty.
+
+use crate::record::{MetadataRecord, PartitionLeadership};
+use crate::state::MetadataState;
+
+/// The records that fence `node`: the fence itself, then a new leader (or none) for every
+/// partition it led and a smaller ISR for every partition it followed in sync.
+pub fn fence(state: &MetadataState, node: i32) -> Vec<MetadataRecord> {
+    let mut records = vec![MetadataRecord::BrokerFenced { node_id: node }];
+    let live = |n: i32| n != node && state.is_live(n);
+    for topic in state.topics.values() {
+        for p in 0..topic.partitions {
+            let current = state.leadership(topic, p);
+            if !current.isr.contains(&node) && current.leader != node {
+                continue;
+            }
+            let replicas = state.replicas(topic, p);
+            let mut next = current.clone();
+            if current.leader == node {
+                let candidate = replicas
+                    .iter()
+                    .copied()
+                    .find(|r| current.isr.contains(r) && live(*r));
+                next.leader = candidate.unwrap_or(-1);
+                next.leader_epoch += 1;
+            }
+            if next.leader >= 0 {
+                next.isr.retain(|&r| r != node);
+            }
+            if next == current {
+                continue;
+            }
+            next.partition_epoch += 1;
+            records.push(changed(&topic.topic_id, p, next));
+        }
+    }
+    records
+}
+
+/// The records that bring `node` back: the unfence, then leadership for every partition left
+/// without a leader whose ISR names it.
+pub fn unfence(state: &MetadataState, node: i32) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    if state.fenced.contains(&node) {
+        records.push(MetadataRecord::BrokerUnfenced { node_id: node });
+    }
+    for topic in state.topics.values() {
+        for p in 0..topic.partitions {
+            let current = state.leadership(topic, p);
+            if current.leader >= 0 || !current.isr.contains(&node) {
+                continue;
+            }
+            let next = PartitionLeadership {
+                leader: node,
+                leader_epoch: current.leader_epoch + 1,
+                isr: current.isr.clone(),
+                partition_epoch: current.partition_epoch + 1,
+            };
+            records.push(changed(&topic.topic_id, p, next));
+        }
+    }
+    records
+}
+
+fn changed(topic_id: &str, partition: i32, leadership: PartitionLeadership) -> MetadataRecord {
+    MetadataRecord::PartitionChanged {
+        topic_id: topic_id.to_string(),
+        partition,
+        leadership,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ops::{plan, Operation};
+    use crate::record::BrokerRegistration;
+
+    fn cluster() -> MetadataState {
+        let mut s = MetadataState::default();
+        for n in 1..=3 {
+            s.apply(&MetadataRecord::BrokerRegistered(BrokerRegistration {
+                node_id: n,
+                host: "h".into(),
+                port: 9000 + n,
+                rack: None,
+            }));
+        }
+        let (records, _) = plan(
+            &s,
+            &Operation::CreateTopic {
+                name: "t".into(),
+                topic_id: "id".into(),
+                partitions: 3,
+                replication_factor: 3,
+                configs: BTreeMap::new(),
+                validate_only: false,
+            },
+        )
+        .unwrap();
+        for r in &records {
+            s.apply(r);
+        }
+        s
+    }
+
+    fn lead(s: &MetadataState, p: i32) -> PartitionLeadership {
+        s.leadership(s.topic("t").unwrap(), p)
+    }
+
+    fn apply(s: &mut MetadataState, records: &[MetadataRecord]) {
+        for r in records {
+            s.apply(r);
+        }
+    }
+
+    #[test]
+    fn fencing_moves_leadership_within_the_isr_and_unfencing_does_not_steal_it() {
+        let mut s = cluster();
+        let led_by_1: Vec<i32> = (0..3).filter(|&p| lead(&s, p).leader == 1).collect();
+        assert_eq!(led_by_1.len(), 1);
+        let p = led_by_1[0];
+        let before = lead(&s, p);
+        let r = fence(&s, 1);
+        apply(&mut s, &r);
+        let after = lead(&s, p);
+        assert_ne!(after.leader, 1);
+        assert!(before.isr.contains(&after.leader));
+        assert_eq!(after.leader_epoch, before.leader_epoch + 1);
+        assert_eq!(after.partition_epoch, before.partition_epoch + 1);
+        assert!(!after.isr.contains(&1));
+        // Node 1 is out of every ISR, and its return changes no leader.
+        for q in 0..3 {
+            assert!(!lead(&s, q).isr.contains(&1));
+        }
+        let r = unfence(&s, 1);
+        apply(&mut s, &r);
+        assert!(!s.fenced.contains(&1));
+        assert_eq!(lead(&s, p).leader, after.leader);
+    }
+
+    #[test]
+    fn no_unclean_election_the_last_isr_member_leads_again() {
+        let mut s = cluster();
+        for n in [2, 3, 1] {
+            let r = fence(&s, n);
+            apply(&mut s, &r);
+        }
+        let mut last = Vec::new();
+        for p in 0..3 {
+            let l = lead(&s, p);
+            assert_eq!(
+                l.leader, -1,
+                "p{p}: offline, never an out-of-sync leader: {l:?} {:?}",
+                s.fenced
+            );
+            assert_eq!(l.isr.len(), 1, "p{p}: the last ISR member is kept");
+            last.push(l.isr[0]);
+        }
+        // An out-of-sync replica coming back does not lead; the last in-sync one does.
+        for p in 0..3 {
+            let other = [1, 2, 3]
+                .into_iter()
+                .find(|n| *n != last[p as usize])
+                .unwrap();
+            let mut probe = s.clone();
+            let r = unfence(&probe, other);
+            apply(&mut probe, &r);
+            assert_eq!(lead(&probe, p).leader, -1);
+            let r = unfence(&probe, last[p as usize]);
+            apply(&mut probe, &r);
+            assert_eq!(lead(&probe, p).leader, last[p as usize]);
+        }
+    }
+}
