@@ -89,7 +89,7 @@ async fn wait_identical(
 #[test]
 fn rf3_replicates_tracks_the_isr_and_enforces_min_insync() {
     run(Duration::from_secs(240), async {
-        let mut cluster = Cluster::start(3, &["--set", "replica.lag.time.max.ms=1500"])?;
+        let mut cluster = Cluster::start(3, &["--set", "replica.lag.time.max.ms=3000"])?;
         let any = cluster.bootstrap();
         create_replicated_topic(&any, "rep", 1, 3, &[("min.insync.replicas", "2")]).await?;
         let (leader, replicas, isr) = partition0(&any, "rep")?;

@@ -2,6 +2,7 @@
 //! over the Kafka protocol, like Kafka's own command-line tools.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
+mod cluster_cmd;
 mod group_cmd;
 mod meta_cmd;
 mod settings;
@@ -33,6 +34,8 @@ enum Command {
     Serve(ServeArgs),
     /// Create, list, describe, alter and delete topics.
     Topic(topic_cmd::TopicArgs),
+    /// Cluster status: the metadata quorum, brokers, controller, unhealthy partitions.
+    Cluster(cluster_cmd::ClusterArgs),
     /// Consumer groups: list, describe (offsets and lag), reset-offsets, delete.
     Group(group_cmd::GroupArgs),
     /// Tiered storage: status, catalog rebuild, restore from the bucket.
@@ -99,6 +102,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
+        Command::Cluster(args) => runtime.block_on(cluster_cmd::run(args)),
         Command::Group(args) => runtime.block_on(group_cmd::run(args)),
         Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
         Command::Meta(args) => meta_cmd::run(args),
