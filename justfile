@@ -25,6 +25,10 @@ bench:
 bench-durable:
     bash crates/bench/durable-bench.sh
 
+# Replication: RF=3 acks=all against RF=1 on a three-node loopback cluster.
+bench-cluster:
+    bash crates/bench/cluster-bench.sh
+
 # Run one fuzz target (docs/fuzzing.md lists them; needs cargo-fuzz; stable via RUSTC_BOOTSTRAP).
 fuzz TARGET="request" SECONDS="60":
     cd fuzz && mkdir -p corpus/{{TARGET}} && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} corpus/{{TARGET}} $(test -d seeds/{{TARGET}} && echo seeds/{{TARGET}}) -- -max_total_time={{SECONDS}} -rss_limit_mb=2048

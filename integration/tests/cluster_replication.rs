@@ -95,7 +95,7 @@ fn rf3_replicates_tracks_the_isr_and_enforces_min_insync() {
         let (leader, replicas, isr) = partition0(&any, "rep")?;
         ensure!(
             replicas == vec![1, 2, 3] && isr == vec![1, 2, 3],
-            "{replicas:?} {isr:?}"
+            "a new partition starts with every replica in sync: {replicas:?} {isr:?}"
         );
         let leader = leader as usize;
         let followers: Vec<usize> = (1..=3).filter(|&n| n != leader).collect();

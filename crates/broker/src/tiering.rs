@@ -90,7 +90,13 @@ pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
         upload_bytes_per_sec: setting(broker, "remote.log.manager.copy.max.bytes.per.second")?,
         cold_read_concurrency: setting(broker, "remote.log.reader.threads")?,
         cold_read_timeout: Duration::from_millis(millis(broker, "remote.fetch.max.wait.ms")?),
-        orphan_min_age: Duration::from_millis(millis(broker, "strata.tier.orphan.min.age.ms")?),
+        // Nodes of a cluster share the bucket: an upload this node's catalog does not know may
+        // be another leader's, so a rebuild never deletes unreferenced objects there.
+        orphan_min_age: if broker.config.voters.as_ref().is_some_and(|v| v.len() > 1) {
+            Duration::MAX
+        } else {
+            Duration::from_millis(millis(broker, "strata.tier.orphan.min.age.ms")?)
+        },
     };
     let tier = Tier::open(store, config)
         .await
@@ -151,7 +157,8 @@ pub async fn sync_all(broker: &Arc<Broker>) {
     for part in broker.all_partitions() {
         // The partition's typed settings snapshot (compact-only topics carry -1 retention).
         let settings = part.settings();
-        if !settings.remote_storage_enable {
+        // Only the leader uploads and applies remote retention; a follower's copy stays local.
+        if !settings.remote_storage_enable || part.following().is_some() {
             continue;
         }
         let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);

@@ -132,9 +132,10 @@ impl Partition {
         let mut current = self.state.write().unwrap_or_else(|p| p.into_inner());
         if current.is_leader() && state.is_leader() && current.leader_epoch == state.leader_epoch {
             state.followers = std::mem::take(&mut current.followers);
-        } else if state.is_leader() {
-            // A new leader gives every follower a full lag period from now (as Kafka does):
-            // none has fetched yet, and none is out of sync for that alone.
+        }
+        if state.is_leader() {
+            // A follower this leader has not heard from yet gets a full lag period from now
+            // (as Kafka does): none is out of sync merely because it has not fetched yet.
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as i64)
