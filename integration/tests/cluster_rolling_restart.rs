@@ -2,6 +2,8 @@
 //! shutdown: it fences itself so its partitions move first), then starts again and catches up,
 //! while an idempotent acks=all producer and a consumer keep running. Neither sees anything but
 //! retries: every record is acknowledged, and the consumer reads each exactly once, in order.
+//! Afterwards the automatic preferred-leader election (`auto.leader.rebalance.enable`) gives
+//! every partition back to its preferred replica.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,6 +50,8 @@ fn rolling_restart_is_invisible_to_producers_and_consumers() {
                 "broker.heartbeat.interval.ms=200",
                 "--set",
                 "replica.lag.time.max.ms=3000",
+                "--set",
+                "leader.imbalance.check.interval.seconds=1",
             ],
         )?;
         let all = cluster.bootstrap();
@@ -135,6 +139,30 @@ fn rolling_restart_is_invisible_to_producers_and_consumers() {
                 seen.get(&p).map_or(0, Vec::len),
                 want[p as usize].len()
             );
+        }
+        // Leadership returns to the preferred replicas (the first of each replica list).
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let md = consumer(&all, &[])?
+                .fetch_metadata(Some("roll"), Duration::from_secs(10))
+                .context("metadata")?;
+            let t = md
+                .topics()
+                .iter()
+                .find(|t| t.name() == "roll")
+                .context("topic")?;
+            let preferred = t
+                .partitions()
+                .iter()
+                .all(|p| p.replicas().first() == Some(&p.leader()));
+            if preferred {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "leadership never went back to the preferred replicas"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(())
     });

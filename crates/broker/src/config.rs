@@ -81,6 +81,10 @@ pub struct BrokerConfig {
     pub broker_heartbeat_interval_ms: u64,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
     pub broker_session_timeout_ms: u64,
+    /// `auto.leader.rebalance.enable`.
+    pub auto_leader_rebalance: bool,
+    /// `leader.imbalance.check.interval.seconds`.
+    pub leader_imbalance_check_interval_s: u64,
     /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
     pub connections: crate::conn_config::ConnectionConfig,
     /// The merged raw settings (Kafka names).
@@ -104,6 +108,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("replica.lag.time.max.ms", "30000"),
     ("broker.heartbeat.interval.ms", "2000"),
     ("broker.session.timeout.ms", "9000"),
+    ("auto.leader.rebalance.enable", "true"),
+    ("leader.imbalance.check.interval.seconds", "300"),
     (
         "queued.max.request.bytes",
         crate::conn_config::DEFAULT_QUEUED_MAX_REQUEST_BYTES,
@@ -163,6 +169,11 @@ impl BrokerConfig {
             replica_lag_time_max_ms: parse(&raw, "replica.lag.time.max.ms")?,
             broker_heartbeat_interval_ms: parse(&raw, "broker.heartbeat.interval.ms")?,
             broker_session_timeout_ms: parse(&raw, "broker.session.timeout.ms")?,
+            auto_leader_rebalance: parse(&raw, "auto.leader.rebalance.enable")?,
+            leader_imbalance_check_interval_s: parse(
+                &raw,
+                "leader.imbalance.check.interval.seconds",
+            )?,
             raw,
         };
         let mut cfg = cfg;

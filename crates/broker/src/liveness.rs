@@ -8,6 +8,9 @@
 //!   every broker a full session from that moment before it fences anyone;
 //! - fencing and unfencing are quorum operations (planned by `strata_meta::election`), so every
 //!   broker learns the new leaders from the image, and a stale one is a no-op;
+//! - with `auto.leader.rebalance.enable` (default true) the controller runs a preferred-leader
+//!   election every `leader.imbalance.check.interval.seconds`, so leadership returns to the
+//!   preferred replicas once they are back in sync;
 //! - a broker stops heartbeating as soon as its shutdown begins, so the controlled shutdown's
 //!   fence is not undone by a late heartbeat.
 
@@ -28,6 +31,11 @@ pub(crate) async fn run(broker: Arc<Broker>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_sent = tokio::time::Instant::now() - interval;
     let mut was_leader = false;
+    let rebalance_every = broker
+        .config
+        .auto_leader_rebalance
+        .then(|| Duration::from_secs(broker.config.leader_imbalance_check_interval_s.max(1)));
+    let mut last_rebalance = tokio::time::Instant::now();
     let quorum = broker.quorum().clone();
     let node = broker.config.node_id;
     loop {
@@ -52,6 +60,17 @@ pub(crate) async fn run(broker: Arc<Broker>) {
         was_leader = leader;
         if !leader {
             continue;
+        }
+        // auto.leader.rebalance.enable: leadership goes back to preferred replicas that are
+        // in sync again (after a restart), every leader.imbalance.check.interval.seconds.
+        if rebalance_every.is_some_and(|every| last_rebalance.elapsed() >= every) {
+            last_rebalance = tokio::time::Instant::now();
+            if let Err(e) = quorum
+                .execute(Operation::ElectPreferred { partitions: None })
+                .await
+            {
+                tracing::debug!(error = %e, "preferred leader election not committed");
+            }
         }
         for &b in image.brokers.keys() {
             let fresh = quorum.last_heartbeat(b).elapsed() <= session;

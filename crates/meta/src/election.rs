@@ -72,6 +72,41 @@ pub fn unfence(state: &MetadataState, node: i32) -> Vec<MetadataRecord> {
     records
 }
 
+/// Preferred-leader election: each named partition (every partition when `only` is `None`)
+/// whose first replica is live and in the ISR but does not lead gets it as leader, with a
+/// higher leader epoch (Kafka's ElectLeaders PREFERRED, and `auto.leader.rebalance.enable`).
+pub fn elect_preferred(
+    state: &MetadataState,
+    only: Option<&[(String, i32)]>,
+) -> Vec<MetadataRecord> {
+    let mut records = Vec::new();
+    for topic in state.topics.values() {
+        for p in 0..topic.partitions {
+            if only.is_some_and(|o| !o.iter().any(|(t, q)| t == &topic.name && *q == p)) {
+                continue;
+            }
+            let current = state.leadership(topic, p);
+            let Some(&preferred) = state.replicas(topic, p).first() else {
+                continue;
+            };
+            if current.leader == preferred
+                || !current.isr.contains(&preferred)
+                || !state.is_live(preferred)
+            {
+                continue;
+            }
+            let next = PartitionLeadership {
+                leader: preferred,
+                leader_epoch: current.leader_epoch + 1,
+                isr: current.isr.clone(),
+                partition_epoch: current.partition_epoch + 1,
+            };
+            records.push(changed(&topic.topic_id, p, next));
+        }
+    }
+    records
+}
+
 fn changed(topic_id: &str, partition: i32, leadership: PartitionLeadership) -> MetadataRecord {
     MetadataRecord::PartitionChanged {
         topic_id: topic_id.to_string(),
@@ -149,6 +184,29 @@ mod tests {
         apply(&mut s, &r);
         assert!(!s.fenced.contains(&1));
         assert_eq!(lead(&s, p).leader, after.leader);
+    }
+
+    #[test]
+    fn preferred_election_gives_leadership_back_once_in_sync() {
+        let mut s = cluster();
+        let p = (0..3).find(|&p| lead(&s, p).leader == 1).unwrap();
+        let r = fence(&s, 1);
+        apply(&mut s, &r);
+        let r = unfence(&s, 1);
+        apply(&mut s, &r);
+        // Node 1 is back but not in sync: no election.
+        assert!(elect_preferred(&s, None).is_empty());
+        let mut l = lead(&s, p);
+        l.isr.push(1);
+        l.partition_epoch += 1;
+        apply(&mut s, &[changed("id", p, l.clone())]);
+        let r = elect_preferred(&s, Some(&[("t".to_string(), p)]));
+        assert_eq!(r.len(), 1);
+        apply(&mut s, &r);
+        let after = lead(&s, p);
+        assert_eq!(after.leader, 1);
+        assert_eq!(after.leader_epoch, l.leader_epoch + 1);
+        assert!(elect_preferred(&s, None).is_empty(), "idempotent");
     }
 
     #[test]

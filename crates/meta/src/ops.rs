@@ -103,6 +103,11 @@ pub enum Operation {
         /// Node id.
         node_id: i32,
     },
+    /// Preferred-leader election for the named partitions (all when `None`).
+    ElectPreferred {
+        /// `(topic, partition)` pairs, or every partition.
+        partitions: Option<Vec<(String, i32)>>,
+    },
     /// Unfences a broker that heartbeats again.
     UnfenceBroker {
         /// Node id.
@@ -273,6 +278,10 @@ pub fn plan(
             }
             Ok((election::fence(state, *node_id), Outcome::Done))
         }
+        Operation::ElectPreferred { partitions } => Ok((
+            election::elect_preferred(state, partitions.as_deref()),
+            Outcome::Done,
+        )),
         Operation::UnfenceBroker { node_id } => {
             if !state.fenced.contains(node_id) {
                 return Ok((Vec::new(), Outcome::Done));

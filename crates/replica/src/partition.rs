@@ -109,6 +109,17 @@ impl Partition {
             .leader_epoch
     }
 
+    /// True when the partition has more than one replica (the replica layer sets its high
+    /// watermark). Reads the replica state only, not the log.
+    pub fn is_replicated(&self) -> bool {
+        self.state
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .replicas
+            .len()
+            > 1
+    }
+
     /// The leader this broker follows, or `None` while it leads.
     pub fn following(&self) -> Option<i32> {
         match self.state.read().unwrap_or_else(|p| p.into_inner()).role {
@@ -159,7 +170,7 @@ impl Partition {
     /// the readers, when it moved.
     pub fn refresh_high_watermark(&self) -> bool {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        if !state.is_leader() {
+        if !state.is_leader() || state.replicas.len() < 2 {
             return false;
         }
         let moved = {

@@ -23,6 +23,7 @@ mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
 mod describe_quorum;
+mod elect_leaders;
 mod fetch;
 mod find_coordinator;
 mod heartbeat;
@@ -92,6 +93,9 @@ pub(crate) async fn dispatch(
         }
         RequestKind::DescribeCluster(_) => {
             ResponseKind::DescribeCluster(describe_cluster::handle(broker))
+        }
+        RequestKind::ElectLeaders(r) => {
+            ResponseKind::ElectLeaders(elect_leaders::handle(broker, r).await)
         }
         RequestKind::DescribeQuorum(_) => {
             ResponseKind::DescribeQuorum(describe_quorum::handle(broker))

@@ -114,7 +114,7 @@ pub(crate) fn handle(
                     end,
                 }) => {
                     part.refresh_high_watermark();
-                    if acks == -1 && part.log().is_replicated() {
+                    if acks == -1 && part.is_replicated() {
                         replicating.push((topics.len(), partitions.len(), part.clone(), end));
                     }
                     appended.push(part);

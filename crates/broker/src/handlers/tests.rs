@@ -187,6 +187,7 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
         ),
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(DescribeQuorumRequest::default()),
+        ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
         ApiKey::OffsetCommit => RequestKind::OffsetCommit(
             OffsetCommitRequest::default()
                 .with_group_id(GroupId(StrBytes::from_static_str("g")))
