@@ -83,7 +83,8 @@ one() {
     SEQ=$((SEQ + 1))
     topic="rf$rf-$SEQ"
     "$STRATA" topic create "$topic" --partitions 1 --replication-factor "$rf" \
-        --config min.insync.replicas="$(( rf > 1 ? 2 : 1 ))" --bootstrap-server "$BOOT" >/dev/null
+        --config min.insync.replicas="$(( rf > 1 ? 2 : 1 ))" --bootstrap-server "$BOOT" >/dev/null ||
+        die "topic create $topic failed"
     sleep 1
     c0="$(cpu_all)"
     line="$("$LOADGEN" "$@" --bootstrap-server "$BOOT" --topic "$topic")" || die "$line"
@@ -102,7 +103,7 @@ row() {
     shift 2
     local -a M=() P50=() P99=() CPU=()
     for r in $(seq 1 "$ROUNDS"); do
-        out="$(one "$rf" "$@")"
+        out="$(one "$rf" "$@")" || die "$name: run failed"
         log "$name round $r: $out"
         read -r m a b c <<<"$out"
         M+=("$m"); P50+=("$a"); P99+=("$b"); CPU+=("$c")

@@ -23,16 +23,27 @@ pub struct KafkaClient {
 }
 
 impl KafkaClient {
-    /// Connects to `bootstrap` (HOST:PORT).
+    /// Connects to the first reachable broker of `bootstrap` (HOST:PORT, or a comma-separated
+    /// list of them, as Kafka's `bootstrap.servers`).
     pub async fn connect(bootstrap: &str) -> anyhow::Result<KafkaClient> {
-        let stream = TcpStream::connect(bootstrap)
-            .await
-            .with_context(|| format!("connect to {bootstrap}"))?;
-        let _ = stream.set_nodelay(true);
-        Ok(KafkaClient {
-            stream,
-            correlation_id: 0,
-        })
+        let mut last = None;
+        for addr in bootstrap
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+        {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(KafkaClient {
+                        stream,
+                        correlation_id: 0,
+                    });
+                }
+                Err(e) => last = Some(anyhow::Error::new(e).context(format!("connect to {addr}"))),
+            }
+        }
+        Err(last.unwrap_or_else(|| anyhow::anyhow!("no broker address in '{bootstrap}'")))
     }
 
     /// Sends `req` at `version` and waits for its response.
