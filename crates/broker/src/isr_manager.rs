@@ -8,9 +8,10 @@
 //! - at most one ISR change per partition per tick, always based on the partition epoch this
 //!   broker last saw;
 //! - the leader never removes itself;
-//! - metrics: `strata_isr_shrinks_total`, `strata_isr_expands_total`, and the gauge
+//! - metrics: `strata_isr_shrinks_total`, `strata_isr_expands_total`, and the gauges
 //!   `strata_under_replicated_partitions` (led partitions whose ISR is smaller than their
-//!   replica set).
+//!   replica set) and `strata_replica_max_lag_records` (the largest lag, in records behind the
+//!   leader's high watermark, of this broker's follower copies — Kafka's MaxLag).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +30,12 @@ pub(crate) async fn run(broker: Arc<Broker>, lag_max_ms: i64) {
     loop {
         tick.tick().await;
         let mut under_replicated = 0u64;
+        let mut max_lag = 0i64;
         for part in broker.all_partitions() {
+            if part.following().is_some() {
+                max_lag = max_lag.max(part.replica_lag_records());
+                continue;
+            }
             let state = part.replica_state();
             if !state.is_leader() || state.replicas.len() < 2 {
                 continue;
@@ -75,5 +81,6 @@ pub(crate) async fn run(broker: Arc<Broker>, lag_max_ms: i64) {
             }
         }
         metrics::gauge!("strata_under_replicated_partitions").set(under_replicated as f64);
+        metrics::gauge!("strata_replica_max_lag_records").set(max_lag as f64);
     }
 }

@@ -196,6 +196,7 @@ async fn follow(
         }
         {
             let mut log = part.log();
+            part.set_replica_lag_records(data.high_watermark - log.log_end_offset());
             let hw = data.high_watermark.min(log.log_end_offset());
             if hw > log.high_watermark() {
                 log.set_high_watermark(hw);

@@ -38,6 +38,8 @@ pub struct Partition {
     offline: Arc<AtomicBool>,
     /// Bytes of sealed segments not yet uploaded, as of the last tiering sync.
     tier_lag_bytes: std::sync::atomic::AtomicU64,
+    /// On a follower: records behind the leader's log end at its last fetch.
+    replica_lag_records: std::sync::atomic::AtomicI64,
     /// The topic's effective settings (a snapshot replaced on alter).
     settings: RwLock<Arc<TopicSettings>>,
     /// Role, leader epoch, replicas, ISR, follower progress.
@@ -65,6 +67,7 @@ impl Partition {
             offline: log.offline_flag(),
             log: Mutex::new(log),
             tier_lag_bytes: std::sync::atomic::AtomicU64::new(0),
+            replica_lag_records: std::sync::atomic::AtomicI64::new(0),
             settings: RwLock::new(settings),
             state: RwLock::new(state),
             wake: tokio::sync::Notify::new(),
@@ -218,6 +221,18 @@ impl Partition {
     }
 
     /// Bytes waiting for upload, as of the last tiering sync.
+    /// On a follower: how many records it was behind the leader at its last fetch.
+    pub fn replica_lag_records(&self) -> i64 {
+        self.replica_lag_records.load(Ordering::Relaxed)
+    }
+
+    /// Records the follower's lag after a fetch.
+    pub fn set_replica_lag_records(&self, lag: i64) {
+        self.replica_lag_records
+            .store(lag.max(0), Ordering::Relaxed);
+    }
+
+    /// Bytes of sealed segments not yet uploaded, as of the last tiering sync.
     pub fn tier_lag_bytes(&self) -> u64 {
         self.tier_lag_bytes
             .load(std::sync::atomic::Ordering::Relaxed)
