@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use strata_integration::broker::{signal, strata_bin};
-use strata_integration::client::create_replicated_topic;
+use strata_integration::client::{create_replicated_topic, numbered};
 use strata_integration::tools::run_command;
-use strata_integration::{run, strata_cli};
+use strata_integration::{producer, run, send_all, strata_cli};
 
 fn script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../deploy/local-cluster.sh")
@@ -43,10 +43,23 @@ fn local_cluster(cmd: &str, dir: &std::path::Path, base: u16) -> Result<String> 
     Ok(out.stdout_str())
 }
 
+/// `strata cluster status` output, or its error text while the cluster is still settling.
 fn status(bootstrap: &str) -> Result<String> {
     let out = strata_cli(&["cluster", "status", "--bootstrap-server", bootstrap])?;
-    out.ensure_success("strata cluster status")?;
-    Ok(out.stdout_str())
+    if out.status.success() {
+        Ok(out.stdout_str())
+    } else {
+        Ok(format!("(failed) {}", out.stderr))
+    }
+}
+
+/// Stops the script's processes when the test ends, passed or failed.
+struct StopOnDrop<'a>(&'a std::path::Path, u16);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        let _ = local_cluster("stop", self.0, self.1);
+    }
 }
 
 #[test]
@@ -56,6 +69,7 @@ fn local_cluster_script_and_cluster_status() {
         // Ports base..base+2 (Kafka), base+100.. (cluster), base-92 (S3): a range unlikely to
         // be taken, derived from the pid so parallel runs differ.
         let base = 20_092 + (std::process::id() % 2000) as u16 * 10;
+        let _stop = StopOnDrop(dir.path(), base);
         let bootstrap = local_cluster("start", dir.path(), base)?;
         ensure!(
             bootstrap.trim().split(',').count() == 3,
@@ -77,6 +91,28 @@ fn local_cluster_script_and_cluster_status() {
             ensure!(Instant::now() < healthy, "status never healthy:\n{out}");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
+
+        // `strata topic describe` through one node: every partition's leader, replicas, ISR and
+        // offsets, the offsets asked of each partition's own leader.
+        send_all(
+            &producer(bootstrap.trim(), &[("acks", "all")])?,
+            "ops",
+            &numbered(10, "o", 2),
+        )
+        .await?;
+        let described = strata_cli(&["topic", "describe", "ops", "--bootstrap-server", &first])?;
+        described.ensure_success("strata topic describe")?;
+        let text = described.stdout_str();
+        let hw: Vec<i64> = text
+            .lines()
+            .filter_map(|l| l.split("HighWatermark: ").nth(1))
+            .map(|v| v.trim().parse().unwrap_or(-1))
+            .collect();
+        ensure!(hw == vec![5, 5], "high watermarks {hw:?} in:\n{text}");
+        ensure!(
+            text.matches("Replicas: [").count() == 2 && text.contains("Isr: ["),
+            "{text}"
+        );
 
         // Kill node 3: it leaves the broker list and both partitions become under-replicated.
         let pid: u32 = std::fs::read_to_string(dir.path().join("node3.pid"))?

@@ -266,31 +266,55 @@ async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
             .map_or(0, |p| p.replica_nodes.len()),
         overrides.join(",")
     );
-    let offsets = |ts: i64| {
-        let parts = topic
-            .partitions
+    // ListOffsets goes to each partition's leader (in a cluster, other brokers answer
+    // NOT_LEADER_OR_FOLLOWER).
+    let mut by_leader: std::collections::BTreeMap<i32, Vec<i32>> = Default::default();
+    for p in &topic.partitions {
+        by_leader
+            .entry(p.leader_id.0)
+            .or_default()
+            .push(p.partition_index);
+    }
+    let mut starts = std::collections::HashMap::new();
+    let mut ends = std::collections::HashMap::new();
+    for (leader, partitions) in by_leader {
+        let addr = resp
+            .brokers
             .iter()
-            .map(|p| {
-                ListOffsetsPartition::default()
-                    .with_partition_index(p.partition_index)
-                    .with_timestamp(ts)
-            })
-            .collect();
-        ListOffsetsRequest::default()
-            .with_replica_id(BrokerId(-1))
-            .with_topics(vec![ListOffsetsTopic::default()
-                .with_name(TopicName(sb(name)))
-                .with_partitions(parts)])
-    };
-    let earliest = client.call(offsets(-2), 7).await?;
-    let latest = client.call(offsets(-1), 7).await?;
-    let find = |r: &kafka_protocol::messages::ListOffsetsResponse, p: i32| {
-        r.topics
-            .iter()
-            .flat_map(|t| t.partitions.iter())
-            .find(|x| x.partition_index == p)
-            .map_or(-1, |x| x.offset)
-    };
+            .find(|b| b.node_id.0 == leader)
+            .map(|b| format!("{}:{}", b.host, b.port));
+        let mut other = match &addr {
+            Some(a) if leader >= 0 => AdminClient::connect(a).await.ok(),
+            _ => None,
+        };
+        let Some(conn) = other.as_mut() else {
+            continue;
+        };
+        for (ts, out) in [(-2i64, &mut starts), (-1i64, &mut ends)] {
+            let req = ListOffsetsRequest::default()
+                .with_replica_id(BrokerId(-1))
+                .with_topics(vec![ListOffsetsTopic::default()
+                    .with_name(TopicName(sb(name)))
+                    .with_partitions(
+                        partitions
+                            .iter()
+                            .map(|&p| {
+                                ListOffsetsPartition::default()
+                                    .with_partition_index(p)
+                                    .with_timestamp(ts)
+                            })
+                            .collect(),
+                    )]);
+            if let Ok(r) = conn.call(req, 7).await {
+                for x in r.topics.iter().flat_map(|t| t.partitions.iter()) {
+                    if x.error_code == 0 {
+                        out.insert(x.partition_index, x.offset);
+                    }
+                }
+            }
+        }
+    }
+    let find = |m: &std::collections::HashMap<i32, i64>, p: i32| m.get(&p).copied().unwrap_or(-1);
     let mut parts: Vec<_> = topic.partitions.iter().collect();
     parts.sort_by_key(|p| p.partition_index);
     for p in parts {
@@ -300,8 +324,8 @@ async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
             p.leader_id.0,
             p.replica_nodes.iter().map(|b| b.0).collect::<Vec<_>>(),
             p.isr_nodes.iter().map(|b| b.0).collect::<Vec<_>>(),
-            find(&earliest, p.partition_index),
-            find(&latest, p.partition_index),
+            find(&starts, p.partition_index),
+            find(&ends, p.partition_index),
         );
     }
     Ok(())
