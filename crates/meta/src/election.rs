@@ -2,10 +2,12 @@
 //! of the image: what fencing or unfencing a broker changes in every partition.
 //!
 //! Invariants:
-//! - a new leader is always taken from the ISR (`unclean.leader.election.enable` is false):
-//!   the first replica, in assignment order, that is in the ISR and live;
+//! - a new leader is taken from the ISR: the first replica, in assignment order, that is in the
+//!   ISR and live;
 //! - when no ISR member is live the partition has no leader (-1, offline) and keeps its last
-//!   ISR, so the last in-sync replica leads again when it comes back;
+//!   ISR, so the last in-sync replica leads again when it comes back — unless the topic sets
+//!   `unclean.leader.election.enable=true` (default false, as Kafka): then the first live
+//!   replica leads, alone in the ISR, accepting the loss of what it lacks;
 //! - every change bumps the partition epoch; a leader change bumps the leader epoch, which
 //!   fences the old leader (FENCED_LEADER_EPOCH, and its acks=all never complete);
 //! - a fenced follower leaves the ISR, but the ISR never becomes empty.
@@ -27,11 +29,23 @@ pub fn fence(state: &MetadataState, node: i32) -> Vec<MetadataRecord> {
             let replicas = state.replicas(topic, p);
             let mut next = current.clone();
             if current.leader == node {
-                let candidate = replicas
+                let clean = replicas
                     .iter()
                     .copied()
                     .find(|r| current.isr.contains(r) && live(*r));
-                next.leader = candidate.unwrap_or(-1);
+                let unclean = || {
+                    unclean_allowed(topic)
+                        .then(|| replicas.iter().copied().find(|r| live(*r)))
+                        .flatten()
+                };
+                match (clean, unclean()) {
+                    (Some(l), _) => next.leader = l,
+                    (None, Some(l)) => {
+                        next.leader = l;
+                        next.isr = vec![l];
+                    }
+                    (None, None) => next.leader = -1,
+                }
                 next.leader_epoch += 1;
             }
             if next.leader >= 0 {
@@ -57,13 +71,23 @@ pub fn unfence(state: &MetadataState, node: i32) -> Vec<MetadataRecord> {
     for topic in state.topics.values() {
         for p in 0..topic.partitions {
             let current = state.leadership(topic, p);
-            if current.leader >= 0 || !current.isr.contains(&node) {
+            if current.leader >= 0 {
+                continue;
+            }
+            let in_sync = current.isr.contains(&node);
+            let unclean =
+                !in_sync && unclean_allowed(topic) && state.replicas(topic, p).contains(&node);
+            if !in_sync && !unclean {
                 continue;
             }
             let next = PartitionLeadership {
                 leader: node,
                 leader_epoch: current.leader_epoch + 1,
-                isr: current.isr.clone(),
+                isr: if in_sync {
+                    current.isr.clone()
+                } else {
+                    vec![node]
+                },
                 partition_epoch: current.partition_epoch + 1,
             };
             records.push(changed(&topic.topic_id, p, next));
@@ -105,6 +129,14 @@ pub fn elect_preferred(
         }
     }
     records
+}
+
+/// The topic allows electing an out-of-sync replica (`unclean.leader.election.enable`).
+fn unclean_allowed(topic: &crate::state::TopicMeta) -> bool {
+    topic
+        .configs
+        .get("unclean.leader.election.enable")
+        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
 fn changed(topic_id: &str, partition: i32, leadership: PartitionLeadership) -> MetadataRecord {
@@ -184,6 +216,32 @@ mod tests {
         apply(&mut s, &r);
         assert!(!s.fenced.contains(&1));
         assert_eq!(lead(&s, p).leader, after.leader);
+    }
+
+    #[test]
+    fn unclean_election_only_when_the_topic_allows_it() {
+        let mut s = cluster();
+        let t = s.topic("t").unwrap().clone();
+        let mut configs = t.configs.clone();
+        configs.insert("unclean.leader.election.enable".into(), "true".into());
+        s.apply(&MetadataRecord::TopicConfigsReplaced {
+            topic_id: t.topic_id.clone(),
+            configs,
+        });
+        // Fence two nodes: every partition is led by the third, alone in sync.
+        for n in [2, 3] {
+            let r = fence(&s, n);
+            apply(&mut s, &r);
+        }
+        let r = unfence(&s, 2);
+        apply(&mut s, &r);
+        // Node 1 (the only ISR member) dies; node 2, out of sync but live, is elected.
+        let r = fence(&s, 1);
+        apply(&mut s, &r);
+        for p in 0..3 {
+            let l = lead(&s, p);
+            assert_eq!((l.leader, l.isr.clone()), (2, vec![2]), "p{p}: {l:?}");
+        }
     }
 
     #[test]
