@@ -66,11 +66,27 @@ impl Drop for StopOnDrop<'_> {
 fn local_cluster_script_and_cluster_status() {
     run(Duration::from_secs(180), async {
         let dir = tempfile::tempdir()?;
-        // Ports base..base+2 (Kafka), base+100.. (cluster), base-92 (S3): a range unlikely to
-        // be taken, derived from the pid so parallel runs differ.
-        let base = 20_092 + (std::process::id() % 2000) as u16 * 10;
+        // Ports base..base+2 (Kafka), base+100.. (cluster), base-92 (S3): below the kernel's
+        // ephemeral range (32768+), derived from the pid so parallel runs differ; a start that
+        // loses a port race is stopped and retried on another base.
+        let mut attempt = 0u32;
+        let (base, bootstrap) = loop {
+            let base = 10_092 + ((std::process::id() + attempt * 7) % 1500) as u16 * 10;
+            let stop = StopOnDrop(dir.path(), base);
+            match local_cluster("start", dir.path(), base) {
+                Ok(b) => {
+                    std::mem::forget(stop);
+                    break (base, b);
+                }
+                Err(e) if attempt < 2 => {
+                    drop(stop);
+                    eprintln!("local-cluster.sh start on base {base} failed ({e}); retrying");
+                    attempt += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        };
         let _stop = StopOnDrop(dir.path(), base);
-        let bootstrap = local_cluster("start", dir.path(), base)?;
         ensure!(
             bootstrap.trim().split(',').count() == 3,
             "bootstrap: {bootstrap}"
