@@ -47,7 +47,7 @@ async fn new_leader(bootstrap: &str, topic: &str, old: i32) -> Result<i32> {
 }
 
 async fn wait_full_isr(bootstrap: &str, topic: &str) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(40);
+    let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         if let Ok((_, isr)) = leader_and_isr(bootstrap, topic) {
             if isr == vec![1, 2, 3] {
