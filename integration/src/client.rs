@@ -424,7 +424,8 @@ pub fn partition_count(bootstrap: &str, topic: &str) -> Result<Option<usize>> {
         .map(|t| t.partitions().len()))
 }
 
-/// Names of all topics the broker lists.
+/// Names of all topics the broker lists, but its internal ones (`__consumer_offsets`, listed
+/// as Kafka does).
 pub fn topic_names(bootstrap: &str) -> Result<Vec<String>> {
     let consumer = consumer(bootstrap, &[])?;
     let metadata = consumer
@@ -434,6 +435,7 @@ pub fn topic_names(bootstrap: &str) -> Result<Vec<String>> {
         .topics()
         .iter()
         .map(|t| t.name().to_string())
+        .filter(|n| n != "__consumer_offsets" && n != "__transaction_state")
         .collect())
 }
 

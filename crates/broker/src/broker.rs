@@ -78,7 +78,8 @@ pub struct Broker {
     /// The group-commit flusher of the data directory (`flusher.rs`).
     pub flusher: crate::flusher::Flusher,
     shutdown_tx: watch::Sender<bool>,
-    /// The consumer-group coordinator (state in `<data dir>/__consumer_offsets-<p>/`).
+    /// The consumer-group coordinator of the `__consumer_offsets` partitions this broker
+    /// leads (`offsets_topic.rs`).
     pub group: Arc<strata_group::GroupCoordinator>,
     tier: std::sync::OnceLock<Arc<strata_tier::Tier>>,
     producer_epochs: Mutex<ProducerEpochs>,
@@ -132,9 +133,13 @@ impl Broker {
         owned.extend(offline.dir_names());
         sweep_unowned(&data_dir, &owned)?;
         let oracle = Arc::new(crate::groups::BrokerOracle::default());
-        let group_config = crate::groups::group_config(&config.raw).map_err(BrokerError::Config)?;
-        let group = strata_group::GroupCoordinator::open(&data_dir, group_config, oracle.clone())
-            .map_err(|e| BrokerError::Config(format!("opening __consumer_offsets: {e}")))?;
+        let mut group_config =
+            crate::groups::group_config(&config.raw).map_err(BrokerError::Config)?;
+        if let Some(t) = image.topic(strata_group::OFFSETS_TOPIC) {
+            // The topic's own partition count decides where groups live.
+            group_config.offsets_topic_num_partitions = t.partitions;
+        }
+        let group = strata_group::GroupCoordinator::new(group_config, oracle.clone());
         let (shutdown_tx, _) = watch::channel(false);
         let flusher = crate::flusher::Flusher::start("data")
             .map_err(|e| BrokerError::io("start the flusher thread".to_string(), e))?;
@@ -153,6 +158,8 @@ impl Broker {
             producer_epochs: Mutex::new(ProducerEpochs::default()),
         });
         oracle.attach(&broker);
+        crate::offsets_topic::ensure(&broker);
+        crate::offsets_topic::follow_all(&broker);
         Ok(broker)
     }
 

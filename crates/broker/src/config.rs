@@ -77,6 +77,12 @@ pub struct BrokerConfig {
     pub rack: Option<String>,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
+    /// `offsets.topic.replication.factor` (3): replicas of `__consumer_offsets`, capped at
+    /// the number of voters.
+    pub offsets_topic_replication_factor: i16,
+    /// `offsets.commit.timeout.ms` (5000): how long an offset commit (or any coordinator
+    /// write) waits for the ISR of its `__consumer_offsets` partition.
+    pub offsets_commit_timeout_ms: u64,
     /// `broker.heartbeat.interval.ms`: how often a broker tells the controller it is alive.
     pub broker_heartbeat_interval_ms: u64,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
@@ -124,6 +130,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("offsets.retention.minutes", "10080"),
     ("offsets.retention.check.interval.ms", "600000"),
     ("offsets.topic.num.partitions", "50"),
+    ("offsets.topic.replication.factor", "3"),
+    ("offsets.commit.timeout.ms", "5000"),
     ("offset.metadata.max.bytes", "4096"),
 ];
 
@@ -167,6 +175,8 @@ impl BrokerConfig {
             cluster_listen: None,
             rack: raw.get("broker.rack").filter(|r| !r.is_empty()).cloned(),
             replica_lag_time_max_ms: parse(&raw, "replica.lag.time.max.ms")?,
+            offsets_topic_replication_factor: parse(&raw, "offsets.topic.replication.factor")?,
+            offsets_commit_timeout_ms: parse(&raw, "offsets.commit.timeout.ms")?,
             broker_heartbeat_interval_ms: parse(&raw, "broker.heartbeat.interval.ms")?,
             broker_session_timeout_ms: parse(&raw, "broker.session.timeout.ms")?,
             auto_leader_rebalance: parse(&raw, "auto.leader.rebalance.enable")?,
@@ -208,6 +218,9 @@ impl BrokerConfig {
         }
         if cfg.num_partitions < 1 {
             return Err("num.partitions must be at least 1".into());
+        }
+        if cfg.offsets_topic_replication_factor < 1 {
+            return Err("offsets.topic.replication.factor must be at least 1".into());
         }
         crate::groups::group_config(&cfg.raw)?;
         for def in topic_config::TOPIC_CONFIGS {

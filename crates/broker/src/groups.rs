@@ -1,7 +1,9 @@
 //! Wiring of the group coordinator: its settings from the broker config, and the
 //! [`OffsetOracle`] through which it reads user partitions' high watermarks.
 //!
-//! The oracle is created before the `Broker` exists (the coordinator is opened inside
+//! Existence comes from the metadata image (a group may commit offsets of partitions hosted on
+//! other brokers); high watermarks only of partitions hosted here. The oracle is created
+//! before the `Broker` exists (the coordinator is opened inside
 //! `Broker::open`) and attached to it right after, by a weak reference so that neither keeps
 //! the other alive. Until it is attached every partition is reported missing.
 
@@ -109,6 +111,16 @@ impl OffsetOracle for BrokerOracle {
         let part = broker.partition(topic, partition)?;
         let hw = part.log().high_watermark();
         Some(hw)
+    }
+
+    fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        let Some(broker) = self.broker.get().and_then(Weak::upgrade) else {
+            return false;
+        };
+        let image = broker.meta();
+        image
+            .topic(topic)
+            .is_some_and(|t| (0..t.partitions).contains(&partition))
     }
 }
 

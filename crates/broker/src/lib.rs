@@ -26,6 +26,8 @@ mod liveness;
 mod log_config;
 mod metadata_quorum;
 mod offset_checkpoint;
+mod offsets_log;
+mod offsets_topic;
 pub mod partition;
 mod producer_ids;
 mod reconcile;

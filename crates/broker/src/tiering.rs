@@ -158,7 +158,10 @@ pub async fn sync_all(broker: &Arc<Broker>) {
         // The partition's typed settings snapshot (compact-only topics carry -1 retention).
         let settings = part.settings();
         // Only the leader uploads and applies remote retention; a follower's copy stays local.
-        if !settings.remote_storage_enable || part.following().is_some() {
+        if !settings.remote_storage_enable
+            || part.following().is_some()
+            || strata_meta::is_internal_topic(&part.topic)
+        {
             continue;
         }
         let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);

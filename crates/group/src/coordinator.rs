@@ -1,10 +1,19 @@
-//! `GroupCoordinator`: the groups sharded by `__consumer_offsets` partition, the load phase,
-//! the timer task, shutdown.
+//! `GroupCoordinator`: the groups sharded by `__consumer_offsets` partition, which partitions
+//! this broker coordinates, the load on election, the timer task, shutdown.
 //!
-//! Phases: `Loading` (replaying `__consumer_offsets`; requests get COORDINATOR_LOAD_IN_PROGRESS)
-//! → `Ready` → `Closed` (after [`GroupCoordinator::close`]; requests get NOT_COORDINATOR).
-//! A replay failure leaves the coordinator `Failed`: groups answer COORDINATOR_NOT_AVAILABLE and
-//! the error is logged, while the rest of the broker keeps serving.
+//! Leadership. The coordinator of a group is the leader of the group's internal partition, as
+//! in Kafka. The broker tells the coordinator when it becomes leader of internal partition `p`
+//! in some leader epoch ([`GroupCoordinator::elect`], with the partition's [`OffsetsLog`]) and
+//! when it stops leading it ([`GroupCoordinator::resign`]). Each partition has a status:
+//! `NotLeader` (requests get NOT_COORDINATOR) → `Loading` (replaying the partition;
+//! COORDINATOR_LOAD_IN_PROGRESS) → `Ready`; a replay failure leaves it `Failed`
+//! (COORDINATOR_NOT_AVAILABLE) until leadership changes again. Transitions run on a blocking
+//! thread under the partition's write lock and converge on the *latest* request (`desired`):
+//! a partition only turns `Ready` if, once loaded, it is still wanted in the epoch it loaded.
+//! Resigning takes effect for new requests at once (the status flips before the unload); a
+//! write in flight from the old term fails in the broker's log (wrong epoch or not leader) and
+//! is answered as an unstored change. After [`GroupCoordinator::close`] everything answers
+//! NOT_COORDINATOR.
 //!
 //! Locking. Each internal partition `p` (a group lives in `partition_for(group id)`) has two
 //! locks:
@@ -14,22 +23,23 @@
 //! - the **write lock** (`Partition::writer`) over the partition's log. Every request that may
 //!   change a group takes it first and keeps it for the whole change: (1) under the state lock
 //!   it validates, changes the in-memory state and collects its records in a `Journal`;
-//!   (2) with the state lock released it appends and fsyncs them; (3) under the state lock
-//!   again it *settles*: applies what must only become visible once durable (committed
-//!   offsets, deletions, a group turning Stable) or reverts/answers an error when the write
-//!   failed. The client is answered after (3).
+//!   (2) with the state lock released it appends them and waits until they are stored;
+//!   (3) under the state lock again it *settles*: applies what must only become visible once
+//!   stored (committed offsets, deletions, a group turning Stable) or reverts/answers an error
+//!   when the write failed. The client is answered after (3).
 //!
 //! Consequences: changes to one partition are serialized, so records reach the log in the
 //! order they were applied, and nothing but heartbeats (which only push a session deadline)
-//! touches a group between (1) and (3); a slow fsync delays changes to groups of its own
+//! touches a group between (1) and (3); a slow write delays changes to groups of its own
 //! partition only, and no heartbeat or read anywhere. Lock order is write lock, then state
-//! lock; the timer task only *tries* a busy write lock and otherwise hands that partition's
-//! tick to a blocking thread. Parked JoinGroup/SyncGroup replies are awaited with no lock held.
+//! lock, then `desired`; the timer task only *tries* a busy write lock and otherwise hands
+//! that partition's tick to a blocking thread. Parked JoinGroup/SyncGroup replies are awaited
+//! with no lock held.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, TryLockError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
@@ -38,14 +48,19 @@ use tokio::task::JoinHandle;
 use crate::codes;
 use crate::group::Group;
 use crate::rebalance::Ctx;
-use crate::storage::{partition_for, Journal, StorageError, Store, Writer};
+use crate::storage::{partition_for, Journal, LocalLog, OffsetsLog, StorageError, Writer};
 use crate::GroupConfig;
 
-/// What the coordinator needs to know about user partitions: their log end offsets (high
-/// watermarks), for lag and for refusing commits to partitions that don't exist.
+/// What the coordinator needs to know about user partitions: whether they exist (commits to
+/// others are refused) and their log end offsets (high watermarks), for lag.
 pub trait OffsetOracle: Send + Sync {
-    /// The high watermark of `topic`-`partition`, or `None` if the partition does not exist.
+    /// The high watermark of `topic`-`partition`, or `None` if this broker does not know it
+    /// (the partition does not exist, or is hosted elsewhere).
     fn log_end_offset(&self, topic: &str, partition: i32) -> Option<i64>;
+    /// Whether `topic`-`partition` exists anywhere in the cluster.
+    fn partition_exists(&self, topic: &str, partition: i32) -> bool {
+        self.log_end_offset(topic, partition).is_some()
+    }
 }
 
 /// The groups of one internal partition.
@@ -54,18 +69,50 @@ pub(crate) struct Shard {
     pub(crate) groups: HashMap<String, Group>,
 }
 
-/// One internal partition: its groups and its log, each behind its own lock.
-#[derive(Debug)]
+/// The log a partition is (to be) coordinated through, and the leader epoch of that term.
+type Term = (i32, Arc<dyn OffsetsLog>);
+
+/// One internal partition: its groups and its log, each behind its own lock, and whether this
+/// broker coordinates it.
 pub(crate) struct Partition {
+    index: i32,
     state: Mutex<Shard>,
     writer: Mutex<Writer>,
+    /// `NOT_LEADER`, `LOADING`, `READY` or `FAILED`; changed under `desired`.
+    status: AtomicU8,
+    /// The latest leadership the broker asked for (`None`: not leader).
+    desired: Mutex<Option<Term>>,
     /// A blocking thread is already waiting to run this partition's timers.
     timer_waiting: AtomicBool,
 }
 
+impl std::fmt::Debug for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Partition")
+            .field("index", &self.index)
+            .field("status", &self.status.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
 impl Partition {
+    fn new(index: i32) -> Partition {
+        Partition {
+            index,
+            state: Mutex::new(Shard::default()),
+            writer: Mutex::new(Writer::idle(index)),
+            status: AtomicU8::new(NOT_LEADER),
+            desired: Mutex::new(None),
+            timer_waiting: AtomicBool::new(false),
+        }
+    }
+
     fn lock_state(&self) -> MutexGuard<'_, Shard> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn lock_desired(&self) -> MutexGuard<'_, Option<Term>> {
+        self.desired.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The write lock; waits off the async workers when it is busy.
@@ -78,12 +125,81 @@ impl Partition {
             }
         }
     }
+
+    /// The error code for requests of this partition, `None` when it serves them.
+    fn unavailable(&self) -> Option<i16> {
+        match self.status.load(Ordering::Acquire) {
+            READY => None,
+            LOADING => Some(codes::COORDINATOR_LOAD_IN_PROGRESS),
+            FAILED => Some(codes::COORDINATOR_NOT_AVAILABLE),
+            _ => Some(codes::NOT_COORDINATOR),
+        }
+    }
+
+    /// Answers every parked JoinGroup and SyncGroup with `code`.
+    fn answer_parked(&self, code: i16) {
+        let mut shard = self.lock_state();
+        for group in shard.groups.values_mut() {
+            for m in &mut group.members {
+                let id = m.id.clone();
+                m.answer_join(crate::member::JoinOutcome::error(code, &id));
+                m.answer_sync(crate::member::SyncOutcome::error(code));
+            }
+        }
+    }
+
+    /// Brings the partition to the latest desired leadership (see the module docs). Runs on a
+    /// blocking thread (or inline without a runtime).
+    fn converge(&self, clock: Clock) {
+        let mut writer = self.lock_writer();
+        let want = self.lock_desired().clone();
+        let loaded = writer.log.as_ref().map(|(epoch, _)| *epoch);
+        if want.as_ref().map(|(epoch, _)| *epoch) == loaded
+            && self.status.load(Ordering::Acquire) == READY
+        {
+            return;
+        }
+        if writer.log.take().is_some() {
+            self.answer_parked(codes::NOT_COORDINATOR);
+            self.lock_state().groups.clear();
+            tracing::info!(partition = self.index, "no longer coordinating its groups");
+        }
+        let Some((epoch, log)) = want else {
+            return;
+        };
+        let started = Instant::now();
+        match crate::loader::replay(log.as_ref(), clock) {
+            Ok(groups) => {
+                tracing::info!(
+                    partition = self.index,
+                    epoch,
+                    groups = groups.len(),
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "loaded __consumer_offsets partition; coordinating its groups"
+                );
+                self.lock_state().groups = groups;
+                writer.log = Some((epoch, log));
+                let desired = self.lock_desired();
+                if desired.as_ref().map(|(e, _)| *e) == Some(epoch) {
+                    self.status.store(READY, Ordering::Release);
+                }
+            }
+            Err(e) => {
+                tracing::error!(partition = self.index, epoch, error = %e,
+                    "loading __consumer_offsets partition failed; its groups are unavailable");
+                let desired = self.lock_desired();
+                if desired.as_ref().map(|(e, _)| *e) == Some(epoch) {
+                    self.status.store(FAILED, Ordering::Release);
+                }
+            }
+        }
+    }
 }
 
-const LOADING: u8 = 0;
-const READY: u8 = 1;
-const FAILED: u8 = 2;
-const CLOSED: u8 = 3;
+const NOT_LEADER: u8 = 0;
+const LOADING: u8 = 1;
+const READY: u8 = 2;
+const FAILED: u8 = 3;
 
 /// A point in time, both monotonic (deadlines) and wall-clock (stored timestamps).
 #[derive(Debug, Clone, Copy)]
@@ -112,149 +228,169 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct GroupCoordinator {
     pub(crate) config: GroupConfig,
     pub(crate) oracle: Arc<dyn OffsetOracle>,
-    data_dir: PathBuf,
-    phase: AtomicU8,
-    partitions: OnceLock<Vec<Partition>>,
-    loaded: watch::Sender<bool>,
+    closed: AtomicBool,
+    partitions: Vec<Partition>,
+    /// Leadership transitions not finished yet.
+    pending: watch::Sender<usize>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl std::fmt::Debug for GroupCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GroupCoordinator")
-            .field("data_dir", &self.data_dir)
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
 }
 
 impl GroupCoordinator {
-    /// Opens the internal partitions under `data_dir` (with crash recovery) and starts
-    /// replaying them. Inside a tokio runtime the replay runs on a blocking thread and the timer
-    /// task is spawned; outside one, the replay runs inline and no timers run.
+    /// A coordinator of `config.offsets_topic_num_partitions` internal partitions, leading
+    /// none of them yet. Inside a tokio runtime the timer task is spawned.
+    pub fn new(config: GroupConfig, oracle: Arc<dyn OffsetOracle>) -> Arc<GroupCoordinator> {
+        let count = config.offsets_topic_num_partitions.max(1);
+        let (pending, _) = watch::channel(0);
+        let coordinator = Arc::new(GroupCoordinator {
+            config,
+            oracle,
+            closed: AtomicBool::new(false),
+            partitions: (0..count).map(Partition::new).collect(),
+            pending,
+            tasks: Mutex::new(Vec::new()),
+        });
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let ticker = handle.spawn(tick_loop(Arc::downgrade(&coordinator)));
+            coordinator
+                .tasks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(ticker);
+        }
+        coordinator
+    }
+
+    /// A coordinator over unreplicated local logs under `data_dir` (opened with crash recovery)
+    /// that leads every partition: for tools and tests. [`GroupCoordinator::close`] closes the
+    /// logs.
     pub fn open(
         data_dir: &Path,
         config: GroupConfig,
         oracle: Arc<dyn OffsetOracle>,
     ) -> Result<Arc<GroupCoordinator>, StorageError> {
-        let store = Store::open(
-            data_dir,
-            config.offsets_topic_num_partitions,
-            crate::now_ms(),
-        )?;
-        let (loaded, _) = watch::channel(false);
-        let coordinator = Arc::new(GroupCoordinator {
-            config,
-            oracle,
-            data_dir: data_dir.to_path_buf(),
-            phase: AtomicU8::new(LOADING),
-            partitions: OnceLock::new(),
-            loaded,
-            tasks: Mutex::new(Vec::new()),
-        });
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                let c = coordinator.clone();
-                let loader = handle.spawn_blocking(move || c.finish_load(store));
-                let ticker = handle.spawn(tick_loop(Arc::downgrade(&coordinator)));
-                let mut tasks = coordinator.tasks.lock().unwrap_or_else(|p| p.into_inner());
-                tasks.push(ticker);
-                drop(loader);
-            }
-            Err(_) => coordinator.finish_load(store),
+        let mut logs = Vec::new();
+        for p in 0..config.offsets_topic_num_partitions.max(1) {
+            logs.push(Arc::new(LocalLog::open(data_dir, p, crate::now_ms())?));
+        }
+        let coordinator = GroupCoordinator::new(config, oracle);
+        for (p, log) in logs.into_iter().enumerate() {
+            coordinator.elect(p as i32, 0, log);
         }
         Ok(coordinator)
     }
 
-    fn finish_load(&self, store: Store) {
-        let started = Instant::now();
-        let clock = Clock::now();
-        match crate::loader::replay(&store, &self.config, clock) {
-            Ok(groups) => {
-                tracing::info!(
-                    groups = groups.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "group coordinator loaded __consumer_offsets"
-                );
-                let writers = store.into_writers();
-                let count = writers.len() as i32;
-                let mut shards: Vec<Shard> = (0..count).map(|_| Shard::default()).collect();
-                for (id, group) in groups {
-                    let p = partition_for(&id, count) as usize;
-                    shards[p].groups.insert(id, group);
-                }
-                let partitions = shards
-                    .into_iter()
-                    .zip(writers)
-                    .map(|(shard, writer)| Partition {
-                        state: Mutex::new(shard),
-                        writer: Mutex::new(writer),
-                        timer_waiting: AtomicBool::new(false),
-                    })
-                    .collect();
-                let _ = self.partitions.set(partitions);
-                if self
-                    .phase
-                    .compare_exchange(LOADING, READY, Ordering::AcqRel, Ordering::Acquire)
-                    .is_err()
-                {
-                    // Closed while loading: close the logs here, nobody else will.
-                    if let Err(e) = self.close_writers() {
-                        tracing::warn!(error = %e, "closing __consumer_offsets failed");
-                    }
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "loading __consumer_offsets failed; groups are unavailable");
-                let _ = self.phase.compare_exchange(
-                    LOADING,
-                    FAILED,
-                    Ordering::AcqRel,
-                    Ordering::Acquire,
-                );
-                if let Err(e) = store.close() {
-                    tracing::warn!(error = %e, "closing __consumer_offsets failed");
-                }
-            }
-        }
-        self.loaded.send_replace(true);
+    /// Number of internal partitions.
+    pub fn partition_count(&self) -> i32 {
+        self.partitions.len() as i32
     }
 
-    /// Waits until the replay has finished (successfully or not).
+    /// This broker now leads internal partition `p` in `leader_epoch`: its groups are loaded
+    /// from `log` (in the background) and then served. Repeating a call for the epoch already
+    /// loaded or loading does nothing.
+    pub fn elect(self: &Arc<Self>, p: i32, leader_epoch: i32, log: Arc<dyn OffsetsLog>) {
+        let Some(part) = self.partitions.get(p as usize) else {
+            tracing::warn!(partition = p, "no such __consumer_offsets partition here");
+            return;
+        };
+        {
+            let mut desired = part.lock_desired();
+            if desired.as_ref().map(|(e, _)| *e) == Some(leader_epoch)
+                || self.closed.load(Ordering::Acquire)
+            {
+                return;
+            }
+            *desired = Some((leader_epoch, log));
+            part.status.store(LOADING, Ordering::Release);
+        }
+        self.schedule(p);
+    }
+
+    /// This broker no longer leads internal partition `p`: its groups answer NOT_COORDINATOR
+    /// at once and are dropped (parked requests answered) in the background.
+    pub fn resign(self: &Arc<Self>, p: i32) {
+        let Some(part) = self.partitions.get(p as usize) else {
+            return;
+        };
+        {
+            let mut desired = part.lock_desired();
+            if desired.is_none() && part.status.load(Ordering::Acquire) == NOT_LEADER {
+                return;
+            }
+            *desired = None;
+            part.status.store(NOT_LEADER, Ordering::Release);
+        }
+        self.schedule(p);
+    }
+
+    /// Whether this broker coordinates (leads) internal partition `p`, in the epoch it
+    /// loaded, or is loading it.
+    pub fn leads(&self, p: i32) -> Option<i32> {
+        let part = self.partitions.get(p as usize)?;
+        part.lock_desired().as_ref().map(|(e, _)| *e)
+    }
+
+    /// Runs partition `p`'s transition on a blocking thread (inline without a runtime).
+    fn schedule(self: &Arc<Self>, p: i32) {
+        self.pending.send_modify(|n| *n += 1);
+        let run = {
+            let c = self.clone();
+            move || {
+                if let Some(part) = c.partitions.get(p as usize) {
+                    part.converge(Clock::now());
+                }
+                c.pending.send_modify(|n| *n = n.saturating_sub(1));
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => drop(handle.spawn_blocking(run)),
+            Err(_) => run(),
+        }
+    }
+
+    /// Waits until every leadership transition asked for so far has finished (loads done,
+    /// successfully or not).
     pub async fn wait_loaded(&self) {
-        let mut rx = self.loaded.subscribe();
-        let _ = rx.wait_for(|l| *l).await;
+        let mut rx = self.pending.subscribe();
+        let _ = rx.wait_for(|n| *n == 0).await;
     }
 
-    /// True once the state is loaded and requests are served.
+    /// True when every partition this coordinator was asked to lead is loaded and served.
     pub fn is_ready(&self) -> bool {
-        self.phase.load(Ordering::Acquire) == READY
-    }
-
-    /// The error code the phase calls for, `None` when serving.
-    fn unavailable(&self) -> Option<i16> {
-        match self.phase.load(Ordering::Acquire) {
-            READY => None,
-            LOADING => Some(codes::COORDINATOR_LOAD_IN_PROGRESS),
-            FAILED => Some(codes::COORDINATOR_NOT_AVAILABLE),
-            _ => Some(codes::NOT_COORDINATOR),
-        }
-    }
-
-    fn partitions(&self) -> Result<&[Partition], i16> {
-        if let Some(code) = self.unavailable() {
-            return Err(code);
-        }
-        self.partitions
-            .get()
-            .map(Vec::as_slice)
-            .ok_or(codes::COORDINATOR_LOAD_IN_PROGRESS)
+        !self.closed.load(Ordering::Acquire)
+            && self.partitions.iter().all(|p| {
+                let status = p.status.load(Ordering::Acquire);
+                status == READY || (status == NOT_LEADER && p.lock_desired().is_none())
+            })
     }
 
     fn partition_of(&self, group_id: &str) -> Result<&Partition, i16> {
-        let all = self.partitions()?;
-        all.get(partition_for(group_id, all.len() as i32) as usize)
-            .ok_or(codes::COORDINATOR_NOT_AVAILABLE)
+        if self.closed.load(Ordering::Acquire) {
+            return Err(codes::NOT_COORDINATOR);
+        }
+        let part = self
+            .partitions
+            .get(partition_for(group_id, self.partitions.len() as i32) as usize)
+            .ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
+        match part.unavailable() {
+            Some(code) => Err(code),
+            None => Ok(part),
+        }
+    }
+
+    /// The partitions this broker serves groups of now.
+    fn serving(&self) -> impl Iterator<Item = &Partition> {
+        let closed = self.closed.load(Ordering::Acquire);
+        self.partitions
+            .iter()
+            .filter(move |p| !closed && p.unavailable().is_none())
     }
 
     /// Runs `f` under the state lock of `group_id`'s partition: for reads and for heartbeats,
@@ -271,7 +407,10 @@ impl GroupCoordinator {
 
     /// Runs `f` on every partition's groups in turn (one state lock at a time).
     pub(crate) fn each_shard(&self, mut f: impl FnMut(&mut Shard)) -> Result<(), i16> {
-        for p in self.partitions()? {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(codes::NOT_COORDINATOR);
+        }
+        for p in self.serving() {
             f(&mut p.lock_state());
         }
         Ok(())
@@ -289,9 +428,15 @@ impl GroupCoordinator {
     ) -> Result<R, i16> {
         let p = self.partition_of(group_id)?;
         let mut writer = p.lock_writer();
-        // Closed while waiting: the log may be gone.
-        if let Some(code) = self.unavailable() {
+        // Closed or resigned while waiting: the log may be gone.
+        if self.closed.load(Ordering::Acquire) {
+            return Err(codes::NOT_COORDINATOR);
+        }
+        if let Some(code) = p.unavailable() {
             return Err(code);
+        }
+        if writer.log.is_none() {
+            return Err(codes::NOT_COORDINATOR);
         }
         Ok(self.transact(p, &mut writer, apply, settle))
     }
@@ -333,22 +478,13 @@ impl GroupCoordinator {
     /// Starts shutdown: every parked JoinGroup and SyncGroup is answered NOT_COORDINATOR so
     /// connections can finish; later requests are still served until [`GroupCoordinator::close`].
     pub fn begin_shutdown(&self) {
-        let _ = self.each_shard(|shard| {
-            for group in shard.groups.values_mut() {
-                for m in &mut group.members {
-                    let id = m.id.clone();
-                    m.answer_join(crate::member::JoinOutcome::error(
-                        codes::NOT_COORDINATOR,
-                        &id,
-                    ));
-                    m.answer_sync(crate::member::SyncOutcome::error(codes::NOT_COORDINATOR));
-                }
-            }
-        });
+        for p in &self.partitions {
+            p.answer_parked(codes::NOT_COORDINATOR);
+        }
     }
 
-    /// Stops the timer task and closes the internal logs cleanly (after any write in flight).
-    /// Requests afterwards get NOT_COORDINATOR.
+    /// Stops the timer task, waits for writes in flight and closes the logs the coordinator
+    /// owns. Requests afterwards get NOT_COORDINATOR.
     pub fn close(&self) -> Result<(), StorageError> {
         for task in self
             .tasks
@@ -359,19 +495,16 @@ impl GroupCoordinator {
             task.abort();
         }
         self.begin_shutdown();
-        match self.phase.swap(CLOSED, Ordering::AcqRel) {
-            READY => self.close_writers(),
-            // Loading: `finish_load` sees Closed and closes the logs itself.
-            _ => Ok(()),
-        }
-    }
-
-    fn close_writers(&self) -> Result<(), StorageError> {
+        self.closed.store(true, Ordering::Release);
         let mut first = None;
-        for p in self.partitions.get().map(Vec::as_slice).unwrap_or_default() {
+        for p in &self.partitions {
             let mut writer = p.lock_writer();
-            if let Err(e) = crate::blocking(|| writer.close()) {
-                first.get_or_insert(e);
+            p.lock_desired().take();
+            p.status.store(NOT_LEADER, Ordering::Release);
+            if let Some((_, log)) = writer.log.take() {
+                if let Err(e) = crate::blocking(|| log.close()) {
+                    first.get_or_insert(e);
+                }
             }
         }
         first.map_or(Ok(()), Err)
@@ -391,13 +524,18 @@ impl GroupCoordinator {
     /// fails the write, blocking in it holds the write like a stuck fsync.
     #[cfg(test)]
     pub(crate) fn set_write_hook(&self, hook: Option<crate::storage::WriteHook>) {
-        for p in self.partitions.get().map(Vec::as_slice).unwrap_or_default() {
+        for p in &self.partitions {
             p.lock_writer().hook = hook.clone();
         }
     }
 
-    /// One timer pass over partition `p`, which the caller holds the write lock of.
+    /// One timer pass over partition `p`, which the caller holds the write lock of (nothing
+    /// unless it is coordinated here and loaded).
     fn tick_partition(&self, p: &Partition, writer: &mut Writer, retention_due: bool) {
+        if self.closed.load(Ordering::Acquire) || p.unavailable().is_some() || writer.log.is_none()
+        {
+            return;
+        }
         self.transact(
             p,
             writer,
@@ -451,10 +589,13 @@ async fn tick_loop(coordinator: Weak<GroupCoordinator>) {
         if lag_due {
             last_lag = clock.now;
         }
-        let Ok(partitions) = c.partitions() else {
-            continue;
-        };
-        for (index, p) in partitions.iter().enumerate() {
+        if c.closed.load(Ordering::Acquire) {
+            return;
+        }
+        for (index, p) in c.partitions.iter().enumerate() {
+            if p.unavailable().is_some() {
+                continue;
+            }
             match p.writer.try_lock() {
                 Ok(mut writer) => c.tick_partition(p, &mut writer, retention_due),
                 Err(TryLockError::Poisoned(e)) => {
@@ -468,14 +609,10 @@ async fn tick_loop(coordinator: Weak<GroupCoordinator>) {
                     }
                     let c = c.clone();
                     tokio::task::spawn_blocking(move || {
-                        if let Ok(all) = c.partitions() {
-                            if let Some(p) = all.get(index) {
-                                let mut writer = p.lock_writer();
-                                if c.unavailable().is_none() {
-                                    c.tick_partition(p, &mut writer, retention_due);
-                                }
-                                p.timer_waiting.store(false, Ordering::Release);
-                            }
+                        if let Some(p) = c.partitions.get(index) {
+                            let mut writer = p.lock_writer();
+                            c.tick_partition(p, &mut writer, retention_due);
+                            p.timer_waiting.store(false, Ordering::Release);
                         }
                     });
                 }

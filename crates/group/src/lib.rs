@@ -4,9 +4,12 @@
 //! log `__consumer_offsets`.
 //!
 //! Design, in the order a request meets it:
-//! 1. [`GroupCoordinator::open`] opens the 50 (`offsets.topic.num.partitions`) internal
-//!    partition logs and replays them on a blocking thread (`loader.rs`); until replay ends
-//!    every request is answered COORDINATOR_LOAD_IN_PROGRESS (14), which clients retry.
+//! 1. The coordinator of a group is the leader of its internal partition (one of 50,
+//!    `offsets.topic.num.partitions`). The broker calls [`GroupCoordinator::elect`] when it
+//!    becomes leader of one and [`GroupCoordinator::resign`] when it stops; on election the
+//!    partition is replayed on a blocking thread (`loader.rs`), and until replay ends its
+//!    groups are answered COORDINATOR_LOAD_IN_PROGRESS (14), groups of partitions led
+//!    elsewhere NOT_COORDINATOR (16); clients retry and re-discover the coordinator.
 //! 2. Ids and names that would be stored are checked against the format's limits where the
 //!    request enters (`limits.rs`); what cannot be stored is refused, never cut.
 //! 3. Groups are sharded by `__consumer_offsets` partition (`coordinator.rs`), each partition
@@ -16,15 +19,16 @@
 //!    leave a `oneshot` sender in the member and await the receiver after unlocking; the
 //!    rebalance that completes them answers every parked member at once.
 //! 4. Writes to `__consumer_offsets` (`storage.rs`, record format in `format.rs`) happen under
-//!    the partition's write lock but outside its state lock, and are fsynced before the reply:
-//!    an acknowledged commit or assignment is on disk, and a slow fsync never holds up a
-//!    heartbeat. What must only be visible once durable (committed offsets, a Stable group,
-//!    deletions) is applied after the fsync. One group's records all go to one partition, in
+//!    the partition's write lock but outside its state lock, and are stored (fsynced and, in a
+//!    cluster, replicated to the ISR) before the reply: an acknowledged commit or assignment
+//!    survives a crash and a change of coordinator, and a slow write never holds up a
+//!    heartbeat. What must only be visible once stored (committed offsets, a Stable group,
+//!    deletions) is applied after the write. One group's records all go to one partition, in
 //!    the order they were applied, which is the replay order.
 //! 5. A timer task (`timers.rs`) ticks every 100 ms: session expiry, the join phase's deadline
 //!    (rebalance timeout, or the initial rebalance delay), the sync deadline, pending member
 //!    ids that never rejoined, offsets retention, and the lag gauges (`metrics.rs`).
-//! 6. Shutdown answers parked requests NOT_COORDINATOR and closes the logs cleanly.
+//! 6. Resigning a partition, and shutdown, answer its parked requests NOT_COORDINATOR.
 //!
 //! See docs/groups.md for the state machine and migrations/FORMATS.md for the record format.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
@@ -53,7 +57,10 @@ mod timers;
 pub use config::GroupConfig;
 pub use coordinator::{GroupCoordinator, OffsetOracle};
 pub use group::GroupState;
-pub use storage::{partition_dir, partition_for, StorageError, OFFSETS_TOPIC};
+pub use storage::{
+    partition_dir, partition_for, read_batches, LocalLog, OffsetsLog, StorageError, OFFSETS_TOPIC,
+    OFFSETS_TOPIC_ID,
+};
 
 /// Runs blocking work (fsync) without stalling other tasks on a multi-threaded runtime; runs it
 /// inline elsewhere (a current-thread runtime or no runtime at all).

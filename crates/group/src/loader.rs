@@ -1,6 +1,7 @@
-//! Replaying `__consumer_offsets` at startup into groups.
+//! Replaying a `__consumer_offsets` partition into its groups, when this broker becomes its
+//! leader (and so the coordinator of its groups).
 //!
-//! Each partition is read from its log start to its end, batch by batch, in offset order; for
+//! The partition is read from its log start to its end, batch by batch, in offset order; for
 //! every key the last record wins and a tombstone (null value) deletes. Control batches are
 //! skipped. A group whose last metadata record has members is restored `Stable` at its stored
 //! generation with fresh session deadlines: members that are alive keep heartbeating (and may
@@ -10,7 +11,6 @@
 use std::collections::{BTreeMap, HashMap};
 
 use bytes::Bytes;
-use strata_log::PartitionLog;
 use strata_records::{batches, decode_records};
 
 use crate::coordinator::Clock;
@@ -19,8 +19,7 @@ use crate::format::{
 };
 use crate::group::{Group, GroupState};
 use crate::member::Member;
-use crate::storage::{StorageError, Store};
-use crate::GroupConfig;
+use crate::storage::{OffsetsLog, StorageError};
 
 /// Bytes read from a partition at a time.
 const READ_CHUNK: usize = 1 << 20;
@@ -31,16 +30,13 @@ struct Replayed {
     metas: HashMap<String, GroupValue>,
 }
 
-/// Replays every internal partition and builds the groups.
+/// Replays one internal partition and builds its groups.
 pub(crate) fn replay(
-    store: &Store,
-    _config: &GroupConfig,
+    log: &dyn OffsetsLog,
     clock: Clock,
 ) -> Result<HashMap<String, Group>, StorageError> {
     let mut replayed = Replayed::default();
-    for log in store.logs() {
-        replay_partition(log, &mut replayed)?;
-    }
+    replay_partition(log, &mut replayed)?;
     let mut groups = HashMap::new();
     let ids: Vec<String> = replayed
         .offsets
@@ -64,18 +60,14 @@ pub(crate) fn replay(
     Ok(groups)
 }
 
-fn replay_partition(log: &PartitionLog, out: &mut Replayed) -> Result<(), StorageError> {
-    let end = log.log_end_offset();
-    let mut offset = log.log_start_offset();
+fn replay_partition(log: &dyn OffsetsLog, out: &mut Replayed) -> Result<(), StorageError> {
+    let (mut offset, end) = log.bounds();
     while offset < end {
-        let slice = log.read(offset, READ_CHUNK, end)?;
-        if slice.is_empty() {
+        let buf = log.read(offset, READ_CHUNK)?;
+        if buf.is_empty() {
             break;
         }
-        let buf = slice.read_to_vec().map_err(|source| StorageError::Io {
-            path: log.dir().display().to_string(),
-            source,
-        })?;
+        let before = offset;
         for item in batches(&buf) {
             let (pos, header) = item?;
             offset = header.last_offset() + 1;
@@ -88,6 +80,10 @@ fn replay_partition(log: &PartitionLog, out: &mut Replayed) -> Result<(), Storag
                 };
                 apply(out, decode_key(&key)?, record.value)?;
             }
+        }
+        if offset == before {
+            // Not even one whole batch: the rest is a torn tail the log will not serve.
+            break;
         }
     }
     Ok(())

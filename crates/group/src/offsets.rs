@@ -137,7 +137,7 @@ impl GroupCoordinator {
                     let code = if metadata.len() > metadata_max {
                         codes::OFFSET_METADATA_TOO_LARGE
                     } else if !crate::limits::topic_name_fits(topic)
-                        || self.oracle.log_end_offset(topic, *partition).is_none()
+                        || !self.oracle.partition_exists(topic, *partition)
                     {
                         codes::UNKNOWN_TOPIC_OR_PARTITION
                     } else {

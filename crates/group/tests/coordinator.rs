@@ -623,3 +623,66 @@ async fn retention_offset_delete_and_listing() {
     );
     c.close().unwrap();
 }
+
+/// OffsetFetch's top-level error code for `group`.
+async fn fetch_code(c: &GroupCoordinator, group: &str) -> i16 {
+    c.offset_fetch(
+        OffsetFetchRequest::default()
+            .with_group_id(GroupId(s(group)))
+            .with_topics(Some(vec![OffsetFetchRequestTopic::default()
+                .with_name(TopicName(s("t")))
+                .with_partition_indexes(vec![0])])),
+        7,
+    )
+    .await
+    .error_code
+}
+
+/// The coordinator serves exactly the partitions it was elected for: others answer
+/// NOT_COORDINATOR; resigning drops a partition's groups at once; a new election (a later
+/// leader epoch) replays the partition's log, so what was committed comes back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_follow_partition_leadership() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = GroupConfig {
+        offsets_topic_num_partitions: 4,
+        ..config()
+    };
+    let p = strata_group::partition_for("led", 4);
+    let other = (0..)
+        .map(|i| format!("o{i}"))
+        .find(|g| strata_group::partition_for(g, 4) != p)
+        .unwrap();
+    let log: Arc<dyn strata_group::OffsetsLog> =
+        Arc::new(strata_group::LocalLog::open(dir.path(), p, 0).unwrap());
+    let c = GroupCoordinator::new(cfg, Arc::new(Oracle));
+    // Nothing elected yet: every group is elsewhere.
+    assert_eq!(fetch_code(&c, "led").await, codes::NOT_COORDINATOR);
+    c.elect(p, 3, log.clone());
+    c.wait_loaded().await;
+    assert!(c.is_ready());
+    assert_eq!(c.leads(p), Some(3));
+    assert_eq!(commit(&c, "led", "", -1, &[(0, 17, "m")]).await, vec![0]);
+    assert_eq!(fetch(&c, "led", &[0]).await, vec![(0, 17, "m".to_string())]);
+    assert_eq!(
+        commit(&c, &other, "", -1, &[(0, 1, "")]).await,
+        vec![codes::NOT_COORDINATOR]
+    );
+    // Electing again in the same epoch changes nothing.
+    c.elect(p, 3, log.clone());
+    c.wait_loaded().await;
+    assert_eq!(fetch(&c, "led", &[0]).await, vec![(0, 17, "m".to_string())]);
+
+    c.resign(p);
+    assert_eq!(fetch_code(&c, "led").await, codes::NOT_COORDINATOR);
+    c.wait_loaded().await;
+    assert_eq!(c.leads(p), None);
+    assert!(c.group_states().is_empty());
+
+    c.elect(p, 5, log.clone());
+    c.wait_loaded().await;
+    assert_eq!(c.leads(p), Some(5));
+    assert_eq!(fetch(&c, "led", &[0]).await, vec![(0, 17, "m".to_string())]);
+    c.close().unwrap();
+    assert_eq!(fetch_code(&c, "led").await, codes::NOT_COORDINATOR);
+}

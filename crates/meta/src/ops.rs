@@ -54,6 +54,20 @@ pub enum Operation {
         /// Validate only.
         validate_only: bool,
     },
+    /// Creates one of Strata's internal topics (`__consumer_offsets`), which clients may not
+    /// create; validated and placed like any topic.
+    CreateInternalTopic {
+        /// Topic name (one of [`crate::INTERNAL_TOPICS`]).
+        name: String,
+        /// Topic id to use.
+        topic_id: String,
+        /// Partition count.
+        partitions: i32,
+        /// Replication factor.
+        replication_factor: i16,
+        /// Config overrides.
+        configs: BTreeMap<String, String>,
+    },
     /// Deletes a topic.
     DeleteTopic {
         /// Topic name.
@@ -169,6 +183,7 @@ pub fn plan(
             configs,
             validate_only,
         } => {
+            refuse_internal(name, "created")?;
             let topic = plan_create(
                 state,
                 name,
@@ -183,6 +198,32 @@ pub fn plan(
                 vec![MetadataRecord::TopicCreated(topic.clone())]
             };
             Ok((records, Outcome::Topic(topic)))
+        }
+        Operation::CreateInternalTopic {
+            name,
+            topic_id,
+            partitions,
+            replication_factor,
+            configs,
+        } => {
+            if !crate::names::INTERNAL_TOPICS.contains(&name.as_str()) {
+                return Err(MetaError::new(
+                    MetaErrorKind::InvalidTopic,
+                    format!("'{name}' is not an internal topic"),
+                ));
+            }
+            let topic = plan_create(
+                state,
+                name,
+                topic_id,
+                *partitions,
+                *replication_factor,
+                configs.clone(),
+            )?;
+            Ok((
+                vec![MetadataRecord::TopicCreated(topic.clone())],
+                Outcome::Topic(topic),
+            ))
         }
         Operation::DeleteTopic { name } => {
             refuse_internal(name, "deleted")?;
@@ -405,7 +446,6 @@ fn plan_create(
         ));
     }
     validate_topic_name(name)?;
-    refuse_internal(name, "created")?;
     if state.topics.contains_key(name) {
         return Err(MetaError::new(
             MetaErrorKind::TopicExists,

@@ -125,10 +125,12 @@ impl MetadataState {
         self.replicas(topic, p).contains(&node)
     }
 
-    /// Partitions with a replica on `node`, over all topics.
+    /// Partitions with a replica on `node`, over all user topics (internal topics such as
+    /// `__consumer_offsets` are not counted against `max.broker.partitions`).
     pub fn partitions_on(&self, node: i32) -> i64 {
         self.topics
             .values()
+            .filter(|t| !crate::names::is_internal_topic(&t.name))
             .map(|t| {
                 (0..t.partitions)
                     .filter(|&p| self.is_replica(t, p, node))

@@ -163,7 +163,7 @@ fn topic_entry(broker: &Broker, meta: &MetadataState, t: &TopicMeta) -> Metadata
     MetadataResponseTopic::default()
         .with_name(Some(TopicName(sb(&t.name))))
         .with_topic_id(uuid::Uuid::parse_str(&t.topic_id).unwrap_or_default())
-        .with_is_internal(false)
+        .with_is_internal(strata_meta::is_internal_topic(&t.name))
         .with_partitions(partitions)
         .with_topic_authorized_operations(OPS_OMITTED)
 }

@@ -127,9 +127,17 @@ async fn a_partition_that_fails_to_open_answers_storage_error() {
         RequestKind::Metadata(MetadataRequest::default().with_topics(None)),
     )
     .await;
+    // Every topic: the two user topics and the internal one, marked internal.
+    let internal: Vec<_> = r.topics.iter().filter(|t| t.is_internal).collect();
+    assert_eq!(internal.len(), 1);
+    assert_eq!(
+        internal[0].name.as_ref().unwrap().as_str(),
+        "__consumer_offsets"
+    );
     let mut codes: Vec<(String, i16)> = r
         .topics
         .iter()
+        .filter(|t| !t.is_internal)
         .map(|t| {
             (
                 t.name.as_ref().unwrap().to_string(),
