@@ -16,6 +16,31 @@ pub struct Cluster {
 impl Cluster {
     /// Starts `n` nodes (ids 1..=n) with `extra_args` each, and waits until all listen.
     pub fn start(n: usize, extra_args: &[&str]) -> Result<Cluster> {
+        let extra: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        Cluster::start_each(n, |_| extra.clone())
+    }
+
+    /// Starts `n` nodes (ids 1..=n), node `id` with the extra arguments `args(id)` (for
+    /// example its own `--set broker.rack=r<id>`), and waits until all listen.
+    pub fn start_each(n: usize, args: impl Fn(usize) -> Vec<String>) -> Result<Cluster> {
+        Cluster::launch(n, args, &[])
+    }
+
+    /// [`Cluster::start`] with extra environment variables for every node.
+    pub fn start_with_env(
+        n: usize,
+        extra_args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Cluster> {
+        let extra: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        Cluster::launch(n, |_| extra.clone(), env)
+    }
+
+    fn launch(
+        n: usize,
+        args: impl Fn(usize) -> Vec<String>,
+        env: &[(String, String)],
+    ) -> Result<Cluster> {
         let ports: Vec<u16> = (0..n).map(|_| free_port()).collect::<Result<_>>()?;
         let voters = ports
             .iter()
@@ -26,9 +51,10 @@ impl Cluster {
         let mut brokers = Vec::new();
         for i in 1..=n {
             let id = i.to_string();
-            let mut args = vec!["--node-id", id.as_str(), "--voters", voters.as_str()];
-            args.extend_from_slice(extra_args);
-            brokers.push(Broker::prepare(&args, &[])?);
+            let extra = args(i);
+            let mut all = vec!["--node-id", id.as_str(), "--voters", voters.as_str()];
+            all.extend(extra.iter().map(String::as_str));
+            brokers.push(Broker::prepare(&all, env)?);
         }
         for b in &mut brokers {
             b.spawn()?;

@@ -9,9 +9,15 @@
 //!   by the tier's own semaphore and rate limit); it takes a partition's log mutex only for
 //!   short bookkeeping, never across an upload, so produce and hot fetch never wait on the
 //!   bucket;
+//! - only a partition's leader uploads and deletes remote segments; a new leader first
+//!   refreshes its catalog from the bucket (`Tier::refresh_partition`), so it goes on after
+//!   the last uploaded segment instead of uploading again; object keys carry the uploader's
+//!   leader epoch; a follower refreshes every pass and lets its local retention delete what is
+//!   uploaded, as the leader does (all nodes share one bucket);
 //! - a fetch waits at most `remote.fetch.max.wait.ms` for a cold read, then that partition
 //!   answers the retriable KAFKA_STORAGE_ERROR (see handlers/fetch.rs).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
+use crate::partition::TopicPartition;
 
 /// Defaults of the tiering settings.
 pub const DEFAULTS: &[(&str, &str)] = &[
@@ -144,25 +151,56 @@ pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
             reconcile(&tier).await;
         }
         let mut tick = tokio::time::interval(Duration::from_millis(period.max(10)));
+        let mut refreshed = Refreshed::new();
         loop {
             tick.tick().await;
-            sync_all(&broker).await;
+            sync_all(&broker, &mut refreshed).await;
         }
     }))
 }
 
-/// One pass over every tiered partition.
-pub async fn sync_all(broker: &Arc<Broker>) {
+/// Per partition, the leader epoch in which this broker last refreshed its catalog entries
+/// from the bucket as leader.
+type Refreshed = HashMap<TopicPartition, i32>;
+
+/// One pass over every tiered partition: the leader uploads and applies remote retention
+/// (after learning, once per leader epoch, what earlier leaders uploaded); a follower refreshes
+/// what is remote, so that its local retention deletes the same uploaded segments the
+/// leader's does.
+pub async fn sync_all(broker: &Arc<Broker>, refreshed: &mut Refreshed) {
     let Some(tier) = broker.tier() else { return };
-    for part in broker.all_partitions() {
+    let parts = broker.all_partitions();
+    refreshed.retain(|(t, p), _| broker.partition(t, *p).is_some());
+    for part in parts {
         // The partition's typed settings snapshot (compact-only topics carry -1 retention).
         let settings = part.settings();
-        // Only the leader uploads and applies remote retention; a follower's copy stays local.
-        if !settings.remote_storage_enable
-            || part.following().is_some()
-            || strata_meta::is_internal_topic(&part.topic)
-        {
+        if !settings.remote_storage_enable || strata_meta::is_internal_topic(&part.topic) {
             continue;
+        }
+        let tp = (part.topic.clone(), part.index);
+        if part.following().is_some() {
+            refreshed.remove(&tp);
+            match tier.refresh_partition(&part.topic_id, part.index).await {
+                Ok(Some(end)) => part.log().set_remote_upload_end(end),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(topic = %part.topic, partition = part.index, error = %e, "follower tier refresh failed");
+                }
+            }
+            continue;
+        }
+        let epoch = part.leader_epoch();
+        if refreshed.get(&tp) != Some(&epoch) {
+            // A new term: learn what earlier leaders uploaded before uploading anything.
+            match tier.refresh_partition(&part.topic_id, part.index).await {
+                Ok(_) => {
+                    refreshed.insert(tp, epoch);
+                }
+                Err(e) => {
+                    tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tier refresh failed; uploads wait");
+                    continue;
+                }
+            }
         }
         let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);
         let p = PartitionRef {
@@ -170,6 +208,7 @@ pub async fn sync_all(broker: &Arc<Broker>) {
             topic_id: &part.topic_id,
             partition: part.index,
             log: part.log_mutex(),
+            leader_epoch: epoch,
         };
         match tier.sync_partition(p, retention_ms, retention_bytes).await {
             Ok(r) => {

@@ -1,7 +1,8 @@
 //! Object key layout in the bucket.
 //!
 //! `v1/<topic id>/<partition>/<base offset, 20 digits>-<upload id>.<ext>` with `ext` one of
-//! `log`, `index`, `timeindex`, `manifest.json`, relative to the store's prefix.
+//! `log`, `index`, `timeindex`, `manifest.json`, relative to the store's prefix. The upload id
+//! is `e<leader epoch>-<uuid>` (the uploader's leader epoch; older uploads have a bare uuid).
 //!
 //! Invariants: a key names its topic id, partition, base offset and a unique upload id, so a
 //! retried or concurrent upload of the same segment never overwrites a committed one; the

@@ -7,11 +7,13 @@ pub mod error;
 pub mod keys;
 pub mod manifest;
 mod rate;
+mod refresh;
 mod segment_file;
 pub mod store;
 mod tier;
 
 pub use error::TierError;
+pub use refresh::upload_epoch;
 pub use tier::{
     ColdReadRequest, ColdReadResult, PartitionRef, RebuildReport, SyncReport, Tier, TierConfig,
 };

@@ -94,6 +94,8 @@ pub struct PartitionRef<'a> {
     pub partition: i32,
     /// The local log.
     pub log: &'a Mutex<PartitionLog>,
+    /// The leader epoch this node uploads in (named in the object keys); 0 on a single node.
+    pub leader_epoch: i32,
 }
 
 /// What one sync of a partition did.
@@ -146,8 +148,8 @@ pub struct RebuildReport {
 /// The tiering service.
 #[derive(Debug)]
 pub struct Tier {
-    store: RemoteStore,
-    catalog: Catalog,
+    pub(crate) store: RemoteStore,
+    pub(crate) catalog: Catalog,
     reader: ColdReader,
     uploads: Arc<Semaphore>,
     reads: Arc<Semaphore>,
@@ -252,7 +254,7 @@ impl Tier {
         self.reconciled.load(Ordering::SeqCst)
     }
 
-    fn require_catalog(&self) -> Result<(), TierError> {
+    pub(crate) fn require_catalog(&self) -> Result<(), TierError> {
         if self.catalog_ready.load(Ordering::SeqCst) {
             Ok(())
         } else {
@@ -401,11 +403,19 @@ impl Tier {
         if let Some(end) = uploaded_end {
             lock(p.log).set_remote_upload_end(end);
         }
-        let pending: Vec<SegmentInfo> = lock(p.log)
-            .sealed_segments()
-            .into_iter()
-            .filter(|s| uploaded_end.is_none_or(|end| s.base_offset >= end))
-            .collect();
+        let pending: Vec<SegmentInfo> = {
+            let log = lock(p.log);
+            // Only committed data is uploaded (a segment wholly below the high watermark), so
+            // what is remote never diverges from what a new leader has. A segment that
+            // straddles the remote end (another leader rolled at other offsets) is uploaded
+            // whole: overlapping remote segments are fine for reads, gaps are not.
+            let hw = log.high_watermark();
+            log.sealed_segments()
+                .into_iter()
+                .filter(|s| uploaded_end.is_none_or(|end| s.end_offset > end))
+                .filter(|s| s.end_offset <= hw)
+                .collect()
+        };
         for seg in pending {
             match self.upload(p, &seg).await {
                 Ok(m) => {
@@ -427,7 +437,7 @@ impl Tier {
         let lagging: Vec<SegmentInfo> = lock(p.log)
             .sealed_segments()
             .into_iter()
-            .filter(|s| uploaded_end.is_none_or(|end| s.base_offset >= end))
+            .filter(|s| uploaded_end.is_none_or(|end| s.end_offset > end))
             .collect();
         report.lag_segments = lagging.len();
         report.lag_bytes = lagging.iter().map(|s| s.size).sum();
@@ -466,7 +476,9 @@ impl Tier {
             size: facts.size,
             crc32c: facts.crc32c,
             leader_epoch: facts.leader_epoch,
-            upload_id: uuid::Uuid::new_v4().simple().to_string(),
+            // The uploader's leader epoch leads the id (and so every key of the upload): two
+            // leaders of one partition never write the same key.
+            upload_id: format!("e{}-{}", p.leader_epoch, uuid::Uuid::new_v4().simple()),
             uploaded_at_ms: now_ms(),
             producer_batches: facts.producer_batches.clone(),
         };

@@ -104,6 +104,7 @@ fn part(log: &Mutex<PartitionLog>) -> PartitionRef<'_> {
         topic_id: TOPIC_ID,
         partition: 0,
         log,
+        leader_epoch: 0,
     }
 }
 
