@@ -44,6 +44,10 @@ static FINISHED_LOGS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
 pub struct Broker {
     child: Option<Child>,
     bin: PathBuf,
+    /// The address it listens on (`127.0.0.1`, or its own in a network namespace).
+    host: std::net::Ipv4Addr,
+    /// The network namespace it runs in (`ip netns exec`), if any.
+    netns: Option<String>,
     port: u16,
     extra_args: Vec<String>,
     /// Extra environment variables of the broker process (e.g. AWS settings for S3).
@@ -92,6 +96,8 @@ impl Broker {
         Ok(Broker {
             child: None,
             bin: strata_bin()?,
+            host: std::net::Ipv4Addr::LOCALHOST,
+            netns: None,
             port: free_port()?,
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             env: env.to_vec(),
@@ -102,14 +108,31 @@ impl Broker {
         })
     }
 
-    /// `127.0.0.1:PORT`, for `bootstrap.servers` and `--bootstrap-server`.
+    /// Like [`Broker::prepare`], for a broker that runs in network namespace `netns` and
+    /// listens on `host:port` there.
+    pub fn prepare_in(
+        netns: &str,
+        host: std::net::Ipv4Addr,
+        port: u16,
+        extra_args: &[&str],
+        env: &[(String, String)],
+    ) -> Result<Broker> {
+        let mut broker = Broker::prepare(extra_args, env)?;
+        broker.netns = Some(netns.to_string());
+        broker.host = host;
+        broker.port = port;
+        Ok(broker)
+    }
+
+    /// `HOST:PORT` (`127.0.0.1` unless in a namespace), for `bootstrap.servers` and
+    /// `--bootstrap-server`.
     pub fn bootstrap(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
+        format!("{}:{}", self.host, self.port)
     }
 
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
+        SocketAddr::from((self.host, self.port))
     }
 
     /// The broker's data directory (kept across restarts).
@@ -234,8 +257,15 @@ impl Broker {
             .append(true)
             .open(&self.log_path)
             .context("opening the broker log")?;
-        let listen = format!("127.0.0.1:{}", self.port);
-        let mut cmd = Command::new(&self.bin);
+        let listen = self.bootstrap();
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns.as_str()]).arg(&self.bin);
+                c
+            }
+            None => Command::new(&self.bin),
+        };
         cmd.arg("serve")
             .arg("--data-dir")
             .arg(&self.data_dir)
@@ -259,7 +289,7 @@ impl Broker {
 
     /// Waits until the spawned process accepts connections on its Kafka listener.
     pub fn wait_ready(&mut self) -> Result<()> {
-        let listen = format!("127.0.0.1:{}", self.port);
+        let listen = self.bootstrap();
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if !self.is_running() {

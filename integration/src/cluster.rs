@@ -65,6 +65,30 @@ impl Cluster {
         Ok(Cluster { brokers, voters })
     }
 
+    /// Starts one node in each namespace of `lab` (node `i` listens on `<addr i>:9092`, its
+    /// quorum on `<addr i>:9192`), with `extra_args` each, and waits until all listen.
+    pub fn start_in(lab: &crate::netns::NetLab, n: usize, extra_args: &[&str]) -> Result<Cluster> {
+        let voters = (1..=n)
+            .map(|i| format!("{i}@{}:9192", lab.addr(i)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut brokers = Vec::new();
+        for i in 1..=n {
+            let id = i.to_string();
+            let host: std::net::Ipv4Addr = lab.addr(i).parse()?;
+            let mut args = vec!["--node-id", id.as_str(), "--voters", voters.as_str()];
+            args.extend_from_slice(extra_args);
+            brokers.push(Broker::prepare_in(&lab.netns(i), host, 9092, &args, &[])?);
+        }
+        for b in &mut brokers {
+            b.spawn()?;
+        }
+        for b in &mut brokers {
+            b.wait_ready()?;
+        }
+        Ok(Cluster { brokers, voters })
+    }
+
     /// Node `id` (1-based).
     pub fn node(&mut self, id: usize) -> &mut Broker {
         &mut self.brokers[id - 1]

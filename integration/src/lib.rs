@@ -20,6 +20,7 @@ pub mod client;
 pub mod cluster;
 pub mod durability;
 pub mod groups;
+pub mod netns;
 pub mod run;
 pub mod tier;
 pub mod tools;
