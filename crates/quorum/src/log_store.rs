@@ -62,6 +62,12 @@ struct Inner {
     vote: Option<Vote<NodeId>>,
 }
 
+/// Entries framed for one append: the bytes, and each entry with the file offset it starts at.
+struct Framed {
+    data: Vec<u8>,
+    added: Vec<(u64, Entry)>,
+}
+
 /// The Raft log store (cheap to clone; clones share one file).
 #[derive(Debug, Clone)]
 pub struct LogStore {
@@ -121,9 +127,61 @@ impl LogStore {
     pub fn last_index(&self) -> u64 {
         self.lock().last.map(|l| l.index).unwrap_or(0)
     }
+
+    /// Appends `entries` durably, exactly as [`RaftLogStorage::append`] does (one write, then
+    /// `fdatasync`), for callers that have no openraft flush callback: the golden-file
+    /// generator and tests (`crates/quorum/tests/golden_v2.rs`). Not for use beside a running
+    /// Raft node.
+    #[doc(hidden)]
+    pub fn append_durably(
+        &self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<(), MetaError> {
+        let mut inner = self.lock();
+        let framed = inner.encode(entries)?;
+        let path = inner.dir.join(RAFT_LOG_FILE);
+        inner
+            .write_durably(framed)
+            .map_err(|e| MetaError::io(format!("append to {}", path.display()), e))
+    }
 }
 
 impl Inner {
+    /// Frames `entries` for appending after the current end.
+    fn encode(&self, entries: impl IntoIterator<Item = Entry>) -> Result<Framed, MetaError> {
+        let mut framed = Framed {
+            data: Vec::new(),
+            added: Vec::new(),
+        };
+        for entry in entries {
+            let offset = self.len + framed.data.len() as u64;
+            framed.data.extend_from_slice(&encode_json_entry(&entry)?);
+            framed.added.push((offset, entry));
+        }
+        Ok(framed)
+    }
+
+    /// Writes what [`Inner::encode`] framed in one `write_all`, `fdatasync`s, then records
+    /// the entries. A failed write is cut back off.
+    fn write_durably(&mut self, framed: Framed) -> std::io::Result<()> {
+        let written = self
+            .file
+            .write_all(&framed.data)
+            .and_then(|_| self.file.sync_data());
+        if let Err(e) = written {
+            let _ = self.file.set_len(self.len);
+            return Err(e);
+        }
+        self.len += framed.data.len() as u64;
+        for (offset, entry) in framed.added {
+            let id = *entry.get_log_id();
+            self.offsets.insert(id.index, offset);
+            self.entries.insert(id.index, entry);
+            self.last = Some(id);
+        }
+        Ok(())
+    }
+
     fn rewrite_without_purged(&mut self) -> std::io::Result<()> {
         let path = self.dir.join(RAFT_LOG_FILE);
         let tmp = self.dir.join("raft.log.rewrite");
@@ -216,30 +274,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I::IntoIter: OptionalSend,
     {
         let mut inner = self.lock();
-        let mut data = Vec::new();
-        let mut added = Vec::new();
-        for entry in entries {
-            let offset = inner.len + data.len() as u64;
-            let bytes = encode_json_entry(&entry).map_err(io_err)?;
-            data.extend_from_slice(&bytes);
-            added.push((offset, entry));
-        }
-        let written = inner
-            .file
-            .write_all(&data)
-            .and_then(|_| inner.file.sync_data());
-        if let Err(e) = written {
-            let len = inner.len;
-            let _ = inner.file.set_len(len);
+        let framed = inner.encode(entries).map_err(io_err)?;
+        if let Err(e) = inner.write_durably(framed) {
             callback.log_io_completed(Err(std::io::Error::new(e.kind(), e.to_string())));
             return Err(io_err(e));
-        }
-        inner.len += data.len() as u64;
-        for (offset, entry) in added {
-            let id = *entry.get_log_id();
-            inner.offsets.insert(id.index, offset);
-            inner.entries.insert(id.index, entry);
-            inner.last = Some(id);
         }
         drop(inner);
         callback.log_io_completed(Ok(()));
