@@ -13,6 +13,10 @@
 //! - a deleted topic is journaled first, then its directories are renamed to `*-delete`
 //!   (atomic) and removed, so a topic re-created under the same name never sees old segments;
 //! - startup never removes a directory that metadata does not own (see [`crate::dirs`]);
+//! - a partition the image no longer places here (a reassignment moved it away) is closed and
+//!   its directory removed — by the reconciler as soon as the image says so, or at the next
+//!   start if the broker was down then (only when the directory's own `partition.metadata`
+//!   names the topic's id);
 //! - the broker hosts at most `max.broker.partitions` partitions (POLICY_VIOLATION beyond).
 //! - a partition whose log fails to open at startup does not stop the broker: it becomes an
 //!   offline placeholder (KAFKA_STORAGE_ERROR, `strata_offline_partitions`), its directory
@@ -128,6 +132,7 @@ impl Broker {
                 }
             }
         }
+        remove_moved_away(&config, &image)?;
         let mut owned: std::collections::HashSet<String> =
             partitions.keys().map(|(t, p)| format!("{t}-{p}")).collect();
         owned.extend(offline.dir_names());
@@ -245,12 +250,33 @@ impl Broker {
         }
     }
 
+    /// A partition whose copy here may answer a consumer's Fetch (v11+, which names the
+    /// client's rack): as [`Broker::serving_partition`], except that with
+    /// `replica.selector.class` set a follower's copy serves too, up to its own high watermark
+    /// (KIP-392). Produce, ListOffsets, replica fetches and older consumers keep
+    /// `serving_partition`: leaders only.
+    pub fn readable_partition(&self, topic: &str, index: i32) -> Result<Arc<Partition>, i16> {
+        if self.config.replica_selector.is_some() {
+            if let Some(part) = self.partition(topic, index) {
+                if !part.is_offline() {
+                    return Ok(part);
+                }
+            }
+        }
+        self.serving_partition(topic, index)
+    }
+
     /// True if the partition failed to open or its log went offline.
     pub fn is_partition_offline(&self, topic: &str, index: i32) -> bool {
         matches!(
             self.serving_partition(topic, index),
             Err(KAFKA_STORAGE_ERROR)
         )
+    }
+
+    /// The placeholders of partitions that failed to open.
+    pub(crate) fn offline_partitions(&self) -> Vec<TopicPartition> {
+        self.offline.list()
     }
 
     /// Every hosted partition.
@@ -352,6 +378,35 @@ impl Broker {
             });
         }
         Ok(())
+    }
+
+    /// Stops hosting partition `p` of `topic`, which the image no longer places here (a
+    /// reassignment moved it away): resigns its group coordinator (`__consumer_offsets`),
+    /// stops its fetcher, closes its log and removes its directory (renamed to `-delete`, then
+    /// removed, as for a deleted topic). Its remote (tiered) data stays: that belongs to the
+    /// partition, not to this copy. The caller holds `changes`.
+    pub(crate) fn remove_local_partition(&self, topic: &str, p: i32) -> Result<(), BrokerError> {
+        let tp = (topic.to_string(), p);
+        if topic == strata_group::OFFSETS_TOPIC {
+            self.group.resign(p);
+        }
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&tp);
+        if let Some((_, _, task)) = self
+            .fetchers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&tp)
+        {
+            task.abort();
+        }
+        // The last holder closes the log; an in-flight read keeps its files open until done.
+        drop(removed);
+        self.offline.remove(topic, p);
+        remove_partition_dir(&self.config.data_dir, topic, p)
     }
 
     /// Grows a topic to `total` partitions.
@@ -676,6 +731,34 @@ impl Broker {
         }
         first_err.map_or(Ok(()), Err)
     }
+}
+
+/// Startup: removes the directories of partitions that a reassignment moved away from this
+/// broker while it was down — the topic still exists, the directory's own `partition.metadata`
+/// names that topic's id, and the image no longer lists this broker as a replica. Anything
+/// else this broker does not host is left to [`sweep_unowned`] (renamed aside, never deleted).
+fn remove_moved_away(config: &BrokerConfig, image: &MetadataState) -> Result<(), BrokerError> {
+    for topic in image.topics.values() {
+        for p in 0..topic.partitions {
+            if image.is_replica(topic, p, config.node_id) {
+                continue;
+            }
+            let dir = partition_dir(&config.data_dir, &topic.name, p);
+            if !dir.is_dir() {
+                continue;
+            }
+            let same_topic = strata_log::read_identity(&dir)
+                .ok()
+                .flatten()
+                .is_some_and(|id| id.topic_id == topic.topic_id);
+            if same_topic {
+                remove_partition_dir(&config.data_dir, &topic.name, p)?;
+                tracing::info!(topic = %topic.name, partition = p,
+                    "removed the copy of a partition reassigned away from this broker");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn open_partition(

@@ -75,6 +75,10 @@ pub struct BrokerConfig {
     pub cluster_listen: Option<SocketAddr>,
     /// `broker.rack`.
     pub rack: Option<String>,
+    /// `replica.selector.class` (default none, as Kafka): with Kafka's
+    /// `RackAwareReplicaSelector`, leaders send consumers to a follower in their rack and
+    /// followers serve consumer fetches (KIP-392; see [`crate::replica_selector`]).
+    pub replica_selector: Option<crate::replica_selector::ReplicaSelector>,
     /// `replica.lag.time.max.ms`: a follower not caught up for this long leaves the ISR.
     pub replica_lag_time_max_ms: i64,
     /// `offsets.topic.replication.factor` (3): replicas of `__consumer_offsets`, capped at
@@ -174,6 +178,9 @@ impl BrokerConfig {
             voters: None,
             cluster_listen: None,
             rack: raw.get("broker.rack").filter(|r| !r.is_empty()).cloned(),
+            replica_selector: crate::replica_selector::ReplicaSelector::parse(
+                raw.get("replica.selector.class").map(String::as_str),
+            )?,
             replica_lag_time_max_ms: parse(&raw, "replica.lag.time.max.ms")?,
             offsets_topic_replication_factor: parse(&raw, "offsets.topic.replication.factor")?,
             offsets_commit_timeout_ms: parse(&raw, "offsets.commit.timeout.ms")?,
@@ -383,5 +390,28 @@ mod tests {
         assert!(BrokerConfig::from_map(map(&[("num.partitions", "x")])).is_err());
         assert!(BrokerConfig::from_map(map(&[("log.retention.ms", "-7")])).is_err());
         assert!(BrokerConfig::from_map(map(&[("listeners", "nope")])).is_err());
+    }
+
+    #[test]
+    fn replica_selector_is_off_by_default_and_only_rack_aware() {
+        use crate::replica_selector::{ReplicaSelector, RACK_AWARE_SELECTOR};
+        assert_eq!(
+            BrokerConfig::from_map(BTreeMap::new())
+                .unwrap()
+                .replica_selector,
+            None
+        );
+        let c = BrokerConfig::from_map(map(&[("replica.selector.class", "")])).unwrap();
+        assert_eq!(c.replica_selector, None);
+        let c = BrokerConfig::from_map(map(&[("replica.selector.class", RACK_AWARE_SELECTOR)]))
+            .unwrap();
+        assert_eq!(c.replica_selector, Some(ReplicaSelector::RackAware));
+        let err =
+            BrokerConfig::from_map(map(&[("replica.selector.class", "com.example.MySelector")]))
+                .unwrap_err();
+        assert!(
+            err.contains("replica.selector.class = com.example.MySelector"),
+            "{err}"
+        );
     }
 }

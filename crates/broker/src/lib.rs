@@ -34,6 +34,7 @@ mod reconcile;
 pub mod recover;
 mod recovery_points;
 mod replica_fetcher;
+pub mod replica_selector;
 mod reply;
 pub mod request_budget;
 mod sendfile;

@@ -11,6 +11,10 @@
 //! - with `auto.leader.rebalance.enable` (default true) the controller runs a preferred-leader
 //!   election every `leader.imbalance.check.interval.seconds`, so leadership returns to the
 //!   preferred replicas once they are back in sync;
+//! - every tick the controller also completes any partition reassignment whose target replicas
+//!   are all in the ISR (normally the AlterIsr that put the last one there has already done so;
+//!   see `strata_meta::reassign`) — checked on its own image first, so an idle cluster sends
+//!   nothing;
 //! - a broker stops heartbeating as soon as its shutdown begins, so the controlled shutdown's
 //!   fence is not undone by a late heartbeat.
 
@@ -70,6 +74,14 @@ pub(crate) async fn run(broker: Arc<Broker>) {
                 .await
             {
                 tracing::debug!(error = %e, "preferred leader election not committed");
+            }
+        }
+        if !strata_meta::reassign::complete_ready(&image).is_empty() {
+            match quorum.execute(Operation::CompleteReassignments).await {
+                Ok(_) => {
+                    tracing::info!("completed partition reassignments whose replicas are in sync")
+                }
+                Err(e) => tracing::debug!(error = %e, "reassignment completion not committed"),
             }
         }
         for &b in image.brokers.keys() {

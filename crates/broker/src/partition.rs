@@ -48,6 +48,24 @@ impl OfflinePartitions {
         metrics::gauge!("strata_offline_partitions").decrement((before - map.len()) as f64);
     }
 
+    /// Forgets one placeholder (a partition reassigned away from this broker).
+    pub fn remove(&self, topic: &str, index: i32) {
+        let mut map = self.reasons.write().unwrap_or_else(|p| p.into_inner());
+        if map.remove(&(topic.to_string(), index)).is_some() {
+            metrics::gauge!("strata_offline_partitions").decrement(1.0);
+        }
+    }
+
+    /// Every placeholder.
+    pub fn list(&self) -> Vec<TopicPartition> {
+        self.reasons
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
     /// Directory names (`<topic>-<p>`) of the placeholders: owned, never removed as orphans.
     pub fn dir_names(&self) -> HashSet<String> {
         self.reasons

@@ -1,13 +1,17 @@
 //! The reconciler: follows the applied metadata image and makes the hosted partitions match it
 //! — opens the partitions the image places on this broker, closes and removes those of deleted
-//! topics, and applies changed topic configs. Changes made through another broker (or through
-//! this one) reach every broker this way.
+//! topics and those a reassignment moved away from it, and applies changed topic configs.
+//! Changes made through another broker (or through this one) reach every broker this way.
 //!
 //! Invariants:
 //! - a pass runs under the broker's `changes` lock, so it never races a local change that has
 //!   prepared partitions but not yet published them;
 //! - a partition that cannot be opened becomes an offline placeholder (KAFKA_STORAGE_ERROR),
-//!   as at startup; a pass never deletes a directory of a topic the image still has.
+//!   as at startup;
+//! - a pass deletes a partition directory of a topic the image still has only when both the
+//!   pass's image and the latest one name the topic with the same id, include the partition,
+//!   and do not list this broker among its replicas (a completed or cancelled reassignment):
+//!   partitions created through this broker and not yet in the pass's image are never touched.
 
 use std::sync::Arc;
 
@@ -45,6 +49,7 @@ fn pass(broker: &Broker, prev: &MetadataState, image: &MetadataState) {
             }
         }
     }
+    remove_moved_away(broker, image);
     let now = now_ms();
     for topic in image.topics.values() {
         for p in 0..topic.partitions {
@@ -66,6 +71,38 @@ fn pass(broker: &Broker, prev: &MetadataState, image: &MetadataState) {
                     part.set_settings(settings.clone());
                 }
             }
+        }
+    }
+}
+
+/// Stops hosting the partitions (and placeholders) that a reassignment moved off this broker.
+fn remove_moved_away(broker: &Broker, image: &MetadataState) {
+    let node = broker.config.node_id;
+    let latest = broker.meta();
+    let moved_away = |topic: &str, topic_id: Option<&str>, p: i32| {
+        [image, latest.as_ref()].iter().all(|m| {
+            m.topic(topic).is_some_and(|t| {
+                topic_id.is_none_or(|id| id == t.topic_id)
+                    && (0..t.partitions).contains(&p)
+                    && !m.is_replica(t, p, node)
+            })
+        })
+    };
+    let hosted = broker
+        .all_partitions()
+        .into_iter()
+        .filter(|part| moved_away(&part.topic, Some(&part.topic_id), part.index))
+        .map(|part| (part.topic.clone(), part.index));
+    let offline = broker
+        .offline_partitions()
+        .into_iter()
+        .filter(|(t, p)| moved_away(t, None, *p));
+    for (topic, p) in hosted.chain(offline).collect::<Vec<_>>() {
+        match broker.remove_local_partition(&topic, p) {
+            Ok(()) => tracing::info!(topic, partition = p,
+                "no longer a replica (reassigned away): stopped hosting the partition and removed its copy"),
+            Err(e) => tracing::error!(topic, partition = p, error = %e,
+                "cannot remove the copy of a partition reassigned away"),
         }
     }
 }

@@ -12,6 +12,11 @@
 //! - before its first fetch in an epoch, a follower asks the leader (OffsetForLeaderEpoch) where
 //!   its own latest epoch ends in the leader's log and truncates what lies beyond (a divergent
 //!   suffix from a deposed leader), as Kafka does (KIP-101/KIP-279);
+//! - a follower whose log end lies below the leader's log start (a new replica of a partition
+//!   whose oldest records are gone) empties its copy and continues from the leader's log start
+//!   (`truncate_fully_and_start_at`), as Kafka does — at the base of the leader's first batch
+//!   when that start falls inside it (DeleteRecords), the log start then lifted to the
+//!   leader's;
 //! - every failure (leader unreachable, an error code, a bad batch) backs off and retries; it
 //!   never stops the task, and never writes a partial batch.
 
@@ -37,6 +42,8 @@ const FETCH_VERSION: i16 = 12;
 const MAX_WAIT_MS: i32 = 500;
 /// Bytes per fetch.
 const MAX_BYTES: i32 = 8 * 1024 * 1024;
+/// OFFSET_OUT_OF_RANGE: the fetch offset lies outside the leader's log.
+const OFFSET_OUT_OF_RANGE: i16 = 1;
 /// Pause after a failure before trying again.
 const BACKOFF: Duration = Duration::from_millis(200);
 
@@ -147,6 +154,9 @@ async fn follow(
     } else {
         Durability::PageCache
     };
+    // A log start to take from the leader once the high watermark covers it (after a restart
+    // inside a batch).
+    let mut lift_start: Option<i64> = None;
     loop {
         let (fetch_offset, log_start) = {
             let log = part.log();
@@ -176,11 +186,29 @@ async fn follow(
             .flat_map(|t| t.partitions)
             .find(|p| p.partition_index == part.index)
             .ok_or_else(|| anyhow::anyhow!("the response lacks the partition"))?;
+        if data.error_code == OFFSET_OUT_OF_RANGE && fetch_offset < data.log_start_offset {
+            // Nothing this copy lacks is still in the leader's log (retention or DeleteRecords
+            // removed it there; a new replica starts empty at 0): restart empty at the
+            // leader's log start, as Kafka's `truncateFullyAndStartAt`.
+            let start = data.log_start_offset;
+            tokio::task::block_in_place(|| part.log().truncate_fully_and_start_at(start))?;
+            tracing::warn!(topic = %part.topic, partition = part.index, from = fetch_offset,
+                to = start, "behind the leader's log start: restarted the copy there");
+            metrics::counter!("strata_replica_truncations_total").increment(1);
+            continue;
+        }
         if data.error_code != 0 {
             anyhow::bail!("leader answered error {}", data.error_code);
         }
         let records = data.records.unwrap_or_default();
         if !records.is_empty() {
+            if let Some(base) = straddled_start(part, &records) {
+                // The leader's log start falls inside its first batch (DeleteRecords is not
+                // batch-aligned) and this copy is empty: start it at the batch's base, as
+                // Kafka does, and lift its log start to the leader's once the batch is in.
+                tokio::task::block_in_place(|| part.log().truncate_fully_and_start_at(base))?;
+                lift_start = Some(data.log_start_offset);
+            }
             let appended = tokio::task::block_in_place(|| {
                 part.log()
                     .append_as_follower(&records, now_ms(), durability)
@@ -198,11 +226,28 @@ async fn follow(
             let mut log = part.log();
             part.set_replica_lag_records(data.high_watermark - log.log_end_offset());
             let hw = data.high_watermark.min(log.log_end_offset());
-            if hw > log.high_watermark() {
+            let moved = hw > log.high_watermark();
+            if moved {
                 log.set_high_watermark(hw);
-                drop(log);
+            }
+            if let Some(start) = lift_start.filter(|&s| s <= log.high_watermark()) {
+                tokio::task::block_in_place(|| log.delete_records_before(start))?;
+                lift_start = None;
+            }
+            drop(log);
+            if moved {
                 part.wake_readers();
             }
         }
     }
+}
+
+/// The base offset of the first batch in `records` when this copy is empty and that batch
+/// starts before its end but reaches it (a leader log start inside a batch).
+fn straddled_start(part: &Partition, records: &[u8]) -> Option<i64> {
+    let first = strata_records::BatchHeader::parse(records).ok()?;
+    let log = part.log();
+    let end = log.log_end_offset();
+    (end == log.log_start_offset() && first.base_offset < end && first.last_offset() >= end)
+        .then_some(first.base_offset)
 }

@@ -1,11 +1,14 @@
 //! `strata cluster status`: the metadata quorum (leader, epoch, voters and how far each has
-//! the log), the brokers, the controller, and the partitions that are under-replicated or
-//! offline — through Kafka's own APIs (DescribeCluster, DescribeQuorum, Metadata), so it works
-//! against any node.
+//! the log), the brokers, the controller, the partitions that are under-replicated or offline,
+//! and the partition reassignments in progress — through Kafka's own APIs (DescribeCluster,
+//! DescribeQuorum, Metadata, ListPartitionReassignments), so it works against any node.
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use kafka_protocol::messages::{DescribeClusterRequest, DescribeQuorumRequest, MetadataRequest};
+use kafka_protocol::messages::{
+    DescribeClusterRequest, DescribeQuorumRequest, ListPartitionReassignmentsRequest,
+    MetadataRequest,
+};
 use strata_broker::kafka_client::KafkaClient;
 
 /// Cluster administration.
@@ -128,6 +131,39 @@ async fn status(bootstrap: &str) -> anyhow::Result<()> {
         for l in &offline {
             println!("{l}");
         }
+    }
+    // Last: a broker that predates ListPartitionReassignments closes the connection.
+    match client
+        .call(ListPartitionReassignmentsRequest::default(), 0)
+        .await
+    {
+        Ok(r) if r.error_code == 0 => {
+            let moving: Vec<String> = r
+                .topics
+                .iter()
+                .flat_map(|t| {
+                    t.partitions.iter().map(move |p| {
+                        let ids = |v: &[kafka_protocol::messages::BrokerId]| {
+                            v.iter().map(|b| b.0).collect::<Vec<i32>>()
+                        };
+                        format!(
+                            "  {}-{}: replicas {:?} adding {:?} removing {:?}",
+                            t.name.0,
+                            p.partition_index,
+                            ids(&p.replicas),
+                            ids(&p.adding_replicas),
+                            ids(&p.removing_replicas)
+                        )
+                    })
+                })
+                .collect();
+            println!("Reassignments in progress: {}", moving.len());
+            for l in &moving {
+                println!("{l}");
+            }
+        }
+        Ok(r) => println!("Reassignments: unknown (error {})", r.error_code),
+        Err(_) => println!("Reassignments: unknown (not supported by this broker)"),
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! over the Kafka protocol, like Kafka's own command-line tools.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
+mod broker_cmd;
 mod cluster_cmd;
 mod group_cmd;
 mod meta_cmd;
@@ -36,6 +37,8 @@ enum Command {
     Topic(topic_cmd::TopicArgs),
     /// Cluster status: the metadata quorum, brokers, controller, unhealthy partitions.
     Cluster(cluster_cmd::ClusterArgs),
+    /// Brokers: decommission (move every partition replica off a broker).
+    Broker(broker_cmd::BrokerArgs),
     /// Consumer groups: list, describe (offsets and lag), reset-offsets, delete.
     Group(group_cmd::GroupArgs),
     /// Tiered storage: status, catalog rebuild, restore from the bucket.
@@ -103,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => runtime.block_on(serve(args)),
         Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
         Command::Cluster(args) => runtime.block_on(cluster_cmd::run(args)),
+        Command::Broker(args) => runtime.block_on(broker_cmd::run(args)),
         Command::Group(args) => runtime.block_on(group_cmd::run(args)),
         Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
         Command::Meta(args) => meta_cmd::run(args),

@@ -14,12 +14,23 @@
 //! - a target below the local log start is refused (OffsetOutOfRange): the caller decides
 //!   whether to reset the whole log instead.
 //!
+//! [`PartitionLog::truncate_fully_and_start_at`] is that reset (Kafka's
+//! `truncateFullyAndStartAt`), for a follower whose log end lies below its leader's log start (a
+//! new replica of a partition whose oldest records retention or DeleteRecords removed): every
+//! segment is deleted, an empty active segment starts at the new offset, which becomes the log
+//! start, log end, high watermark and recovery point; producer state and leader epochs are
+//! forgotten. Order on disk: segments deleted, new segment created, log-start checkpoint, empty
+//! leader-epoch checkpoint, directory fsync — a crash in between reopens as an empty log at the
+//! old or the new start, and the follower resets again.
+//!
 //! A storage error takes the log offline (`failure.rs`), as on the write path.
 
 use std::fs::OpenOptions;
 
-use crate::checkpoint::{sync_dir, write_leader_epochs};
+use crate::checkpoint::{sync_dir, write_leader_epochs, write_log_start};
 use crate::error::IoContext;
+use crate::leader_epoch::LeaderEpochCache;
+use crate::producer_state::ProducerState;
 use crate::segment::{OpenMode, Segment};
 use crate::{LogError, PartitionLog};
 
@@ -43,6 +54,39 @@ impl PartitionLog {
             Ok(end) => Ok(end),
             Err(e) => Err(self.fail_on_io("truncate", e)),
         }
+    }
+
+    /// Deletes every batch and restarts the log, empty, at `offset` (see the module docs).
+    pub fn truncate_fully_and_start_at(&mut self, offset: i64) -> Result<(), LogError> {
+        self.ensure_online()?;
+        match self.reset_at(offset.max(0)) {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.fail_on_io("truncate fully", e)),
+        }
+    }
+
+    fn reset_at(&mut self, offset: i64) -> Result<(), LogError> {
+        let from = (self.log_start_offset, self.log_end_offset());
+        for segment in self.segments.drain(..) {
+            segment.delete_files()?;
+        }
+        self.segments.push(Segment::create(&self.dir, offset)?);
+        self.log_start_offset = offset;
+        write_log_start(&self.dir, offset)?;
+        self.epochs = LeaderEpochCache::new(Vec::new());
+        write_leader_epochs(&self.dir, self.epochs.entries())?;
+        sync_dir(&self.dir)?;
+        self.producers = ProducerState::default();
+        self.high_watermark = offset;
+        self.durable_end = offset;
+        self.hold_end = offset;
+        self.recovery_point = offset;
+        self.unflushed_messages = 0;
+        self.unsynced_indexes.clear();
+        self.dir_unsynced = false;
+        tracing::warn!(dir = %self.dir.display(), from_start = from.0, from_end = from.1,
+            start = offset, "emptied the log and restarted it at the leader's log start");
+        Ok(())
     }
 
     fn cut_tail(&mut self, offset: i64) -> Result<i64, LogError> {

@@ -149,3 +149,47 @@ fn truncate_inside_a_batch_removes_the_whole_batch_and_rebuilds_producer_state()
         Err(LogError::OffsetOutOfRange { .. })
     ));
 }
+
+#[test]
+fn a_follower_behind_the_leaders_log_start_restarts_empty_there() {
+    let leader_dir = tempfile::tempdir().unwrap();
+    let follower_dir = tempfile::tempdir().unwrap();
+    let config = small_segments(3 * 90);
+    let mut leader = open(leader_dir.path(), config.clone());
+    lead(&mut leader, 9, 2);
+    assert_eq!(leader.delete_records_before(6).unwrap(), 6);
+    // A stale copy: two batches of an older epoch, all below the leader's log start.
+    let mut follower = open(follower_dir.path(), config.clone());
+    lead(&mut follower, 2, 1);
+    follower.truncate_fully_and_start_at(6).unwrap();
+    assert_eq!(
+        (
+            follower.log_start_offset(),
+            follower.log_end_offset(),
+            follower.high_watermark(),
+            follower.leader_epoch()
+        ),
+        (6, 6, 6, -1)
+    );
+    assert_eq!(follower.segment_count(), 1);
+    let bytes = leader
+        .read(6, usize::MAX, i64::MAX)
+        .unwrap()
+        .read_to_vec()
+        .unwrap();
+    follower.set_replicated(true);
+    let out = follower
+        .append_as_follower(&bytes, 2_000, Durability::Fsync)
+        .unwrap();
+    assert_eq!((out.first_offset, out.log_end), (6, 9));
+    assert_eq!(follower.leader_epoch(), 2);
+    let copied = stored(&follower);
+    assert_eq!(copied, bytes, "the leader's bytes from its log start");
+    drop(follower);
+    let follower = open(follower_dir.path(), config);
+    assert_eq!(
+        (follower.log_start_offset(), follower.log_end_offset()),
+        (6, 9)
+    );
+    assert_eq!(stored(&follower), copied);
+}

@@ -132,14 +132,18 @@ pub fn elect_preferred(
 }
 
 /// The topic allows electing an out-of-sync replica (`unclean.leader.election.enable`).
-fn unclean_allowed(topic: &crate::state::TopicMeta) -> bool {
+pub(crate) fn unclean_allowed(topic: &crate::state::TopicMeta) -> bool {
     topic
         .configs
         .get("unclean.leader.election.enable")
         .is_some_and(|v| v.eq_ignore_ascii_case("true"))
 }
 
-fn changed(topic_id: &str, partition: i32, leadership: PartitionLeadership) -> MetadataRecord {
+pub(crate) fn changed(
+    topic_id: &str,
+    partition: i32,
+    leadership: PartitionLeadership,
+) -> MetadataRecord {
     MetadataRecord::PartitionChanged {
         topic_id: topic_id.to_string(),
         partition,

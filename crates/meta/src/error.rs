@@ -25,6 +25,12 @@ pub enum MetaErrorKind {
     InvalidRequest,
     /// The change would exceed a broker limit (POLICY_VIOLATION, 44).
     PolicyViolation,
+    /// A replica list names no broker, a broker twice, or a broker that is not registered
+    /// (INVALID_REPLICA_ASSIGNMENT, 39).
+    InvalidReplicaAssignment,
+    /// Cancelling a reassignment of a partition that is not being reassigned
+    /// (NO_REASSIGNMENT_IN_PROGRESS, 85).
+    NoReassignmentInProgress,
     /// The asker no longer leads the partition (FENCED_LEADER_EPOCH, 74).
     FencedLeaderEpoch,
     /// The change is based on a stale partition epoch (INVALID_UPDATE_VERSION, 108).
@@ -74,6 +80,8 @@ impl MetaError {
             MetaErrorKind::FencedLeaderEpoch => 74,
             MetaErrorKind::StaleUpdate => 108,
             MetaErrorKind::InvalidRequest => 42,
+            MetaErrorKind::InvalidReplicaAssignment => 39,
+            MetaErrorKind::NoReassignmentInProgress => 85,
             MetaErrorKind::PolicyViolation => 44,
         }
     }

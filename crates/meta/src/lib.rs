@@ -18,6 +18,7 @@ pub mod journal_repair;
 pub mod journal_scan;
 mod names;
 pub mod ops;
+pub mod reassign;
 mod record;
 mod state;
 mod store;
@@ -29,6 +30,8 @@ pub use names::{
     TOPIC_NAME_MAX_LEN,
 };
 pub use ops::{plan, Operation, Outcome};
-pub use record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
+pub use record::{
+    BrokerRegistration, MetadataRecord, PartitionLeadership, Reassignment, TopicRecord,
+};
 pub use state::{MetadataState, TopicMeta};
 pub use store::MetadataStore;

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::election;
 use crate::error::{MetaError, MetaErrorKind};
 use crate::names::{refuse_internal, validate_topic_name};
-use crate::record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
+use crate::record::{BrokerRegistration, MetadataRecord, TopicRecord};
 use crate::state::{MetadataState, TopicMeta};
 use crate::topic_config;
 
@@ -122,6 +122,19 @@ pub enum Operation {
         /// `(topic, partition)` pairs, or every partition.
         partitions: Option<Vec<(String, i32)>>,
     },
+    /// Starts, replaces or (with `replicas` `None`) cancels the reassignment of one partition
+    /// to new replicas (Kafka's AlterPartitionReassignments); see [`crate::reassign`].
+    ReassignPartition {
+        /// Topic name.
+        topic: String,
+        /// Partition index.
+        partition: i32,
+        /// The target replicas, preferred leader first; `None` cancels.
+        replicas: Option<Vec<i32>>,
+    },
+    /// Completes every ongoing reassignment whose target replicas are all in the ISR (the
+    /// controller's periodic check; an AlterIsr completes its own partition's).
+    CompleteReassignments,
     /// Unfences a broker that heartbeats again.
     UnfenceBroker {
         /// Node id.
@@ -329,6 +342,17 @@ pub fn plan(
             }
             Ok((election::unfence(state, *node_id), Outcome::Done))
         }
+        Operation::ReassignPartition {
+            topic,
+            partition,
+            replicas,
+        } => Ok((
+            crate::reassign::plan(state, topic, *partition, replicas.as_deref())?,
+            Outcome::Done,
+        )),
+        Operation::CompleteReassignments => {
+            Ok((crate::reassign::complete_ready(state), Outcome::Done))
+        }
         Operation::Barrier => Ok((Vec::new(), Outcome::Done)),
         Operation::AlterIsr {
             topic_id,
@@ -416,17 +440,11 @@ fn plan_alter_isr(
             format!("ISR {isr:?} must hold the leader and only replicas {replicas:?}"),
         ));
     }
-    let leadership = PartitionLeadership {
-        isr: isr.to_vec(),
-        partition_epoch: partition_epoch + 1,
-        ..current
-    };
+    // An ISR that now holds every target replica of an ongoing reassignment completes it.
     Ok((
-        vec![MetadataRecord::PartitionChanged {
-            topic_id: topic_id.to_string(),
-            partition,
-            leadership,
-        }],
+        vec![crate::reassign::isr_changed(
+            state, topic, partition, &current, isr,
+        )],
         Outcome::Done,
     ))
 }

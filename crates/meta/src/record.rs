@@ -57,6 +57,40 @@ pub struct TopicRecord {
     pub leadership: Vec<PartitionLeadership>,
 }
 
+/// An ongoing reassignment of one partition (Kafka's KIP-455): where it came from and where it
+/// is going. While it lasts the partition's replicas are `target` followed by the replicas
+/// being removed, so both sets are hosted and the new replicas catch up through the normal fetch
+/// path.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reassignment {
+    /// The replicas before the reassignment started, in their order: what cancelling returns
+    /// to.
+    pub original: Vec<i32>,
+    /// The replicas asked for, preferred leader first: what completing leaves.
+    pub target: Vec<i32>,
+}
+
+impl Reassignment {
+    /// Replicas being added: in the target but not in the original set.
+    pub fn adding(&self) -> Vec<i32> {
+        self.target
+            .iter()
+            .copied()
+            .filter(|r| !self.original.contains(r))
+            .collect()
+    }
+
+    /// Replicas being removed from `replicas` (the partition's current set): not in the
+    /// target.
+    pub fn removing(&self, replicas: &[i32]) -> Vec<i32> {
+        replicas
+            .iter()
+            .copied()
+            .filter(|r| !self.target.contains(r))
+            .collect()
+    }
+}
+
 /// A broker as registered with the quorum: its id and where clients reach it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrokerRegistration {
@@ -107,6 +141,22 @@ pub enum MetadataRecord {
         topic_id: String,
         /// Partition index.
         partition: i32,
+        /// The new leadership.
+        leadership: PartitionLeadership,
+    },
+    /// A partition's replica set changed (AlterPartitionReassignments): a reassignment started
+    /// or was replaced (`reassignment` is the ongoing one), or it completed or was cancelled
+    /// (`reassignment` absent). Carries the partition's leadership from now on.
+    PartitionReassigned {
+        /// Topic id.
+        topic_id: String,
+        /// Partition index.
+        partition: i32,
+        /// The replica set from now on, preferred leader first.
+        replicas: Vec<i32>,
+        /// The ongoing reassignment; absent when this record ends one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reassignment: Option<Reassignment>,
         /// The new leadership.
         leadership: PartitionLeadership,
     },

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::record::{BrokerRegistration, MetadataRecord, PartitionLeadership, TopicRecord};
+use crate::record::{
+    BrokerRegistration, MetadataRecord, PartitionLeadership, Reassignment, TopicRecord,
+};
 
 /// A topic in the current image.
 pub type TopicMeta = TopicRecord;
@@ -26,6 +28,9 @@ pub struct MetadataState {
     /// Registered brokers that are fenced (missed heartbeats, or shut down).
     #[serde(default)]
     pub fenced: std::collections::BTreeSet<i32>,
+    /// Ongoing partition reassignments: topic id → partition → reassignment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
 }
 
 impl MetadataState {
@@ -84,8 +89,52 @@ impl MetadataState {
                     }
                 }
             }
+            MetadataRecord::PartitionReassigned {
+                topic_id,
+                partition,
+                replicas,
+                reassignment,
+                leadership,
+            } => {
+                let legacy = self.node_id;
+                let Some(t) = self.topic_by_id_mut(topic_id) else {
+                    return;
+                };
+                if !(0..t.partitions).contains(partition) {
+                    return;
+                }
+                let p = *partition as usize;
+                while t.leadership.len() <= p {
+                    let i = t.leadership.len();
+                    let replicas = replicas_of(t, i as i32, legacy);
+                    t.leadership.push(PartitionLeadership::initial(&replicas));
+                }
+                t.leadership[p] = leadership.clone();
+                // Spell out the other partitions' owner before changing this one.
+                while (t.replicas.len() as i32) < t.partitions {
+                    t.replicas.push(vec![legacy]);
+                }
+                t.replicas[p] = replicas.clone();
+                match reassignment {
+                    Some(r) => {
+                        self.reassignments
+                            .entry(topic_id.clone())
+                            .or_default()
+                            .insert(*partition, r.clone());
+                    }
+                    None => {
+                        if let Some(parts) = self.reassignments.get_mut(topic_id) {
+                            parts.remove(partition);
+                            if parts.is_empty() {
+                                self.reassignments.remove(topic_id);
+                            }
+                        }
+                    }
+                }
+            }
             MetadataRecord::TopicDeleted { topic_id } => {
                 self.topics.retain(|_, t| &t.topic_id != topic_id);
+                self.reassignments.remove(topic_id);
             }
             MetadataRecord::BrokerRegistered(b) => {
                 self.brokers.insert(b.node_id, b.clone());
@@ -118,6 +167,11 @@ impl MetadataState {
             Some(l) => l.clone(),
             None => PartitionLeadership::initial(&self.replicas(topic, p)),
         }
+    }
+
+    /// The ongoing reassignment of partition `p` of `topic`, if any.
+    pub fn reassignment(&self, topic: &TopicMeta, p: i32) -> Option<&Reassignment> {
+        self.reassignments.get(&topic.topic_id)?.get(&p)
     }
 
     /// True when `node` holds a replica of partition `p` of `topic`.

@@ -126,6 +126,7 @@ fn golden_state() -> MetadataState {
         next_producer_id: 2000,
         brokers: Default::default(),
         fenced: Default::default(),
+        reassignments: Default::default(),
     }
 }
 

@@ -3,7 +3,13 @@
 //! Steps (docs/architecture.md, "Fetch path"):
 //! 1. a non-zero `session_id` gets FETCH_SESSION_ID_NOT_FOUND: Strata keeps no fetch sessions,
 //!    and every client then falls back to full fetches (session id 0);
-//! 2. for each requested partition, in request order, the log returns the batch containing
+//! 2. for each requested partition, in request order: a leader with `replica.selector.class`
+//!    set may answer a consumer (Fetch v11+, which names the client's rack) with a
+//!    `preferred_read_replica` in the client's rack and no records, as Kafka does (KIP-392;
+//!    see `crate::replica_selector`), and the fetch is then answered at once; with it set a
+//!    follower serves consumers (v11+) up to its own high watermark, whereas without it, and
+//!    for replica fetches and older consumers, only the leader serves
+//!    (NOT_LEADER_OR_FOLLOWER); otherwise the log returns the batch containing
 //!    `fetch_offset` and following whole batches, up to `partition_max_bytes` and the response's
 //!    remaining `max_bytes`, and never past the high watermark (the last stable offset for
 //!    `read_committed`, equal to it until transactions exist); the first non-empty partition
@@ -31,6 +37,7 @@ use strata_wire::{FetchPartitionData, FetchResponseBody, FetchTopicData, Payload
 
 use crate::broker::Broker;
 use crate::partition::Partition;
+use crate::replica_selector::{FollowerView, ReplicaSelector};
 use crate::reply::Reply;
 
 const FETCH_SESSION_ID_NOT_FOUND: i16 = 70;
@@ -67,6 +74,8 @@ pub(crate) async fn handle(
     } else {
         req.replica_id.0
     };
+    // A consumer that names its rack (Fetch v11+, KIP-392), possibly as "".
+    let client_rack = (replica < 0 && version >= 11).then(|| req.rack_id.to_string());
     loop {
         // Register for wake-ups before reading, so an append between the read and the wait
         // is not missed.
@@ -77,15 +86,24 @@ pub(crate) async fn handle(
         for w in &mut woken {
             w.as_mut().enable();
         }
-        let (mut body, mut bytes, mut had_error, cold) = read_all(broker, &req, replica);
+        let Pass {
+            mut body,
+            mut bytes,
+            mut answer_now,
+            cold,
+            follower_reads,
+        } = read_all(broker, &req, replica, client_rack.as_deref());
         if !cold.is_empty() {
             let (added, cold_error) = read_cold(broker, &mut body, cold).await;
             bytes += added;
-            had_error |= cold_error;
+            answer_now |= cold_error;
         }
         let now = Instant::now();
-        if bytes >= min_bytes || had_error || now >= deadline || *shutdown.borrow() {
+        if bytes >= min_bytes || answer_now || now >= deadline || *shutdown.borrow() {
             metrics::counter!("strata_fetch_requests_total").increment(1);
+            if follower_reads > 0 {
+                metrics::counter!("strata_fetch_follower_reads_total").increment(follower_reads);
+            }
             return Reply::Chunks(body.encode(correlation_id, version));
         }
         drop(body);
@@ -176,17 +194,36 @@ async fn read_cold(
     (added, errored)
 }
 
+/// One pass over the requested partitions.
+struct Pass {
+    body: FetchResponseBody<ReadSlice>,
+    /// Record bytes read locally.
+    bytes: usize,
+    /// A partition failed or was redirected to a preferred read replica: answer without
+    /// waiting for `min_bytes`.
+    answer_now: bool,
+    /// Partitions to read from the remote tier.
+    cold: Vec<ColdRead>,
+    /// Partitions whose records this broker served to a consumer from a follower copy.
+    follower_reads: u64,
+}
+
+/// Reads every requested partition once. `client_rack` is set for consumers that name their
+/// rack (Fetch v11+): only they may read from followers, or be sent to one.
 fn read_all(
     broker: &Arc<Broker>,
     req: &FetchRequest,
     replica: i32,
-) -> (FetchResponseBody<ReadSlice>, usize, bool, Vec<ColdRead>) {
+    client_rack: Option<&str>,
+) -> Pass {
     let mut cold = Vec::new();
     let mut budget = req.max_bytes.max(0) as usize;
     let mut total = 0usize;
     // Whether a partition has already used the "at least one batch, however large" allowance.
     let mut first_served = false;
-    let mut had_error = false;
+    // Set by an error or a redirect: the fetch is answered without waiting for `min_bytes`.
+    let mut answer_now = false;
+    let mut follower_reads = 0u64;
     let mut topics = Vec::with_capacity(req.topics.len());
     for t in &req.topics {
         let name = t.topic.0.to_string();
@@ -204,11 +241,16 @@ fn read_all(
                 // librdkafka rejects the whole response on a null one.
                 records: Payload::Bytes(bytes::Bytes::new()),
             };
-            let part = match broker.serving_partition(&name, p.partition) {
+            let found = if client_rack.is_some() {
+                broker.readable_partition(&name, p.partition)
+            } else {
+                broker.serving_partition(&name, p.partition)
+            };
+            let part = match found {
                 Ok(part) => part,
                 Err(code) => {
                     data.error_code = code;
-                    had_error = true;
+                    answer_now = true;
                     partitions.push(data);
                     continue;
                 }
@@ -222,7 +264,7 @@ fn read_all(
                     } else {
                         UNKNOWN_LEADER_EPOCH
                     };
-                    had_error = true;
+                    answer_now = true;
                     partitions.push(data);
                     continue;
                 }
@@ -232,6 +274,13 @@ fn read_all(
                 // watermark, and the follower reads up to the leader's log end.
                 part.record_follower_fetch(replica, p.fetch_offset, crate::broker::now_ms());
             }
+            let from_follower = part.following().is_some();
+            let preferred = match (broker.config.replica_selector, client_rack) {
+                (Some(selector), Some(rack)) if !from_follower => {
+                    preferred_read_replica(broker, selector, &part, rack, p.fetch_offset)
+                }
+                _ => -1,
+            };
             let log = part.log();
             let hw = log.high_watermark();
             let lso = log.last_stable_offset();
@@ -239,6 +288,15 @@ fn read_all(
             data.last_stable_offset = lso;
             data.log_start_offset = log.log_start_offset();
             data.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
+            if preferred >= 0 {
+                // Kafka's answer: no records, and the replica to read from instead.
+                drop(log);
+                metrics::counter!("strata_fetch_preferred_replica_redirects_total").increment(1);
+                data.preferred_read_replica = preferred;
+                answer_now = true;
+                partitions.push(data);
+                continue;
+            }
             let upper = if replica >= 0 {
                 log.log_end_offset()
             } else if req.isolation_level == 1 {
@@ -262,6 +320,9 @@ fn read_all(
                         data.records = Payload::Bytes(bytes::Bytes::new());
                     } else {
                         first_served |= slice.len > 0;
+                        if from_follower && slice.len > 0 {
+                            follower_reads += 1;
+                        }
                         total += slice.len;
                         budget = budget.saturating_sub(slice.len);
                         data.records = payload(slice);
@@ -290,7 +351,7 @@ fn read_all(
                         tracing::error!(topic = %name, partition = p.partition, error = %e, "fetch read failed");
                     }
                     data.error_code = e.kafka_error_code();
-                    had_error = true;
+                    answer_now = true;
                 }
             }
             partitions.push(data);
@@ -303,7 +364,50 @@ fn read_all(
         session_id: 0,
         topics,
     };
-    (body, total, had_error, cold)
+    Pass {
+        body,
+        bytes: total,
+        answer_now,
+        cold,
+        follower_reads,
+    }
+}
+
+/// On the leader: the replica a consumer in `rack` fetching `fetch_offset` should read from
+/// instead (-1: this leader), from the replica state and the racks and liveness of the image.
+fn preferred_read_replica(
+    broker: &Broker,
+    selector: ReplicaSelector,
+    part: &Partition,
+    rack: &str,
+    fetch_offset: i64,
+) -> i32 {
+    if rack.is_empty() {
+        return -1;
+    }
+    let state = part.replica_state();
+    let meta = broker.meta();
+    let followers: Vec<FollowerView<'_>> = state
+        .replicas
+        .iter()
+        .filter(|&&id| id != state.node)
+        .map(|&id| {
+            let registered = meta.brokers.get(&id);
+            FollowerView {
+                id,
+                rack: registered.and_then(|b| b.rack.as_deref()),
+                in_sync: state.isr.contains(&id),
+                live: registered.is_some() && !meta.fenced.contains(&id),
+                log_end: state.followers.get(&id).map_or(-1, |f| f.log_end),
+            }
+        })
+        .collect();
+    selector.preferred_read_replica(
+        rack,
+        broker.config.rack.as_deref(),
+        fetch_offset,
+        &followers,
+    )
 }
 
 /// The records of one partition as a file range; whether it is sent with sendfile(2) or copied
@@ -314,4 +418,238 @@ fn payload(slice: ReadSlice) -> Payload<ReadSlice> {
     }
     let len = slice.len;
     Payload::File { handle: slice, len }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Fetch from follower (KIP-392) against a real broker state in a temp dir: a partition is
+    //! made a leader or a follower by setting its replica state, as the reconciler does.
+
+    use std::collections::BTreeMap;
+
+    use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
+    use kafka_protocol::messages::{BrokerId, TopicName};
+    use kafka_protocol::protocol::StrBytes;
+    use strata_meta::{BrokerRegistration, Operation};
+    use strata_replica::ReplicaState;
+
+    use super::*;
+    use crate::broker::NOT_LEADER_OR_FOLLOWER;
+    use crate::config::BrokerConfig;
+    use crate::replica_selector::RACK_AWARE_SELECTOR;
+
+    /// Node 0 in rack `r1`, with or without the rack-aware selector, hosting topic `t`
+    /// (one partition) with ten one-record batches at offsets 0..10.
+    fn broker(dir: &std::path::Path, selector: bool) -> (Arc<Broker>, Arc<Partition>) {
+        let mut raw = BTreeMap::new();
+        raw.insert("log.dirs".to_string(), dir.display().to_string());
+        raw.insert("listeners".to_string(), "127.0.0.1:0".to_string());
+        raw.insert("broker.rack".to_string(), "r1".to_string());
+        if selector {
+            raw.insert(
+                "replica.selector.class".to_string(),
+                RACK_AWARE_SELECTOR.to_string(),
+            );
+        }
+        let b = Broker::open(BrokerConfig::from_map(raw).unwrap()).unwrap();
+        b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+        let part = b.partition("t", 0).unwrap();
+        for i in 0..10u8 {
+            let mut batch = strata_records::testing::build_batch(
+                1000,
+                &[(Some(b"k"), Some(&[i][..]), 0)],
+                -1,
+                -1,
+                -1,
+            );
+            part.log().append(&mut batch, 0, 1000).unwrap();
+        }
+        (b, part)
+    }
+
+    /// Makes node 0's copy a follower of node 1 (epoch 1) that knows high watermark `hw`.
+    fn make_follower(part: &Partition, hw: i64) {
+        part.set_replica_state(ReplicaState::from_metadata(
+            0,
+            vec![1, 0, 2],
+            1,
+            1,
+            vec![1, 0, 2],
+            1,
+        ));
+        part.log().set_high_watermark(hw);
+    }
+
+    /// Registers node `id` in `rack` with the quorum.
+    fn register(b: &Broker, id: i32, rack: &str) {
+        crate::metadata_quorum::execute(
+            b.quorum(),
+            Operation::RegisterBroker(BrokerRegistration {
+                node_id: id,
+                host: "127.0.0.1".to_string(),
+                port: 9000 + id,
+                rack: Some(rack.to_string()),
+            }),
+        )
+        .unwrap();
+    }
+
+    fn request(replica: i32, offset: i64) -> FetchRequest {
+        FetchRequest::default()
+            .with_replica_id(BrokerId(replica))
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![FetchTopic::default()
+                .with_topic(TopicName(StrBytes::from_static_str("t")))
+                .with_partitions(vec![FetchPartition::default()
+                    .with_partition(0)
+                    .with_fetch_offset(offset)
+                    .with_partition_max_bytes(1 << 20)])])
+    }
+
+    /// The one partition's answer, and the offsets of the batches it carries.
+    fn fetch(
+        b: &Arc<Broker>,
+        replica: i32,
+        offset: i64,
+        rack: Option<&str>,
+    ) -> (Pass, FetchPartitionData<ReadSlice>, Vec<i64>) {
+        let mut pass = read_all(b, &request(replica, offset), replica, rack);
+        let data = pass.body.topics[0].partitions.remove(0);
+        let bytes = match &data.records {
+            Payload::File { handle, .. } => handle.read_to_vec().unwrap(),
+            Payload::Bytes(b) => b.to_vec(),
+            Payload::None => Vec::new(),
+        };
+        let offsets = strata_records::batches(&bytes)
+            .map(|h| h.unwrap().1.base_offset)
+            .collect();
+        (pass, data, offsets)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_selector_a_follower_refuses_consumers() {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, part) = broker(dir.path(), false);
+        make_follower(&part, 5);
+        for rack in [Some("r1"), Some(""), None] {
+            let (pass, data, offsets) = fetch(&b, -1, 0, rack);
+            assert_eq!(data.error_code, NOT_LEADER_OR_FOLLOWER, "{rack:?}");
+            assert!(pass.answer_now && offsets.is_empty());
+            assert_eq!(pass.follower_reads, 0);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn with_a_selector_a_follower_serves_consumers_up_to_its_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, part) = broker(dir.path(), true);
+        make_follower(&part, 5);
+        let (pass, data, offsets) = fetch(&b, -1, 0, Some("r1"));
+        assert_eq!((data.error_code, data.high_watermark), (0, 5));
+        assert_eq!(data.preferred_read_replica, -1);
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+        assert_eq!(pass.follower_reads, 1);
+        // Any rack (or none) may read from it: the leader decided where to send the client.
+        let (_, data, offsets) = fetch(&b, -1, 3, Some(""));
+        assert_eq!((data.error_code, offsets), (0, vec![3, 4]));
+        // Past its high watermark but within its log: no records yet, no error.
+        for offset in [5, 7, 10] {
+            let (pass, data, offsets) = fetch(&b, -1, offset, Some("r1"));
+            assert_eq!((data.error_code, data.high_watermark), (0, 5), "{offset}");
+            assert!(offsets.is_empty() && !pass.answer_now && pass.follower_reads == 0);
+        }
+        // Past its log end: OFFSET_OUT_OF_RANGE with its high watermark, from which librdkafka
+        // tells it lags and goes back to the leader.
+        let (_, data, _) = fetch(&b, -1, 11, Some("r1"));
+        assert_eq!(
+            (data.error_code, data.high_watermark),
+            (OFFSET_OUT_OF_RANGE, 5)
+        );
+        // Consumers older than Fetch v11 (no rack) and other brokers' replica fetches are
+        // answered by leaders only.
+        let (_, data, _) = fetch(&b, -1, 0, None);
+        assert_eq!(data.error_code, NOT_LEADER_OR_FOLLOWER);
+        let (_, data, _) = fetch(&b, 2, 0, None);
+        assert_eq!(data.error_code, NOT_LEADER_OR_FOLLOWER);
+        // The consumer's leader epoch is checked against the follower's, as on a leader.
+        let mut req = request(-1, 0);
+        req.topics[0].partitions[0].current_leader_epoch = 0;
+        let pass = read_all(&b, &req, -1, Some("r1"));
+        assert_eq!(
+            pass.body.topics[0].partitions[0].error_code,
+            FENCED_LEADER_EPOCH
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_leader_sends_consumers_to_an_in_sync_follower_in_their_rack() {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, part) = broker(dir.path(), true);
+        register(&b, 1, "r2");
+        register(&b, 2, "r3");
+        part.set_replica_state(ReplicaState::from_metadata(
+            0,
+            vec![0, 1, 2],
+            0,
+            0,
+            vec![0, 1, 2],
+            0,
+        ));
+        part.record_follower_fetch(1, 4, crate::broker::now_ms());
+        part.record_follower_fetch(2, 10, crate::broker::now_ms());
+
+        // A client in node 2's rack is sent there, with no records.
+        let (pass, data, offsets) = fetch(&b, -1, 0, Some("r3"));
+        assert_eq!((data.error_code, data.preferred_read_replica), (0, 2));
+        assert_eq!(data.high_watermark, 10);
+        assert!(offsets.is_empty() && pass.answer_now && pass.bytes == 0);
+        // Node 1 has offsets below 4 only.
+        let (_, data, offsets) = fetch(&b, -1, 3, Some("r2"));
+        assert_eq!((data.preferred_read_replica, offsets.len()), (1, 0));
+        let (_, data, offsets) = fetch(&b, -1, 6, Some("r2"));
+        assert_eq!(
+            (data.preferred_read_replica, offsets),
+            (-1, vec![6, 7, 8, 9])
+        );
+        // The leader's own rack, an unknown rack, no rack, an old consumer, a replica fetch:
+        // served here.
+        for (replica, rack) in [
+            (-1, Some("r1")),
+            (-1, Some("r9")),
+            (-1, Some("")),
+            (-1, None),
+        ] {
+            let (pass, data, offsets) = fetch(&b, replica, 8, rack);
+            assert_eq!(
+                (data.error_code, data.preferred_read_replica, offsets),
+                (0, -1, vec![8, 9]),
+                "{rack:?}"
+            );
+            assert_eq!(pass.follower_reads, 0);
+        }
+        let (_, data, offsets) = fetch(&b, 2, 8, None);
+        assert_eq!((data.preferred_read_replica, offsets), (-1, vec![8, 9]));
+        // A fenced follower is not chosen.
+        crate::metadata_quorum::execute(b.quorum(), Operation::FenceBroker { node_id: 2 }).unwrap();
+        let (_, data, offsets) = fetch(&b, -1, 0, Some("r3"));
+        assert_eq!((data.preferred_read_replica, offsets.len()), (-1, 10));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn without_a_selector_a_leader_never_redirects() {
+        let dir = tempfile::tempdir().unwrap();
+        let (b, part) = broker(dir.path(), false);
+        register(&b, 1, "r2");
+        part.set_replica_state(ReplicaState::from_metadata(
+            0,
+            vec![0, 1],
+            0,
+            0,
+            vec![0, 1],
+            0,
+        ));
+        part.record_follower_fetch(1, 10, crate::broker::now_ms());
+        let (_, data, offsets) = fetch(&b, -1, 0, Some("r2"));
+        assert_eq!((data.preferred_read_replica, offsets.len()), (-1, 10));
+    }
 }

@@ -188,6 +188,18 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
         ApiKey::DescribeCluster => RequestKind::DescribeCluster(DescribeClusterRequest::default()),
         ApiKey::DescribeQuorum => RequestKind::DescribeQuorum(DescribeQuorumRequest::default()),
         ApiKey::ElectLeaders => RequestKind::ElectLeaders(ElectLeadersRequest::default()),
+        ApiKey::AlterPartitionReassignments => RequestKind::AlterPartitionReassignments(
+            AlterPartitionReassignmentsRequest::default().with_topics(vec![
+                alter_partition_reassignments_request::ReassignableTopic::default()
+                    .with_name(name(topic))
+                    .with_partitions(vec![
+                        alter_partition_reassignments_request::ReassignablePartition::default(),
+                    ]),
+            ]),
+        ),
+        ApiKey::ListPartitionReassignments => {
+            RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default())
+        }
         ApiKey::OffsetCommit => RequestKind::OffsetCommit(
             OffsetCommitRequest::default()
                 .with_group_id(GroupId(StrBytes::from_static_str("g")))
@@ -530,4 +542,65 @@ async fn group_coordinator_is_this_broker_and_commits_round_trip() {
         7,
     );
     assert_eq!(fetched.topics[0].partitions[0].committed_offset, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_reassignment_errors_are_kafkas() {
+    use alter_partition_reassignments_request::{ReassignablePartition, ReassignableTopic};
+    let dir = tempfile::tempdir().unwrap();
+    let b = broker(dir.path());
+    b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
+    // (topic, partition, replicas) → the expected error code.
+    let cases: Vec<(&str, i32, Option<Vec<i32>>, i16)> = vec![
+        ("t", 0, Some(vec![0]), 0), // already there: nothing to do
+        ("t", 0, Some(vec![]), 39),
+        ("t", 0, Some(vec![0, 0]), 39),
+        ("t", 0, Some(vec![5]), 39), // not a registered broker
+        ("t", 0, None, 85),          // nothing to cancel
+        ("t", 7, Some(vec![0]), 3),
+        ("nope", 0, Some(vec![0]), 3),
+    ];
+    for (topic, p, replicas, want) in cases {
+        let req = AlterPartitionReassignmentsRequest::default().with_topics(vec![
+            ReassignableTopic::default()
+                .with_name(name(topic))
+                .with_partitions(vec![ReassignablePartition::default()
+                    .with_partition_index(p)
+                    .with_replicas(
+                        replicas
+                            .clone()
+                            .map(|r| r.into_iter().map(BrokerId).collect()),
+                    )]),
+        ]);
+        let resp: AlterPartitionReassignmentsResponse = decode(
+            call(
+                &b,
+                ApiKey::AlterPartitionReassignments,
+                0,
+                RequestKind::AlterPartitionReassignments(req),
+            )
+            .await,
+            0,
+        );
+        assert_eq!(resp.error_code, 0);
+        let r = &resp.responses[0];
+        assert_eq!(r.name.0.as_str(), topic);
+        assert_eq!(r.partitions[0].partition_index, p);
+        assert_eq!(
+            r.partitions[0].error_code, want,
+            "{topic}-{p} {replicas:?}: {:?}",
+            r.partitions[0].error_message
+        );
+    }
+    let listed: ListPartitionReassignmentsResponse = decode(
+        call(
+            &b,
+            ApiKey::ListPartitionReassignments,
+            0,
+            RequestKind::ListPartitionReassignments(ListPartitionReassignmentsRequest::default()),
+        )
+        .await,
+        0,
+    );
+    assert_eq!((listed.error_code, listed.topics.len()), (0, 0));
 }
