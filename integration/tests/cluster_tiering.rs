@@ -10,6 +10,8 @@
 //!   did not upload again what the old one had finished), every upload complete and no object
 //!   of an upload without a manifest; every object key names its uploader's leader epoch;
 //! - followers delete their uploaded local segments too (local retention), as the leader does;
+//!   the returned broker, behind the new leader's first local offset, restarts its copy there
+//!   (OFFSET_MOVED_TO_TIERED_STORAGE) rather than copying the history through the leader;
 //! - leadership then moves to a third broker, which serves the whole log again through cold
 //!   reads: any node that leads can read what any other uploaded.
 
@@ -261,6 +263,21 @@ async fn scenario() -> Result<()> {
         )
         .await?;
     }
+
+    // The returned broker was behind the new leader's first local offset: the leader answered
+    // OFFSET_MOVED_TO_TIERED_STORAGE and it restarted its copy there instead of copying the
+    // bucket's history through the leader.
+    let old_log = std::fs::read_to_string(cluster.node(old as usize).log_path())?;
+    ensure!(
+        old_log.contains("restarted the copy there"),
+        "broker {old} did not restart its copy at the leader's local log start; its log:\n{}",
+        old_log
+            .lines()
+            .filter(|l| l.contains("replica") || l.contains("tiered") || l.contains("fetch"))
+            .take(40)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
 
     // Leadership moves to the third broker: it reads the whole log from the bucket too.
     cluster.node(new as usize).sigkill()?;

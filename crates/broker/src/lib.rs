@@ -40,6 +40,7 @@ pub mod request_budget;
 mod sendfile;
 mod server;
 mod tasks;
+mod tier_restart;
 pub mod tiering;
 pub mod topic_settings;
 

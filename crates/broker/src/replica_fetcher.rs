@@ -17,6 +17,9 @@
 //!   (`truncate_fully_and_start_at`), as Kafka does — at the base of the leader's first batch
 //!   when that start falls inside it (DeleteRecords), the log start then lifted to the
 //!   leader's;
+//! - a follower of a tiered partition behind the leader's first local offset (the leader
+//!   answers OFFSET_MOVED_TO_TIERED_STORAGE) restarts its copy there instead of copying the
+//!   bucket's history through the leader (`tier_restart.rs`);
 //! - every failure (leader unreachable, an error code, a bad batch) backs off and retries; it
 //!   never stops the task, and never writes a partial batch.
 
@@ -44,6 +47,8 @@ const MAX_WAIT_MS: i32 = 500;
 const MAX_BYTES: i32 = 8 * 1024 * 1024;
 /// OFFSET_OUT_OF_RANGE: the fetch offset lies outside the leader's log.
 const OFFSET_OUT_OF_RANGE: i16 = 1;
+/// OFFSET_MOVED_TO_TIERED_STORAGE: the fetch offset is only in the bucket (KIP-405).
+const OFFSET_MOVED_TO_TIERED_STORAGE: i16 = 109;
 /// Pause after a failure before trying again.
 const BACKOFF: Duration = Duration::from_millis(200);
 
@@ -195,6 +200,11 @@ async fn follow(
             tracing::warn!(topic = %part.topic, partition = part.index, from = fetch_offset,
                 to = start, "behind the leader's log start: restarted the copy there");
             metrics::counter!("strata_replica_truncations_total").increment(1);
+            continue;
+        }
+        if data.error_code == OFFSET_MOVED_TO_TIERED_STORAGE {
+            crate::tier_restart::restart(broker, part, client, epoch, data.log_start_offset)
+                .await?;
             continue;
         }
         if data.error_code != 0 {

@@ -219,25 +219,7 @@ async fn restore(
         history
             .entry(m.partition)
             .or_default()
-            .extend(
-                m.producer_batches
-                    .iter()
-                    .map(|b| strata_records::BatchHeader {
-                        base_offset: b.base_offset,
-                        batch_length: 49,
-                        partition_leader_epoch: m.leader_epoch,
-                        magic: 2,
-                        crc: 0,
-                        attributes: 0,
-                        last_offset_delta: b.last_offset_delta,
-                        base_timestamp: -1,
-                        max_timestamp: -1,
-                        producer_id: b.producer_id,
-                        producer_epoch: b.producer_epoch,
-                        base_sequence: b.base_sequence,
-                        records_count: b.last_offset_delta + 1,
-                    }),
-            );
+            .extend(m.producer_headers());
         let r = ranges.entry(m.partition).or_insert((i64::MAX, -1));
         r.0 = r.0.min(m.base_offset);
         r.1 = r.1.max(m.end_offset);

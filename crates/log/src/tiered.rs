@@ -68,6 +68,38 @@ impl PartitionLog {
     pub fn remote_upload_end(&self) -> Option<i64> {
         self.remote_upload_end
     }
+
+    /// A follower of a tiered partition whose copy ends below its leader's first local offset
+    /// (Kafka's OFFSET_MOVED_TO_TIERED_STORAGE): empties the copy and restarts it at
+    /// `local_start`, with the log start lowered to `log_start` (what lies between is in the
+    /// bucket and read from there), and seeds the producers' duplicate detection from
+    /// `producer_history` (the remote manifests' idempotent batches below `local_start`, in
+    /// offset order), as [`restore_partition`] does. Requires `remote.storage.enable`.
+    pub fn restart_from_tier(
+        &mut self,
+        log_start: i64,
+        local_start: i64,
+        producer_history: &[strata_records::BatchHeader],
+    ) -> Result<(), LogError> {
+        if !self.config.remote_storage_enable {
+            return Err(LogError::Corrupt(
+                "a restart from the remote tier needs remote.storage.enable on the topic".into(),
+            ));
+        }
+        self.truncate_fully_and_start_at(local_start)?;
+        for h in producer_history
+            .iter()
+            .filter(|h| h.base_offset < local_start)
+        {
+            self.producers.record(h);
+        }
+        let start = log_start.clamp(0, local_start.max(0));
+        if let Err(e) = write_log_start(&self.dir, start) {
+            return Err(self.fail_on_io("restart from the remote tier", e));
+        }
+        self.log_start_offset = start;
+        Ok(())
+    }
 }
 
 /// Lays out an empty partition directory for data that lives only in remote storage (restore

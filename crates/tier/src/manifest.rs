@@ -63,6 +63,28 @@ pub struct ProducerBatch {
 }
 
 impl SegmentManifest {
+    /// The headers of this segment's idempotent batches (the ones `producer_batches` keeps),
+    /// as a log's producer state records them.
+    pub fn producer_headers(&self) -> impl Iterator<Item = strata_records::BatchHeader> + '_ {
+        self.producer_batches
+            .iter()
+            .map(|b| strata_records::BatchHeader {
+                base_offset: b.base_offset,
+                batch_length: 49,
+                partition_leader_epoch: self.leader_epoch,
+                magic: 2,
+                crc: 0,
+                attributes: 0,
+                last_offset_delta: b.last_offset_delta,
+                base_timestamp: -1,
+                max_timestamp: -1,
+                producer_id: b.producer_id,
+                producer_epoch: b.producer_epoch,
+                base_sequence: b.base_sequence,
+                records_count: b.last_offset_delta + 1,
+            })
+    }
+
     /// The object keys of this upload.
     pub fn keys(&self) -> SegmentKeys {
         SegmentKeys::new(

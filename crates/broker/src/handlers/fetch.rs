@@ -9,7 +9,9 @@
 //!    see `crate::replica_selector`), and the fetch is then answered at once; with it set a
 //!    follower serves consumers (v11+) up to its own high watermark, whereas without it, and
 //!    for replica fetches and older consumers, only the leader serves
-//!    (NOT_LEADER_OR_FOLLOWER); otherwise the log returns the batch containing
+//!    (NOT_LEADER_OR_FOLLOWER); a follower asking a tiered partition for an offset below the
+//!    first local one gets OFFSET_MOVED_TO_TIERED_STORAGE (KIP-405: it restarts its copy there,
+//!    see `tier_restart.rs`) rather than the bucket's history through this leader; otherwise the log returns the batch containing
 //!    `fetch_offset` and following whole batches, up to `partition_max_bytes` and the response's
 //!    remaining `max_bytes`, and never past the high watermark (the last stable offset for
 //!    `read_committed`, equal to it until transactions exist); the first non-empty partition
@@ -45,6 +47,8 @@ const OFFSET_OUT_OF_RANGE: i16 = 1;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const FENCED_LEADER_EPOCH: i16 = 74;
 const UNKNOWN_LEADER_EPOCH: i16 = 75;
+/// A follower asked for an offset that only the remote tier holds (KIP-405).
+const OFFSET_MOVED_TO_TIERED_STORAGE: i16 = 109;
 /// Longest long-poll Strata honours, whatever the client asks.
 const MAX_WAIT_CAP_MS: u64 = 30_000;
 
@@ -288,6 +292,19 @@ fn read_all(
             data.last_stable_offset = lso;
             data.log_start_offset = log.log_start_offset();
             data.aborted_transactions = (req.isolation_level == 1).then(Vec::new);
+            if replica >= 0
+                && log.config().remote_storage_enable
+                && p.fetch_offset >= log.log_start_offset()
+                && p.fetch_offset < log.local_log_start_offset()
+            {
+                // A follower is not copied the bucket through the leader: it restarts its copy
+                // at this log's first local offset (KIP-405), see replica_fetcher.rs.
+                drop(log);
+                data.error_code = OFFSET_MOVED_TO_TIERED_STORAGE;
+                answer_now = true;
+                partitions.push(data);
+                continue;
+            }
             if preferred >= 0 {
                 // Kafka's answer: no records, and the replica to read from instead.
                 drop(log);
