@@ -99,7 +99,7 @@ fn local_cluster_script_and_cluster_status() {
             let out = status(&first)?;
             let ok = out.contains("Controller (metadata quorum leader):")
                 && (1..=3).all(|v| out.contains(&format!("voter {v}: log end")))
-                && out.contains("Partitions: 52, under-replicated: 0, offline: 0") // 50 of __consumer_offsets
+                && out.contains("Partitions: 2, under-replicated: 0, offline: 0")
                 && (0..3).all(|i| out.contains(&format!("127.0.0.1:{}", base + i)));
             if ok {
                 break;

@@ -16,6 +16,23 @@ const INVALID_GROUP_ID: i16 = 24;
 const INVALID_REQUEST: i16 = 42;
 const MEMBER_ID_REQUIRED: i16 = 79;
 const COORDINATOR_LOAD_IN_PROGRESS: i16 = 14;
+const COORDINATOR_NOT_AVAILABLE: i16 = 15;
+const NOT_COORDINATOR: i16 = 16;
+const FIND_COORDINATOR: i16 = 10;
+
+/// FindCoordinator v0 for `group` (request header v1); its answer's error code follows the
+/// correlation id.
+fn find_coordinator(correlation_id: i32, group: &str) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&FIND_COORDINATOR.to_be_bytes());
+    b.extend_from_slice(&0i16.to_be_bytes());
+    b.extend_from_slice(&correlation_id.to_be_bytes());
+    b.extend_from_slice(&9i16.to_be_bytes());
+    b.extend_from_slice(b"strata-it");
+    b.extend_from_slice(&(group.len() as i16).to_be_bytes());
+    b.extend_from_slice(group.as_bytes());
+    b
+}
 
 fn uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -125,11 +142,27 @@ fn over_long_group_strings_are_refused_not_cut() {
         // 20000 two-byte characters: 40000 bytes, more than an int16 string holds.
         let long = "é".repeat(20_000);
 
+        // As a client does: FindCoordinator first (the first one creates __consumer_offsets
+        // and is answered COORDINATOR_NOT_AVAILABLE until it exists).
+        let mut found = false;
+        for attempt in 0..100 {
+            let body = exchange(&mut stream, &find_coordinator(1000 + attempt, "ok"))?;
+            let code = i16::from_be_bytes([body[4], body[5]]);
+            if code == COORDINATOR_NOT_AVAILABLE {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+            ensure!(code == 0, "FindCoordinator answered {code}");
+            found = true;
+            break;
+        }
+        ensure!(found, "no group coordinator within 10 s");
+
         // A group id that fits, first: MEMBER_ID_REQUIRED once the coordinator has loaded.
         let mut loaded = false;
         for attempt in 0..100 {
             let code = join_error(&exchange(&mut stream, &join_group(attempt, "ok", None))?)?;
-            if code == COORDINATOR_LOAD_IN_PROGRESS {
+            if code == COORDINATOR_LOAD_IN_PROGRESS || code == NOT_COORDINATOR {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }

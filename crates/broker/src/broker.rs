@@ -87,6 +87,8 @@ pub struct Broker {
     pub group: Arc<strata_group::GroupCoordinator>,
     tier: std::sync::OnceLock<Arc<strata_tier::Tier>>,
     producer_epochs: Mutex<ProducerEpochs>,
+    /// `__consumer_offsets` creation was started (`offsets_topic::request`).
+    pub(crate) offsets_topic_requested: std::sync::atomic::AtomicBool,
 }
 
 impl Broker {
@@ -94,6 +96,14 @@ impl Broker {
     /// directories no topic owns.
     pub fn open(config: BrokerConfig) -> Result<Arc<Broker>, BrokerError> {
         let data_dir = config.data_dir.clone();
+        // The controller's default for topics without an override (this process plans
+        // elections while its node leads the quorum).
+        strata_meta::election::set_unclean_leader_election_default(
+            config
+                .raw
+                .get("unclean.leader.election.enable")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true")),
+        );
         std::fs::create_dir_all(&data_dir)
             .map_err(|e| BrokerError::io(format!("create {}", data_dir.display()), e))?;
         let quorum =
@@ -161,9 +171,10 @@ impl Broker {
             group,
             tier: std::sync::OnceLock::new(),
             producer_epochs: Mutex::new(ProducerEpochs::default()),
+            offsets_topic_requested: std::sync::atomic::AtomicBool::new(false),
         });
         oracle.attach(&broker);
-        crate::offsets_topic::ensure(&broker);
+        crate::offsets_topic::ensure_if_present(&broker);
         crate::offsets_topic::follow_all(&broker);
         Ok(broker)
     }

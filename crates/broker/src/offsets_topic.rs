@@ -5,9 +5,11 @@
 //! - the topic is created through the quorum, once, with the fixed id
 //!   [`strata_group::OFFSETS_TOPIC_ID`] (so a data directory written before the topic was
 //!   replicated opens unchanged), `offsets.topic.num.partitions` partitions and replication
-//!   factor `offsets.topic.replication.factor` capped at the number of voters; it is created
-//!   only once that many brokers are live, as Kafka does, and until then FindCoordinator
-//!   answers COORDINATOR_NOT_AVAILABLE;
+//!   factor `offsets.topic.replication.factor` capped at the number of voters. As in Kafka it
+//!   is created on first use — the first FindCoordinator for a group starts the creation in the
+//!   background and is answered COORDINATOR_NOT_AVAILABLE, which clients retry — and only once
+//!   that many brokers are live; a data directory that already holds its partitions (written
+//!   before the topic was replicated) creates it at start;
 //! - its configs keep everything (`cleanup.policy=compact`, no time or size retention) and it
 //!   is never tiered;
 //! - this broker coordinates exactly the groups of the internal partitions it leads: the
@@ -15,6 +17,7 @@
 //!   leader epoch) and resigned when it stops.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -120,18 +123,36 @@ pub(crate) fn follow_all(broker: &Arc<Broker>) {
     }
 }
 
-/// Retries [`ensure`] until the topic exists or shutdown begins.
-pub(crate) async fn run(broker: Arc<Broker>) {
-    let mut shutdown = broker.shutdown_signal();
-    loop {
-        if tokio::task::block_in_place(|| ensure(&broker)) {
-            return;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(RETRY) => {}
-            _ = shutdown.changed() => return,
-        }
+/// At start: creates the topic at once if this data directory already holds its partitions
+/// (written before the topic was replicated), so their groups are served again.
+pub(crate) fn ensure_if_present(broker: &Arc<Broker>) {
+    let legacy = strata_group::partition_dir(&broker.config.data_dir, 0).exists();
+    if legacy && broker.meta().topic(OFFSETS_TOPIC).is_none() {
+        ensure(broker);
     }
+}
+
+/// First use (FindCoordinator for a group): starts creating the topic in the background
+/// unless that is already under way; it retries until the topic exists or shutdown begins.
+pub(crate) fn request(broker: &Arc<Broker>) {
+    if broker.meta().topic(OFFSETS_TOPIC).is_some()
+        || broker.offsets_topic_requested.swap(true, Ordering::AcqRel)
+    {
+        return;
+    }
+    let broker = broker.clone();
+    tokio::spawn(async move {
+        let mut shutdown = broker.shutdown_signal();
+        loop {
+            if tokio::task::block_in_place(|| ensure(&broker)) {
+                return;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(RETRY) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    });
 }
 
 /// Makes the coordinator match this broker's role for internal partition `part`: elected (in

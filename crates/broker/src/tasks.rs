@@ -21,7 +21,6 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Result<Vec<JoinHandle<()>>, Bro
         tokio::spawn(retention_loop(broker.clone())),
         tokio::spawn(flush_loop(broker.clone())),
         tokio::spawn(crate::reconcile::run(broker.clone())),
-        tokio::spawn(crate::offsets_topic::run(broker.clone())),
         tokio::spawn(crate::liveness::run(broker.clone())),
         tokio::spawn(crate::isr_manager::run(
             broker.clone(),

@@ -131,12 +131,23 @@ pub fn elect_preferred(
     records
 }
 
-/// The topic allows electing an out-of-sync replica (`unclean.leader.election.enable`).
+/// The controller's `unclean.leader.election.enable` (its static broker config), for topics
+/// that do not set it: the planner runs in the process of the quorum leader, whose broker
+/// sets it once at start ([`set_unclean_leader_election_default`]). False until then.
+static UNCLEAN_DEFAULT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets this process's broker-level `unclean.leader.election.enable` (see [`UNCLEAN_DEFAULT`]).
+pub fn set_unclean_leader_election_default(enabled: bool) {
+    UNCLEAN_DEFAULT.store(enabled, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The topic allows electing an out-of-sync replica (`unclean.leader.election.enable`: the
+/// topic's override, else the broker-level default).
 pub(crate) fn unclean_allowed(topic: &crate::state::TopicMeta) -> bool {
-    topic
-        .configs
-        .get("unclean.leader.election.enable")
-        .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    match topic.configs.get("unclean.leader.election.enable") {
+        Some(v) => v.trim().eq_ignore_ascii_case("true"),
+        None => UNCLEAN_DEFAULT.load(std::sync::atomic::Ordering::Relaxed),
+    }
 }
 
 pub(crate) fn changed(
@@ -245,6 +256,43 @@ mod tests {
         for p in 0..3 {
             let l = lead(&s, p);
             assert_eq!((l.leader, l.isr.clone()), (2, vec![2]), "p{p}: {l:?}");
+        }
+    }
+
+    /// The broker-level default applies to topics without an override, and a topic's `false`
+    /// overrides a `true` default. (The default is process-wide: nextest runs each test in its
+    /// own process.)
+    #[test]
+    fn the_broker_default_allows_unclean_election_unless_the_topic_refuses() {
+        set_unclean_leader_election_default(true);
+        let mut s = cluster();
+        for n in [2, 3] {
+            let r = fence(&s, n);
+            apply(&mut s, &r);
+        }
+        let r = unfence(&s, 2);
+        apply(&mut s, &r);
+        let mut refusing = s.clone();
+        let t = refusing.topic("t").unwrap().clone();
+        let mut configs = t.configs.clone();
+        configs.insert("unclean.leader.election.enable".into(), "false".into());
+        refusing.apply(&MetadataRecord::TopicConfigsReplaced {
+            topic_id: t.topic_id.clone(),
+            configs,
+        });
+        let r = fence(&s, 1);
+        apply(&mut s, &r);
+        let r = fence(&refusing, 1);
+        apply(&mut refusing, &r);
+        set_unclean_leader_election_default(false);
+        for p in 0..3 {
+            let l = lead(&s, p);
+            assert_eq!(
+                (l.leader, l.isr.clone()),
+                (2, vec![2]),
+                "default: p{p}: {l:?}"
+            );
+            assert_eq!(lead(&refusing, p).leader, -1, "topic false: p{p}");
         }
     }
 

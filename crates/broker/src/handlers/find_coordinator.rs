@@ -1,7 +1,8 @@
 //! FindCoordinator (v0–v4): the coordinator of a group (key type 0) is the leader of its
 //! `__consumer_offsets` partition (`abs(java_hash(group id)) % partitions`), as in Kafka;
-//! COORDINATOR_NOT_AVAILABLE while that topic does not exist yet (it is created once
-//! `offsets.topic.replication.factor` brokers are live) or the partition has no live leader.
+//! COORDINATOR_NOT_AVAILABLE while that topic does not exist yet (the first such lookup starts
+//! creating it, which needs `offsets.topic.replication.factor` live brokers) or the partition
+//! has no live leader.
 //! Transaction coordinators (key type 1) do not exist yet and answer
 //! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable. v4+ batches keys
 //! (`coordinator_keys`).
@@ -28,7 +29,7 @@ const NO_TXN_MESSAGE: &str =
 
 /// `(error, message, node id, host, port)` for one key.
 fn lookup(
-    broker: &Broker,
+    broker: &Arc<Broker>,
     key_type: i8,
     key: &str,
 ) -> (i16, Option<&'static str>, i32, String, i32) {
@@ -37,6 +38,8 @@ fn lookup(
         KEY_TYPE_GROUP => {
             let meta = broker.meta();
             let Some(topic) = meta.topic(OFFSETS_TOPIC) else {
+                // First use: create it (in the background); the client retries.
+                crate::offsets_topic::request(broker);
                 return unavailable(NO_OFFSETS_TOPIC);
             };
             let p = partition_for(key, topic.partitions);

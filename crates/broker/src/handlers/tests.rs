@@ -275,12 +275,28 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
     }
 }
 
+/// Starts `__consumer_offsets` on first use (as a FindCoordinator does) and waits until this
+/// broker coordinates its groups.
+async fn offsets_topic_ready(b: &Arc<Broker>) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while (0..b.group.partition_count()).any(|p| b.group.leads(p).is_none()) {
+        crate::offsets_topic::request(b);
+        assert!(
+            std::time::Instant::now() < deadline,
+            "__consumer_offsets never created"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    b.group.wait_loaded().await;
+    assert!(b.group.is_ready());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_advertised_version_answers_and_decodes() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path());
     b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
-    b.group.wait_loaded().await;
+    offsets_topic_ready(&b).await;
     for (key, min, max) in strata_wire::SUPPORTED_APIS {
         let lowest = if *key == ApiKey::Produce { 3 } else { *min };
         for version in lowest..=*max {
@@ -473,7 +489,19 @@ async fn group_coordinator_is_this_broker_and_commits_round_trip() {
     let dir = tempfile::tempdir().unwrap();
     let b = broker(dir.path());
     b.create_topic("t", 1, 1, BTreeMap::new(), false).unwrap();
-    b.group.wait_loaded().await;
+    // First use creates __consumer_offsets: COORDINATOR_NOT_AVAILABLE until it exists.
+    let first: FindCoordinatorResponse = decode(
+        call(
+            &b,
+            ApiKey::FindCoordinator,
+            2,
+            default_request(ApiKey::FindCoordinator, "t"),
+        )
+        .await,
+        2,
+    );
+    assert_eq!(first.error_code, 15);
+    offsets_topic_ready(&b).await;
     let resp: FindCoordinatorResponse = decode(
         call(
             &b,
