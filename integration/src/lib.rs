@@ -21,6 +21,7 @@ pub mod cluster;
 pub mod durability;
 pub mod groups;
 pub mod netns;
+pub mod raw;
 pub mod run;
 pub mod tier;
 pub mod tools;

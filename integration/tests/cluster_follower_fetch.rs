@@ -28,13 +28,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::fetch_request::{FetchPartition, FetchTopic};
 use kafka_protocol::messages::fetch_response::PartitionData;
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
 use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
-    RequestHeader, ResponseHeader, TopicName,
+    TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use rdkafka::client::ClientContext;
@@ -46,6 +46,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use strata_integration::broker::free_port;
 use strata_integration::client::{consumer, create_replicated_topic, numbered, numbered_values};
 use strata_integration::cluster::Cluster;
+use strata_integration::raw::RawConn;
 use strata_integration::{producer, run, send_all};
 
 const SELECTOR: &str = "org.apache.kafka.common.replica.RackAwareReplicaSelector";
@@ -136,22 +137,16 @@ async fn wait_in_sync(bootstrap: &str, rf: usize) -> Result<Vec<Placement>> {
     }
 }
 
-/// A raw Kafka connection, for what librdkafka does not expose.
-struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-}
+/// A raw Kafka connection for the requests librdkafka does not expose.
+struct Conn(RawConn);
 
 impl Conn {
     fn open(addr: SocketAddr) -> Result<Conn> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        Ok(Conn {
-            stream,
-            correlation: 0,
-        })
+        Ok(Conn(RawConn::open(
+            addr,
+            "follower-fetch-it",
+            Duration::from_secs(10),
+        )?))
     }
 
     fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp>
@@ -159,33 +154,7 @@ impl Conn {
         Req: Encodable + HeaderVersion,
         Resp: Decodable + HeaderVersion,
     {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("follower-fetch-it")));
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, Req::header_version(version))?;
-        req.encode(&mut buf, version)?;
-        let mut frame = i32::try_from(buf.len())?.to_be_bytes().to_vec();
-        frame.extend_from_slice(&buf);
-        self.stream.write_all(&frame)?;
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size)?;
-        let size = i32::from_be_bytes(size);
-        ensure!((0..=64 << 20).contains(&size), "response size {size}");
-        let mut body = vec![0u8; usize::try_from(size)?];
-        self.stream.read_exact(&mut body)?;
-        let mut body = Bytes::from(body);
-        let rh = ResponseHeader::decode(&mut body, Resp::header_version(version))?;
-        ensure!(
-            rh.correlation_id == self.correlation,
-            "correlation id {} in the response to {}",
-            rh.correlation_id,
-            self.correlation
-        );
-        Resp::decode(&mut body, version)
+        self.0.call(key, version, req)
     }
 }
 

@@ -21,20 +21,17 @@
 //! offset 5), `strata cluster status` shows no reassignment in progress, and after kill -9 of
 //! broker 3 every record is still read back, in order, from brokers 1 and 2.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::alter_partition_reassignments_request::{
     ReassignablePartition, ReassignableTopic,
 };
 use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, BrokerId,
-    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, RequestHeader,
-    ResponseHeader, TopicName,
+    ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use rdkafka::consumer::Consumer;
@@ -44,6 +41,7 @@ use strata_integration::client::{
     read_partitions, read_topic, Outgoing,
 };
 use strata_integration::cluster::Cluster;
+use strata_integration::raw::RawConn;
 use strata_integration::{producer, run, send_all, strata_cli};
 
 const BROKER_ARGS: &[&str] = &[
@@ -128,21 +126,15 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<Option<T>>) -
 }
 
 /// A raw Kafka connection for the requests librdkafka does not expose.
-struct Conn {
-    stream: TcpStream,
-    correlation: i32,
-}
+struct Conn(RawConn);
 
 impl Conn {
     fn open(addr: SocketAddr) -> Result<Conn> {
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-        stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        Ok(Conn {
-            stream,
-            correlation: 0,
-        })
+        Ok(Conn(RawConn::open(
+            addr,
+            "cluster-reassign-it",
+            Duration::from_secs(30),
+        )?))
     }
 
     fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp>
@@ -150,33 +142,7 @@ impl Conn {
         Req: Encodable + HeaderVersion,
         Resp: Decodable + HeaderVersion,
     {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("cluster-reassign-it")));
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, Req::header_version(version))?;
-        req.encode(&mut buf, version)?;
-        let mut frame = i32::try_from(buf.len())?.to_be_bytes().to_vec();
-        frame.extend_from_slice(&buf);
-        self.stream.write_all(&frame)?;
-        let mut size = [0u8; 4];
-        self.stream.read_exact(&mut size)?;
-        let size = i32::from_be_bytes(size);
-        ensure!((0..=64 << 20).contains(&size), "response size {size}");
-        let mut body = vec![0u8; usize::try_from(size)?];
-        self.stream.read_exact(&mut body)?;
-        let mut body = Bytes::from(body);
-        let rh = ResponseHeader::decode(&mut body, Resp::header_version(version))?;
-        ensure!(
-            rh.correlation_id == self.correlation,
-            "correlation id {} in the response to {}",
-            rh.correlation_id,
-            self.correlation
-        );
-        Resp::decode(&mut body, version)
+        self.0.call(key, version, req)
     }
 }
 
