@@ -1,7 +1,7 @@
 //! Consumer-group helpers: [`GroupConsumer`] runs `group-consumer` (a librdkafka group member,
 //! `src/bin/group-consumer.rs`) as a child process and collects what it prints, so a test can
 //! stop it cleanly (close its stdin) or SIGKILL it; [`describe_lag`] parses
-//! `strata group describe`.
+//! `strata group describe`; [`offsets_partition_for`] is where Kafka puts a group.
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -206,4 +206,19 @@ pub fn describe_lag(bootstrap: &str, group: &str) -> Result<Vec<LagRow>> {
         ));
     }
     Ok(rows)
+}
+
+/// Java's `String.hashCode`: `h = 31 * h + c` over UTF-16 code units, wrapping.
+pub fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// Kafka's `Utils.abs(groupId.hashCode()) % partitions` (`Utils.abs(i32::MIN)` is 0): the
+/// `__consumer_offsets` partition of a group, whose leader is the group's coordinator.
+pub fn offsets_partition_for(group: &str, partitions: i32) -> i32 {
+    let h = java_string_hash(group);
+    let abs = if h == i32::MIN { 0 } else { h.abs() };
+    abs % partitions
 }

@@ -32,6 +32,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use strata_integration::client::{consumer, create_replicated_topic, numbered, Delivered};
 use strata_integration::cluster::Cluster;
+use strata_integration::groups::{java_string_hash, offsets_partition_for};
 use strata_integration::raw::RawConn;
 use strata_integration::{producer, run, send_all};
 
@@ -67,20 +68,6 @@ const BROKER_ARGS: &[&str] = &[
     "--set",
     "group.min.session.timeout.ms=1000",
 ];
-
-/// Java's `String.hashCode`: `h = 31 * h + c` over UTF-16 code units, wrapping.
-fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
-
-/// Kafka's `Utils.abs(groupId.hashCode()) % partitions` (`Utils.abs(i32::MIN)` is 0).
-fn offsets_partition_for(group: &str, partitions: i32) -> i32 {
-    let h = java_string_hash(group);
-    let abs = if h == i32::MIN { 0 } else { h.abs() };
-    abs % partitions
-}
 
 /// The value `numbered(RECORDS, "g", PARTITIONS)` puts at `offset` of `partition`.
 fn value_at(partition: i32, offset: i64) -> String {

@@ -1,5 +1,10 @@
 //! `strata group list|describe|reset-offsets|delete`, spoken over the Kafka protocol like
-//! Kafka's `kafka-consumer-groups.sh`.
+//! Kafka's `kafka-consumer-groups.sh`, against one broker or a cluster.
+//!
+//! Where requests go (crates/cli/src/cluster_client.rs): a group's requests (DescribeGroups,
+//! OffsetFetch, OffsetCommit, DeleteGroups) to its coordinator, found with FindCoordinator
+//! through `--bootstrap-server`; ListOffsets to each partition's leader; ListGroups to every
+//! broker in Metadata (each lists the groups it coordinates), and `list` prints the union.
 //!
 //! `describe` joins three answers, as the Kafka tool does: DescribeGroups (state, members and
 //! their assignments), OffsetFetch (committed offsets) and ListOffsets with `latest` and
@@ -12,19 +17,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use anyhow::{bail, Context};
 use bytes::Buf;
 use clap::{Args, Subcommand};
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
     ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
-    ListGroupsRequest, ListOffsetsRequest, MetadataRequest, OffsetCommitRequest,
-    OffsetFetchRequest, TopicName,
+    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
 };
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
-use strata_broker::kafka_client::KafkaClient as AdminClient;
+use crate::cluster_client::{error_name, partitions_of, ClusterClient, TopicPartition};
 
 /// Consumer group administration and lag.
 #[derive(Debug, Args)]
@@ -86,25 +88,8 @@ fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
 }
 
-/// Kafka's names for the error codes group commands meet.
-fn error_name(code: i16) -> String {
-    let name = match code {
-        3 => "UNKNOWN_TOPIC_OR_PARTITION",
-        14 => "COORDINATOR_LOAD_IN_PROGRESS",
-        15 => "COORDINATOR_NOT_AVAILABLE",
-        16 => "NOT_COORDINATOR",
-        22 => "ILLEGAL_GENERATION",
-        25 => "UNKNOWN_MEMBER_ID",
-        27 => "REBALANCE_IN_PROGRESS",
-        68 => "NON_EMPTY_GROUP",
-        69 => "GROUP_ID_NOT_FOUND",
-        _ => return format!("error {code}"),
-    };
-    name.to_string()
-}
-
 pub(crate) async fn run(args: GroupArgs) -> anyhow::Result<()> {
-    let mut client = AdminClient::connect(&args.bootstrap_server).await?;
+    let mut client = ClusterClient::connect(&args.bootstrap_server).await?;
     match args.command {
         GroupCommand::List => list(&mut client).await,
         GroupCommand::Describe { group } => describe(&mut client, &group).await,
@@ -134,13 +119,24 @@ pub(crate) async fn run(args: GroupArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn list(client: &mut AdminClient) -> anyhow::Result<()> {
-    let resp = client.call(ListGroupsRequest::default(), 4).await?;
-    if resp.error_code != 0 {
-        bail!("ListGroups failed: {}", error_name(resp.error_code));
+/// Every broker lists the groups it coordinates: ask each one in Metadata and print the union.
+/// A broker that cannot be asked fails the command (Kafka's tool reports it too): the list
+/// would be missing its groups.
+async fn list(client: &mut ClusterClient) -> anyhow::Result<()> {
+    let mut names: BTreeSet<String> = BTreeSet::new();
+    for (node, addr) in client.brokers().await? {
+        let resp = client
+            .call_node(node, ListGroupsRequest::default(), 4)
+            .await
+            .with_context(|| format!("listing the groups of broker {node} ({addr}) failed"))?;
+        if resp.error_code != 0 {
+            bail!(
+                "listing the groups of broker {node} ({addr}) failed: {}",
+                error_name(resp.error_code)
+            );
+        }
+        names.extend(resp.groups.iter().map(|g| g.group_id.to_string()));
     }
-    let mut names: Vec<String> = resp.groups.iter().map(|g| g.group_id.to_string()).collect();
-    names.sort();
     for n in names {
         println!("{n}");
     }
@@ -152,18 +148,20 @@ struct MemberRow {
     id: String,
     host: String,
     client: String,
-    partitions: Vec<(String, i32)>,
+    partitions: Vec<TopicPartition>,
 }
 
 /// `(state, members)` of a group from DescribeGroups.
 async fn describe_group(
-    client: &mut AdminClient,
+    client: &mut ClusterClient,
     group: &str,
 ) -> anyhow::Result<(String, Vec<MemberRow>)> {
     let resp = client
-        .call(
+        .coordinator_call(
+            group,
             DescribeGroupsRequest::default().with_groups(vec![GroupId(sb(group))]),
             5,
+            |r| r.groups.first().map_or(0, |g| g.error_code),
         )
         .await?;
     let g = resp
@@ -187,7 +185,7 @@ async fn describe_group(
 }
 
 /// Topic-partitions in ConsumerProtocol assignment bytes (`int16 version` + struct).
-fn decode_assignment(bytes: &bytes::Bytes) -> Vec<(String, i32)> {
+fn decode_assignment(bytes: &bytes::Bytes) -> Vec<TopicPartition> {
     let mut buf = bytes.clone();
     if buf.remaining() < 2 {
         return Vec::new();
@@ -204,15 +202,17 @@ fn decode_assignment(bytes: &bytes::Bytes) -> Vec<(String, i32)> {
 }
 
 async fn committed_offsets(
-    client: &mut AdminClient,
+    client: &mut ClusterClient,
     group: &str,
-) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+) -> anyhow::Result<BTreeMap<TopicPartition, i64>> {
     let resp = client
-        .call(
+        .coordinator_call(
+            group,
             OffsetFetchRequest::default()
                 .with_group_id(GroupId(sb(group)))
                 .with_topics(None),
             7,
+            |r| r.error_code,
         )
         .await?;
     if resp.error_code != 0 {
@@ -230,66 +230,21 @@ async fn committed_offsets(
         .collect())
 }
 
-/// ListOffsets (v7, read_uncommitted) at `timestamp` (-1 latest, -2 earliest) for each partition.
-async fn list_offsets(
-    client: &mut AdminClient,
-    partitions: &BTreeSet<(String, i32)>,
-    timestamp: i64,
-) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
-    let mut by_topic: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
-    for (t, p) in partitions {
-        by_topic.entry(t).or_default().push(*p);
-    }
-    let topics = by_topic
-        .iter()
-        .map(|(t, ps)| {
-            ListOffsetsTopic::default()
-                .with_name(TopicName(sb(t)))
-                .with_partitions(
-                    ps.iter()
-                        .map(|p| {
-                            ListOffsetsPartition::default()
-                                .with_partition_index(*p)
-                                .with_timestamp(timestamp)
-                        })
-                        .collect(),
-                )
-        })
-        .collect();
-    let resp = client
-        .call(
-            ListOffsetsRequest::default()
-                .with_replica_id(kafka_protocol::messages::BrokerId(-1))
-                .with_topics(topics),
-            7,
-        )
-        .await?;
-    let mut out = BTreeMap::new();
-    for t in &resp.topics {
-        for p in &t.partitions {
-            if p.error_code == 0 {
-                out.insert((t.name.to_string(), p.partition_index), p.offset);
-            }
-        }
-    }
-    Ok(out)
-}
-
-async fn describe(client: &mut AdminClient, group: &str) -> anyhow::Result<()> {
+async fn describe(client: &mut ClusterClient, group: &str) -> anyhow::Result<()> {
     let (state, members) = describe_group(client, group).await?;
     let committed = committed_offsets(client, group).await?;
     if state == "Dead" && committed.is_empty() {
         bail!("Consumer group '{group}' does not exist.");
     }
-    let mut owner: BTreeMap<(String, i32), usize> = BTreeMap::new();
+    let mut owner: BTreeMap<TopicPartition, usize> = BTreeMap::new();
     for (i, m) in members.iter().enumerate() {
         for tp in &m.partitions {
             owner.insert(tp.clone(), i);
         }
     }
-    let partitions: BTreeSet<(String, i32)> =
+    let partitions: BTreeSet<TopicPartition> =
         committed.keys().chain(owner.keys()).cloned().collect();
-    let ends = list_offsets(client, &partitions, -1).await?;
+    let [ends] = client.list_offsets(&partitions, [-1]).await?;
     let mut rows: Vec<[String; 9]> = Vec::new();
     for tp in &partitions {
         let current = committed.get(tp);
@@ -383,7 +338,7 @@ enum Target {
 }
 
 async fn reset_offsets(
-    client: &mut AdminClient,
+    client: &mut ClusterClient,
     group: &str,
     topic: &str,
     target: Target,
@@ -395,27 +350,18 @@ async fn reset_offsets(
             "Assignments can only be reset if the group '{group}' is inactive, but the current state is {state}."
         );
     }
-    let meta = client
-        .call(
-            MetadataRequest::default().with_topics(Some(vec![
-                MetadataRequestTopic::default().with_name(Some(TopicName(sb(topic))))
-            ])),
-            4,
-        )
-        .await?;
+    let meta = client.metadata(Some(&[topic])).await?;
     let t = meta.topics.first().context("Metadata returned no topic")?;
     if t.error_code != 0 || t.partitions.is_empty() {
         bail!("topic '{topic}' does not exist");
     }
-    let partitions: BTreeSet<(String, i32)> = t
-        .partitions
-        .iter()
-        .map(|p| (topic.to_string(), p.partition_index))
-        .collect();
-    let earliest = list_offsets(client, &partitions, -2).await?;
-    let latest = list_offsets(client, &partitions, -1).await?;
+    let partitions = partitions_of(t);
+    let [earliest, latest] = client.list_offsets(&partitions, [-2, -1]).await?;
     let by_time = match target {
-        Target::Time(ts) => Some(list_offsets(client, &partitions, ts).await?),
+        Target::Time(ts) => {
+            let [by_time] = client.list_offsets(&partitions, [ts]).await?;
+            Some(by_time)
+        }
         _ => None,
     };
     let mut plan: Vec<(i32, i64)> = Vec::new();
@@ -453,7 +399,8 @@ async fn reset_offsets(
         return Ok(());
     }
     let resp = client
-        .call(
+        .coordinator_call(
+            group,
             OffsetCommitRequest::default()
                 .with_group_id(GroupId(sb(group)))
                 .with_generation_id_or_member_epoch(-1)
@@ -472,6 +419,14 @@ async fn reset_offsets(
                             .collect(),
                     )]),
             7,
+            |r| {
+                r.topics
+                    .iter()
+                    .flat_map(|t| t.partitions.iter())
+                    .map(|p| p.error_code)
+                    .find(|c| *c != 0)
+                    .unwrap_or(0)
+            },
         )
         .await?;
     for t in &resp.topics {
@@ -490,11 +445,13 @@ async fn reset_offsets(
     Ok(())
 }
 
-async fn delete(client: &mut AdminClient, group: &str) -> anyhow::Result<()> {
+async fn delete(client: &mut ClusterClient, group: &str) -> anyhow::Result<()> {
     let resp = client
-        .call(
+        .coordinator_call(
+            group,
             DeleteGroupsRequest::default().with_groups_names(vec![GroupId(sb(group))]),
             2,
+            |r| r.results.first().map_or(0, |g| g.error_code),
         )
         .await?;
     let r = resp

@@ -3,6 +3,7 @@
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
 mod broker_cmd;
+mod cluster_client;
 mod cluster_cmd;
 mod group_cmd;
 mod meta_cmd;

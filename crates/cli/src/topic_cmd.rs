@@ -10,16 +10,13 @@ use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
-use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
 use kafka_protocol::messages::{
-    BrokerId, CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest,
-    DescribeConfigsRequest, IncrementalAlterConfigsRequest, ListOffsetsRequest, MetadataRequest,
-    MetadataResponse, TopicName,
+    CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
+    IncrementalAlterConfigsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
 
-use strata_broker::kafka_client::KafkaClient as AdminClient;
+use crate::cluster_client::{partitions_of, ClusterClient, TopicPartition};
 
 /// Topic administration.
 #[derive(Debug, Args)]
@@ -109,7 +106,7 @@ fn check(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()
 }
 
 pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
-    let mut client = AdminClient::connect(&args.bootstrap_server).await?;
+    let mut client = ClusterClient::connect(&args.bootstrap_server).await?;
     match args.command {
         TopicCommand::Create {
             name,
@@ -150,7 +147,7 @@ pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
             }
         }
         TopicCommand::List => {
-            let resp = metadata(&mut client, None).await?;
+            let resp = client.metadata(None).await?;
             let mut names: Vec<String> = resp
                 .topics
                 .iter()
@@ -222,20 +219,8 @@ pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn metadata(
-    client: &mut AdminClient,
-    topic: Option<&str>,
-) -> anyhow::Result<MetadataResponse> {
-    let topics =
-        topic.map(|t| vec![MetadataRequestTopic::default().with_name(Some(TopicName(sb(t))))]);
-    let req = MetadataRequest::default()
-        .with_topics(topics)
-        .with_allow_auto_topic_creation(false);
-    client.call(req, 12).await
-}
-
-async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
-    let resp = metadata(client, Some(name)).await?;
+async fn describe(client: &mut ClusterClient, name: &str) -> anyhow::Result<()> {
+    let resp = client.metadata(Some(&[name])).await?;
     let topic = resp.topics.first().context("empty metadata response")?;
     check(topic.error_code, None, "describe")?;
     let configs = client
@@ -266,55 +251,12 @@ async fn describe(client: &mut AdminClient, name: &str) -> anyhow::Result<()> {
             .map_or(0, |p| p.replica_nodes.len()),
         overrides.join(",")
     );
-    // ListOffsets goes to each partition's leader (in a cluster, other brokers answer
-    // NOT_LEADER_OR_FOLLOWER).
-    let mut by_leader: std::collections::BTreeMap<i32, Vec<i32>> = Default::default();
-    for p in &topic.partitions {
-        by_leader
-            .entry(p.leader_id.0)
-            .or_default()
-            .push(p.partition_index);
-    }
-    let mut starts = std::collections::HashMap::new();
-    let mut ends = std::collections::HashMap::new();
-    for (leader, partitions) in by_leader {
-        let addr = resp
-            .brokers
-            .iter()
-            .find(|b| b.node_id.0 == leader)
-            .map(|b| format!("{}:{}", b.host, b.port));
-        let mut other = match &addr {
-            Some(a) if leader >= 0 => AdminClient::connect(a).await.ok(),
-            _ => None,
-        };
-        let Some(conn) = other.as_mut() else {
-            continue;
-        };
-        for (ts, out) in [(-2i64, &mut starts), (-1i64, &mut ends)] {
-            let req = ListOffsetsRequest::default()
-                .with_replica_id(BrokerId(-1))
-                .with_topics(vec![ListOffsetsTopic::default()
-                    .with_name(TopicName(sb(name)))
-                    .with_partitions(
-                        partitions
-                            .iter()
-                            .map(|&p| {
-                                ListOffsetsPartition::default()
-                                    .with_partition_index(p)
-                                    .with_timestamp(ts)
-                            })
-                            .collect(),
-                    )]);
-            if let Ok(r) = conn.call(req, 7).await {
-                for x in r.topics.iter().flat_map(|t| t.partitions.iter()) {
-                    if x.error_code == 0 {
-                        out.insert(x.partition_index, x.offset);
-                    }
-                }
-            }
-        }
-    }
-    let find = |m: &std::collections::HashMap<i32, i64>, p: i32| m.get(&p).copied().unwrap_or(-1);
+    // Log start and high watermark from each partition's leader (in a cluster, other brokers
+    // answer NOT_LEADER_OR_FOLLOWER); -1 where the leader could not tell.
+    let [starts, ends] = client.list_offsets(&partitions_of(topic), [-2, -1]).await?;
+    let find = |m: &BTreeMap<TopicPartition, i64>, p: i32| {
+        m.get(&(name.to_string(), p)).copied().unwrap_or(-1)
+    };
     let mut parts: Vec<_> = topic.partitions.iter().collect();
     parts.sort_by_key(|p| p.partition_index);
     for p in parts {
