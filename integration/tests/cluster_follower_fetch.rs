@@ -36,7 +36,7 @@ use kafka_protocol::messages::{
     ApiKey, BrokerId, FetchRequest, FetchResponse, ListOffsetsRequest, ListOffsetsResponse,
     TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::client::ClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -138,24 +138,8 @@ async fn wait_in_sync(bootstrap: &str, rf: usize) -> Result<Vec<Placement>> {
 }
 
 /// A raw Kafka connection for the requests librdkafka does not expose.
-struct Conn(RawConn);
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Result<Conn> {
-        Ok(Conn(RawConn::open(
-            addr,
-            "follower-fetch-it",
-            Duration::from_secs(10),
-        )?))
-    }
-
-    fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp>
-    where
-        Req: Encodable + HeaderVersion,
-        Resp: Decodable + HeaderVersion,
-    {
-        self.0.call(key, version, req)
-    }
+fn conn(addr: SocketAddr) -> Result<RawConn> {
+    RawConn::open(addr, "follower-fetch-it", Duration::from_secs(10))
 }
 
 /// A Fetch of partition `partition` of the topic from `offset` (max_wait 0), as a consumer
@@ -180,7 +164,7 @@ fn fetch(
                 .with_partition(partition)
                 .with_fetch_offset(offset)
                 .with_partition_max_bytes(1 << 20)])]);
-    let resp: FetchResponse = Conn::open(addr)?.call(ApiKey::Fetch, version, &req)?;
+    let resp: FetchResponse = conn(addr)?.call(ApiKey::Fetch, version, &req)?;
     resp.responses
         .into_iter()
         .flat_map(|t| t.partitions)
@@ -211,7 +195,7 @@ fn list_offsets_error(addr: SocketAddr, partition: i32) -> Result<i16> {
             .with_partitions(vec![ListOffsetsPartition::default()
                 .with_partition_index(partition)
                 .with_timestamp(-1)])]);
-    let resp: ListOffsetsResponse = Conn::open(addr)?.call(ApiKey::ListOffsets, 7, &req)?;
+    let resp: ListOffsetsResponse = conn(addr)?.call(ApiKey::ListOffsets, 7, &req)?;
     resp.topics
         .into_iter()
         .flat_map(|t| t.partitions)

@@ -27,7 +27,7 @@ use kafka_protocol::messages::{
     ApiKey, FindCoordinatorRequest, FindCoordinatorResponse, GroupId, OffsetFetchRequest,
     OffsetFetchResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use strata_integration::client::{consumer, create_replicated_topic, numbered, Delivered};
@@ -187,24 +187,8 @@ async fn wait_offsets_partition(
 }
 
 /// A raw Kafka connection for the requests librdkafka does not expose.
-struct Conn(RawConn);
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Result<Conn> {
-        Ok(Conn(RawConn::open(
-            addr,
-            "cluster-groups-it",
-            Duration::from_secs(10),
-        )?))
-    }
-
-    fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp>
-    where
-        Req: Encodable + HeaderVersion,
-        Resp: Decodable + HeaderVersion,
-    {
-        self.0.call(key, version, req)
-    }
+fn conn(addr: SocketAddr) -> Result<RawConn> {
+    RawConn::open(addr, "cluster-groups-it", Duration::from_secs(10))
 }
 
 /// FindCoordinator v3 (group key) sent to `addr`: (error code, node id, host, port).
@@ -212,7 +196,7 @@ fn find_coordinator(addr: SocketAddr) -> Result<(i16, i32, String, i32)> {
     let req = FindCoordinatorRequest::default()
         .with_key(StrBytes::from_static_str(GROUP))
         .with_key_type(0);
-    let resp: FindCoordinatorResponse = Conn::open(addr)?.call(ApiKey::FindCoordinator, 3, &req)?;
+    let resp: FindCoordinatorResponse = conn(addr)?.call(ApiKey::FindCoordinator, 3, &req)?;
     Ok((
         resp.error_code,
         resp.node_id.0,
@@ -230,7 +214,7 @@ fn offset_fetch_error(addr: SocketAddr) -> Result<i16> {
             .with_name(TopicName(StrBytes::from_static_str(TOPIC)))
             .with_partition_indexes((0..PARTITIONS).collect())]))
         .with_require_stable(false);
-    let resp: OffsetFetchResponse = Conn::open(addr)?.call(ApiKey::OffsetFetch, 7, &req)?;
+    let resp: OffsetFetchResponse = conn(addr)?.call(ApiKey::OffsetFetch, 7, &req)?;
     Ok(resp.error_code)
 }
 

@@ -33,7 +33,7 @@ use kafka_protocol::messages::{
     AlterPartitionReassignmentsRequest, AlterPartitionReassignmentsResponse, ApiKey, BrokerId,
     ListPartitionReassignmentsRequest, ListPartitionReassignmentsResponse, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 use rdkafka::consumer::Consumer;
 use rdkafka::{Offset, TopicPartitionList};
 use strata_integration::client::{
@@ -126,24 +126,8 @@ async fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Result<Option<T>>) -
 }
 
 /// A raw Kafka connection for the requests librdkafka does not expose.
-struct Conn(RawConn);
-
-impl Conn {
-    fn open(addr: SocketAddr) -> Result<Conn> {
-        Ok(Conn(RawConn::open(
-            addr,
-            "cluster-reassign-it",
-            Duration::from_secs(30),
-        )?))
-    }
-
-    fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp>
-    where
-        Req: Encodable + HeaderVersion,
-        Resp: Decodable + HeaderVersion,
-    {
-        self.0.call(key, version, req)
-    }
+fn conn(addr: SocketAddr) -> Result<RawConn> {
+    RawConn::open(addr, "cluster-reassign-it", Duration::from_secs(30))
 }
 
 /// AlterPartitionReassignments v0 for one partition (`None` cancels): its error code.
@@ -158,7 +142,7 @@ fn reassign(addr: SocketAddr, topic: &str, p: i32, replicas: Option<&[i32]>) -> 
                 )]),
     ]);
     let resp: AlterPartitionReassignmentsResponse =
-        Conn::open(addr)?.call(ApiKey::AlterPartitionReassignments, 0, &req)?;
+        conn(addr)?.call(ApiKey::AlterPartitionReassignments, 0, &req)?;
     ensure!(resp.error_code == 0, "top-level error {}", resp.error_code);
     let r = resp
         .responses
@@ -173,7 +157,7 @@ fn reassign(addr: SocketAddr, topic: &str, p: i32, replicas: Option<&[i32]>) -> 
 type Ongoing = (String, i32, Vec<i32>, Vec<i32>, Vec<i32>);
 
 fn list_reassignments(addr: SocketAddr) -> Result<Vec<Ongoing>> {
-    let resp: ListPartitionReassignmentsResponse = Conn::open(addr)?.call(
+    let resp: ListPartitionReassignmentsResponse = conn(addr)?.call(
         ApiKey::ListPartitionReassignments,
         0,
         &ListPartitionReassignmentsRequest::default(),
