@@ -333,6 +333,22 @@ fn walk_bucket(root: &Path, strict: bool) -> Result<Vec<BucketObject>> {
     Ok(out)
 }
 
+/// Manifests, and `.log` objects of uploads without a manifest, in a `file://` bucket rooted at
+/// `root` right now (uploads may be running).
+pub fn bucket_state(root: &Path) -> Result<(usize, usize)> {
+    let objects = bucket_objects_in_flight(root)?;
+    let manifests: Vec<&str> = objects
+        .iter()
+        .filter(|o| o.ext == "manifest.json")
+        .map(|o| o.upload_id.as_str())
+        .collect();
+    let incomplete = objects
+        .iter()
+        .filter(|o| o.ext == "log" && !manifests.contains(&o.upload_id.as_str()))
+        .count();
+    Ok((manifests.len(), incomplete))
+}
+
 /// The manifests of a `file://` bucket rooted at `root`, sorted by (partition, base offset).
 pub fn bucket_manifests(root: &Path) -> Result<Vec<SegmentManifest>> {
     let mut out = Vec::new();

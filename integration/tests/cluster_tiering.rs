@@ -15,7 +15,6 @@
 //! - leadership then moves to a third broker, which serves the whole log again through cold
 //!   reads: any node that leads can read what any other uploaded.
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, ensure, Context, Result};
@@ -23,8 +22,8 @@ use rdkafka::consumer::Consumer;
 use strata_integration::client::create_replicated_topic;
 use strata_integration::cluster::Cluster;
 use strata_integration::tier::{
-    acknowledged_logs, base_env, bucket_objects_in_flight, check_bucket, compare_partition,
-    local_segments, now_ms, numbered_records, wait_for,
+    acknowledged_logs, base_env, bucket_state, check_bucket, compare_partition, local_segments,
+    now_ms, numbered_records, wait_for,
 };
 use strata_integration::{consumer, producer, read_topic, run, send_all, Outgoing};
 
@@ -53,21 +52,6 @@ fn leader(bootstrap: &str) -> Result<i32> {
         .first()
         .ok_or_else(|| anyhow!("{TOPIC} has no partition"))?;
     Ok(p.leader())
-}
-
-/// Manifests, and `.log` objects of uploads without a manifest, in the bucket right now.
-fn bucket_state(root: &Path) -> Result<(usize, usize)> {
-    let objects = bucket_objects_in_flight(root)?;
-    let manifests: Vec<&str> = objects
-        .iter()
-        .filter(|o| o.ext == "manifest.json")
-        .map(|o| o.upload_id.as_str())
-        .collect();
-    let incomplete = objects
-        .iter()
-        .filter(|o| o.ext == "log" && !manifests.contains(&o.upload_id.as_str()))
-        .count();
-    Ok((manifests.len(), incomplete))
 }
 
 async fn produce(

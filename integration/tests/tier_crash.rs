@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Result};
 use rand::Rng;
 use strata_integration::tier::{
-    acknowledged_logs, base_env, bucket_objects_in_flight, check_bucket, compare_partition,
-    local_segments, now_ms, numbered_records, tier_status, wait_all_uploaded, wait_for,
+    acknowledged_logs, base_env, bucket_state, check_bucket, compare_partition, local_segments,
+    now_ms, numbered_records, tier_status, wait_all_uploaded, wait_for,
 };
 use strata_integration::{create_topic, producer, read_topic, run, send_all, Broker, Outgoing};
 
@@ -35,21 +35,6 @@ const VALUE_LEN: usize = 1000;
 #[test]
 fn uploads_survive_kill_9() {
     run(Duration::from_secs(150), scenario());
-}
-
-/// Manifests, and `.log` objects of uploads without a manifest, in the bucket right now.
-fn bucket_state(root: &std::path::Path) -> Result<(usize, usize)> {
-    let objects = bucket_objects_in_flight(root)?;
-    let manifests: Vec<&str> = objects
-        .iter()
-        .filter(|o| o.ext == "manifest.json")
-        .map(|o| o.upload_id.as_str())
-        .collect();
-    let incomplete = objects
-        .iter()
-        .filter(|o| o.ext == "log" && !manifests.contains(&o.upload_id.as_str()))
-        .count();
-    Ok((manifests.len(), incomplete))
 }
 
 async fn scenario() -> Result<()> {
