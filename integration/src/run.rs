@@ -54,7 +54,7 @@ where
 
     let failure = match outcome {
         Ok(Ok(Ok(()))) => return,
-        Ok(Ok(Err(e))) => format!("test failed after {:?}: {e:?}", started.elapsed()),
+        Ok(Ok(Err(e))) => format!("test failed after {:?}: {e:#}", started.elapsed()),
         Ok(Err(_)) => format!("test exceeded its time limit of {limit:?}"),
         Err(panic) => {
             print_broker_logs();
