@@ -36,3 +36,7 @@ pub const FENCED_INSTANCE_ID: i16 = 82;
 pub const GROUP_SUBSCRIBED_TO_TOPIC: i16 = 86;
 /// This broker is no longer the coordinator (shutting down): find the coordinator again.
 pub const NOT_COORDINATOR: i16 = 16;
+/// UNSTABLE_OFFSET_COMMIT: a transactional offset for the partition is not resolved yet.
+pub const UNSTABLE_OFFSET_COMMIT: i16 = 88;
+/// INVALID_PRODUCER_EPOCH.
+pub const INVALID_PRODUCER_EPOCH: i16 = 47;

@@ -4,15 +4,9 @@
 //! Leadership. The coordinator of a group is the leader of the group's internal partition, as
 //! in Kafka. The broker tells the coordinator when it becomes leader of internal partition `p`
 //! in some leader epoch ([`GroupCoordinator::elect`], with the partition's [`OffsetsLog`]) and
-//! when it stops leading it ([`GroupCoordinator::resign`]). Each partition has a status:
-//! `NotLeader` (requests get NOT_COORDINATOR) → `Loading` (replaying the partition;
-//! COORDINATOR_LOAD_IN_PROGRESS) → `Ready`; a replay failure leaves it `Failed`
-//! (COORDINATOR_NOT_AVAILABLE) until leadership changes again. Transitions run on a blocking
-//! thread under the partition's write lock and converge on the *latest* request (`desired`):
-//! a partition only turns `Ready` if, once loaded, it is still wanted in the epoch it loaded.
-//! Resigning takes effect for new requests at once (the status flips before the unload); a
-//! write in flight from the old term fails in the broker's log (wrong epoch or not leader) and
-//! is answered as an unstored change. After [`GroupCoordinator::close`] everything answers
+//! when it stops leading it ([`GroupCoordinator::resign`]); the life cycle (NotLeader →
+//! Loading → Ready, or Failed) is the shared one of `strata_coordinator::Leadership`, with
+//! `loader.rs` as the replay. After [`GroupCoordinator::close`] everything answers
 //! NOT_COORDINATOR.
 //!
 //! Locking. Each internal partition `p` (a group lives in `partition_for(group id)`) has two
@@ -38,18 +32,19 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use strata_coordinator::{Leadership, Transitions};
 use tokio::task::JoinHandle;
 
 use crate::codes;
 use crate::group::Group;
 use crate::rebalance::Ctx;
-use crate::storage::{partition_for, Journal, LocalLog, OffsetsLog, StorageError, Writer};
+use crate::storage::{Journal, OffsetsLog, StorageError, Writer};
 use crate::GroupConfig;
+use strata_coordinator::partition_for;
 
 /// What the coordinator needs to know about user partitions: whether they exist (commits to
 /// others are refused) and their log end offsets (high watermarks), for lag.
@@ -69,19 +64,13 @@ pub(crate) struct Shard {
     pub(crate) groups: HashMap<String, Group>,
 }
 
-/// The log a partition is (to be) coordinated through, and the leader epoch of that term.
-type Term = (i32, Arc<dyn OffsetsLog>);
-
 /// One internal partition: its groups and its log, each behind its own lock, and whether this
 /// broker coordinates it.
 pub(crate) struct Partition {
     index: i32,
     state: Mutex<Shard>,
     writer: Mutex<Writer>,
-    /// `NOT_LEADER`, `LOADING`, `READY` or `FAILED`; changed under `desired`.
-    status: AtomicU8,
-    /// The latest leadership the broker asked for (`None`: not leader).
-    desired: Mutex<Option<Term>>,
+    leadership: Leadership,
     /// A blocking thread is already waiting to run this partition's timers.
     timer_waiting: AtomicBool,
 }
@@ -90,7 +79,7 @@ impl std::fmt::Debug for Partition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Partition")
             .field("index", &self.index)
-            .field("status", &self.status.load(Ordering::Relaxed))
+            .field("leadership", &self.leadership)
             .finish_non_exhaustive()
     }
 }
@@ -101,18 +90,13 @@ impl Partition {
             index,
             state: Mutex::new(Shard::default()),
             writer: Mutex::new(Writer::idle(index)),
-            status: AtomicU8::new(NOT_LEADER),
-            desired: Mutex::new(None),
+            leadership: Leadership::default(),
             timer_waiting: AtomicBool::new(false),
         }
     }
 
     fn lock_state(&self) -> MutexGuard<'_, Shard> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn lock_desired(&self) -> MutexGuard<'_, Option<Term>> {
-        self.desired.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The write lock; waits off the async workers when it is busy.
@@ -128,12 +112,7 @@ impl Partition {
 
     /// The error code for requests of this partition, `None` when it serves them.
     fn unavailable(&self) -> Option<i16> {
-        match self.status.load(Ordering::Acquire) {
-            READY => None,
-            LOADING => Some(codes::COORDINATOR_LOAD_IN_PROGRESS),
-            FAILED => Some(codes::COORDINATOR_NOT_AVAILABLE),
-            _ => Some(codes::NOT_COORDINATOR),
-        }
+        self.leadership.unavailable()
     }
 
     /// Answers every parked JoinGroup and SyncGroup with `code`.
@@ -152,54 +131,26 @@ impl Partition {
     /// blocking thread (or inline without a runtime).
     fn converge(&self, clock: Clock) {
         let mut writer = self.lock_writer();
-        let want = self.lock_desired().clone();
-        let loaded = writer.log.as_ref().map(|(epoch, _)| *epoch);
-        if want.as_ref().map(|(epoch, _)| *epoch) == loaded
-            && self.status.load(Ordering::Acquire) == READY
-        {
-            return;
-        }
-        if writer.log.take().is_some() {
-            self.answer_parked(codes::NOT_COORDINATOR);
-            self.lock_state().groups.clear();
-            tracing::info!(partition = self.index, "no longer coordinating its groups");
-        }
-        let Some((epoch, log)) = want else {
-            return;
-        };
-        let started = Instant::now();
-        match crate::loader::replay(log.as_ref(), clock) {
-            Ok(groups) => {
+        let what = format!("{}-{}", crate::OFFSETS_TOPIC, self.index);
+        self.leadership.converge(
+            &what,
+            &mut writer.log,
+            || {
+                self.answer_parked(codes::NOT_COORDINATOR);
+                self.lock_state().groups.clear();
+            },
+            |log| crate::loader::replay(log, clock),
+            |groups| {
                 tracing::info!(
                     partition = self.index,
-                    epoch,
                     groups = groups.len(),
-                    elapsed_ms = started.elapsed().as_millis() as u64,
-                    "loaded __consumer_offsets partition; coordinating its groups"
+                    "groups loaded"
                 );
                 self.lock_state().groups = groups;
-                writer.log = Some((epoch, log));
-                let desired = self.lock_desired();
-                if desired.as_ref().map(|(e, _)| *e) == Some(epoch) {
-                    self.status.store(READY, Ordering::Release);
-                }
-            }
-            Err(e) => {
-                tracing::error!(partition = self.index, epoch, error = %e,
-                    "loading __consumer_offsets partition failed; its groups are unavailable");
-                let desired = self.lock_desired();
-                if desired.as_ref().map(|(e, _)| *e) == Some(epoch) {
-                    self.status.store(FAILED, Ordering::Release);
-                }
-            }
-        }
+            },
+        );
     }
 }
-
-const NOT_LEADER: u8 = 0;
-const LOADING: u8 = 1;
-const READY: u8 = 2;
-const FAILED: u8 = 3;
 
 /// A point in time, both monotonic (deadlines) and wall-clock (stored timestamps).
 #[derive(Debug, Clone, Copy)]
@@ -231,7 +182,7 @@ pub struct GroupCoordinator {
     closed: AtomicBool,
     partitions: Vec<Partition>,
     /// Leadership transitions not finished yet.
-    pending: watch::Sender<usize>,
+    transitions: Transitions,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -248,13 +199,12 @@ impl GroupCoordinator {
     /// none of them yet. Inside a tokio runtime the timer task is spawned.
     pub fn new(config: GroupConfig, oracle: Arc<dyn OffsetOracle>) -> Arc<GroupCoordinator> {
         let count = config.offsets_topic_num_partitions.max(1);
-        let (pending, _) = watch::channel(0);
         let coordinator = Arc::new(GroupCoordinator {
             config,
             oracle,
             closed: AtomicBool::new(false),
             partitions: (0..count).map(Partition::new).collect(),
-            pending,
+            transitions: Transitions::default(),
             tasks: Mutex::new(Vec::new()),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -278,7 +228,11 @@ impl GroupCoordinator {
     ) -> Result<Arc<GroupCoordinator>, StorageError> {
         let mut logs = Vec::new();
         for p in 0..config.offsets_topic_num_partitions.max(1) {
-            logs.push(Arc::new(LocalLog::open(data_dir, p, crate::now_ms())?));
+            logs.push(Arc::new(crate::open_local_log(
+                data_dir,
+                p,
+                crate::now_ms(),
+            )?));
         }
         let coordinator = GroupCoordinator::new(config, oracle);
         for (p, log) in logs.into_iter().enumerate() {
@@ -300,17 +254,9 @@ impl GroupCoordinator {
             tracing::warn!(partition = p, "no such __consumer_offsets partition here");
             return;
         };
-        {
-            let mut desired = part.lock_desired();
-            if desired.as_ref().map(|(e, _)| *e) == Some(leader_epoch)
-                || self.closed.load(Ordering::Acquire)
-            {
-                return;
-            }
-            *desired = Some((leader_epoch, log));
-            part.status.store(LOADING, Ordering::Release);
+        if !self.closed.load(Ordering::Acquire) && part.leadership.elect(leader_epoch, log) {
+            self.schedule(p);
         }
-        self.schedule(p);
     }
 
     /// This broker no longer leads internal partition `p`: its groups answer NOT_COORDINATOR
@@ -319,56 +265,37 @@ impl GroupCoordinator {
         let Some(part) = self.partitions.get(p as usize) else {
             return;
         };
-        {
-            let mut desired = part.lock_desired();
-            if desired.is_none() && part.status.load(Ordering::Acquire) == NOT_LEADER {
-                return;
-            }
-            *desired = None;
-            part.status.store(NOT_LEADER, Ordering::Release);
+        if part.leadership.resign() {
+            self.schedule(p);
         }
-        self.schedule(p);
     }
 
     /// Whether this broker coordinates (leads) internal partition `p`, in the epoch it
     /// loaded, or is loading it.
     pub fn leads(&self, p: i32) -> Option<i32> {
-        let part = self.partitions.get(p as usize)?;
-        part.lock_desired().as_ref().map(|(e, _)| *e)
+        self.partitions.get(p as usize)?.leadership.leads()
     }
 
     /// Runs partition `p`'s transition on a blocking thread (inline without a runtime).
     fn schedule(self: &Arc<Self>, p: i32) {
-        self.pending.send_modify(|n| *n += 1);
-        let run = {
-            let c = self.clone();
-            move || {
-                if let Some(part) = c.partitions.get(p as usize) {
-                    part.converge(Clock::now());
-                }
-                c.pending.send_modify(|n| *n = n.saturating_sub(1));
+        let c = self.clone();
+        self.transitions.spawn(move || {
+            if let Some(part) = c.partitions.get(p as usize) {
+                part.converge(Clock::now());
             }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => drop(handle.spawn_blocking(run)),
-            Err(_) => run(),
-        }
+        });
     }
 
     /// Waits until every leadership transition asked for so far has finished (loads done,
     /// successfully or not).
     pub async fn wait_loaded(&self) {
-        let mut rx = self.pending.subscribe();
-        let _ = rx.wait_for(|n| *n == 0).await;
+        self.transitions.wait_idle().await;
     }
 
     /// True when every partition this coordinator was asked to lead is loaded and served.
     pub fn is_ready(&self) -> bool {
         !self.closed.load(Ordering::Acquire)
-            && self.partitions.iter().all(|p| {
-                let status = p.status.load(Ordering::Acquire);
-                status == READY || (status == NOT_LEADER && p.lock_desired().is_none())
-            })
+            && self.partitions.iter().all(|p| p.leadership.is_settled())
     }
 
     fn partition_of(&self, group_id: &str) -> Result<&Partition, i16> {
@@ -403,6 +330,20 @@ impl GroupCoordinator {
         let p = self.partition_of(group_id)?;
         let mut shard = p.lock_state();
         Ok(f(&mut shard, Clock::now()))
+    }
+
+    /// Runs `f` under the state lock of internal partition `p` if it is served here.
+    pub(crate) fn with_partition_state<R>(
+        &self,
+        p: i32,
+        f: impl FnOnce(&mut Shard) -> R,
+    ) -> Result<R, i16> {
+        let part = self
+            .partitions
+            .get(p as usize)
+            .ok_or(codes::NOT_COORDINATOR)?;
+        let mut shard = part.lock_state();
+        Ok(f(&mut shard))
     }
 
     /// Runs `f` on every partition's groups in turn (one state lock at a time).
@@ -499,8 +440,7 @@ impl GroupCoordinator {
         let mut first = None;
         for p in &self.partitions {
             let mut writer = p.lock_writer();
-            p.lock_desired().take();
-            p.status.store(NOT_LEADER, Ordering::Release);
+            p.leadership.close();
             if let Some((_, log)) = writer.log.take() {
                 if let Err(e) = crate::blocking(|| log.close()) {
                     first.get_or_insert(e);

@@ -17,8 +17,9 @@ use kafka_protocol::messages::sync_group_request::SyncGroupRequestAssignment;
 use kafka_protocol::messages::*;
 use kafka_protocol::protocol::StrBytes;
 
-use crate::storage::{partition_for, WriteHook};
+use crate::storage::WriteHook;
 use crate::{codes, GroupConfig, GroupCoordinator, OffsetOracle};
+use strata_coordinator::partition_for;
 
 struct Oracle;
 

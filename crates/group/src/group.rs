@@ -67,6 +67,9 @@ pub(crate) struct Group {
     pub(crate) pending: HashMap<String, Instant>,
     pub(crate) static_members: HashMap<String, String>,
     pub(crate) offsets: BTreeMap<(String, i32), OffsetValue>,
+    /// Transactional offsets (TxnOffsetCommit) stored but not yet resolved by their
+    /// transaction's marker, per producer id.
+    pub(crate) pending_txn: HashMap<i64, BTreeMap<(String, i32), OffsetValue>>,
     /// A member joined during the initial delay (extends it, up to the rebalance timeout).
     pub(crate) new_member_added: bool,
     /// When PreparingRebalance gives up waiting for members.
@@ -92,11 +95,27 @@ impl Group {
             pending: HashMap::new(),
             static_members: HashMap::new(),
             offsets: BTreeMap::new(),
+            pending_txn: HashMap::new(),
             new_member_added: false,
             join_deadline: None,
             initial_delay_remaining_ms: None,
             sync_deadline: None,
             pending_sync: BTreeSet::new(),
+        }
+    }
+
+    /// True if a transaction has stored but not resolved an offset for `(topic, partition)`.
+    pub(crate) fn has_pending_txn_offset(&self, topic: &str, partition: i32) -> bool {
+        let key = (topic.to_string(), partition);
+        self.pending_txn.values().any(|o| o.contains_key(&key))
+    }
+
+    /// Resolves producer `producer_id`'s pending offsets: applied on commit, dropped on abort.
+    pub(crate) fn complete_txn(&mut self, producer_id: i64, commit: bool) {
+        if let Some(offsets) = self.pending_txn.remove(&producer_id) {
+            if commit {
+                self.offsets.extend(offsets);
+            }
         }
     }
 

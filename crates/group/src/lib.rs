@@ -53,30 +53,15 @@ mod rebalance;
 mod storage;
 mod sync;
 mod timers;
+mod txn_offsets;
 
 pub use config::GroupConfig;
 pub use coordinator::{GroupCoordinator, OffsetOracle};
 pub use group::GroupState;
 pub use storage::{
-    partition_dir, partition_for, read_batches, LocalLog, OffsetsLog, StorageError, OFFSETS_TOPIC,
+    open_local_log, partition_dir, LocalLog, OffsetsLog, StorageError, OFFSETS_TOPIC,
     OFFSETS_TOPIC_ID,
 };
+pub use strata_coordinator::{partition_for, read_batches};
 
-/// Runs blocking work (fsync) without stalling other tasks on a multi-threaded runtime; runs it
-/// inline elsewhere (a current-thread runtime or no runtime at all).
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current() {
-        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
-    }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub(crate) use strata_coordinator::{blocking, now_ms};

@@ -1,6 +1,10 @@
 //! Replaying a `__consumer_offsets` partition into its groups, when this broker becomes its
 //! leader (and so the coordinator of its groups).
 //!
+//! Offsets in a *transactional* batch (TxnOffsetCommit) stay pending for their producer until
+//! that producer's COMMIT marker (applied) or ABORT marker (dropped); still pending at the end
+//! of the log, they are restored pending (the transaction coordinator will send the marker).
+//!
 //! The partition is read from its log start to its end, batch by batch, in offset order; for
 //! every key the last record wins and a tombstone (null value) deletes. Control batches are
 //! skipped. A group whose last metadata record has members is restored `Stable` at its stored
@@ -24,10 +28,15 @@ use crate::storage::{OffsetsLog, StorageError};
 /// Bytes read from a partition at a time.
 const READ_CHUNK: usize = 1 << 20;
 
+/// A group's offsets by partition.
+type Offsets = BTreeMap<(String, i32), OffsetValue>;
+
 #[derive(Default)]
 struct Replayed {
     offsets: HashMap<String, BTreeMap<(String, i32), OffsetValue>>,
     metas: HashMap<String, GroupValue>,
+    /// Transactional offsets not resolved by a marker yet: producer id → group → offsets.
+    txn: HashMap<i64, HashMap<String, Offsets>>,
 }
 
 /// Replays one internal partition and builds its groups.
@@ -42,6 +51,7 @@ pub(crate) fn replay(
         .offsets
         .keys()
         .chain(replayed.metas.keys())
+        .chain(replayed.txn.values().flat_map(|g| g.keys()))
         .cloned()
         .collect();
     for id in ids {
@@ -54,6 +64,11 @@ pub(crate) fn replay(
         }
         if let Some(offsets) = replayed.offsets.remove(&id) {
             group.offsets = offsets;
+        }
+        for (producer_id, by_group) in &mut replayed.txn {
+            if let Some(offsets) = by_group.remove(&id) {
+                group.pending_txn.insert(*producer_id, offsets);
+            }
         }
         groups.insert(id, group);
     }
@@ -71,14 +86,42 @@ fn replay_partition(log: &dyn OffsetsLog, out: &mut Replayed) -> Result<(), Stor
         for item in batches(&buf) {
             let (pos, header) = item?;
             offset = header.last_offset() + 1;
+            let records = decode_records(&buf[pos..pos + header.total_len()])?;
             if header.is_control() {
+                // A transaction's COMMIT or ABORT marker resolves its offsets.
+                if let Some(commit) = records
+                    .first()
+                    .and_then(|r| r.key.as_deref())
+                    .and_then(crate::txn_offsets::marker_is_commit)
+                {
+                    resolve(out, header.producer_id, commit);
+                }
                 continue;
             }
-            for record in decode_records(&buf[pos..pos + header.total_len()])? {
+            for record in records {
                 let Some(key) = record.key else {
                     continue;
                 };
-                apply(out, decode_key(&key)?, record.value)?;
+                let key = decode_key(&key)?;
+                match (header.is_transactional(), key, record.value) {
+                    (
+                        true,
+                        RecordKey::Offset {
+                            group,
+                            topic,
+                            partition,
+                        },
+                        Some(v),
+                    ) => {
+                        out.txn
+                            .entry(header.producer_id)
+                            .or_default()
+                            .entry(group)
+                            .or_default()
+                            .insert((topic, partition), decode_offset_value(&v)?);
+                    }
+                    (_, key, value) => apply(out, key, value)?,
+                }
             }
         }
         if offset == before {
@@ -87,6 +130,18 @@ fn replay_partition(log: &dyn OffsetsLog, out: &mut Replayed) -> Result<(), Stor
         }
     }
     Ok(())
+}
+
+/// Applies (commit) or drops (abort) producer `producer_id`'s transactional offsets.
+fn resolve(out: &mut Replayed, producer_id: i64, commit: bool) {
+    let Some(by_group) = out.txn.remove(&producer_id) else {
+        return;
+    };
+    if commit {
+        for (group, offsets) in by_group {
+            out.offsets.entry(group).or_default().extend(offsets);
+        }
+    }
 }
 
 fn apply(out: &mut Replayed, key: RecordKey, value: Option<Vec<u8>>) -> Result<(), StorageError> {

@@ -14,8 +14,9 @@
 //! do not fit the stored format are refused (`limits.rs`).
 //!
 //! OffsetFetch answers -1 / "" for partitions without a commit; `topics = null` (v2+) means all
-//! of the group's offsets; v8+ batches groups. `require_stable` (v7+) waits for pending
-//! transactional commits — there are none until transactions exist, so it never waits.
+//! of the group's offsets; v8+ batches groups. `require_stable` (v7+): a partition with a
+//! transactional offset that is stored but not yet resolved by its transaction's marker is
+//! answered UNSTABLE_OFFSET_COMMIT (88), which clients retry, as Kafka does.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -207,7 +208,8 @@ impl GroupCoordinator {
                             .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                             .collect::<Vec<_>>()
                     });
-                    let (error, fetched) = self.fetch_offsets(g.group_id.as_str(), topics);
+                    let (error, fetched) =
+                        self.fetch_offsets(g.group_id.as_str(), topics, req.require_stable);
                     OffsetFetchResponseGroup::default()
                         .with_group_id(g.group_id.clone())
                         .with_error_code(error)
@@ -242,7 +244,11 @@ impl GroupCoordinator {
                 .map(|t| (t.name.to_string(), t.partition_indexes.clone()))
                 .collect::<Vec<_>>()
         });
-        let (error, fetched) = self.fetch_offsets(req.group_id.as_str(), topics.clone());
+        let (error, fetched) = self.fetch_offsets(
+            req.group_id.as_str(),
+            topics.clone(),
+            version >= 7 && req.require_stable,
+        );
         let fetched = if version < 2 && error != codes::NONE {
             // v1 has no top-level error: report it on every requested partition.
             topics
@@ -294,7 +300,9 @@ impl GroupCoordinator {
         &self,
         group_id: &str,
         topics: Option<Vec<(String, Vec<i32>)>>,
+        require_stable: bool,
     ) -> (i16, FetchedTopics) {
+        let unstable = (-1, -1, String::new(), codes::UNSTABLE_OFFSET_COMMIT);
         let result = self.with_shard(group_id, |shard, _| {
             let group = shard.groups.get(group_id);
             let mut out: FetchedTopics = BTreeMap::new();
@@ -302,10 +310,12 @@ impl GroupCoordinator {
                 None => {
                     if let Some(g) = group {
                         for ((topic, p), v) in &g.offsets {
-                            out.entry(topic.clone()).or_default().push((
-                                *p,
-                                (v.offset, v.leader_epoch, v.metadata.clone(), codes::NONE),
-                            ));
+                            let fetched = if require_stable && g.has_pending_txn_offset(topic, *p) {
+                                unstable.clone()
+                            } else {
+                                (v.offset, v.leader_epoch, v.metadata.clone(), codes::NONE)
+                            };
+                            out.entry(topic.clone()).or_default().push((*p, fetched));
                         }
                     }
                 }
@@ -313,6 +323,12 @@ impl GroupCoordinator {
                     for (topic, parts) in list {
                         let entry = out.entry(topic.clone()).or_default();
                         for p in parts {
+                            if require_stable
+                                && group.is_some_and(|g| g.has_pending_txn_offset(topic, *p))
+                            {
+                                entry.push((*p, unstable.clone()));
+                                continue;
+                            }
                             let fetched = group
                                 .and_then(|g| g.offsets.get(&(topic.clone(), *p)))
                                 .map(|v| {

@@ -654,7 +654,7 @@ async fn groups_follow_partition_leadership() {
         .find(|g| strata_group::partition_for(g, 4) != p)
         .unwrap();
     let log: Arc<dyn strata_group::OffsetsLog> =
-        Arc::new(strata_group::LocalLog::open(dir.path(), p, 0).unwrap());
+        Arc::new(strata_group::open_local_log(dir.path(), p, 0).unwrap());
     let c = GroupCoordinator::new(cfg, Arc::new(Oracle));
     // Nothing elected yet: every group is elsewhere.
     assert_eq!(fetch_code(&c, "led").await, codes::NOT_COORDINATOR);
