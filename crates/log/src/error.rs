@@ -7,6 +7,8 @@ const OFFSET_OUT_OF_RANGE: i16 = 1;
 const MESSAGE_TOO_LARGE: i16 = 10;
 const OUT_OF_ORDER_SEQUENCE_NUMBER: i16 = 45;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
+const INVALID_TXN_STATE: i16 = 48;
+const TRANSACTION_COORDINATOR_FENCED: i16 = 52;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 
 /// Why a log operation failed.
@@ -68,6 +70,28 @@ pub enum LogError {
         /// The batch's epoch.
         found: i16,
     },
+    /// A non-transactional batch from a producer whose transaction is open (Kafka
+    /// `InvalidTxnStateException`).
+    #[error("producer {producer_id} has a transaction open since offset {txn_first_offset}; a non-transactional batch is refused")]
+    InvalidTxnState {
+        /// Producer id of the batch.
+        producer_id: i64,
+        /// First offset of the open transaction.
+        txn_first_offset: i64,
+    },
+    /// A transaction marker from a coordinator older than the last one that wrote a marker for
+    /// this producer.
+    #[error(
+        "marker for producer {producer_id} from coordinator epoch {found}, older than {current}"
+    )]
+    CoordinatorFenced {
+        /// Producer id of the marker.
+        producer_id: i64,
+        /// Coordinator epoch of the producer's last marker.
+        current: i32,
+        /// The marker's coordinator epoch.
+        found: i32,
+    },
     /// A batch failed parsing or validation.
     #[error(transparent)]
     Records(#[from] RecordsError),
@@ -93,6 +117,8 @@ impl LogError {
             LogError::MessageTooLarge { .. } => MESSAGE_TOO_LARGE,
             LogError::OutOfOrderSequence { .. } => OUT_OF_ORDER_SEQUENCE_NUMBER,
             LogError::InvalidProducerEpoch { .. } => INVALID_PRODUCER_EPOCH,
+            LogError::InvalidTxnState { .. } => INVALID_TXN_STATE,
+            LogError::CoordinatorFenced { .. } => TRANSACTION_COORDINATOR_FENCED,
             LogError::Records(err) => err.kafka_error_code(),
             LogError::Io { .. } | LogError::Corrupt(_) | LogError::Offline { .. } => {
                 KAFKA_STORAGE_ERROR

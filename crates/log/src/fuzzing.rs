@@ -20,7 +20,8 @@ use crate::checkpoint::{
 use crate::identity::{read_identity, PartitionIdentity};
 use crate::leader_epoch::LeaderEpochCache;
 use crate::offset_index::OffsetIndex;
-use crate::producer_state::{ProducerState, SequenceCheck, SNAPSHOT_FILE};
+use crate::producer_snapshot::SNAPSHOT_FILE;
+use crate::producer_state::{ProducerState, SequenceCheck};
 use crate::time_index::TimeIndex;
 use crate::LogError;
 
@@ -160,7 +161,7 @@ pub fn producer_state(
                 last_offset,
             } => (base_offset, last_offset),
         }));
-        state.record(&h);
+        state.record(&h, None);
     }
     Ok(Some(out))
 }

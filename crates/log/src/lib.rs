@@ -1,7 +1,9 @@
 //! The partition log: segments, offset and time indexes, recovery, retention, producer state.
 //!
 //! On-disk layout of one partition directory (Kafka's shape):
-//! - `<base>.log` / `.index` / `.timeindex` per segment, base offset as 20 zero-padded digits;
+//! - `<base>.log` / `.index` / `.timeindex` (and `.txnindex` once it holds an ABORT marker) per
+//!   segment, base offset as 20 zero-padded digits, and `<offset>.snapshot` (producer state at
+//!   each roll, `producer_snapshot.rs`);
 //!   `.log` holds client batches byte for byte with only base offset and leader epoch patched
 //!   (plus max timestamp and CRC for LogAppendTime topics).
 //! - `partition.metadata`, `leader-epoch-checkpoint`, `log-start-offset-checkpoint`,
@@ -9,7 +11,8 @@
 //!   closed cleanly). Every one of them carries a format version.
 //!
 //! Module map: `partition` (the write path and accessors), `read`, `timestamp`, `retention`,
-//! `recovery` (open), `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
+//! `recovery` (open), `replay` (producer state and txn indexes from batches), `txn` (markers,
+//! last stable offset, aborted transactions), `txn_index`, `producer_snapshot`, `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
 //! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `durability` (group commit), `error`, `failure` (offline after
 //! a storage error), `replica_append` (follower appends, external high watermark), `truncate`
 //! (cutting a diverged tail).
@@ -31,9 +34,11 @@ mod index_file;
 mod leader_epoch;
 mod offset_index;
 mod partition;
+mod producer_snapshot;
 mod producer_state;
 mod read;
 mod recovery;
+mod replay;
 mod replica_append;
 mod retention;
 mod scan;
@@ -43,6 +48,8 @@ mod tiered;
 mod time_index;
 mod timestamp;
 mod truncate;
+mod txn;
+mod txn_index;
 
 pub use config::LogConfig;
 pub use durability::{Durability, SyncPlan};
@@ -52,3 +59,7 @@ pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
 pub use replica_append::ReplicaAppend;
 pub use tiered::{restore_partition, SegmentInfo};
+pub use txn::{ProducerInfo, TxnMarker};
+pub use txn_index::{
+    collect_aborted, parse_txn_index, AbortedTxn, AbortedTxnEntry, TXN_INDEX_ENTRY_LEN,
+};

@@ -9,14 +9,16 @@
 //!
 //! Write path of [`PartitionLog::append`], in order:
 //! 1. size check; 2. producer idempotence check (duplicates return early, nothing written);
-//! 3. roll if the active segment is full, too old, or its relative offsets would overflow;
+//! 3. roll if the active segment is full, too old, or its relative offsets would overflow
+//!    (a roll writes the producer snapshot `<new base>.snapshot`);
 //! 4. patch base offset and leader epoch (and LogAppendTime + CRC if configured);
 //! 5. positional write to the active `.log`, then sparse index entries;
 //! 6. leader-epoch-checkpoint if the epoch is new;
 //! 7. fsync of log and indexes if the flush policy is due ([`PartitionLog::append`]), or, for
 //!    [`PartitionLog::append_deferred`] (group commit), a note that the batch must wait for an
 //!    fsync done later without the lock (`durability.rs`);
-//! 8. producer state, then the high watermark: a batch that must be durable becomes visible
+//! 8. producer state (and, for an ABORT marker, the active segment's `.txnindex`; `txn.rs`),
+//!    then the high watermark: a batch that must be durable becomes visible
 //!    (fetchable and acknowledged) only after its fsync, so with `flush.messages=1` or durable
 //!    acks=all the high watermark never covers unsynced data.
 //!
@@ -29,8 +31,8 @@
 use std::path::{Path, PathBuf};
 
 use strata_records::{
-    patch_base_offset, patch_leader_epoch, set_log_append_time_parts, BatchHeader, RecordsError,
-    BATCH_HEADER_LEN,
+    patch_base_offset, patch_leader_epoch, set_log_append_time_parts, BatchHeader, EndTxnMarker,
+    RecordsError, BATCH_HEADER_LEN,
 };
 
 use crate::checkpoint::{sync_dir, write_clean_marker, write_leader_epochs, write_log_start};
@@ -117,7 +119,7 @@ pub struct PartitionLog {
 
 /// How an append reaches the disk.
 #[derive(Debug, Clone, Copy)]
-enum SyncMode {
+pub(crate) enum SyncMode {
     /// Fsync inside the append when the flush policy says so.
     Inline,
     /// Leave fsyncs to a group-commit flusher; hold the batch if it must be durable.
@@ -180,7 +182,14 @@ impl PartitionLog {
         }
         let (head, body) = batch.split_at_mut(BATCH_HEADER_LEN);
         let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
-        let info = self.append_parts(&mut patched, body, leader_epoch, now_ms, SyncMode::Inline)?;
+        let info = self.append_parts(
+            &mut patched,
+            body,
+            leader_epoch,
+            now_ms,
+            SyncMode::Inline,
+            None,
+        )?;
         head.copy_from_slice(&patched);
         Ok(info)
     }
@@ -225,17 +234,19 @@ impl PartitionLog {
         }
         let (head, body) = batch.split_at(BATCH_HEADER_LEN);
         let mut patched: [u8; BATCH_HEADER_LEN] = head.try_into().expect("split at header length");
-        self.append_parts(&mut patched, body, leader_epoch, now_ms, mode)
+        self.append_parts(&mut patched, body, leader_epoch, now_ms, mode, None)
     }
 
-    /// The write path for a batch held as its header (patched in place) and the rest.
-    fn append_parts(
+    /// The write path for a batch held as its header (patched in place) and the rest. A
+    /// control batch is accepted only with its `marker` (the coordinator's path, `txn.rs`).
+    pub(crate) fn append_parts(
         &mut self,
         head: &mut [u8; BATCH_HEADER_LEN],
         body: &[u8],
         leader_epoch: i32,
         now_ms: i64,
         mode: SyncMode,
+        marker: Option<EndTxnMarker>,
     ) -> Result<AppendInfo, LogError> {
         let total = head.len() + body.len();
         if total > self.config.max_message_bytes {
@@ -247,6 +258,9 @@ impl PartitionLog {
         let header = BatchHeader::parse(head)?;
         if header.total_len() != total || header.last_offset_delta < 0 {
             return Err(RecordsError::InvalidRecord("append expects exactly one batch").into());
+        }
+        if header.is_control() != marker.is_some() {
+            return Err(RecordsError::InvalidRecord("clients may not send control batches").into());
         }
         if let SequenceCheck::Duplicate {
             base_offset,
@@ -274,7 +288,7 @@ impl PartitionLog {
             Err(e) => return Err(self.fail_on_io("roll", e)),
         };
         let position = self.active().size;
-        match self.write_batch(head, body, leader_epoch, now_ms, mode) {
+        match self.write_batch(head, body, leader_epoch, now_ms, mode, marker) {
             Ok(mut info) => {
                 info.sealed_unsynced = rolled && !sync_seal;
                 Ok(info)
@@ -296,6 +310,7 @@ impl PartitionLog {
         leader_epoch: i32,
         now_ms: i64,
         mode: SyncMode,
+        marker: Option<EndTxnMarker>,
     ) -> Result<AppendInfo, (&'static str, LogError)> {
         let base_offset = self.log_end_offset();
         patch_base_offset(head, base_offset);
@@ -337,7 +352,8 @@ impl PartitionLog {
         };
         // Only now may readers and acks see the batch, and a batch that must be durable only
         // once an fsync covers it: the high watermark never covers such data unsynced.
-        self.producers.record(&header);
+        self.record_in_producer_state(&header, marker)
+            .map_err(|e| ("txn-index", e))?;
         self.note_appended(must_sync);
         Ok(AppendInfo {
             base_offset,
@@ -395,6 +411,10 @@ impl PartitionLog {
             self.advance_durable(base);
         }
         let segment = Segment::create(&self.dir, base)?;
+        // The producer state at the sealed segment's end: it travels with the segment to the
+        // remote tier and seeds a replay after a crash (`producer_snapshot.rs`).
+        self.producers
+            .write_segment_snapshot(&self.dir, base, sync_seal)?;
         if sync_seal {
             sync_dir(&self.dir)?;
         } else {
@@ -467,11 +487,6 @@ impl PartitionLog {
     /// High watermark: the log end offset for a single replica, except while appends wait for
     /// the fsync that makes them durable (`durability.rs`).
     pub fn high_watermark(&self) -> i64 {
-        self.high_watermark
-    }
-
-    /// Last stable offset; equal to the high watermark until transactions exist.
-    pub fn last_stable_offset(&self) -> i64 {
         self.high_watermark
     }
 

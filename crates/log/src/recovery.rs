@@ -19,8 +19,10 @@
 //!    it, so in practice only a write that failed mid-batch (disk full) leaves such a tail.
 //! 5. Log start offset = max(checkpoint, first segment base), capped at the log end.
 //! 6. Leader epochs: drop entries beyond the log end or below the log start.
-//! 7. Producer state: the snapshot if the shutdown was clean and it matches the log end,
-//!    otherwise a scan of every batch header.
+//! 7. Producer state: `producer-state.json` if the shutdown was clean and it matches the log
+//!    end; otherwise a replay from the latest per-segment snapshot (or the first segment) that
+//!    also rebuilds the `.txnindex` entries of the replayed segments (`replay.rs`). Snapshots
+//!    above the log end or below the first segment are deleted.
 //! 8. Remove `.clean_shutdown` (a crash from here on forces recovery on the next open).
 
 use std::fs;
@@ -33,8 +35,8 @@ use crate::checkpoint::{
 use crate::error::IoContext;
 use crate::leader_epoch::LeaderEpochCache;
 use crate::partition::OpenReport;
+use crate::producer_snapshot::delete_segment_snapshots_outside;
 use crate::producer_state::ProducerState;
-use crate::scan::HeaderScanner;
 use crate::segment::{file_name, OpenMode, Segment};
 use crate::{LogConfig, LogError, PartitionLog};
 
@@ -128,9 +130,10 @@ pub(crate) fn open(
         Some(state) => state,
         None => {
             report.producer_state_rebuilt = true;
-            rebuild_producer_state(&segments)?
+            crate::replay::rebuild(dir, &mut segments)?
         }
     };
+    delete_segment_snapshots_outside(dir, first_base, log_end)?;
 
     remove_optional(dir, CLEAN_SHUTDOWN)?;
     sync_dir(dir)?;
@@ -182,7 +185,7 @@ fn list_segments(dir: &Path) -> Result<Vec<i64>, LogError> {
         };
         match ext {
             "log" => logs.push(base),
-            "index" | "timeindex" => indexes.push((base, name)),
+            "index" | "timeindex" | "txnindex" => indexes.push((base, name)),
             _ => {}
         }
     }
@@ -204,19 +207,8 @@ fn move_aside(dir: &Path, bases: &[i64]) -> Result<usize, LogError> {
         fs::rename(&from, &to).ctx(|| format!("move aside {}", from.display()))?;
         remove_optional(dir, &file_name(base, "index"))?;
         remove_optional(dir, &file_name(base, "timeindex"))?;
+        remove_optional(dir, &file_name(base, "txnindex"))?;
     }
     sync_dir(dir)?;
     Ok(bases.len())
-}
-
-/// Replays every batch header into a fresh producer state.
-pub(crate) fn rebuild_producer_state(segments: &[Segment]) -> Result<ProducerState, LogError> {
-    let mut state = ProducerState::default();
-    for segment in segments {
-        for item in HeaderScanner::new(segment.file(), 0, segment.size) {
-            let (_, header) = item?;
-            state.record(&header);
-        }
-    }
-    Ok(state)
 }

@@ -8,7 +8,8 @@
 //!   hold; otherwise nothing of the buffer is written (CORRUPT_MESSAGE / INVALID_RECORD).
 //!   `max.message.bytes` is the leader's check, not the follower's (as in Kafka);
 //! - the leader-epoch cache learns each batch's epoch, the producer state each batch's
-//!   producer, as on the leader;
+//!   producer and transaction (markers included: an ABORT adds the `.txnindex` entry), as on
+//!   the leader;
 //! - it never fsyncs under the caller's lock: with `durability` set to fsync the returned
 //!   `sync_end` tells the caller (the group-commit flusher) how far to sync before this copy
 //!   may count toward the high watermark (`strata.replica.fsync`, Redpanda's rule);
@@ -100,6 +101,12 @@ impl PartitionLog {
         header: &BatchHeader,
         now_ms: i64,
     ) -> Result<(), (&'static str, LogError)> {
+        // Read before the write: a marker that does not parse writes nothing.
+        let marker = if header.is_control() {
+            strata_records::parse_end_txn_marker(batch).map_err(|e| ("marker", e.into()))?
+        } else {
+            None
+        };
         let interval = self.config.index_interval_bytes as u64;
         let active = self
             .segments
@@ -115,7 +122,8 @@ impl PartitionLog {
             crate::checkpoint::write_leader_epochs(&self.dir, self.epochs.entries())
                 .map_err(|e| ("leader-epoch-checkpoint", e))?;
         }
-        self.producers.record(header);
+        self.record_in_producer_state(header, marker)
+            .map_err(|e| ("txn-index", e))?;
         self.unflushed_messages = self
             .unflushed_messages
             .saturating_add(header.records_count.max(0) as u64);

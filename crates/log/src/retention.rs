@@ -1,6 +1,7 @@
 //! Deleting old data: retention by time and size, and DeleteRecords.
 //!
-//! Invariants: only whole sealed segments are deleted, oldest first, never the active one; a
+//! Invariants: only whole sealed segments are deleted (with their `.txnindex` and the producer
+//! snapshots below the new first segment), oldest first, never the active one; a
 //! segment goes only when every earlier segment goes too. The log start offset only moves
 //! forward and is checkpointed (atomically) whenever it moves. Deleted files may still be
 //! open in `ReadSlice`s; their data stays readable through those handles.
@@ -116,6 +117,7 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), base = segment.base_offset, "deleting uploaded local segment");
             segment.delete_files()?;
         }
+        self.delete_snapshots_below_first_segment()?;
         sync_dir(&self.dir)
     }
 
@@ -164,7 +166,15 @@ impl PartitionLog {
             tracing::info!(dir = %self.dir.display(), base = segment.base_offset, "deleting segment");
             segment.delete_files()?;
         }
+        self.delete_snapshots_below_first_segment()?;
         sync_dir(&self.dir)
+    }
+
+    /// Producer snapshots below the first segment belong to deleted segments; the one at its
+    /// base stays (it seeds a replay of what is left).
+    fn delete_snapshots_below_first_segment(&self) -> Result<(), LogError> {
+        let first = self.segments[0].base_offset;
+        crate::producer_snapshot::delete_segment_snapshots_outside(&self.dir, first, i64::MAX)
     }
 
     fn advance_log_start(&mut self, log_start: i64) -> Result<(), LogError> {

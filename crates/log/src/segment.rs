@@ -1,5 +1,5 @@
-//! One segment: `<base>.log` plus its `.index` and `.timeindex`, named by the base offset as
-//! 20 zero-padded digits.
+//! One segment: `<base>.log` plus its `.index`, `.timeindex` and (once it holds an ABORT marker)
+//! `.txnindex` (`txn_index.rs`), named by the base offset as 20 zero-padded digits.
 //!
 //! Invariants:
 //! - `base_offset` is the offset of the first batch ever written to the segment; batches are
@@ -26,6 +26,7 @@ use crate::offset_index::OffsetIndex;
 use crate::scan::HeaderScanner;
 use crate::segment_scan::{scan_segment, SegmentScan};
 use crate::time_index::TimeIndex;
+use crate::txn_index::TxnIndex;
 use crate::LogError;
 
 /// File name of a segment file: base offset as 20 digits plus extension.
@@ -70,6 +71,8 @@ pub(crate) struct Segment {
     bytes_since_index: u64,
     /// When the segment's age for `segment.ms` started (None while empty).
     pub(crate) rolling_base_ms: Option<i64>,
+    /// Aborted transactions whose ABORT marker is in this segment.
+    pub(crate) txn_index: TxnIndex,
 }
 
 impl Segment {
@@ -89,6 +92,8 @@ impl Segment {
             offset_of_max_timestamp: base_offset,
             ..SegmentScan::default()
         };
+        let txn_index = TxnIndex::empty(dir.join(file_name(base_offset, "txnindex")));
+        txn_index.delete_file()?;
         Self::from_scan(dir, base_offset, log_path, file, true, scan)
     }
 
@@ -177,6 +182,7 @@ impl Segment {
             offset_of_max_timestamp: scan.offset_of_max_timestamp,
             bytes_since_index: scan.bytes_since_index,
             rolling_base_ms: scan.first_batch_max_timestamp,
+            txn_index: TxnIndex::load(dir.join(file_name(base_offset, "txnindex")))?,
         })
     }
 
@@ -244,6 +250,7 @@ impl Segment {
             offset_of_max_timestamp: offset_of_max,
             bytes_since_index: size - tail_start,
             rolling_base_ms,
+            txn_index: TxnIndex::load(dir.join(file_name(base_offset, "txnindex")))?,
         }))
     }
 
@@ -293,7 +300,8 @@ impl Segment {
             self.dirty = false;
         }
         self.offset_index.flush()?;
-        self.time_index.flush()
+        self.time_index.flush()?;
+        self.txn_index.flush()
     }
 
     /// Seals the segment: final time index entry, fsync, trimmed indexes, read-only handle.
@@ -324,6 +332,9 @@ impl Segment {
             self.time_index
                 .maybe_append(self.max_timestamp, self.offset_of_max_timestamp)?;
         }
+        // Rare (only segments holding ABORT markers) and small: always synced at the seal, so a
+        // sealed segment's aborted transactions are durable before the roll's producer snapshot.
+        self.txn_index.flush()?;
         let mut unsynced = Vec::new();
         if sync {
             self.flush()?;
@@ -355,6 +366,7 @@ impl Segment {
             self.log_path.as_path(),
             self.offset_index.path(),
             self.time_index.path(),
+            self.txn_index.path(),
         ] {
             match std::fs::remove_file(path) {
                 Ok(()) => {}
@@ -376,6 +388,11 @@ impl Segment {
     /// Scans headers from the offset index position for `offset` to the end of the segment.
     pub(crate) fn scan_from_offset(&self, offset: i64) -> HeaderScanner<'_> {
         HeaderScanner::new(&self.file, self.offset_index.lookup(offset), self.size)
+    }
+
+    /// File position to start a forward scan for `offset` at (from the offset index).
+    pub(crate) fn index_position(&self, offset: i64) -> u64 {
+        self.offset_index.lookup(offset)
     }
 
     /// The batch containing `offset` (the first whose last offset is `>= offset`), if any.

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use std::path::Path;
 
 use crate::checkpoint::write_log_start;
+use crate::producer_snapshot::segment_snapshot_path;
 use crate::segment::file_name;
 use crate::{LogConfig, LogError, PartitionLog};
 
@@ -34,6 +35,10 @@ pub struct SegmentInfo {
     pub offset_index_path: PathBuf,
     /// Path of the `.timeindex` file.
     pub time_index_path: PathBuf,
+    /// Path of the `.txnindex` file, if the segment holds ABORT markers.
+    pub txn_index_path: Option<PathBuf>,
+    /// Path of the producer snapshot taken at this segment's end (`<end>.snapshot`), if any.
+    pub producer_snapshot_path: Option<PathBuf>,
 }
 
 impl PartitionLog {
@@ -50,6 +55,10 @@ impl PartitionLog {
                 log_path: s.log_path().to_path_buf(),
                 offset_index_path: self.dir.join(file_name(s.base_offset, "index")),
                 time_index_path: self.dir.join(file_name(s.base_offset, "timeindex")),
+                txn_index_path: (!s.txn_index.entries().is_empty())
+                    .then(|| s.txn_index.path().to_path_buf()),
+                producer_snapshot_path: Some(segment_snapshot_path(&self.dir, s.next_offset))
+                    .filter(|p| p.exists()),
             })
             .collect()
     }
@@ -91,7 +100,13 @@ impl PartitionLog {
             .iter()
             .filter(|h| h.base_offset < local_start)
         {
-            self.producers.record(h);
+            self.producers.record(h, None);
+        }
+        let seeded = self
+            .producers
+            .write_segment_snapshot(&self.dir, local_start, true);
+        if let Err(e) = seeded {
+            return Err(self.fail_on_io("restart from the remote tier", e));
         }
         let start = log_start.clamp(0, local_start.max(0));
         if let Err(e) = write_log_start(&self.dir, start) {
@@ -136,8 +151,11 @@ pub fn restore_partition(
     write_log_start(dir, next_offset)?;
     let mut log = PartitionLog::open(dir, topic_id, config.clone(), now_ms)?;
     for h in producer_history {
-        log.producers.record(h);
+        log.producers.record(h, None);
     }
+    // Also the seed of a replay after a crash (there is nothing local to replay from).
+    log.producers
+        .write_segment_snapshot(dir, next_offset, true)?;
     // Closing writes the producer snapshot as of `next_offset` with the clean marker, so the
     // reopen below (and the broker's) loads it instead of rescanning (there is nothing local).
     log.close()?;

@@ -7,7 +7,9 @@
 //! - segments that start at or past the new end are deleted; the log always keeps one segment,
 //!   and the one the cut falls in becomes the (writable) active segment, its file cut, its
 //!   indexes rebuilt by a scan, and fsynced, so a crash cannot bring the cut batches back;
-//! - the producer state is rebuilt from the remaining batch headers, and the leader-epoch cache
+//! - the producer state and the `.txnindex` entries are rebuilt by replaying the remaining
+//!   batches from the latest producer snapshot at or below the new end (later snapshots are
+//!   deleted; `replay.rs`), and the leader-epoch cache
 //!   drops every epoch that starts at or after the new end (checkpointed);
 //! - the high watermark, the durable end, held appends and the recovery point never exceed the
 //!   new end;
@@ -18,8 +20,8 @@
 //! `truncateFullyAndStartAt`), for a follower whose log end lies below its leader's log start (a
 //! new replica of a partition whose oldest records retention or DeleteRecords removed): every
 //! segment is deleted, an empty active segment starts at the new offset, which becomes the log
-//! start, log end, high watermark and recovery point; producer state and leader epochs are
-//! forgotten. Order on disk: segments deleted, new segment created, log-start checkpoint, empty
+//! start, log end, high watermark and recovery point; producer state, producer snapshots and
+//! leader epochs are forgotten. Order on disk: segments deleted, new segment created, log-start checkpoint, empty
 //! leader-epoch checkpoint, directory fsync — a crash in between reopens as an empty log at the
 //! old or the new start, and the follower resets again.
 //!
@@ -30,6 +32,7 @@ use std::fs::OpenOptions;
 use crate::checkpoint::{sync_dir, write_leader_epochs, write_log_start};
 use crate::error::IoContext;
 use crate::leader_epoch::LeaderEpochCache;
+use crate::producer_snapshot::delete_segment_snapshots_outside;
 use crate::producer_state::ProducerState;
 use crate::segment::{OpenMode, Segment};
 use crate::{LogError, PartitionLog};
@@ -76,6 +79,7 @@ impl PartitionLog {
         self.epochs = LeaderEpochCache::new(Vec::new());
         write_leader_epochs(&self.dir, self.epochs.entries())?;
         sync_dir(&self.dir)?;
+        delete_segment_snapshots_outside(&self.dir, i64::MAX, i64::MIN)?;
         self.producers = ProducerState::default();
         self.high_watermark = offset;
         self.durable_end = offset;
@@ -121,7 +125,11 @@ impl PartitionLog {
         sync_dir(&self.dir)?;
 
         let end = self.log_end_offset();
-        self.producers = crate::recovery::rebuild_producer_state(&self.segments)?;
+        let first_base = self.segments[0].base_offset;
+        delete_segment_snapshots_outside(&self.dir, first_base, end)?;
+        // Replays from the latest snapshot at or below the new end; also drops the `.txnindex`
+        // entries of cut markers.
+        self.producers = crate::replay::rebuild(&self.dir, &mut self.segments)?;
         if self.epochs.truncate_from_end(end) {
             write_leader_epochs(&self.dir, self.epochs.entries())?;
         }

@@ -326,9 +326,21 @@ fn v1_partition_opens_cleanly_with_exact_state() {
     expected.remove("producer-state.json");
     assert_eq!(read_dir_files(&dir), expected);
 
-    // Closing again writes the same files back.
+    // Closing again writes the same files back, except the producer snapshot: it is written
+    // as version 2 (the v1 producer gains the v2 defaults; see migrations/UPGRADING.md).
     log.close().unwrap();
-    assert_eq!(read_dir_files(&dir), golden);
+    let mut closed = read_dir_files(&dir);
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&closed.remove("producer-state.json").unwrap()).unwrap();
+    assert_eq!(snapshot["version"], 2);
+    assert_eq!(snapshot["end_offset"], 13);
+    assert_eq!(snapshot["producers"][0]["producer_id"], PID);
+    assert_eq!(snapshot["producers"][0]["coordinator_epoch"], -1);
+    assert_eq!(snapshot["producers"][0]["last_timestamp"], -1);
+    assert!(snapshot["producers"][0].get("txn_first_offset").is_none());
+    let mut golden_rest = golden;
+    golden_rest.remove("producer-state.json");
+    assert_eq!(closed, golden_rest);
 }
 
 #[test]
@@ -473,14 +485,19 @@ fn v1_partition_metadata_checks_topic_id() {
 }
 
 /// Writing the golden batches with the golden config into an empty directory produces every
-/// golden file byte for byte (guards the writer side of every v1 format).
+/// golden file byte for byte (guards the writer side of every v1 format), except the producer
+/// snapshots, which are version 2 since transactions (`producer-state.json`, and the
+/// `<offset>.snapshot` of the roll; golden files under `migrations/golden/v2/partition`).
 #[test]
 fn v1_writer_output_is_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("fresh-0");
     write_golden_partition(&dir);
-    let fresh = read_dir_files(&dir);
-    let golden = read_dir_files(&golden_dir());
+    let mut fresh = read_dir_files(&dir);
+    let mut golden = read_dir_files(&golden_dir());
+    fresh.remove("producer-state.json");
+    golden.remove("producer-state.json");
+    assert!(fresh.remove(&seg(8, "snapshot")).is_some());
     assert_eq!(
         fresh.keys().collect::<Vec<_>>(),
         golden.keys().collect::<Vec<_>>()

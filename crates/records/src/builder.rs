@@ -87,19 +87,19 @@ fn codec_bits(codec: Compression) -> i16 {
     }
 }
 
-struct HeaderSpec {
-    attributes: i16,
-    last_offset_delta: i32,
-    base_ts: i64,
-    max_ts: i64,
-    producer_id: i64,
-    producer_epoch: i16,
-    base_sequence: i32,
-    records_count: i32,
+pub(crate) struct HeaderSpec {
+    pub(crate) attributes: i16,
+    pub(crate) last_offset_delta: i32,
+    pub(crate) base_ts: i64,
+    pub(crate) max_ts: i64,
+    pub(crate) producer_id: i64,
+    pub(crate) producer_epoch: i16,
+    pub(crate) base_sequence: i32,
+    pub(crate) records_count: i32,
 }
 
 /// Concatenates a header and a records section and fills in length and CRC.
-fn assemble(h: &HeaderSpec, section: &[u8]) -> Vec<u8> {
+pub(crate) fn assemble(h: &HeaderSpec, section: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(BATCH_HEADER_LEN + section.len());
     out.extend_from_slice(&0i64.to_be_bytes());
     let batch_length = (BATCH_HEADER_LEN - 12 + section.len()) as i32;
@@ -132,7 +132,7 @@ fn write_bytes(out: &mut Vec<u8>, field: Option<&[u8]>) {
 }
 
 /// Encodes the uncompressed records section.
-fn encode_records(records: &[NewRecord<'_>]) -> Vec<u8> {
+pub(crate) fn encode_records(records: &[NewRecord<'_>]) -> Vec<u8> {
     let mut out = Vec::new();
     for (i, record) in records.iter().enumerate() {
         let mut body = vec![0u8]; // attributes

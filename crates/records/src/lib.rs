@@ -15,6 +15,7 @@
 
 mod builder;
 mod codec;
+mod control;
 mod crc;
 mod decode;
 mod error;
@@ -30,6 +31,7 @@ mod varint;
 
 pub use builder::{build_batch, BatchSpec, NewRecord};
 pub use codec::MAX_DECOMPRESSED_BYTES;
+pub use control::{build_end_txn_marker, parse_end_txn_marker, EndTxnMarker};
 pub use crc::compute_crc;
 pub use decode::{decode_records, DecodedRecord};
 pub use error::RecordsError;

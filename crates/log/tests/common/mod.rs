@@ -52,3 +52,13 @@ pub(crate) fn small_segments(segment_bytes: u64) -> LogConfig {
         ..LogConfig::default()
     }
 }
+
+/// A transactional batch (attribute bit 4) of `records` records, with a valid CRC.
+pub(crate) fn txn(pid: i64, epoch: i16, seq: i32, records: usize) -> Vec<u8> {
+    let mut out = idem(pid, epoch, seq, records);
+    let attrs = i16::from_be_bytes([out[21], out[22]]) | 0x10;
+    out[21..23].copy_from_slice(&attrs.to_be_bytes());
+    let crc = strata_records::compute_crc(&out);
+    out[17..21].copy_from_slice(&crc.to_be_bytes());
+    out
+}
