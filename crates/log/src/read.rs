@@ -23,6 +23,9 @@ pub struct ReadSlice {
     pub len: usize,
     /// Base offset of the first batch, or the requested offset when empty.
     pub first_offset: i64,
+    /// One past the last offset of the last batch, or the requested offset when empty (the
+    /// upper bound of the aborted transactions a read_committed fetch reports with it).
+    pub end_offset: i64,
 }
 
 impl ReadSlice {
@@ -84,6 +87,7 @@ impl PartitionLog {
             position: segment.size,
             len: 0,
             first_offset: offset,
+            end_offset: offset,
         };
         if offset >= upper_bound {
             return Ok(slice);
@@ -104,6 +108,7 @@ impl PartitionLog {
                 break;
             }
             slice.len += len;
+            slice.end_offset = header.last_offset() + 1;
         }
         Ok(slice)
     }

@@ -14,7 +14,9 @@
 //!    see `tier_restart.rs`) rather than the bucket's history through this leader; otherwise the log returns the batch containing
 //!    `fetch_offset` and following whole batches, up to `partition_max_bytes` and the response's
 //!    remaining `max_bytes`, and never past the high watermark (the last stable offset for
-//!    `read_committed`, equal to it until transactions exist); the first non-empty partition
+//!    `read_committed`, which also gets the aborted transactions overlapping the returned
+//!    batches from the segments' `.txnindex`; every answer reports the LSO, which librdkafka
+//!    needs even for read_uncommitted); the first non-empty partition
 //!    always gets at least one whole batch, even above the limits;
 //!    a partition whose offset is below the local log start (tiered away) is read from the
 //!    bucket after this local pass, on the tier's own bounded pool, with the budget it was
@@ -332,6 +334,17 @@ fn read_all(
             let max = if first_served { limit } else { limit.max(1) };
             match log.read(p.fetch_offset, max, upper) {
                 Ok(slice) => {
+                    if req.isolation_level == 1 && replica < 0 && !slice.is_empty() {
+                        // The aborted transactions overlapping the returned batches (Kafka's
+                        // upper bound: the offset after the last returned batch).
+                        let aborted = log.aborted_transactions(p.fetch_offset, slice.end_offset);
+                        data.aborted_transactions = Some(
+                            aborted
+                                .into_iter()
+                                .map(|a| (a.producer_id, a.first_offset))
+                                .collect(),
+                        );
+                    }
                     drop(log);
                     if first_served && slice.len > limit {
                         data.records = Payload::Bytes(bytes::Bytes::new());

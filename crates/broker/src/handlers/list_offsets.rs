@@ -2,7 +2,8 @@
 //! the first offset whose record timestamp is at least T.
 //!
 //! "Latest" is the high watermark for read_uncommitted and the last stable offset for
-//! read_committed (equal until transactions exist). "Earliest" is the log start across tiers;
+//! read_committed; a local timestamp or max-timestamp lookup answers only an offset below that
+//! bound (Kafka's `lastFetchableOffset`), else no offset. "Earliest" is the log start across tiers;
 //! "earliest local" the first offset on local disk. Timestamp lookups search the remote tier
 //! first for offsets below the local start, then the local log.
 
@@ -119,19 +120,22 @@ fn answer(
     };
     let epoch = part.leader_epoch();
     let log = part.log();
+    // Kafka's `lastFetchableOffset`: what the asker's isolation level may read.
+    let fetchable = if read_committed {
+        log.last_stable_offset()
+    } else {
+        log.high_watermark()
+    };
     let found = match timestamp {
-        LATEST => Ok(Some((
-            if read_committed {
-                log.last_stable_offset()
-            } else {
-                log.high_watermark()
-            },
-            -1,
-        ))),
+        LATEST => Ok(Some((fetchable, -1))),
         EARLIEST => Ok(Some((log.log_start_offset(), -1))),
         EARLIEST_LOCAL => Ok(Some((log.local_log_start_offset(), -1))),
-        MAX_TIMESTAMP => log.max_timestamp(),
-        t if t >= 0 => log.offset_for_timestamp(t),
+        MAX_TIMESTAMP => log
+            .max_timestamp()
+            .map(|found| found.filter(|&(offset, _)| offset < fetchable)),
+        t if t >= 0 => log
+            .offset_for_timestamp(t)
+            .map(|found| found.filter(|&(offset, _)| offset < fetchable)),
         _ => Ok(None),
     };
     match found {

@@ -23,6 +23,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_producers;
 mod describe_quorum;
 mod elect_leaders;
 mod fetch;
@@ -34,6 +35,7 @@ mod leave_group;
 mod list_groups;
 mod list_offsets;
 mod list_partition_reassignments;
+mod marker_append;
 mod metadata;
 mod offset_commit;
 mod offset_delete;
@@ -41,6 +43,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod sync_group;
+pub(crate) mod write_txn_markers;
 
 tokio::task_local! {
     /// The peer address of the connection whose request is being handled (set by `connection`).
@@ -145,6 +148,12 @@ pub(crate) async fn dispatch(
         RequestKind::InitProducerId(r) => {
             ResponseKind::InitProducerId(init_producer_id::handle(broker, r))
         }
+        RequestKind::WriteTxnMarkers(r) => {
+            ResponseKind::WriteTxnMarkers(write_txn_markers::handle(broker, r).await)
+        }
+        RequestKind::DescribeProducers(r) => {
+            ResponseKind::DescribeProducers(describe_producers::handle(broker, r))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
         }
@@ -185,3 +194,5 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 mod offline_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod txn_tests;

@@ -271,6 +271,24 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
                         ]),
                 ]),
         ),
+        ApiKey::WriteTxnMarkers => {
+            RequestKind::WriteTxnMarkers(WriteTxnMarkersRequest::default().with_markers(vec![
+                write_txn_markers_request::WritableTxnMarker::default()
+                    .with_producer_id(ProducerId(1))
+                    .with_topics(vec![
+                        write_txn_markers_request::WritableTxnMarkerTopic::default()
+                            .with_name(name(topic))
+                            .with_partition_indexes(vec![0]),
+                    ]),
+            ]))
+        }
+        ApiKey::DescribeProducers => {
+            RequestKind::DescribeProducers(DescribeProducersRequest::default().with_topics(vec![
+                describe_producers_request::TopicRequest::default()
+                    .with_name(name(topic))
+                    .with_partition_indexes(vec![0]),
+            ]))
+        }
         other => panic!("no default request for {other:?}"),
     }
 }
