@@ -83,12 +83,16 @@ pub struct Broker {
     pub flusher: crate::flusher::Flusher,
     shutdown_tx: watch::Sender<bool>,
     /// The consumer-group coordinator of the `__consumer_offsets` partitions this broker
-    /// leads (`offsets_topic.rs`).
+    /// leads (`internal_topics.rs`).
     pub group: Arc<strata_group::GroupCoordinator>,
+    /// The transaction coordinator of the `__transaction_state` partitions this broker leads
+    /// (`internal_topics.rs`).
+    pub txn: Arc<strata_txn::TxnCoordinator>,
     tier: std::sync::OnceLock<Arc<strata_tier::Tier>>,
     producer_epochs: Mutex<ProducerEpochs>,
-    /// `__consumer_offsets` creation was started (`offsets_topic::request`).
-    pub(crate) offsets_topic_requested: std::sync::atomic::AtomicBool,
+    /// Creation of each internal topic was started (`internal_topics::request`), indexed by
+    /// `InternalTopic as usize`.
+    pub(crate) internal_topics_requested: [std::sync::atomic::AtomicBool; 2],
 }
 
 impl Broker {
@@ -155,6 +159,12 @@ impl Broker {
             group_config.offsets_topic_num_partitions = t.partitions;
         }
         let group = strata_group::GroupCoordinator::new(group_config, oracle.clone());
+        let mut txn_config = config.txn.clone();
+        if let Some(t) = image.topic(strata_txn::TRANSACTION_STATE_TOPIC) {
+            txn_config.num_partitions = t.partitions;
+        }
+        let txn_host = crate::txn_markers::BrokerTxnHost::new();
+        let txn = strata_txn::TxnCoordinator::new(txn_config, txn_host.clone());
         let (shutdown_tx, _) = watch::channel(false);
         let flusher = crate::flusher::Flusher::start("data")
             .map_err(|e| BrokerError::io("start the flusher thread".to_string(), e))?;
@@ -169,13 +179,15 @@ impl Broker {
             flusher,
             shutdown_tx,
             group,
+            txn,
             tier: std::sync::OnceLock::new(),
             producer_epochs: Mutex::new(ProducerEpochs::default()),
-            offsets_topic_requested: std::sync::atomic::AtomicBool::new(false),
+            internal_topics_requested: Default::default(),
         });
         oracle.attach(&broker);
-        crate::offsets_topic::ensure_if_present(&broker);
-        crate::offsets_topic::follow_all(&broker);
+        txn_host.attach(&broker);
+        crate::internal_topics::ensure_if_present(&broker);
+        crate::internal_topics::follow_all(&broker);
         Ok(broker)
     }
 
@@ -398,8 +410,10 @@ impl Broker {
     /// partition, not to this copy. The caller holds `changes`.
     pub(crate) fn remove_local_partition(&self, topic: &str, p: i32) -> Result<(), BrokerError> {
         let tp = (topic.to_string(), p);
-        if topic == strata_group::OFFSETS_TOPIC {
-            self.group.resign(p);
+        match crate::internal_topics::InternalTopic::of(topic) {
+            Some(crate::internal_topics::InternalTopic::Offsets) => self.group.resign(p),
+            Some(crate::internal_topics::InternalTopic::Transactions) => self.txn.resign(p),
+            None => {}
         }
         let removed = self
             .partitions
@@ -711,6 +725,9 @@ impl Broker {
             map.drain().map(|(_, p)| p).collect()
         };
         let mut first_err = None;
+        if let Err(e) = self.txn.close() {
+            tracing::error!(error = %e, "closing __transaction_state failed");
+        }
         if let Err(e) = self.group.close() {
             tracing::error!(error = %e, "closing __consumer_offsets failed");
             first_err.get_or_insert(BrokerError::Config(format!(

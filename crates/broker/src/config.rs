@@ -87,6 +87,13 @@ pub struct BrokerConfig {
     /// `offsets.commit.timeout.ms` (5000): how long an offset commit (or any coordinator
     /// write) waits for the ISR of its `__consumer_offsets` partition.
     pub offsets_commit_timeout_ms: u64,
+    /// `transaction.state.log.replication.factor` (3): replicas of `__transaction_state`,
+    /// capped at the number of voters.
+    pub transaction_state_replication_factor: i16,
+    /// The transaction coordinator's settings (`transaction.state.log.num.partitions`,
+    /// `transaction.max.timeout.ms`,
+    /// `transaction.abort.timed.out.transaction.cleanup.interval.ms`).
+    pub txn: strata_txn::TxnConfig,
     /// `broker.heartbeat.interval.ms`: how often a broker tells the controller it is alive.
     pub broker_heartbeat_interval_ms: u64,
     /// `broker.session.timeout.ms`: a broker silent this long is fenced.
@@ -136,6 +143,13 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("offsets.topic.num.partitions", "50"),
     ("offsets.topic.replication.factor", "3"),
     ("offsets.commit.timeout.ms", "5000"),
+    ("transaction.state.log.replication.factor", "3"),
+    ("transaction.state.log.num.partitions", "50"),
+    ("transaction.max.timeout.ms", "900000"),
+    (
+        "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+        "10000",
+    ),
     ("offset.metadata.max.bytes", "4096"),
 ];
 
@@ -184,6 +198,18 @@ impl BrokerConfig {
             replica_lag_time_max_ms: parse(&raw, "replica.lag.time.max.ms")?,
             offsets_topic_replication_factor: parse(&raw, "offsets.topic.replication.factor")?,
             offsets_commit_timeout_ms: parse(&raw, "offsets.commit.timeout.ms")?,
+            transaction_state_replication_factor: parse(
+                &raw,
+                "transaction.state.log.replication.factor",
+            )?,
+            txn: strata_txn::TxnConfig {
+                num_partitions: parse(&raw, "transaction.state.log.num.partitions")?,
+                max_timeout_ms: parse(&raw, "transaction.max.timeout.ms")?,
+                abort_check_interval_ms: parse(
+                    &raw,
+                    "transaction.abort.timed.out.transaction.cleanup.interval.ms",
+                )?,
+            },
             broker_heartbeat_interval_ms: parse(&raw, "broker.heartbeat.interval.ms")?,
             broker_session_timeout_ms: parse(&raw, "broker.session.timeout.ms")?,
             auto_leader_rebalance: parse(&raw, "auto.leader.rebalance.enable")?,
@@ -225,6 +251,12 @@ impl BrokerConfig {
         }
         if cfg.num_partitions < 1 {
             return Err("num.partitions must be at least 1".into());
+        }
+        if cfg.transaction_state_replication_factor < 1 || cfg.txn.num_partitions < 1 {
+            return Err(
+                "transaction.state.log.replication.factor and transaction.state.log.num.partitions must be at least 1"
+                    .to_string(),
+            );
         }
         if cfg.offsets_topic_replication_factor < 1 {
             return Err("offsets.topic.replication.factor must be at least 1".into());

@@ -132,7 +132,7 @@ fn follow_leadership(broker: &Arc<Broker>, image: &MetadataState) {
             part.refresh_high_watermark();
         }
         broker.sync_fetcher(&part);
-        crate::offsets_topic::follow(broker, &part);
+        crate::internal_topics::follow(broker, &part);
     }
     broker.drop_stale_fetchers();
 }

@@ -143,8 +143,8 @@ pub(crate) struct ClusterClient {
     /// Each broker's Kafka address, `HOST:PORT`, from Metadata and FindCoordinator.
     addrs: BTreeMap<i32, String>,
     conns: BTreeMap<i32, KafkaClient>,
-    /// Coordinators found, by group id.
-    coordinators: BTreeMap<String, i32>,
+    /// Coordinators found, by (FindCoordinator key type, key).
+    coordinators: BTreeMap<(i8, String), i32>,
 }
 
 impl ClusterClient {
@@ -251,17 +251,23 @@ impl ClusterClient {
 
     /// The node id of `group`'s coordinator (FindCoordinator v3 through the bootstrap broker),
     /// retrying coordinator errors and connection errors until `deadline`.
-    async fn find_coordinator(&mut self, group: &str, deadline: Instant) -> anyhow::Result<i32> {
+    async fn find_coordinator(
+        &mut self,
+        key_type: i8,
+        group: &str,
+        deadline: Instant,
+    ) -> anyhow::Result<i32> {
         let mut backoff = Backoff::new();
         loop {
             let req = FindCoordinatorRequest::default()
                 .with_key(sb(group))
-                .with_key_type(0);
+                .with_key_type(key_type);
             let why = match self.call(req, 3).await {
                 Ok(r) if r.error_code == 0 => {
                     let node = r.node_id.0;
                     self.learn(node, format!("{}:{}", r.host, r.port));
-                    self.coordinators.insert(group.to_string(), node);
+                    self.coordinators
+                        .insert((key_type, group.to_string()), node);
                     return Ok(node);
                 }
                 Ok(r) => {
@@ -302,12 +308,38 @@ impl ClusterClient {
         version: i16,
         error: impl Fn(&R::Response) -> i16,
     ) -> anyhow::Result<R::Response> {
+        self.keyed_coordinator_call(0, group, req, version, error)
+            .await
+    }
+
+    /// [`ClusterClient::coordinator_call`] for the coordinator of a transactional id
+    /// (FindCoordinator key type 1).
+    pub(crate) async fn txn_coordinator_call<R: Request + Clone>(
+        &mut self,
+        transactional_id: &str,
+        req: R,
+        version: i16,
+        error: impl Fn(&R::Response) -> i16,
+    ) -> anyhow::Result<R::Response> {
+        self.keyed_coordinator_call(1, transactional_id, req, version, error)
+            .await
+    }
+
+    async fn keyed_coordinator_call<R: Request + Clone>(
+        &mut self,
+        key_type: i8,
+        group: &str,
+        req: R,
+        version: i16,
+        error: impl Fn(&R::Response) -> i16,
+    ) -> anyhow::Result<R::Response> {
         let deadline = Instant::now() + RETRY_FOR;
         let mut backoff = Backoff::new();
+        let cache_key = (key_type, group.to_string());
         loop {
-            let node = match self.coordinators.get(group) {
+            let node = match self.coordinators.get(&cache_key) {
                 Some(node) => *node,
-                None => self.find_coordinator(group, deadline).await?,
+                None => self.find_coordinator(key_type, group, deadline).await?,
             };
             let why = match self.call_node(node, req.clone(), version).await {
                 Ok(resp) => {
@@ -325,7 +357,7 @@ impl ClusterClient {
                 node,
                 "coordinator answered {why:#}; finding it again"
             );
-            self.coordinators.remove(group);
+            self.coordinators.remove(&cache_key);
             backoff.wait(Some(deadline)).await;
         }
     }

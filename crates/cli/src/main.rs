@@ -10,6 +10,7 @@ mod meta_cmd;
 mod settings;
 mod tier_cmd;
 mod topic_cmd;
+mod txn_cmd;
 
 use std::path::PathBuf;
 
@@ -44,6 +45,8 @@ enum Command {
     Group(group_cmd::GroupArgs),
     /// Tiered storage: status, catalog rebuild, restore from the bucket.
     Tier(tier_cmd::TierArgs),
+    /// Transactions: list transactional ids, describe one.
+    Txn(txn_cmd::TxnArgs),
     /// Metadata journal: check, repair (truncate), recover topics from partition directories.
     Meta(meta_cmd::MetaArgs),
 }
@@ -109,6 +112,7 @@ fn main() -> anyhow::Result<()> {
         Command::Cluster(args) => runtime.block_on(cluster_cmd::run(args)),
         Command::Broker(args) => runtime.block_on(broker_cmd::run(args)),
         Command::Group(args) => runtime.block_on(group_cmd::run(args)),
+        Command::Txn(args) => runtime.block_on(txn_cmd::run(args)),
         Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
         Command::Meta(args) => meta_cmd::run(args),
     }

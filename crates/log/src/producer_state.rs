@@ -133,6 +133,20 @@ impl ProducerState {
         if h.producer_id < 0 || h.is_control() {
             return Ok(SequenceCheck::Append);
         }
+        if h.base_sequence < 0 {
+            // Written by a coordinator for a producer (a transactional offset commit, as Kafka
+            // writes it): no sequence to check, but the epoch may not go back.
+            return match self.producers.get(&h.producer_id) {
+                Some(entry) if h.producer_epoch < entry.epoch => {
+                    Err(LogError::InvalidProducerEpoch {
+                        producer_id: h.producer_id,
+                        current: entry.epoch,
+                        found: h.producer_epoch,
+                    })
+                }
+                _ => Ok(SequenceCheck::Append),
+            };
+        }
         let out_of_order = |expected| LogError::OutOfOrderSequence {
             producer_id: h.producer_id,
             expected,

@@ -1,31 +1,23 @@
 //! FindCoordinator (v0–v4): the coordinator of a group (key type 0) is the leader of its
-//! `__consumer_offsets` partition (`abs(java_hash(group id)) % partitions`), as in Kafka;
+//! `__consumer_offsets` partition, of a transactional id (key type 1) the leader of its
+//! `__transaction_state` partition (`abs(java_hash(key)) % partitions`), as in Kafka;
 //! COORDINATOR_NOT_AVAILABLE while that topic does not exist yet (the first such lookup starts
-//! creating it, which needs `offsets.topic.replication.factor` live brokers) or the partition
-//! has no live leader.
-//! Transaction coordinators (key type 1) do not exist yet and answer
-//! COORDINATOR_NOT_AVAILABLE, which clients treat as retriable. v4+ batches keys
-//! (`coordinator_keys`).
+//! creating it, which needs its replication factor of live brokers) or the partition has no
+//! live leader. v4+ batches keys (`coordinator_keys`).
 
 use std::sync::Arc;
 
 use kafka_protocol::messages::find_coordinator_response::Coordinator;
 use kafka_protocol::messages::{BrokerId, FindCoordinatorRequest, FindCoordinatorResponse};
 
-use strata_group::{partition_for, OFFSETS_TOPIC};
-
 use super::sb;
 use crate::broker::Broker;
+use crate::internal_topics::{coordinator_of, InternalTopic};
 
 const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const INVALID_REQUEST: i16 = 42;
 const KEY_TYPE_GROUP: i8 = 0;
 const KEY_TYPE_TRANSACTION: i8 = 1;
-const NO_OFFSETS_TOPIC: &str =
-    "__consumer_offsets does not exist yet (it is created once offsets.topic.replication.factor brokers are live)";
-const NO_LEADER: &str = "The group's __consumer_offsets partition has no live leader";
-const NO_TXN_MESSAGE: &str =
-    "The transaction coordinator is not available (transactions are not implemented yet)";
 
 /// `(error, message, node id, host, port)` for one key.
 fn lookup(
@@ -33,30 +25,22 @@ fn lookup(
     key_type: i8,
     key: &str,
 ) -> (i16, Option<&'static str>, i32, String, i32) {
-    let unavailable = |why| (COORDINATOR_NOT_AVAILABLE, Some(why), -1, String::new(), -1);
-    match key_type {
-        KEY_TYPE_GROUP => {
-            let meta = broker.meta();
-            let Some(topic) = meta.topic(OFFSETS_TOPIC) else {
-                // First use: create it (in the background); the client retries.
-                crate::offsets_topic::request(broker);
-                return unavailable(NO_OFFSETS_TOPIC);
-            };
-            let p = partition_for(key, topic.partitions);
-            let leader = meta.leadership(topic, p).leader;
-            match meta.brokers.get(&leader).filter(|_| meta.is_live(leader)) {
-                Some(b) => (0, None, leader, b.host.clone(), b.port),
-                None => unavailable(NO_LEADER),
-            }
+    let which = match key_type {
+        KEY_TYPE_GROUP => InternalTopic::Offsets,
+        KEY_TYPE_TRANSACTION => InternalTopic::Transactions,
+        _ => {
+            return (
+                INVALID_REQUEST,
+                Some("Unknown coordinator key type"),
+                -1,
+                String::new(),
+                -1,
+            )
         }
-        KEY_TYPE_TRANSACTION => unavailable(NO_TXN_MESSAGE),
-        _ => (
-            INVALID_REQUEST,
-            Some("Unknown coordinator key type"),
-            -1,
-            String::new(),
-            -1,
-        ),
+    };
+    match coordinator_of(broker, which, key) {
+        Ok((node, host, port)) => (0, None, node, host, port),
+        Err(why) => (COORDINATOR_NOT_AVAILABLE, Some(why), -1, String::new(), -1),
     }
 }
 

@@ -3,7 +3,9 @@
 //! epoch (see `crate::producer_ids`): a wrong epoch gets INVALID_PRODUCER_EPOCH, an id this
 //! broker does not know gets a fresh id, so no client can fence another's producer.
 //! Producer ids are reserved in blocks in the metadata journal, so none is ever reissued.
-//! Transactional ids get COORDINATOR_NOT_AVAILABLE until transactions land.
+//! With a transactional id the request goes to the transaction coordinator (this broker must
+//! lead the id's `__transaction_state` partition), which bumps the id's epoch and fences older
+//! producers (PRODUCER_FENCED from v4, INVALID_PRODUCER_EPOCH before).
 
 use std::sync::Arc;
 
@@ -13,15 +15,29 @@ use super::blocking;
 use crate::broker::Broker;
 use crate::producer_ids::Grant;
 
-const COORDINATOR_NOT_AVAILABLE: i16 = 15;
 const INVALID_PRODUCER_EPOCH: i16 = 47;
 
-pub(crate) fn handle(broker: &Arc<Broker>, req: InitProducerIdRequest) -> InitProducerIdResponse {
+pub(crate) fn handle(
+    broker: &Arc<Broker>,
+    req: InitProducerIdRequest,
+    version: i16,
+) -> InitProducerIdResponse {
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
-    if req.transactional_id.is_some() {
-        return resp.with_error_code(COORDINATOR_NOT_AVAILABLE);
+    if let Some(id) = &req.transactional_id {
+        let fenced = strata_txn::fenced_code(version >= 4);
+        let presented = (req.producer_id.0, req.producer_epoch);
+        let txn = broker.txn.clone();
+        let id = id.to_string();
+        return match blocking(|| {
+            txn.init_producer_id(&id, req.transaction_timeout_ms, presented, fenced)
+        }) {
+            Ok((pid, epoch)) => resp
+                .with_producer_id(ProducerId(pid))
+                .with_producer_epoch(epoch),
+            Err(code) => resp.with_error_code(code),
+        };
     }
     if req.producer_id.0 >= 0 && req.producer_epoch >= 0 {
         match broker
@@ -72,14 +88,14 @@ mod tests {
         raw.insert("log.dirs".to_string(), dir.path().display().to_string());
         let broker = Broker::open(crate::BrokerConfig::from_map(raw).unwrap()).unwrap();
 
-        let first = handle(&broker, req(-1, -1));
+        let first = handle(&broker, req(-1, -1), 4);
         assert_eq!((first.error_code, first.producer_epoch), (0, 0));
         let id = first.producer_id.0;
         // Another client naming the id with a guessed epoch cannot fence it.
-        let guess = handle(&broker, req(id, 5));
+        let guess = handle(&broker, req(id, 5), 4);
         assert_eq!(guess.error_code, INVALID_PRODUCER_EPOCH);
         // The holder bumps; its old epoch is then stale.
-        let bumped = handle(&broker, req(id, 0));
+        let bumped = handle(&broker, req(id, 0), 4);
         assert_eq!(
             (
                 bumped.error_code,
@@ -89,11 +105,11 @@ mod tests {
             (0, id, 1)
         );
         assert_eq!(
-            handle(&broker, req(id, 0)).error_code,
+            handle(&broker, req(id, 0), 4).error_code,
             INVALID_PRODUCER_EPOCH
         );
         // An id this broker never granted gets a fresh id, never a bump.
-        let unknown = handle(&broker, req(id + 500, 0));
+        let unknown = handle(&broker, req(id + 500, 0), 4);
         assert_eq!(unknown.error_code, 0);
         assert_ne!(unknown.producer_id.0, id + 500);
         assert_eq!(unknown.producer_epoch, 0);

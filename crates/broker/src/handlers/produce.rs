@@ -47,7 +47,6 @@ const INVALID_REQUIRED_ACKS: i16 = 21;
 const NOT_ENOUGH_REPLICAS: i16 = 19;
 const INVALID_RECORD: i16 = 87;
 const UNSUPPORTED_COMPRESSION_TYPE: i16 = 76;
-const TRANSACTIONAL_ID_AUTHORIZATION_FAILED: i16 = 53;
 const KAFKA_STORAGE_ERROR: i16 = 56;
 const REQUEST_TIMED_OUT: i16 = 7;
 const NOT_ENOUGH_REPLICAS_AFTER_APPEND: i16 = 20;
@@ -65,7 +64,6 @@ pub(crate) fn handle(
     version: i16,
 ) -> Option<PendingResponse> {
     let acks = req.acks;
-    let transactional = req.transactional_id.is_some();
     let mut topics = Vec::with_capacity(req.topic_data.len());
     // Partitions that took a batch: their readers are woken once all are appended.
     let mut appended = Vec::new();
@@ -87,12 +85,6 @@ pub(crate) fn handle(
             let mut record_errors = Vec::new();
             let outcome = if !matches!(acks, -1..=1) {
                 Err((INVALID_REQUIRED_ACKS, None))
-            } else if transactional {
-                // Transactions arrive with their own issue; refuse clearly until then.
-                Err((
-                    TRANSACTIONAL_ID_AUTHORIZATION_FAILED,
-                    Some("transactions are not supported yet".to_string()),
-                ))
             } else {
                 append_one(
                     broker,

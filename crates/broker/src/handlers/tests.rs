@@ -289,6 +289,45 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
                     .with_partition_indexes(vec![0]),
             ]))
         }
+        ApiKey::AddPartitionsToTxn => RequestKind::AddPartitionsToTxn(
+            AddPartitionsToTxnRequest::default()
+                .with_v3_and_below_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                .with_v3_and_below_topics(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                        .with_name(name(topic))
+                        .with_partitions(vec![0]),
+                ])
+                .with_transactions(vec![
+                    add_partitions_to_txn_request::AddPartitionsToTxnTransaction::default()
+                        .with_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                        .with_topics(vec![
+                            add_partitions_to_txn_request::AddPartitionsToTxnTopic::default()
+                                .with_name(name(topic))
+                                .with_partitions(vec![0]),
+                        ]),
+                ]),
+        ),
+        ApiKey::AddOffsetsToTxn => RequestKind::AddOffsetsToTxn(
+            AddOffsetsToTxnRequest::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                .with_group_id(GroupId(StrBytes::from_static_str("g"))),
+        ),
+        ApiKey::EndTxn => RequestKind::EndTxn(
+            EndTxnRequest::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_static_str("t"))),
+        ),
+        ApiKey::TxnOffsetCommit => RequestKind::TxnOffsetCommit(
+            TxnOffsetCommitRequest::default()
+                .with_transactional_id(TransactionalId(StrBytes::from_static_str("t")))
+                .with_group_id(GroupId(StrBytes::from_static_str("g"))),
+        ),
+        ApiKey::ListTransactions => {
+            RequestKind::ListTransactions(ListTransactionsRequest::default())
+        }
+        ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
+            DescribeTransactionsRequest::default()
+                .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
+        ),
         other => panic!("no default request for {other:?}"),
     }
 }
@@ -298,7 +337,7 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
 async fn offsets_topic_ready(b: &Arc<Broker>) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while (0..b.group.partition_count()).any(|p| b.group.leads(p).is_none()) {
-        crate::offsets_topic::request(b);
+        crate::internal_topics::request(b, crate::internal_topics::InternalTopic::Offsets);
         assert!(
             std::time::Instant::now() < deadline,
             "__consumer_offsets never created"

@@ -1,5 +1,5 @@
-//! The group coordinator's view of one `__consumer_offsets` partition this broker leads: an
-//! [`OffsetsLog`] over the replicated partition.
+//! A coordinator's view of one internal partition this broker leads (`__consumer_offsets` or
+//! `__transaction_state`): an [`InternalLog`] over the replicated partition.
 //!
 //! Invariants:
 //! - a write is stored only when it is fsynced here (group commit) *and* inside the high
@@ -15,7 +15,7 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use strata_group::{OffsetsLog, StorageError};
+use strata_coordinator::{InternalLog, StorageError};
 use strata_log::Durability;
 
 use crate::broker::Broker;
@@ -24,7 +24,7 @@ use crate::partition::Partition;
 /// How often a waiting write looks at the high watermark even without a wake-up.
 const POLL: Duration = Duration::from_millis(20);
 
-/// A `__consumer_offsets` partition led by this broker in one leader epoch.
+/// An internal partition led by this broker in one leader epoch.
 pub(crate) struct ReplicatedLog {
     broker: Weak<Broker>,
     part: Arc<Partition>,
@@ -80,7 +80,7 @@ impl ReplicatedLog {
     }
 }
 
-impl OffsetsLog for ReplicatedLog {
+impl InternalLog for ReplicatedLog {
     fn append(&self, batches: &mut [Vec<u8>], now_ms: i64) -> Result<(), StorageError> {
         let broker = self.broker.upgrade().ok_or(StorageError::Closed)?;
         self.check_term()?;
@@ -124,7 +124,7 @@ impl OffsetsLog for ReplicatedLog {
     }
 
     fn read(&self, offset: i64, max_bytes: usize) -> Result<Vec<u8>, StorageError> {
-        strata_group::read_batches(&self.part.log(), offset, max_bytes)
+        strata_coordinator::read_batches(&self.part.log(), offset, max_bytes)
     }
 
     fn bounds(&self) -> (i64, i64) {
