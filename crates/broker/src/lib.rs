@@ -43,6 +43,7 @@ mod tasks;
 mod tier_restart;
 pub mod tiering;
 pub mod topic_settings;
+mod txn_metrics;
 mod txn_markers;
 
 pub use broker::Broker;

@@ -55,6 +55,7 @@ async fn flush_loop(broker: Arc<Broker>) {
             }
         }
         ticks += 1;
+        crate::txn_metrics::report(&broker);
         for part in broker.all_partitions() {
             let Some(plan) = part.log().due_sync_plan(now_ms()) else {
                 continue;
