@@ -43,8 +43,8 @@ mod tasks;
 mod tier_restart;
 pub mod tiering;
 pub mod topic_settings;
-mod txn_metrics;
 mod txn_markers;
+mod txn_metrics;
 
 pub use broker::Broker;
 pub use config::{BrokerConfig, ConfigSource, DEFAULTS};
