@@ -175,6 +175,8 @@ impl GroupCoordinator {
             },
         );
         let results = result.unwrap_or_else(|code| vec![code; requested.len()]);
+        tracing::debug!(group = %group_id, producer_id = producer.producer_id,
+            producer_epoch = producer.producer_epoch, generation, codes = ?results, "TxnOffsetCommit");
         response(&requested, results)
     }
 

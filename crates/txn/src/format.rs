@@ -4,7 +4,8 @@
 //! - key: `version: i16 = 0`, `transactional_id: string (i16 length)`;
 //! - value: `version: i16 = 0`, `producer_id: i64`, `producer_epoch: i16`,
 //!   `transaction_timeout_ms: i32`, `transaction_status: i8`, `transaction_partitions:
-//!   nullable array (i32 count) of { topic: string, partition_ids: array of i32 }`,
+//!   nullable array (i32 count; null for an Empty transaction, as Kafka writes it) of
+//!   { topic: string, partition_ids: array of i32 }`,
 //!   `transaction_last_update_timestamp_ms: i64`, `transaction_start_timestamp_ms: i64`;
 //! - a null value (tombstone) deletes the transactional id.
 //!
@@ -52,7 +53,12 @@ pub fn encode_value(m: &TxnMetadata) -> Result<Vec<u8>, FormatError> {
     out.extend_from_slice(&m.timeout_ms.to_be_bytes());
     out.push(m.state.code() as u8);
     let topics = m.topics();
-    let count = i32::try_from(topics.len()).map_err(|_| err("too many topics"))?;
+    // Kafka writes a null partition array for an Empty transaction.
+    let count = if m.state == TxnState::Empty {
+        -1
+    } else {
+        i32::try_from(topics.len()).map_err(|_| err("too many topics"))?
+    };
     out.extend_from_slice(&count.to_be_bytes());
     for (topic, partitions) in &topics {
         put_string(&mut out, topic)?;
