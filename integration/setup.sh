@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the scenario tests need beyond the Rust toolchain: kcat (Debian's build, which
-# links librdkafka 2.0.2) and kafka-python (the second client family for consumer groups),
-# and moto (an S3 server for crates/tier). Idempotent: does nothing when all are there.
+# links librdkafka 2.0.2), kafka-python (the second client family for consumer groups),
+# confluent-kafka (transactions), and moto (an S3 server for crates/tier). Idempotent: does
+# nothing when all are there.
 set -euo pipefail
 
 # `patch` is used by crates/vendor/check-vendored.sh (vendored kafka-protocol == pristine + patch).
@@ -21,6 +22,14 @@ if ! python3 -c "import kafka" >/dev/null 2>&1; then
     python3 -m pip install --quiet kafka-python \
         || python3 -m pip install --quiet --break-system-packages kafka-python
     python3 -c "import kafka"
+fi
+
+# confluent-kafka (librdkafka bundled in its wheel): the client of the transaction scenarios
+# (integration/tests/txn_*.rs driving integration/py/txn_*.py) and of crates/bench/txn-bench.py.
+if ! python3 -c "import confluent_kafka" >/dev/null 2>&1; then
+    python3 -m pip install --quiet confluent-kafka \
+        || python3 -m pip install --quiet --break-system-packages confluent-kafka
+    python3 -c "import confluent_kafka"
 fi
 
 # moto's S3 server, for crates/tier's S3 conformance test (tests/store_s3_moto.rs) and the

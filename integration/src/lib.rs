@@ -25,6 +25,7 @@ pub mod raw;
 pub mod run;
 pub mod tier;
 pub mod tools;
+pub mod txn;
 
 pub use broker::Broker;
 pub use client::{
