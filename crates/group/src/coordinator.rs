@@ -332,7 +332,9 @@ impl GroupCoordinator {
         Ok(f(&mut shard, Clock::now()))
     }
 
-    /// Runs `f` under the state lock of internal partition `p` if it is served here.
+    /// Runs `f` under the write lock and then the state lock of internal partition `p`. The
+    /// write lock orders it after a load in progress (which holds it while it replays), so `f`
+    /// sees the state that load installs.
     pub(crate) fn with_partition_state<R>(
         &self,
         p: i32,
@@ -342,6 +344,7 @@ impl GroupCoordinator {
             .partitions
             .get(p as usize)
             .ok_or(codes::NOT_COORDINATOR)?;
+        let _writer = part.lock_writer();
         let mut shard = part.lock_state();
         Ok(f(&mut shard))
     }

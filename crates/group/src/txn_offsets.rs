@@ -183,7 +183,8 @@ impl GroupCoordinator {
     /// The COMMIT (`commit`) or ABORT marker of producer `producer_id` is stored in internal
     /// partition `partition`: its pending offsets in that partition's groups are applied or
     /// dropped. A partition not coordinated here has nothing to resolve (its next leader
-    /// replays the marker).
+    /// replays the marker). A load in progress finishes first: whether or not its replay saw
+    /// the marker, the offsets end up resolved exactly once (resolving is idempotent).
     pub fn complete_transaction(&self, partition: i32, producer_id: i64, commit: bool) {
         let _ = self.with_partition_state(partition, |shard| {
             for group in shard.groups.values_mut() {
