@@ -13,7 +13,7 @@
 //! Module map: `partition` (the write path and accessors), `read`, `timestamp`, `retention`,
 //! `recovery` (open), `replay` (producer state and txn indexes from batches), `txn` (markers,
 //! last stable offset, aborted transactions), `txn_index`, `producer_snapshot`, `segment` + `segment_scan` + `scan`, `offset_index` + `time_index` +
-//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `durability` (group commit), `error`, `failure` (offline after
+//! `index_file`, `producer_state`, `leader_epoch`, `checkpoint`, `config`, `cleaner` (compaction), `durability` (group commit), `error`, `failure` (offline after
 //! a storage error), `replica_append` (follower appends, external high watermark), `truncate`
 //! (cutting a diverged tail).
 //!
@@ -23,6 +23,7 @@
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
 mod checkpoint;
+mod cleaner;
 mod config;
 mod durability;
 mod error;
@@ -51,6 +52,10 @@ mod truncate;
 mod txn;
 mod txn_index;
 
+pub use cleaner::{
+    read_cleaner_checkpoint, BuiltClean, CleanJob, CleanOutcome, CleanableState, CleanerConfig,
+    SwapStep, CLEANER_CHECKPOINT,
+};
 pub use config::LogConfig;
 pub use durability::{Durability, SyncPlan};
 pub use error::LogError;

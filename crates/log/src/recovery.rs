@@ -2,7 +2,7 @@
 //!
 //! Steps of `open`, in order:
 //! 1. Create the directory; write or verify `partition.metadata` (version and topic id).
-//! 2. Note whether `.clean_shutdown` exists; remove `*.tmp` leftovers and index files whose
+//! 2. Complete or roll back an interrupted cleaner swap (`cleaner/swap.rs`). Note whether `.clean_shutdown` exists; remove `*.tmp` leftovers and index files whose
 //!    `.log` is gone.
 //! 3. After a clean shutdown: open sealed segments (rebuilding any missing or inconsistent
 //!    index from batch headers), then the active one, reading only the batches after its last
@@ -51,6 +51,7 @@ pub(crate) fn open(
     fs::create_dir_all(dir).ctx(|| format!("create partition dir {}", dir.display()))?;
     ensure_partition_metadata(dir, topic_id)?;
     let clean = dir.join(CLEAN_SHUTDOWN).exists();
+    crate::cleaner::recover_swaps(dir)?;
     let bases = list_segments(dir)?;
     let mut report = OpenReport {
         clean_shutdown: clean,

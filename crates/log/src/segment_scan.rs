@@ -2,7 +2,7 @@
 //!
 //! The scan replays exactly the indexing rule used on append (see `segment.rs`), so a rebuilt
 //! index is identical to the one written live with the same `index_interval_bytes`. It stops at
-//! the first batch that is truncated, malformed, out of offset order or (when verifying) has a
+//! the first batch that is truncated, malformed, out of offset order (offsets may have gaps: the cleaner removes batches) or (when verifying) has a
 //! bad CRC; everything before that point is the segment's valid prefix.
 
 use std::fs::File;
@@ -44,9 +44,9 @@ pub(crate) fn scan_segment(
     };
     for item in HeaderScanner::new(file, 0, size) {
         let checked = item.and_then(|(pos, header)| {
-            if header.base_offset != scan.next_offset || header.last_offset_delta < 0 {
+            if header.base_offset < scan.next_offset || header.last_offset_delta < 0 {
                 return Err(LogError::Corrupt(format!(
-                    "batch at position {pos} has base offset {} but {} was expected",
+                    "batch at position {pos} has base offset {} but at least {} was expected",
                     header.base_offset, scan.next_offset
                 )));
             }

@@ -156,7 +156,7 @@ fn codec_error(name: &str, e: std::io::Error) -> RecordsError {
 }
 
 /// Compresses a records section the way Kafka producers do.
-fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordsError> {
+pub(crate) fn compress(codec: Compression, data: &[u8]) -> Result<Vec<u8>, RecordsError> {
     Ok(match codec {
         Compression::None => data.to_vec(),
         Compression::Gzip => {

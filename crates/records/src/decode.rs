@@ -64,6 +64,10 @@ pub fn decode_records(batch: &[u8]) -> Result<Vec<DecodedRecord>, RecordsError> 
     if header.records_count < 0 {
         return Err(RecordsError::InvalidRecord("negative records count"));
     }
+    if header.records_count == 0 {
+        // An empty batch (the cleaner keeps its header) has no records section to decompress.
+        return Ok(Vec::new());
+    }
     let section = decompress(header.compression()?, &batch[BATCH_HEADER_LEN..total])?;
     let mut cursor = Cursor::new(&section);
     let count = header.records_count as usize;

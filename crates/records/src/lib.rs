@@ -19,6 +19,7 @@ mod control;
 mod crc;
 mod decode;
 mod error;
+mod filter;
 mod header;
 mod iter;
 mod patch;
@@ -35,6 +36,7 @@ pub use control::{build_end_txn_marker, parse_end_txn_marker, EndTxnMarker};
 pub use crc::compute_crc;
 pub use decode::{decode_records, DecodedRecord};
 pub use error::RecordsError;
+pub use filter::{filter_batch, raw_records, records_section, RawRecord};
 pub use header::{increment_sequence, BatchHeader, Compression, BATCH_HEADER_LEN, MAGIC_V2};
 pub use iter::{batches, BatchIter};
 pub use patch::{

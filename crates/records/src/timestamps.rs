@@ -23,6 +23,9 @@ pub fn record_timestamps(batch: &[u8]) -> Result<Vec<(i64, i64)>, RecordsError> 
     if header.records_count < 0 {
         return Err(RecordsError::InvalidRecord("negative records count"));
     }
+    if header.records_count == 0 {
+        return Ok(Vec::new()); // an empty batch left by the cleaner
+    }
     let records = decompress(header.compression()?, &batch[BATCH_HEADER_LEN..total])?;
     let mut cursor = Cursor::new(&records);
     let count = header.records_count as usize;
