@@ -7,8 +7,10 @@
 //!   leader in the current leader epoch); everything below it is in the shared bucket, which
 //!   this broker's catalog is refreshed from first, so the copy serves those offsets through
 //!   cold reads if it ever leads;
-//! - the log start becomes the leader's (from the fetch answer), and the producers' duplicate
-//!   detection is seeded from the remote manifests, as `strata tier restore` does;
+//! - the log start becomes the leader's (from the fetch answer), and the producer state is
+//!   seeded from the bucket, as `strata tier restore` does: the producer snapshot uploaded
+//!   with the remote segment ending at the restart point (open transactions, epochs,
+//!   sequences) when there is one, else the manifests' idempotent batches;
 //! - nothing is restarted unless the copy really ends below that point (a racing leader change
 //!   or a refresh that fails leaves the copy as it is; the fetcher retries).
 
@@ -73,31 +75,28 @@ pub(crate) async fn restart(
     log_start: i64,
 ) -> anyhow::Result<()> {
     let local_start = leader_local_start(broker, part, client, epoch).await?;
-    let history = match broker.tier() {
+    let seed = match broker.tier() {
         Some(tier) => {
             tier.refresh_partition(&part.topic_id, part.index).await?;
-            let mut history = Vec::new();
-            for m in tier.catalog().finished(&part.topic_id, part.index)? {
-                history.extend(m.producer_headers());
-            }
-            history
+            tier.producer_seed(&part.topic_id, part.index, local_start)
+                .await?
         }
-        None => Vec::new(),
+        None => strata_tier::producer_seed::RemoteProducerSeed::default(),
     };
     let from = part.log().log_end_offset();
     if from >= local_start {
         return Ok(());
     }
-    tokio::task::block_in_place(|| {
+    let from_snapshot = tokio::task::block_in_place(|| {
         part.log()
-            .restart_from_tier(log_start, local_start, &history)
+            .restart_from_tier(log_start, local_start, seed.as_seed())
     })?;
     if let Some(tier) = broker.tier() {
         if let Ok(Some(end)) = tier.refresh_partition(&part.topic_id, part.index).await {
             part.log().set_remote_upload_end(end);
         }
     }
-    tracing::warn!(topic = %part.topic, partition = part.index, from, to = local_start, log_start,
+    tracing::warn!(topic = %part.topic, partition = part.index, from, to = local_start, log_start, from_snapshot,
         "behind the leader's local log: restarted the copy there (the rest is in the bucket)");
     metrics::counter!("strata_replica_tier_restarts_total").increment(1);
     Ok(())

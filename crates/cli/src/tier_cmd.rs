@@ -213,13 +213,10 @@ async fn restore(
         .map(|m| m.topic_id.clone())
         .unwrap_or_default();
     let mut ranges: HashMap<i32, (i64, i64)> = HashMap::new();
-    let mut history: HashMap<i32, Vec<strata_records::BatchHeader>> = HashMap::new();
+    let mut by_partition: HashMap<i32, Vec<SegmentManifest>> = HashMap::new();
     for m in all.iter().filter(|m| m.topic_id == topic_id) {
         // Manifests are sorted by (topic, partition, base offset): the history stays in order.
-        history
-            .entry(m.partition)
-            .or_default()
-            .extend(m.producer_headers());
+        by_partition.entry(m.partition).or_default().push(m.clone());
         let r = ranges.entry(m.partition).or_insert((i64::MAX, -1));
         r.0 = r.0.min(m.base_offset);
         r.1 = r.1.max(m.end_offset);
@@ -253,9 +250,26 @@ async fn restore(
     for p in 0..partitions {
         let (start, end) = ranges.get(&p).copied().unwrap_or((0, 0));
         let dir = args.data_dir.join(format!("{topic}-{p}"));
-        let producers = history.get(&p).map(Vec::as_slice).unwrap_or(&[]);
-        strata_log::restore_partition(&dir, &topic_id, config.clone(), start, end, producers, now)?;
+        let manifests = by_partition.get(&p).map(Vec::as_slice).unwrap_or(&[]);
+        // Producer state at the remote end: the snapshot uploaded with the last segment
+        // (transactions included) when there is one, else the manifests' idempotent batches.
+        let seed = strata_tier::producer_seed::producer_seed(store, manifests, end).await?;
+        let from_snapshot = strata_log::restore_partition(
+            &dir,
+            &topic_id,
+            config.clone(),
+            start,
+            end,
+            seed.as_seed(),
+            now,
+        )?;
+        let state = if from_snapshot {
+            "producer snapshot"
+        } else {
+            "manifests' producer batches"
+        };
         println!("Restored {topic}-{p}: offsets [{start}, {end}) from the bucket.");
+        println!("  producer state of {topic}-{p} from the {state}");
     }
     println!("Topic {topic} (id {topic_id}) restored with {partitions} partitions; start the broker to serve it.");
     Ok(())

@@ -13,10 +13,54 @@ use std::path::PathBuf;
 
 use std::path::Path;
 
+use strata_records::BatchHeader;
+
 use crate::checkpoint::write_log_start;
-use crate::producer_snapshot::segment_snapshot_path;
+use crate::producer_snapshot::{decode, segment_snapshot_path};
+use crate::producer_state::ProducerState;
 use crate::segment::file_name;
 use crate::{LogConfig, LogError, PartitionLog};
+
+/// The producer state a restore from the bucket or a restart from the remote tier starts at
+/// offset `at` with.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProducerSeed<'a> {
+    /// A producer snapshot document (the `<offset>.snapshot` uploaded with the remote segment
+    /// ending at `offset`) and that offset. Used only when `offset` is exactly the seeded
+    /// offset and the document parses: it then holds the whole state there, open transactions
+    /// and epochs included, and `history` is not needed. A snapshot taken earlier is not
+    /// folded forward: the transaction markers after it are not in `history`, so its open
+    /// transactions might be long decided.
+    pub snapshot: Option<(i64, &'a [u8])>,
+    /// Headers of idempotent batches in offset order (the remote manifests'); without a usable
+    /// snapshot they rebuild the duplicate-detection state (no transactions).
+    pub history: &'a [BatchHeader],
+}
+
+impl ProducerSeed<'_> {
+    /// The producer state at `at`, and whether the snapshot was used.
+    fn state_at(&self, at: i64) -> (ProducerState, bool) {
+        if let Some((offset, bytes)) = self.snapshot {
+            let state = (offset == at)
+                .then(|| std::str::from_utf8(bytes).ok())
+                .flatten()
+                .and_then(|text| decode(text, offset));
+            match state {
+                Some(state) => return (state, true),
+                None => tracing::warn!(
+                    offset,
+                    at,
+                    "remote producer snapshot unusable; seeding from the manifests' batches"
+                ),
+            }
+        }
+        let mut state = ProducerState::default();
+        for h in self.history.iter().filter(|h| h.base_offset < at) {
+            state.record(h, None);
+        }
+        (state, false)
+    }
+}
 
 /// A sealed segment as the tiering worker sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -81,27 +125,25 @@ impl PartitionLog {
     /// A follower of a tiered partition whose copy ends below its leader's first local offset
     /// (Kafka's OFFSET_MOVED_TO_TIERED_STORAGE): empties the copy and restarts it at
     /// `local_start`, with the log start lowered to `log_start` (what lies between is in the
-    /// bucket and read from there), and seeds the producers' duplicate detection from
-    /// `producer_history` (the remote manifests' idempotent batches below `local_start`, in
-    /// offset order), as [`restore_partition`] does. Requires `remote.storage.enable`.
+    /// bucket and read from there), and seeds the producer state from `seed` (the remote
+    /// snapshot at `local_start` when there is one: open transactions, epochs and sequences;
+    /// else the remote manifests' idempotent batches below `local_start`), as
+    /// [`restore_partition`] does. Returns whether the snapshot was used. Requires
+    /// `remote.storage.enable`.
     pub fn restart_from_tier(
         &mut self,
         log_start: i64,
         local_start: i64,
-        producer_history: &[strata_records::BatchHeader],
-    ) -> Result<(), LogError> {
+        seed: ProducerSeed<'_>,
+    ) -> Result<bool, LogError> {
         if !self.config.remote_storage_enable {
             return Err(LogError::Corrupt(
                 "a restart from the remote tier needs remote.storage.enable on the topic".into(),
             ));
         }
         self.truncate_fully_and_start_at(local_start)?;
-        for h in producer_history
-            .iter()
-            .filter(|h| h.base_offset < local_start)
-        {
-            self.producers.record(h, None);
-        }
+        let (state, from_snapshot) = seed.state_at(local_start);
+        self.producers = state;
         let seeded = self
             .producers
             .write_segment_snapshot(&self.dir, local_start, true);
@@ -113,25 +155,27 @@ impl PartitionLog {
             return Err(self.fail_on_io("restart from the remote tier", e));
         }
         self.log_start_offset = start;
-        Ok(())
+        Ok(from_snapshot)
     }
 }
 
 /// Lays out an empty partition directory for data that lives only in remote storage (restore
 /// from the bucket): log start `log_start`, next offset `next_offset`, no local segments but an
-/// empty active one at `next_offset`. `producer_history` are the headers (base offset, last
-/// offset delta, producer id, epoch, base sequence) of idempotent batches in offset order, as
-/// recorded in the remote manifests; they rebuild the producers' duplicate-detection state.
-/// Requires `config.remote_storage_enable`.
+/// empty active one at `next_offset`. The producer state at `next_offset` comes from `seed`:
+/// the remote snapshot taken there (open transactions, epochs, sequences) when usable, else
+/// the headers (base offset, last offset delta, producer id, epoch, base sequence) of
+/// idempotent batches in offset order recorded in the remote manifests, which rebuild the
+/// duplicate-detection state only. Returns whether the snapshot was used. Requires
+/// `config.remote_storage_enable`.
 pub fn restore_partition(
     dir: &Path,
     topic_id: &str,
     config: LogConfig,
     log_start: i64,
     next_offset: i64,
-    producer_history: &[strata_records::BatchHeader],
+    seed: ProducerSeed<'_>,
     now_ms: i64,
-) -> Result<(), LogError> {
+) -> Result<bool, LogError> {
     if !config.remote_storage_enable {
         return Err(LogError::Corrupt(
             "restore needs remote.storage.enable on the topic".into(),
@@ -150,9 +194,8 @@ pub fn restore_partition(
     // The first open creates the active segment at the checkpointed start...
     write_log_start(dir, next_offset)?;
     let mut log = PartitionLog::open(dir, topic_id, config.clone(), now_ms)?;
-    for h in producer_history {
-        log.producers.record(h, None);
-    }
+    let (state, from_snapshot) = seed.state_at(next_offset);
+    log.producers = state;
     // Also the seed of a replay after a crash (there is nothing local to replay from).
     log.producers
         .write_segment_snapshot(dir, next_offset, true)?;
@@ -163,5 +206,6 @@ pub fn restore_partition(
     write_log_start(dir, log_start)?;
     let log = PartitionLog::open(dir, topic_id, config, now_ms)?;
     debug_assert_eq!(log.log_start_offset(), log_start);
-    log.close()
+    log.close()?;
+    Ok(from_snapshot)
 }

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use strata_log::{LogConfig, LogError};
+use strata_log::{Durability, LogConfig, LogError, ProducerSeed, TxnMarker};
 
 fn tiered(segment_bytes: u64) -> LogConfig {
     LogConfig {
@@ -101,7 +101,16 @@ fn total_retention_by_time_deletes_unuploaded_data_and_moves_log_start() {
 fn restored_partition_starts_at_remote_range() {
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("t-0");
-    strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 4242, &[], 5).unwrap();
+    strata_log::restore_partition(
+        &pdir,
+        TOPIC,
+        tiered(600),
+        0,
+        4242,
+        ProducerSeed::default(),
+        5,
+    )
+    .unwrap();
     let mut log = open(&pdir, tiered(600));
     assert_eq!(log.log_start_offset(), 0);
     assert_eq!(log.local_log_start_offset(), 4242);
@@ -113,7 +122,8 @@ fn restored_partition_starts_at_remote_range() {
     let mut b = batch(9, 1, 10);
     assert_eq!(log.append(&mut b, 0, 9).unwrap().base_offset, 4242);
     assert!(
-        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 1, &[], 5).is_err(),
+        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 1, ProducerSeed::default(), 5)
+            .is_err(),
         "not over existing data"
     );
 }
@@ -127,7 +137,11 @@ fn restored_partition_keeps_idempotent_producer_state() {
     h2.base_offset = 103;
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("t-0");
-    strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 106, &[h, h2], 5).unwrap();
+    let seed = ProducerSeed {
+        snapshot: None,
+        history: &[h, h2],
+    };
+    assert!(!strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 106, seed, 5).unwrap());
     let mut log = open(&pdir, tiered(600));
     // A retry of the last batch is a duplicate with its original offsets.
     let mut retry = idem(77, 1, 3, 3);
@@ -142,4 +156,105 @@ fn restored_partition_keeps_idempotent_producer_state() {
     ));
     let mut next = idem(77, 1, 6, 2);
     assert_eq!(log.append(&mut next, 0, 9).unwrap().base_offset, 106);
+}
+
+/// The sealed segment's `<end>.snapshot` of a log whose producer 1000 has a transaction open
+/// from offset 0, and that end offset.
+fn snapshot_with_open_txn(dir: &std::path::Path) -> (i64, Vec<u8>) {
+    let mut log = open(dir, tiered(600));
+    let mut t = txn(1000, 3, 0, 3);
+    assert_eq!(log.append(&mut t, 0, 1_000).unwrap().base_offset, 0);
+    fill(&mut log, 8);
+    let sealed = log.sealed_segments();
+    let first = &sealed[0];
+    let path = first
+        .producer_snapshot_path
+        .clone()
+        .expect("a roll takes a snapshot");
+    (first.end_offset, std::fs::read(path).unwrap())
+}
+
+#[test]
+fn restore_from_a_remote_snapshot_keeps_open_transactions_and_epochs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (end, snapshot) = snapshot_with_open_txn(&dir.path().join("src-0"));
+    assert!(end > 3, "{end}");
+    let pdir = dir.path().join("t-0");
+    let seed = ProducerSeed {
+        snapshot: Some((end, &snapshot)),
+        history: &[],
+    };
+    assert!(strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, end, seed, 5).unwrap());
+    let mut log = open(&pdir, tiered(600));
+    assert_eq!(log.log_end_offset(), end);
+    // The transaction begun at offset 0 is still open: read_committed stops before it.
+    assert_eq!(log.open_transactions(), 1);
+    assert_eq!(log.last_stable_offset(), 0);
+    let p = log.producers();
+    assert_eq!(
+        (
+            p[0].producer_id,
+            p[0].producer_epoch,
+            p[0].current_txn_start_offset
+        ),
+        (1000, 3, 0)
+    );
+    // Its ABORT lands in the restored log's index, covering the remote offsets.
+    let marker = TxnMarker {
+        producer_id: 1000,
+        producer_epoch: 3,
+        commit: false,
+        coordinator_epoch: 1,
+    };
+    let info = log
+        .append_marker(&marker, 0, 2_000, Durability::PageCache)
+        .unwrap();
+    assert_eq!(info.base_offset, end);
+    assert_eq!(log.last_stable_offset(), end + 1);
+    assert_eq!(
+        log.aborted_transactions(0, end + 1),
+        vec![strata_log::AbortedTxn {
+            producer_id: 1000,
+            first_offset: 0
+        }]
+    );
+}
+
+#[test]
+fn a_snapshot_for_another_offset_falls_back_to_the_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let (end, snapshot) = snapshot_with_open_txn(&dir.path().join("src-0"));
+    let mut h = strata_records::BatchHeader::parse(&idem(77, 1, 0, 3)).unwrap();
+    h.base_offset = 100;
+    let pdir = dir.path().join("t-0");
+    // The snapshot was taken at `end`, the restore is at `end + 200`: not used.
+    let seed = ProducerSeed {
+        snapshot: Some((end, &snapshot)),
+        history: &[h],
+    };
+    assert!(
+        !strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, end + 200, seed, 5).unwrap()
+    );
+    let log = open(&pdir, tiered(600));
+    assert_eq!(log.open_transactions(), 0);
+    assert_eq!(log.last_stable_offset(), end + 200);
+    let p = log.producers();
+    assert_eq!((p.len(), p[0].producer_id, p[0].last_sequence), (1, 77, 2));
+}
+
+#[test]
+fn restart_from_tier_seeds_from_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (end, snapshot) = snapshot_with_open_txn(&dir.path().join("src-0"));
+    let mut log = open(&dir.path().join("t-0"), tiered(600));
+    fill(&mut log, 1);
+    let seed = ProducerSeed {
+        snapshot: Some((end, &snapshot)),
+        history: &[],
+    };
+    assert!(log.restart_from_tier(0, end, seed).unwrap());
+    assert_eq!(log.log_end_offset(), end);
+    assert_eq!(log.local_log_start_offset(), end);
+    assert_eq!(log.open_transactions(), 1);
+    assert_eq!(log.producers()[0].current_txn_start_offset, 0);
 }

@@ -8,11 +8,23 @@
 //!
 //! Invariant: bytes returned are whole, CRC-carrying batches copied from the object; nothing is
 //! re-encoded.
+//!
+//! Aborted transactions (read_committed, [`ColdReader::aborted_transactions`]): Kafka's
+//! `collectAbortedTransactions` over the remote segments, from the one containing the fetch
+//! offset on, in offset order: the entries of each segment's uploaded `.txnindex` whose marker
+//! is at or after the fetch offset and whose first offset is below the returned range's end,
+//! until an entry's last stable offset reaches that end (no later entry can overlap). A segment
+//! whose manifest names no transaction index (none aborted there, or a version 1 manifest)
+//! costs no I/O. Indexes are read through the chunk cache, checked against the manifest's size
+//! and CRC-32C, and kept parsed in memory, at most [`MAX_CACHED_TXN_ENTRIES`] entries in all.
+//! When the remote segments run out before the search is complete, the caller goes on in the
+//! local log (a transaction begun in a tiered segment may end in a local one).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
+use strata_log::{collect_aborted, parse_txn_index, AbortedTxn, AbortedTxnEntry};
 use strata_records::{BatchHeader, RecordsError, BATCH_HEADER_LEN};
 
 use crate::cache::ChunkCache;
@@ -24,6 +36,35 @@ use crate::store::RemoteStore;
 /// Offset index entries: (absolute last offset of a batch, position of that batch).
 type OffsetIndex = Arc<Vec<(i64, u64)>>;
 
+/// Parsed transaction indexes by object key, and their total entry count.
+#[derive(Debug, Default)]
+struct TxnIndexes {
+    by_key: HashMap<String, Arc<Vec<AbortedTxnEntry>>>,
+    entries: usize,
+}
+
+/// What one read returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdSlice {
+    /// Base offset of the first batch (-1 when no batch qualified).
+    pub first_offset: i64,
+    /// Whole batches.
+    pub records: Bytes,
+    /// The offset after the last returned batch (the read offset when none was returned).
+    pub next_offset: i64,
+}
+
+/// Aborted transactions found in the remote tier for one read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RemoteAborted {
+    /// The overlapping transactions, in offset order of the segments, then marker order,
+    /// without duplicates (overlapping uploads of one range list an entry twice).
+    pub aborted: Vec<AbortedTxn>,
+    /// Whether the search is complete; if not, the local log's segments may hold markers of
+    /// transactions that begin in the range (see the module docs).
+    pub complete: bool,
+}
+
 /// Reads remote segments.
 #[derive(Debug, Clone)]
 pub struct ColdReader {
@@ -33,10 +74,14 @@ pub struct ColdReader {
     indexes: Arc<Mutex<HashMap<String, OffsetIndex>>>,
     /// `(object key, next offset)` → position where the last read of that object ended.
     hints: Arc<Mutex<HashMap<(String, i64), u64>>>,
+    txn_indexes: Arc<Mutex<TxnIndexes>>,
 }
 
 /// How many offset indexes stay in memory.
 const MAX_CACHED_INDEXES: usize = 256;
+/// How many parsed transaction index entries (48 bytes each in memory) stay in memory, all
+/// segments together; beyond it the map is emptied and refilled from the chunk cache.
+pub const MAX_CACHED_TXN_ENTRIES: usize = 1 << 18;
 /// How many read-position hints stay in memory.
 const MAX_HINTS: usize = 4096;
 
@@ -49,7 +94,74 @@ impl ColdReader {
             cache,
             indexes: Arc::new(Mutex::new(HashMap::new())),
             hints: Arc::new(Mutex::new(HashMap::new())),
+            txn_indexes: Arc::new(Mutex::new(TxnIndexes::default())),
         }
+    }
+
+    /// The aborted transactions overlapping `[fetch_offset, upper)` recorded in the remote
+    /// segments' transaction indexes (see the module docs).
+    pub async fn aborted_transactions(
+        &self,
+        topic_id: &str,
+        partition: i32,
+        fetch_offset: i64,
+        upper: i64,
+    ) -> Result<RemoteAborted, TierError> {
+        let mut out = RemoteAborted::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut found = Vec::new();
+        for m in self.catalog.finished(topic_id, partition)? {
+            if m.end_offset <= fetch_offset {
+                continue;
+            }
+            let Some(entries) = self.txn_index(&m).await? else {
+                continue;
+            };
+            found.clear();
+            let complete = collect_aborted(&entries, fetch_offset, upper, &mut found);
+            out.aborted
+                .extend(found.drain(..).filter(|a| seen.insert(*a)));
+            if complete {
+                out.complete = true;
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// The parsed transaction index of a remote segment; `None` when its manifest names none.
+    async fn txn_index(
+        &self,
+        m: &SegmentManifest,
+    ) -> Result<Option<Arc<Vec<AbortedTxnEntry>>>, TierError> {
+        let Some(object) = m.txn_index else {
+            return Ok(None);
+        };
+        let key = m.keys().txn_index;
+        if let Some(found) = self
+            .txn_indexes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_key
+            .get(&key)
+        {
+            return Ok(Some(found.clone()));
+        }
+        let raw = self.cache.read(&key, object.size, 0, object.size).await?;
+        object.verify(&key, &raw).map_err(TierError::Corrupt)?;
+        let entries =
+            Arc::new(parse_txn_index(&raw).map_err(|e| TierError::Corrupt(format!("{key}: {e}")))?);
+        let mut cached = self.txn_indexes.lock().unwrap_or_else(|p| p.into_inner());
+        if cached.entries + entries.len() > MAX_CACHED_TXN_ENTRIES {
+            cached.by_key.clear();
+            cached.entries = 0;
+        }
+        if entries.len() <= MAX_CACHED_TXN_ENTRIES
+            && cached.by_key.insert(key, entries.clone()).is_none()
+        {
+            cached.entries += entries.len();
+        }
+        Ok(Some(entries))
     }
 
     /// Whole batches starting with the one containing `offset`; `None` if no remote segment
@@ -61,7 +173,7 @@ impl ColdReader {
         offset: i64,
         max_bytes: usize,
         upper_bound: i64,
-    ) -> Result<Option<(i64, Bytes)>, TierError> {
+    ) -> Result<Option<ColdSlice>, TierError> {
         let Some(m) = self.catalog.floor(topic_id, partition, offset)? else {
             return Ok(None);
         };
@@ -92,7 +204,11 @@ impl ColdReader {
             }
         }
         let Some((first_offset, start, end_pos)) = walk.taken() else {
-            return Ok(Some((-1, Bytes::new())));
+            return Ok(Some(ColdSlice {
+                first_offset: -1,
+                records: Bytes::new(),
+                next_offset: offset,
+            }));
         };
         let next_offset = walk.next_offset;
         // Usually one slice of the window (no copy); a re-read only when the response spans it.
@@ -102,7 +218,11 @@ impl ColdReader {
             self.prefetch_next(topic_id, partition, m.end_offset);
         }
         metrics::counter!("strata_remote_read_bytes_total").increment(out.len() as u64);
-        Ok(Some((first_offset, out)))
+        Ok(Some(ColdSlice {
+            first_offset,
+            records: out,
+            next_offset,
+        }))
     }
 
     /// The position where a previous read of `key` ended, if it ended at `offset`.

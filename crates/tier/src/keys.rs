@@ -1,7 +1,8 @@
 //! Object key layout in the bucket.
 //!
 //! `v1/<topic id>/<partition>/<base offset, 20 digits>-<upload id>.<ext>` with `ext` one of
-//! `log`, `index`, `timeindex`, `manifest.json`, relative to the store's prefix. The upload id
+//! `log`, `index`, `timeindex`, `txnindex`, `snapshot`, `manifest.json` (the `txnindex` and
+//! `snapshot` objects exist only when a version 2 manifest names them), relative to the store's prefix. The upload id
 //! is `e<leader epoch>-<uuid>` (the uploader's leader epoch; older uploads have a bare uuid).
 //!
 //! Invariants: a key names its topic id, partition, base offset and a unique upload id, so a
@@ -22,6 +23,10 @@ pub struct SegmentKeys {
     pub offset_index: String,
     /// The `.timeindex` object.
     pub time_index: String,
+    /// The `.txnindex` object (aborted transactions), if the manifest names one.
+    pub txn_index: String,
+    /// The `.snapshot` object (producer state at the segment's end), if the manifest names one.
+    pub producer_snapshot: String,
     /// The manifest object.
     pub manifest: String,
 }
@@ -37,16 +42,21 @@ impl SegmentKeys {
             log: format!("{stem}.log"),
             offset_index: format!("{stem}.index"),
             time_index: format!("{stem}.timeindex"),
+            txn_index: format!("{stem}.txnindex"),
+            producer_snapshot: format!("{stem}.snapshot"),
             manifest: format!("{stem}.{MANIFEST_EXT}"),
         }
     }
 
-    /// All keys, manifest last.
-    pub fn all(&self) -> [&str; 4] {
+    /// Every key an upload may write, manifest last (deleting a missing object succeeds, so
+    /// this is also the list to delete).
+    pub fn all(&self) -> [&str; 6] {
         [
             &self.log,
             &self.offset_index,
             &self.time_index,
+            &self.txn_index,
+            &self.producer_snapshot,
             &self.manifest,
         ]
     }

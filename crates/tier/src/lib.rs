@@ -6,6 +6,7 @@ pub mod cold_read;
 pub mod error;
 pub mod keys;
 pub mod manifest;
+pub mod producer_seed;
 mod rate;
 mod refresh;
 mod segment_file;
@@ -15,5 +16,6 @@ mod tier;
 pub use error::TierError;
 pub use refresh::upload_epoch;
 pub use tier::{
-    ColdReadRequest, ColdReadResult, PartitionRef, RebuildReport, SyncReport, Tier, TierConfig,
+    ColdReadAnswer, ColdReadRequest, ColdReadResult, PartitionRef, RebuildReport, SyncReport, Tier,
+    TierConfig,
 };

@@ -1,14 +1,19 @@
 //! The self-describing manifest written last for each uploaded segment. The bucket's manifests
 //! are the source of truth: the catalog can always be rebuilt from them.
 //!
-//! Format: JSON, `format_version` 1 (see migrations/FORMATS.md). Readers refuse other versions.
+//! Format: JSON, `format_version` 2 (see migrations/FORMATS.md). Version 2 adds the optional
+//! `txn_index` and `producer_snapshot` objects (the segment's aborted-transaction index and the
+//! producer state at its end); version 1 manifests are still read and have neither (an empty
+//! aborted-transaction index, no snapshot). Readers refuse other versions.
 
 use serde::{Deserialize, Serialize};
 
 use crate::keys::SegmentKeys;
 
-/// Current manifest format.
-pub const MANIFEST_VERSION: u32 = 1;
+/// Current manifest format (written).
+pub const MANIFEST_VERSION: u32 = 2;
+/// Oldest manifest format still read.
+pub const MIN_MANIFEST_VERSION: u32 = 1;
 
 /// Metadata of one uploaded segment.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +50,47 @@ pub struct SegmentManifest {
     /// wrote to the segment; older manifests without the field read as empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub producer_batches: Vec<ProducerBatch>,
+    /// The segment's aborted-transaction index (`.txnindex` object, Kafka's 34-byte entries),
+    /// uploaded only when it has entries. Absent: no aborted transaction ends in this segment
+    /// (always so for version 1 manifests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn_index: Option<AuxObject>,
+    /// The producer state at the segment's end (`.snapshot` object: the log's
+    /// `<end offset>.snapshot` document, JSON version 2), when the log had taken one. It seeds
+    /// a restore or a follower's restart at `end_offset` with open transactions and epochs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub producer_snapshot: Option<AuxObject>,
+}
+
+/// An optional object of an upload (version 2): its size and CRC-32C.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuxObject {
+    /// Bytes in the object.
+    pub size: u64,
+    /// CRC-32C of the object.
+    pub crc32c: u32,
+}
+
+impl AuxObject {
+    /// The size and CRC-32C of `data`.
+    pub fn of(data: &[u8]) -> AuxObject {
+        AuxObject {
+            size: data.len() as u64,
+            crc32c: crc32c::crc32c(data),
+        }
+    }
+
+    /// Checks downloaded `data` against this description.
+    pub fn verify(&self, key: &str, data: &[u8]) -> Result<(), String> {
+        let got = AuxObject::of(data);
+        if got != *self {
+            return Err(format!(
+                "{key}: {} bytes with CRC-32C {} where the manifest says {} bytes with {}",
+                got.size, got.crc32c, self.size, self.crc32c
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// One idempotent batch as recorded in a manifest.
@@ -95,6 +141,21 @@ impl SegmentManifest {
         )
     }
 
+    /// The keys of the objects this upload writes (the optional ones only when named), manifest
+    /// last.
+    pub fn object_keys(&self) -> Vec<String> {
+        let k = self.keys();
+        let mut out = vec![k.log, k.offset_index, k.time_index];
+        if self.txn_index.is_some() {
+            out.push(k.txn_index);
+        }
+        if self.producer_snapshot.is_some() {
+            out.push(k.producer_snapshot);
+        }
+        out.push(k.manifest);
+        out
+    }
+
     /// Serialises to JSON.
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec_pretty(self).expect("manifests always serialize")
@@ -107,9 +168,10 @@ impl SegmentManifest {
             format_version: u32,
         }
         let probe: Probe = serde_json::from_slice(data).map_err(|e| format!("manifest: {e}"))?;
-        if probe.format_version != MANIFEST_VERSION {
+        if !(MIN_MANIFEST_VERSION..=MANIFEST_VERSION).contains(&probe.format_version) {
             return Err(format!(
-                "manifest format version {} is not supported (this build reads {MANIFEST_VERSION})",
+                "manifest format version {} is not supported (this build reads \
+                 {MIN_MANIFEST_VERSION} to {MANIFEST_VERSION})",
                 probe.format_version
             ));
         }
@@ -134,6 +196,8 @@ pub(crate) fn sample(base: i64, end: i64) -> SegmentManifest {
         upload_id: format!("u{base}"),
         uploaded_at_ms: 5,
         producer_batches: Vec::new(),
+        txn_index: None,
+        producer_snapshot: None,
     }
 }
 
@@ -145,9 +209,31 @@ mod tests {
     fn round_trip_and_version_check() {
         let m = sample(10, 20);
         assert_eq!(SegmentManifest::from_bytes(&m.to_bytes()).unwrap(), m);
-        let mut v2 = m.clone();
-        v2.format_version = 2;
-        let err = SegmentManifest::from_bytes(&v2.to_bytes()).unwrap_err();
-        assert!(err.contains("version 2"), "{err}");
+        let mut v1 = m.clone();
+        v1.format_version = 1;
+        assert_eq!(SegmentManifest::from_bytes(&v1.to_bytes()).unwrap(), v1);
+        for bad in [0, 3] {
+            let mut other = m.clone();
+            other.format_version = bad;
+            let err = SegmentManifest::from_bytes(&other.to_bytes()).unwrap_err();
+            assert!(err.contains(&format!("version {bad}")), "{err}");
+        }
+    }
+
+    #[test]
+    fn v2_objects_round_trip_and_verify() {
+        let mut m = sample(10, 20);
+        m.txn_index = Some(AuxObject::of(&[0u8; 34]));
+        m.producer_snapshot = Some(AuxObject::of(b"{}"));
+        let back = SegmentManifest::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(back, m);
+        let t = back.txn_index.unwrap();
+        assert_eq!(t.size, 34);
+        assert!(t.verify("k", &[0u8; 34]).is_ok());
+        assert!(t.verify("k", &[1u8; 34]).is_err());
+        assert!(t.verify("k", &[0u8; 33]).is_err());
+        // Absent objects are not written at all.
+        let plain = String::from_utf8(sample(10, 20).to_bytes()).unwrap();
+        assert!(!plain.contains("txn_index") && !plain.contains("producer_snapshot"));
     }
 }

@@ -2,9 +2,13 @@
 //!
 //! Upload of one segment (states in the catalog, see `catalog.rs`):
 //! 1. compute the manifest (size, CRC-32C, timestamps, leader epoch) with a fresh upload id;
+//!    read the segment's `.txnindex` (when it has entries) and its producer snapshot
+//!    (`<end>.snapshot`, when the log took one) into memory, and describe both in the manifest
+//!    (size, CRC-32C);
 //! 2. record `CopyStarted` and flush the catalog;
-//! 3. upload `.log` (multipart when large), `.index`, `.timeindex`, then the manifest — the
-//!    manifest last, so a manifest in the bucket means a complete segment;
+//! 3. upload `.log` (multipart when large), `.index`, `.timeindex`, the `.txnindex` and
+//!    `.snapshot` objects the manifest names, then the manifest — the manifest last, so a
+//!    manifest in the bucket means a complete segment;
 //! 4. record `CopyFinished`, flush, and only then tell the local log it may delete the segment
 //!    (`set_remote_upload_end`).
 //!
@@ -53,7 +57,7 @@ use crate::catalog::{Catalog, CatalogEntry, SegmentState};
 use crate::cold_read::ColdReader;
 use crate::error::TierError;
 use crate::keys::{self, MANIFEST_EXT};
-use crate::manifest::{SegmentManifest, MANIFEST_VERSION};
+use crate::manifest::{AuxObject, SegmentManifest, MANIFEST_VERSION};
 use crate::rate::RateLimiter;
 use crate::segment_file::segment_facts;
 use crate::store::{RemoteStore, StoreErrorKind};
@@ -126,11 +130,31 @@ pub struct ColdReadRequest {
     pub max_bytes: usize,
     /// No batch ending at or past this offset is returned.
     pub upper_bound: i64,
+    /// A read_committed consumer's read: the answer also lists the aborted transactions of
+    /// the remote transaction indexes overlapping the returned batches.
+    pub read_committed: bool,
 }
 
-/// The answer to one cold read: the first offset and whole batches, or `None` when no remote
-/// segment holds the offset.
-pub type ColdReadResult = Result<Option<(i64, Bytes)>, TierError>;
+/// What one cold read of [`Tier::cold_reads`] returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ColdReadAnswer {
+    /// Base offset of the first returned batch (-1 when none).
+    pub first_offset: i64,
+    /// Whole batches, as produced.
+    pub records: Bytes,
+    /// The offset after the last returned batch (the requested offset when none).
+    pub next_offset: i64,
+    /// For a read_committed read that returned batches: the aborted transactions overlapping
+    /// `[offset, next_offset)` found in the remote tier (see `cold_read.rs`). Empty otherwise.
+    pub aborted: Vec<strata_log::AbortedTxn>,
+    /// Whether `aborted` is known complete. If not, the caller adds the local log's
+    /// `aborted_transactions(offset, next_offset)` (markers of such transactions may be in
+    /// local segments). Always true for reads that need no aborted list.
+    pub aborted_complete: bool,
+}
+
+/// The answer to one cold read, or `None` when no remote segment holds the offset.
+pub type ColdReadResult = Result<Option<ColdReadAnswer>, TierError>;
 
 /// What a catalog rebuild did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +203,27 @@ async fn read_slot(
 
 fn lock(log: &Mutex<PartitionLog>) -> std::sync::MutexGuard<'_, PartitionLog> {
     log.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The whole content of a small per-segment file (`.txnindex`, `.snapshot`), if it exists and
+/// is not empty. A transaction index is cut to whole 34-byte entries (a torn tail is not
+/// uploaded).
+fn read_aux(path: Option<&std::path::Path>) -> Result<Option<Vec<u8>>, TierError> {
+    let Some(path) = path else {
+        return Ok(None);
+    };
+    match std::fs::read(path) {
+        Ok(mut data) => {
+            if path.extension().is_some_and(|e| e == "txnindex") {
+                let whole = data.len() - data.len() % strata_log::TXN_INDEX_ENTRY_LEN;
+                data.truncate(whole);
+            }
+            Ok((!data.is_empty()).then_some(data))
+        }
+        // Gone since the listing (a roll's snapshot rewritten, an index emptied): nothing to add.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(TierError::io(format!("read {}", path.display()), e)),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -365,8 +410,8 @@ impl Tier {
 
     /// Deletes a segment's objects, then its catalog entry.
     async fn discard(&self, m: &SegmentManifest) -> Result<(), TierError> {
-        for key in m.keys().all() {
-            self.store.delete(key).await?;
+        for key in m.object_keys() {
+            self.store.delete(&key).await?;
         }
         self.catalog
             .remove(&m.topic_id, m.partition, m.base_offset)?;
@@ -464,6 +509,16 @@ impl Tier {
         let facts = tokio::task::spawn_blocking(move || segment_facts(&path))
             .await
             .map_err(|e| TierError::Corrupt(format!("segment scan task: {e}")))??;
+        let (txn_index, producer_snapshot) = {
+            let (t, s) = (
+                seg.txn_index_path.clone(),
+                seg.producer_snapshot_path.clone(),
+            );
+            tokio::task::spawn_blocking(move || (read_aux(t.as_deref()), read_aux(s.as_deref())))
+                .await
+                .map_err(|e| TierError::Corrupt(format!("segment scan task: {e}")))?
+        };
+        let (txn_index, producer_snapshot) = (txn_index?, producer_snapshot?);
         let manifest = SegmentManifest {
             format_version: MANIFEST_VERSION,
             topic_id: p.topic_id.to_string(),
@@ -481,6 +536,8 @@ impl Tier {
             upload_id: format!("e{}-{}", p.leader_epoch, uuid::Uuid::new_v4().simple()),
             uploaded_at_ms: now_ms(),
             producer_batches: facts.producer_batches.clone(),
+            txn_index: txn_index.as_deref().map(AuxObject::of),
+            producer_snapshot: producer_snapshot.as_deref().map(AuxObject::of),
         };
         let keys = manifest.keys();
         self.catalog.put(&CatalogEntry {
@@ -497,6 +554,14 @@ impl Tier {
             self.store
                 .upload_file(&keys.time_index, &seg.time_index_path)
                 .await?;
+            if let Some(data) = txn_index {
+                self.store.put(&keys.txn_index, Bytes::from(data)).await?;
+            }
+            if let Some(data) = producer_snapshot {
+                self.store
+                    .put(&keys.producer_snapshot, Bytes::from(data))
+                    .await?;
+            }
             self.store
                 .put(&keys.manifest, Bytes::from(manifest.to_bytes()))
                 .await?;
@@ -602,11 +667,13 @@ impl Tier {
             offset,
             max_bytes,
             upper_bound,
+            read_committed: false,
         };
         self.cold_reads(vec![request])
             .await
             .pop()
             .unwrap_or_else(|| Err(TierError::Unavailable("no read result".into())))
+            .map(|found| found.map(|a| (a.first_offset, a.records)))
     }
 
     /// Several cold reads at once (one fetch's cold partitions), each answered as by
@@ -631,7 +698,7 @@ impl Tier {
                 );
                 let task = tokio::spawn(async move {
                     let _permit = read_slot(reads, deadline).await?;
-                    reader
+                    let Some(slice) = reader
                         .read(
                             &r.topic_id,
                             r.partition,
@@ -639,7 +706,30 @@ impl Tier {
                             r.max_bytes,
                             r.upper_bound,
                         )
-                        .await
+                        .await?
+                    else {
+                        return Ok(None);
+                    };
+                    let mut answer = ColdReadAnswer {
+                        first_offset: slice.first_offset,
+                        records: slice.records,
+                        next_offset: slice.next_offset,
+                        aborted: Vec::new(),
+                        aborted_complete: true,
+                    };
+                    if r.read_committed && !answer.records.is_empty() {
+                        let found = reader
+                            .aborted_transactions(
+                                &r.topic_id,
+                                r.partition,
+                                r.offset,
+                                answer.next_offset,
+                            )
+                            .await?;
+                        answer.aborted = found.aborted;
+                        answer.aborted_complete = found.complete;
+                    }
+                    Ok(Some(answer))
                 });
                 (label, task)
             })
@@ -694,6 +784,19 @@ impl Tier {
                 )))
             }
         }
+    }
+
+    /// The producer state to seed a copy of a partition restarting at `at` with (the remote
+    /// snapshot taken there, else the manifests' idempotent batches; see `producer_seed.rs`).
+    pub async fn producer_seed(
+        &self,
+        topic_id: &str,
+        partition: i32,
+        at: i64,
+    ) -> Result<crate::producer_seed::RemoteProducerSeed, TierError> {
+        self.require_catalog()?;
+        let manifests = self.catalog.finished(topic_id, partition)?;
+        crate::producer_seed::producer_seed(&self.store, &manifests, at).await
     }
 
     /// First offset held remotely, if any.

@@ -153,6 +153,12 @@ struct ColdRead {
     upper: i64,
     /// May exceed `max_bytes` by its first batch (the first partition with data).
     at_least_one: bool,
+    /// A read_committed consumer: the answer lists the aborted transactions overlapping the
+    /// returned batches, from the remote transaction indexes and, when the remote search is
+    /// not conclusive, the local ones (a transaction begun in the bucket may end locally).
+    read_committed: bool,
+    /// The partition (for the local transaction indexes).
+    part: Arc<Partition>,
 }
 
 /// Reads the cold partitions from the bucket (concurrently, on the tier's own bounded pool,
@@ -174,6 +180,7 @@ async fn read_cold(
             offset: c.offset,
             max_bytes: c.max_bytes,
             upper_bound: c.upper,
+            read_committed: c.read_committed,
         })
         .collect();
     let results = tier.cold_reads(requests).await;
@@ -181,9 +188,29 @@ async fn read_cold(
     for (c, result) in cold.into_iter().zip(results) {
         let data = &mut body.topics[c.topic].partitions[c.partition];
         match result {
-            Ok(Some((_, bytes))) if c.at_least_one || bytes.len() <= c.max_bytes => {
-                added += bytes.len();
-                data.records = Payload::Bytes(bytes);
+            Ok(Some(answer)) if c.at_least_one || answer.records.len() <= c.max_bytes => {
+                if c.read_committed && !answer.records.is_empty() {
+                    let mut aborted = answer.aborted;
+                    if !answer.aborted_complete {
+                        let local = c
+                            .part
+                            .log()
+                            .aborted_transactions(c.offset, answer.next_offset);
+                        for a in local {
+                            if !aborted.contains(&a) {
+                                aborted.push(a);
+                            }
+                        }
+                    }
+                    data.aborted_transactions = Some(
+                        aborted
+                            .into_iter()
+                            .map(|a| (a.producer_id, a.first_offset))
+                            .collect(),
+                    );
+                }
+                added += answer.records.len();
+                data.records = Payload::Bytes(answer.records);
             }
             Ok(Some(_)) => {} // its first batch does not fit in what the response has left
             Ok(None) => {
@@ -373,6 +400,8 @@ fn read_all(
                         offset: p.fetch_offset,
                         max_bytes: granted,
                         upper,
+                        read_committed: req.isolation_level == 1 && replica < 0,
+                        part: part.clone(),
                     });
                 }
                 Err(e) => {
