@@ -24,11 +24,13 @@ mod batch;
 mod hash;
 mod internal_log;
 mod leadership;
+mod shards;
 
 pub use batch::{build_records, TxnProducer};
 pub use hash::partition_for;
 pub use internal_log::{read_batches, InternalLog, LocalLog, StorageError};
 pub use leadership::{Leadership, Term, Transitions};
+pub use shards::{CoordinatedPartition, Shards};
 
 /// NOT_COORDINATOR: this broker does not lead the key's partition.
 pub const NOT_COORDINATOR: i16 = 16;

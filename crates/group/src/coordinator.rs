@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::{Duration, Instant};
 
-use strata_coordinator::{Leadership, Transitions};
+use strata_coordinator::{Leadership, Shards};
 use tokio::task::JoinHandle;
 
 use crate::codes;
@@ -81,6 +81,12 @@ impl std::fmt::Debug for Partition {
             .field("index", &self.index)
             .field("leadership", &self.leadership)
             .finish_non_exhaustive()
+    }
+}
+
+impl strata_coordinator::CoordinatedPartition for Partition {
+    fn leadership(&self) -> &Leadership {
+        &self.leadership
     }
 }
 
@@ -179,10 +185,8 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct GroupCoordinator {
     pub(crate) config: GroupConfig,
     pub(crate) oracle: Arc<dyn OffsetOracle>,
-    closed: AtomicBool,
-    partitions: Vec<Partition>,
-    /// Leadership transitions not finished yet.
-    transitions: Transitions,
+    /// The internal partitions, their leadership and transitions.
+    partitions: Shards<Partition>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -202,9 +206,7 @@ impl GroupCoordinator {
         let coordinator = Arc::new(GroupCoordinator {
             config,
             oracle,
-            closed: AtomicBool::new(false),
-            partitions: (0..count).map(Partition::new).collect(),
-            transitions: Transitions::default(),
+            partitions: Shards::new(count, Partition::new),
             tasks: Mutex::new(Vec::new()),
         });
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
@@ -243,18 +245,14 @@ impl GroupCoordinator {
 
     /// Number of internal partitions.
     pub fn partition_count(&self) -> i32 {
-        self.partitions.len() as i32
+        self.partitions.count()
     }
 
     /// This broker now leads internal partition `p` in `leader_epoch`: its groups are loaded
     /// from `log` (in the background) and then served. Repeating a call for the epoch already
     /// loaded or loading does nothing.
     pub fn elect(self: &Arc<Self>, p: i32, leader_epoch: i32, log: Arc<dyn OffsetsLog>) {
-        let Some(part) = self.partitions.get(p as usize) else {
-            tracing::warn!(partition = p, "no such __consumer_offsets partition here");
-            return;
-        };
-        if !self.closed.load(Ordering::Acquire) && part.leadership.elect(leader_epoch, log) {
+        if self.partitions.elect(p, leader_epoch, log) {
             self.schedule(p);
         }
     }
@@ -262,10 +260,7 @@ impl GroupCoordinator {
     /// This broker no longer leads internal partition `p`: its groups answer NOT_COORDINATOR
     /// at once and are dropped (parked requests answered) in the background.
     pub fn resign(self: &Arc<Self>, p: i32) {
-        let Some(part) = self.partitions.get(p as usize) else {
-            return;
-        };
-        if part.leadership.resign() {
+        if self.partitions.resign(p) {
             self.schedule(p);
         }
     }
@@ -273,14 +268,14 @@ impl GroupCoordinator {
     /// Whether this broker coordinates (leads) internal partition `p`, in the epoch it
     /// loaded, or is loading it.
     pub fn leads(&self, p: i32) -> Option<i32> {
-        self.partitions.get(p as usize)?.leadership.leads()
+        self.partitions.leads(p)
     }
 
     /// Runs partition `p`'s transition on a blocking thread (inline without a runtime).
     fn schedule(self: &Arc<Self>, p: i32) {
         let c = self.clone();
-        self.transitions.spawn(move || {
-            if let Some(part) = c.partitions.get(p as usize) {
+        self.partitions.spawn(move || {
+            if let Some(part) = c.partitions.get(p) {
                 part.converge(Clock::now());
             }
         });
@@ -289,35 +284,22 @@ impl GroupCoordinator {
     /// Waits until every leadership transition asked for so far has finished (loads done,
     /// successfully or not).
     pub async fn wait_loaded(&self) {
-        self.transitions.wait_idle().await;
+        self.partitions.wait_idle().await;
     }
 
     /// True when every partition this coordinator was asked to lead is loaded and served.
     pub fn is_ready(&self) -> bool {
-        !self.closed.load(Ordering::Acquire)
-            && self.partitions.iter().all(|p| p.leadership.is_settled())
+        self.partitions.is_ready()
     }
 
     fn partition_of(&self, group_id: &str) -> Result<&Partition, i16> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(codes::NOT_COORDINATOR);
-        }
-        let part = self
-            .partitions
-            .get(partition_for(group_id, self.partitions.len() as i32) as usize)
-            .ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
-        match part.unavailable() {
-            Some(code) => Err(code),
-            None => Ok(part),
-        }
+        self.partitions
+            .serving(partition_for(group_id, self.partitions.count()))
     }
 
     /// The partitions this broker serves groups of now.
     fn serving(&self) -> impl Iterator<Item = &Partition> {
-        let closed = self.closed.load(Ordering::Acquire);
-        self.partitions
-            .iter()
-            .filter(move |p| !closed && p.unavailable().is_none())
+        self.partitions.served()
     }
 
     /// Runs `f` under the state lock of `group_id`'s partition: for reads and for heartbeats,
@@ -340,10 +322,7 @@ impl GroupCoordinator {
         p: i32,
         f: impl FnOnce(&mut Shard) -> R,
     ) -> Result<R, i16> {
-        let part = self
-            .partitions
-            .get(p as usize)
-            .ok_or(codes::NOT_COORDINATOR)?;
+        let part = self.partitions.get(p).ok_or(codes::NOT_COORDINATOR)?;
         let _writer = part.lock_writer();
         let mut shard = part.lock_state();
         Ok(f(&mut shard))
@@ -351,7 +330,7 @@ impl GroupCoordinator {
 
     /// Runs `f` on every partition's groups in turn (one state lock at a time).
     pub(crate) fn each_shard(&self, mut f: impl FnMut(&mut Shard)) -> Result<(), i16> {
-        if self.closed.load(Ordering::Acquire) {
+        if self.partitions.is_closed() {
             return Err(codes::NOT_COORDINATOR);
         }
         for p in self.serving() {
@@ -373,7 +352,7 @@ impl GroupCoordinator {
         let p = self.partition_of(group_id)?;
         let mut writer = p.lock_writer();
         // Closed or resigned while waiting: the log may be gone.
-        if self.closed.load(Ordering::Acquire) {
+        if self.partitions.is_closed() {
             return Err(codes::NOT_COORDINATOR);
         }
         if let Some(code) = p.unavailable() {
@@ -422,7 +401,7 @@ impl GroupCoordinator {
     /// Starts shutdown: every parked JoinGroup and SyncGroup is answered NOT_COORDINATOR so
     /// connections can finish; later requests are still served until [`GroupCoordinator::close`].
     pub fn begin_shutdown(&self) {
-        for p in &self.partitions {
+        for p in self.partitions.iter() {
             p.answer_parked(codes::NOT_COORDINATOR);
         }
     }
@@ -439,11 +418,10 @@ impl GroupCoordinator {
             task.abort();
         }
         self.begin_shutdown();
-        self.closed.store(true, Ordering::Release);
+        self.partitions.close();
         let mut first = None;
-        for p in &self.partitions {
+        for p in self.partitions.iter() {
             let mut writer = p.lock_writer();
-            p.leadership.close();
             if let Some((_, log)) = writer.log.take() {
                 if let Err(e) = crate::blocking(|| log.close()) {
                     first.get_or_insert(e);
@@ -467,7 +445,7 @@ impl GroupCoordinator {
     /// fails the write, blocking in it holds the write like a stuck fsync.
     #[cfg(test)]
     pub(crate) fn set_write_hook(&self, hook: Option<crate::storage::WriteHook>) {
-        for p in &self.partitions {
+        for p in self.partitions.iter() {
             p.lock_writer().hook = hook.clone();
         }
     }
@@ -475,8 +453,7 @@ impl GroupCoordinator {
     /// One timer pass over partition `p`, which the caller holds the write lock of (nothing
     /// unless it is coordinated here and loaded).
     fn tick_partition(&self, p: &Partition, writer: &mut Writer, retention_due: bool) {
-        if self.closed.load(Ordering::Acquire) || p.unavailable().is_some() || writer.log.is_none()
-        {
+        if self.partitions.is_closed() || p.unavailable().is_some() || writer.log.is_none() {
             return;
         }
         self.transact(
@@ -532,7 +509,7 @@ async fn tick_loop(coordinator: Weak<GroupCoordinator>) {
         if lag_due {
             last_lag = clock.now;
         }
-        if c.closed.load(Ordering::Acquire) {
+        if c.partitions.is_closed() {
             return;
         }
         for (index, p) in c.partitions.iter().enumerate() {
@@ -552,7 +529,7 @@ async fn tick_loop(coordinator: Weak<GroupCoordinator>) {
                     }
                     let c = c.clone();
                     tokio::task::spawn_blocking(move || {
-                        if let Some(p) = c.partitions.get(index) {
+                        if let Some(p) = c.partitions.get(index as i32) {
                             let mut writer = p.lock_writer();
                             c.tick_partition(p, &mut writer, retention_due);
                             p.timer_waiting.store(false, Ordering::Release);

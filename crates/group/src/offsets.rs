@@ -49,7 +49,26 @@ fn sb(s: &str) -> StrBytes {
 type Fetched = (i64, i32, String, i16);
 
 /// One requested commit: (topic, partition, offset, leader epoch, metadata).
-type Requested = (String, i32, i64, i32, String);
+pub(crate) type Requested = (String, i32, i64, i32, String);
+
+/// What a commit request turns into before it is stored: a code per requested offset, the
+/// records of the accepted ones, and their values (applied once stored).
+pub(crate) struct Staged {
+    pub(crate) results: Vec<i16>,
+    pub(crate) writes: Vec<crate::storage::Write>,
+    pub(crate) accepted: Vec<((String, i32), OffsetValue)>,
+}
+
+/// A commit whose write failed: every accepted offset is answered COORDINATOR_NOT_AVAILABLE
+/// (retriable; nothing was applied).
+pub(crate) fn mark_unstored(group_id: &str, results: &mut [i16]) {
+    tracing::error!(group = %group_id, "storing offsets failed");
+    for code in results {
+        if *code == codes::NONE {
+            *code = codes::COORDINATOR_NOT_AVAILABLE;
+        }
+    }
+}
 
 /// `topic -> [(partition, fetched)]`.
 type FetchedTopics = BTreeMap<String, Vec<(i32, Fetched)>>;
@@ -96,10 +115,6 @@ impl GroupCoordinator {
         if let Err(code) = crate::limits::check_group_id(&group_id) {
             return commit_response(&requested, vec![code; requested.len()]);
         }
-        let metadata_max = self
-            .config
-            .offset_metadata_max_bytes
-            .min(crate::format::MAX_STRING_BYTES);
         // Accepted offsets are *pending* until their records are durable: only then are they
         // applied to the group (and visible to OffsetFetch); a failed write leaves the group's
         // offsets as they were and answers COORDINATOR_NOT_AVAILABLE.
@@ -124,45 +139,9 @@ impl GroupCoordinator {
                         }
                     }
                 }
-                let mut results = Vec::with_capacity(requested.len());
-                let mut writes = Vec::new();
-                let mut accepted = Vec::new();
-                for (topic, partition, offset, epoch, metadata) in &requested {
-                    let value = OffsetValue {
-                        offset: *offset,
-                        leader_epoch: *epoch,
-                        metadata: metadata.clone(),
-                        commit_timestamp: clock.ms,
-                        expire_timestamp: retention.map(|r| clock.ms.saturating_add(r)),
-                    };
-                    let code = if metadata.len() > metadata_max {
-                        codes::OFFSET_METADATA_TOO_LARGE
-                    } else if !crate::limits::topic_name_fits(topic)
-                        || !self.oracle.partition_exists(topic, *partition)
-                    {
-                        codes::UNKNOWN_TOPIC_OR_PARTITION
-                    } else {
-                        match encode_offset_value(&value) {
-                            Ok(encoded) => {
-                                writes.push((
-                                    RecordKey::Offset {
-                                        group: group_id.clone(),
-                                        topic: topic.clone(),
-                                        partition: *partition,
-                                    },
-                                    Some(encoded),
-                                ));
-                                accepted.push(((topic.clone(), *partition), value));
-                                codes::NONE
-                            }
-                            Err(e) => {
-                                tracing::warn!(group = %group_id, error = %e, "offset not storable");
-                                codes::OFFSET_METADATA_TOO_LARGE
-                            }
-                        }
-                    };
-                    results.push(code);
-                }
+                let expire = retention.map(|r| clock.ms.saturating_add(r));
+                let staged = self.stage_offsets(&group_id, &requested, clock.ms, expire);
+                let (results, writes, accepted) = (staged.results, staged.writes, staged.accepted);
                 ctx.journal.push(writes);
                 Ok((results, accepted))
             },
@@ -182,18 +161,70 @@ impl GroupCoordinator {
                         .offsets
                         .extend(accepted);
                 } else {
-                    tracing::error!(group = %group_id, "storing offsets failed");
-                    for code in &mut results {
-                        if *code == codes::NONE {
-                            *code = codes::COORDINATOR_NOT_AVAILABLE;
-                        }
-                    }
+                    mark_unstored(&group_id, &mut results);
                 }
                 results
             },
         );
         let results = result.unwrap_or_else(|code| vec![code; requested.len()]);
         commit_response(&requested, results)
+    }
+
+    /// Checks each requested offset (metadata size, partition existence, storable format) and
+    /// builds the records of the accepted ones, stamped `now_ms` (expiring at `expire`).
+    pub(crate) fn stage_offsets(
+        &self,
+        group_id: &str,
+        requested: &[Requested],
+        now_ms: i64,
+        expire: Option<i64>,
+    ) -> Staged {
+        let metadata_max = self
+            .config
+            .offset_metadata_max_bytes
+            .min(crate::format::MAX_STRING_BYTES);
+        let mut staged = Staged {
+            results: Vec::with_capacity(requested.len()),
+            writes: Vec::new(),
+            accepted: Vec::new(),
+        };
+        for (topic, partition, offset, epoch, metadata) in requested {
+            let value = OffsetValue {
+                offset: *offset,
+                leader_epoch: *epoch,
+                metadata: metadata.clone(),
+                commit_timestamp: now_ms,
+                expire_timestamp: expire,
+            };
+            let code = if metadata.len() > metadata_max {
+                codes::OFFSET_METADATA_TOO_LARGE
+            } else if !crate::limits::topic_name_fits(topic)
+                || !self.oracle.partition_exists(topic, *partition)
+            {
+                codes::UNKNOWN_TOPIC_OR_PARTITION
+            } else {
+                match encode_offset_value(&value) {
+                    Ok(encoded) => {
+                        staged.writes.push((
+                            RecordKey::Offset {
+                                group: group_id.to_string(),
+                                topic: topic.clone(),
+                                partition: *partition,
+                            },
+                            Some(encoded),
+                        ));
+                        staged.accepted.push(((topic.clone(), *partition), value));
+                        codes::NONE
+                    }
+                    Err(e) => {
+                        tracing::warn!(group = %group_id, error = %e, "offset not storable");
+                        codes::OFFSET_METADATA_TOO_LARGE
+                    }
+                }
+            };
+            staged.results.push(code);
+        }
+        staged
     }
 
     /// Handles OffsetFetch (single group on v1–v7, batched on v8+).

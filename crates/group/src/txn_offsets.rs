@@ -22,8 +22,8 @@ use kafka_protocol::protocol::StrBytes;
 use strata_coordinator::TxnProducer;
 
 use crate::codes;
-use crate::format::{encode_offset_value, OffsetValue, RecordKey};
 use crate::group::{Group, GroupState};
+use crate::offsets::{mark_unstored, Requested};
 use crate::GroupCoordinator;
 
 /// Control record type of a COMMIT marker (the key is `[version i16, type i16]`).
@@ -40,9 +40,6 @@ pub(crate) fn marker_is_commit(key: &[u8]) -> Option<bool> {
         _ => None,
     }
 }
-
-/// One requested offset: (topic, partition, offset, leader epoch, metadata).
-type Requested = (String, i32, i64, i32, String);
 
 impl GroupCoordinator {
     /// Handles TxnOffsetCommit; answers once the transactional offsets are stored (pending).
@@ -93,10 +90,6 @@ impl GroupCoordinator {
                 vec![codes::INVALID_PRODUCER_EPOCH; requested.len()],
             );
         }
-        let metadata_max = self
-            .config
-            .offset_metadata_max_bytes
-            .min(crate::format::MAX_STRING_BYTES);
         let result = self.change(
             &group_id,
             |shard, ctx| {
@@ -107,42 +100,8 @@ impl GroupCoordinator {
                         return Err(vec![verdict; requested.len()]);
                     }
                 }
-                let mut results = Vec::with_capacity(requested.len());
-                let mut writes = Vec::new();
-                let mut accepted = Vec::new();
-                for (topic, partition, offset, epoch, metadata) in &requested {
-                    let value = OffsetValue {
-                        offset: *offset,
-                        leader_epoch: *epoch,
-                        metadata: metadata.clone(),
-                        commit_timestamp: clock.ms,
-                        expire_timestamp: None,
-                    };
-                    let code = if metadata.len() > metadata_max {
-                        codes::OFFSET_METADATA_TOO_LARGE
-                    } else if !crate::limits::topic_name_fits(topic)
-                        || !self.oracle.partition_exists(topic, *partition)
-                    {
-                        codes::UNKNOWN_TOPIC_OR_PARTITION
-                    } else {
-                        match encode_offset_value(&value) {
-                            Ok(encoded) => {
-                                writes.push((
-                                    RecordKey::Offset {
-                                        group: group_id.clone(),
-                                        topic: topic.clone(),
-                                        partition: *partition,
-                                    },
-                                    Some(encoded),
-                                ));
-                                accepted.push(((topic.clone(), *partition), value));
-                                codes::NONE
-                            }
-                            Err(_) => codes::OFFSET_METADATA_TOO_LARGE,
-                        }
-                    };
-                    results.push(code);
-                }
+                let staged = self.stage_offsets(&group_id, &requested, clock.ms, None);
+                let (results, writes, accepted) = (staged.results, staged.writes, staged.accepted);
                 ctx.journal.push_transactional(producer, writes);
                 Ok((results, accepted))
             },
@@ -164,12 +123,7 @@ impl GroupCoordinator {
                         .or_default()
                         .extend(accepted);
                 } else {
-                    tracing::error!(group = %group_id, "storing transactional offsets failed");
-                    for code in &mut results {
-                        if *code == codes::NONE {
-                            *code = codes::COORDINATOR_NOT_AVAILABLE;
-                        }
-                    }
+                    mark_unstored(&group_id, &mut results);
                 }
                 results
             },

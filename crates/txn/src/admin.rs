@@ -10,7 +10,7 @@ impl TxnCoordinator {
     /// producer id is in `producer_ids` (all if empty), sorted by id.
     pub fn list(&self, states: &[String], producer_ids: &[i64]) -> Vec<TxnMetadata> {
         let mut out = Vec::new();
-        for part in self.partitions.iter().filter(|p| p.serving()) {
+        for part in self.partitions.served() {
             out.extend(
                 part.lock_txns()
                     .values()

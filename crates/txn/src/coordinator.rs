@@ -16,13 +16,12 @@
 //! - a transaction is `Complete*` only after every one of its markers is stored.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError, Weak};
 use std::time::Duration;
 
 use strata_coordinator::{
-    blocking, build_records, partition_for, InternalLog, Leadership, StorageError, Term,
-    Transitions, NOT_COORDINATOR,
+    blocking, build_records, partition_for, CoordinatedPartition, InternalLog, Leadership, Shards,
+    StorageError, Term, NOT_COORDINATOR,
 };
 use tokio::task::JoinHandle;
 
@@ -70,6 +69,12 @@ impl Partition {
     }
 }
 
+impl CoordinatedPartition for Partition {
+    fn leadership(&self) -> &Leadership {
+        &self.leadership
+    }
+}
+
 /// What a change decided.
 pub(crate) enum Decision<T> {
     /// Answer without writing.
@@ -82,9 +87,7 @@ pub(crate) enum Decision<T> {
 pub struct TxnCoordinator {
     pub(crate) config: TxnConfig,
     pub(crate) host: Arc<dyn TxnHost>,
-    pub(crate) partitions: Vec<Partition>,
-    transitions: Transitions,
-    closed: AtomicBool,
+    pub(crate) partitions: Shards<Partition>,
     runtime: Option<tokio::runtime::Handle>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -101,21 +104,17 @@ impl TxnCoordinator {
     /// A coordinator of `config.num_partitions` partitions, leading none yet. Inside a tokio
     /// runtime its timer task is spawned.
     pub fn new(config: TxnConfig, host: Arc<dyn TxnHost>) -> Arc<TxnCoordinator> {
-        let count = config.num_partitions.max(1);
+        let count = config.num_partitions;
         let runtime = tokio::runtime::Handle::try_current().ok();
         let coordinator = Arc::new(TxnCoordinator {
             config,
             host,
-            partitions: (0..count)
-                .map(|index| Partition {
-                    index,
-                    txns: Mutex::new(HashMap::new()),
-                    writer: Mutex::new(None),
-                    leadership: Leadership::default(),
-                })
-                .collect(),
-            transitions: Transitions::default(),
-            closed: AtomicBool::new(false),
+            partitions: Shards::new(count, |index| Partition {
+                index,
+                txns: Mutex::new(HashMap::new()),
+                writer: Mutex::new(None),
+                leadership: Leadership::default(),
+            }),
             runtime: runtime.clone(),
             tasks: Mutex::new(Vec::new()),
         });
@@ -132,7 +131,7 @@ impl TxnCoordinator {
 
     /// Number of `__transaction_state` partitions.
     pub fn partition_count(&self) -> i32 {
-        self.partitions.len() as i32
+        self.partitions.count()
     }
 
     /// The partition of `transactional_id`.
@@ -143,38 +142,32 @@ impl TxnCoordinator {
     /// This broker leads partition `p` in `leader_epoch`: its ids are loaded from `log` (in
     /// the background), then served; unfinished commits and aborts are resumed.
     pub fn elect(self: &Arc<Self>, p: i32, leader_epoch: i32, log: Arc<dyn InternalLog>) {
-        let Some(part) = self.partitions.get(p as usize) else {
-            return;
-        };
-        if !self.closed.load(Ordering::Acquire) && part.leadership.elect(leader_epoch, log) {
+        if self.partitions.elect(p, leader_epoch, log) {
             self.schedule(p);
         }
     }
 
     /// This broker no longer leads partition `p`.
     pub fn resign(self: &Arc<Self>, p: i32) {
-        let Some(part) = self.partitions.get(p as usize) else {
-            return;
-        };
-        if part.leadership.resign() {
+        if self.partitions.resign(p) {
             self.schedule(p);
         }
     }
 
     /// The epoch this broker leads partition `p` in, if it does.
     pub fn leads(&self, p: i32) -> Option<i32> {
-        self.partitions.get(p as usize)?.leadership.leads()
+        self.partitions.leads(p)
     }
 
     /// Waits until every leadership transition asked for so far has finished.
     pub async fn wait_loaded(&self) {
-        self.transitions.wait_idle().await;
+        self.partitions.wait_idle().await;
     }
 
     fn schedule(self: &Arc<Self>, p: i32) {
         let c = self.clone();
-        self.transitions.spawn(move || {
-            let Some(part) = c.partitions.get(p as usize) else {
+        self.partitions.spawn(move || {
+            let Some(part) = c.partitions.get(p) else {
                 return;
             };
             let mut writer = part.lock_writer();
@@ -206,7 +199,7 @@ impl TxnCoordinator {
 
     /// After a load: finishes every transaction whose markers were decided but not written.
     fn resume(self: &Arc<Self>, p: i32, epoch: i32) {
-        let Some(part) = self.partitions.get(p as usize) else {
+        let Some(part) = self.partitions.get(p) else {
             return;
         };
         let preparing: Vec<TxnMetadata> = part
@@ -230,11 +223,10 @@ impl TxnCoordinator {
         {
             task.abort();
         }
-        self.closed.store(true, Ordering::Release);
+        self.partitions.close();
         let mut first = None;
-        for p in &self.partitions {
+        for p in self.partitions.iter() {
             let mut writer = p.lock_writer();
-            p.leadership.close();
             if let Some((_, log)) = writer.take() {
                 if let Err(e) = blocking(|| log.close()) {
                     first.get_or_insert(e);
@@ -246,17 +238,7 @@ impl TxnCoordinator {
 
     /// The partition serving `transactional_id`, or the error code to answer.
     pub(crate) fn serving_partition(&self, transactional_id: &str) -> Result<&Partition, i16> {
-        if self.closed.load(Ordering::Acquire) {
-            return Err(NOT_COORDINATOR);
-        }
-        let part = self
-            .partitions
-            .get(self.partition_of(transactional_id) as usize)
-            .ok_or(codes::COORDINATOR_NOT_AVAILABLE)?;
-        match part.leadership.unavailable() {
-            Some(code) => Err(code),
-            None => Ok(part),
-        }
+        self.partitions.serving(self.partition_of(transactional_id))
     }
 
     /// A change to `transactional_id` (see the module docs): `decide` sees its current state
@@ -270,7 +252,7 @@ impl TxnCoordinator {
     ) -> Result<(T, i32), i16> {
         let part = self.serving_partition(transactional_id)?;
         let writer = part.lock_writer();
-        if self.closed.load(Ordering::Acquire) {
+        if self.partitions.is_closed() {
             return Err(NOT_COORDINATOR);
         }
         if let Some(code) = part.leadership.unavailable() {
@@ -355,7 +337,7 @@ async fn tick_loop(coordinator: Weak<TxnCoordinator>) {
         let Some(c) = coordinator.upgrade() else {
             return;
         };
-        if c.closed.load(Ordering::Acquire) {
+        if c.partitions.is_closed() {
             return;
         }
         let due = last_abort_check.elapsed()
@@ -367,8 +349,7 @@ async fn tick_loop(coordinator: Weak<TxnCoordinator>) {
         }
         let open: usize = c
             .partitions
-            .iter()
-            .filter(|p| p.serving())
+            .served()
             .map(|p| {
                 p.lock_txns()
                     .values()

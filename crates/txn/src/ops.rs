@@ -329,7 +329,7 @@ impl TxnCoordinator {
     /// bumped epoch (the producer is fenced from it).
     pub(crate) fn abort_expired(self: &Arc<Self>) {
         let now = now_ms();
-        for part in &self.partitions {
+        for part in self.partitions.iter() {
             if !part.serving() {
                 continue;
             }
