@@ -253,7 +253,7 @@ pub struct BucketObject {
     pub base_offset: i64,
     /// Upload id.
     pub upload_id: String,
-    /// `log`, `index`, `timeindex` or `manifest.json`.
+    /// `log`, `index`, `timeindex`, `txnindex`, `snapshot` or `manifest.json`.
     pub ext: String,
     /// Size in bytes.
     pub size: u64,
@@ -307,8 +307,17 @@ fn walk_bucket(root: &Path, strict: bool) -> Result<Vec<BucketObject>> {
                 .split_once('.')
                 .map(|(_, e)| e.to_string())
                 .unwrap_or_default();
-            let parsed = strata_tier::keys::parse(&key)
-                .filter(|_| ["log", "index", "timeindex", "manifest.json"].contains(&ext.as_str()));
+            let parsed = strata_tier::keys::parse(&key).filter(|_| {
+                [
+                    "log",
+                    "index",
+                    "timeindex",
+                    "txnindex",
+                    "snapshot",
+                    "manifest.json",
+                ]
+                .contains(&ext.as_str())
+            });
             let Some(parsed) = parsed else {
                 ensure!(
                     !strict,
@@ -366,7 +375,8 @@ pub fn bucket_manifests(root: &Path) -> Result<Vec<SegmentManifest>> {
 }
 
 /// Checks the bucket invariants after uploads have settled: every upload id that has any
-/// object has exactly the four objects of a complete upload (so no leftovers of unfinished
+/// object has exactly the objects of a complete upload (the four of every upload and the
+/// `.snapshot`/`.txnindex` its manifest names, of the sizes it names) (so no leftovers of unfinished
 /// uploads), each `.log` object has the manifest's size, each base offset of a partition is
 /// uploaded once, and the segments of each partition are contiguous from `start` on. Returns
 /// the manifests.
@@ -382,8 +392,25 @@ pub fn check_bucket(root: &Path, topic: &str, partitions: i32) -> Result<Vec<Seg
         let objs = by_upload.remove(m.upload_id.as_str()).unwrap_or_default();
         let mut exts: Vec<&str> = objs.iter().map(|o| o.ext.as_str()).collect();
         exts.sort_unstable();
+        // The four objects of every upload, and the `.snapshot` / `.txnindex` ones a version 2
+        // manifest names.
+        let mut expected = vec!["index", "log", "manifest.json", "timeindex"];
+        let aux = [("snapshot", m.producer_snapshot), ("txnindex", m.txn_index)];
+        for (ext, object) in aux {
+            if let Some(object) = object {
+                expected.push(ext);
+                let size = objs.iter().find(|o| o.ext == ext).map_or(0, |o| o.size);
+                ensure!(
+                    size == object.size,
+                    "upload {}: .{ext} object has {size} bytes, the manifest says {}",
+                    m.upload_id,
+                    object.size
+                );
+            }
+        }
+        expected.sort_unstable();
         ensure!(
-            exts == ["index", "log", "manifest.json", "timeindex"],
+            exts == expected,
             "upload {} of {}-{} base {} has objects {exts:?}",
             m.upload_id,
             m.topic,
