@@ -357,13 +357,6 @@ impl Broker {
             return Ok(topic);
         }
         tracing::info!(topic = name, partitions, "created topic");
-        if !crate::log_config::deletes_by_retention(&self.config, &topic.configs) {
-            tracing::warn!(
-                topic = name,
-                "cleanup.policy=compact: compaction is not implemented yet, so this topic keeps \
-                 every record (it is never trimmed by time or size)"
-            );
-        }
         Ok(topic)
     }
 

@@ -25,6 +25,7 @@ mod internal_topics;
 mod isr_manager;
 pub mod kafka_client;
 mod liveness;
+mod log_cleaner;
 mod log_config;
 mod metadata_quorum;
 mod offset_checkpoint;

@@ -30,7 +30,7 @@ fn num<T: std::str::FromStr + Default>(
 }
 
 /// True when `cleanup.policy` has `delete`. A `compact`-only topic is never trimmed by time or
-/// size (Kafka's rule); until the log cleaner exists it keeps everything.
+/// size (Kafka's rule): the log cleaner (`log_cleaner.rs`) keeps its latest value per key.
 pub(crate) fn deletes_by_retention(
     config: &BrokerConfig,
     overrides: &BTreeMap<String, String>,

@@ -1,4 +1,4 @@
-//! Background work: retention enforcement, the periodic flusher (`flush.ms`) and the
+//! Background work: retention enforcement, the log cleaner (`log_cleaner.rs`), the periodic flusher (`flush.ms`) and the
 //! recovery-point and high-watermark checkpoints, on timers.
 //!
 //! Invariants:
@@ -17,7 +17,7 @@ use crate::error::BrokerError;
 
 /// Starts the background tasks.
 pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Result<Vec<JoinHandle<()>>, BrokerError> {
-    Ok(vec![
+    let mut tasks = vec![
         tokio::spawn(retention_loop(broker.clone())),
         tokio::spawn(flush_loop(broker.clone())),
         tokio::spawn(crate::reconcile::run(broker.clone())),
@@ -27,7 +27,9 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Result<Vec<JoinHandle<()>>, Bro
             broker.config.replica_lag_time_max_ms,
         )),
         crate::tiering::spawn(broker)?,
-    ])
+    ];
+    tasks.extend(crate::log_cleaner::spawn(broker));
+    Ok(tasks)
 }
 
 /// How often the flusher looks for partitions whose `flush.ms` has passed (Kafka's
