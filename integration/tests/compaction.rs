@@ -10,6 +10,11 @@
 //! has passed, then nothing. Finally the broker is killed with SIGKILL while the cleaner works
 //! (slowed by `log.cleaner.io.max.bytes.per.second`) and restarted: no loss (every live key's
 //! latest value is there), no duplicates, every record read is the one acknowledged at its offset.
+//!
+//! `__consumer_offsets` is compacted too: a group commits after every record (one offset key
+//! written 200 times), the cleaner compacts the offsets partition, and after a SIGKILL and a
+//! restart the coordinator's replay of the compacted log resumes the group exactly at its
+//! committed offset.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,7 +22,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use strata_integration::{create_topic, producer, read_topic, run, Broker};
+use strata_integration::groups::{wait_until, GroupConsumer};
+use strata_integration::{create_topic, producer, read_topic, run, send_all, Broker, Outgoing};
 
 const TOPIC: &str = "compacted";
 const KEYS: usize = 20;
@@ -241,4 +247,79 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
             .map(|m| m.len())
             .sum()
     })
+}
+
+#[test]
+fn consumer_offsets_are_compacted_and_groups_resume() {
+    run(Duration::from_secs(180), async {
+        let mut broker = Broker::start(&[
+            "--set",
+            "group.initial.rebalance.delay.ms=0",
+            "--set",
+            "group.min.session.timeout.ms=1000",
+            "--set",
+            "offsets.topic.num.partitions=1",
+            "--set",
+            "log.roll.ms=300",
+            "--set",
+            "log.cleaner.min.cleanable.ratio=0.01",
+            "--set",
+            "log.cleaner.backoff.ms=100",
+            "--set",
+            "log.retention.check.interval.ms=100",
+        ])?;
+        let b = broker.bootstrap();
+        create_topic(&b, "events", 1, &[]).await?;
+        let records = |from: usize, n: usize| -> Vec<Outgoing> {
+            (from..from + n)
+                .map(|i| Outgoing {
+                    partition: Some(0),
+                    value: format!("v{i}").into_bytes(),
+                    ..Outgoing::default()
+                })
+                .collect()
+        };
+        let c = GroupConsumer::start("c", &b, "g", "events", 3000, None)?;
+        for round in 0..5 {
+            send_all(&producer(&b, &[])?, "events", &records(round * 40, 40)).await?;
+            wait_until("consumed", Duration::from_secs(40), || {
+                c.records().len() >= (round + 1) * 40
+            })
+            .await?;
+            tokio::time::sleep(Duration::from_millis(400)).await;
+        }
+        c.stop()?;
+        let offsets_dir = broker.data_dir().join("__consumer_offsets-0");
+        let read_checkpoint = || -> Option<i64> {
+            let text =
+                std::fs::read_to_string(offsets_dir.join("cleaner-offset-checkpoint")).ok()?;
+            text.lines().nth(1)?.trim().parse().ok()
+        };
+        wait_until(
+            "__consumer_offsets cleaned",
+            Duration::from_secs(60),
+            || read_checkpoint().is_some_and(|c| c > 100),
+        )
+        .await?;
+        let bytes = dir_bytes(&offsets_dir);
+        eprintln!(
+            "__consumer_offsets-0 cleaned to {:?}; {bytes} bytes of segments left",
+            read_checkpoint()
+        );
+
+        broker.sigkill()?;
+        broker.restart()?;
+        send_all(&producer(&b, &[])?, "events", &records(200, 10)).await?;
+        let again = GroupConsumer::start("again", &b, "g", "events", 3000, None)?;
+        wait_until("10 new consumed", Duration::from_secs(60), || {
+            again.records().len() >= 10
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let got: Vec<i64> = again.records().iter().map(|(_, o, _)| *o).collect();
+        let want: Vec<i64> = (200..210).collect();
+        ensure!(got == want, "resumed at the committed offset: got {got:?}");
+        again.stop()?;
+        Ok(())
+    });
 }

@@ -342,3 +342,17 @@ fn golden_cleaner_checkpoint() {
         "unknown version"
     );
 }
+
+/// Tiered topics are not cleaned locally (their compaction happens in the bucket).
+#[test]
+fn tiered_logs_are_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = LogConfig {
+        segment_bytes: 400,
+        remote_storage_enable: true,
+        ..LogConfig::default()
+    };
+    let mut log = open(dir.path(), config);
+    fill(&mut log);
+    assert_eq!(log.clean_now(&cfg(), now()).unwrap(), None);
+}

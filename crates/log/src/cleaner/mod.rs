@@ -262,7 +262,9 @@ impl PartitionLog {
         config: &CleanerConfig,
         now_ms: i64,
     ) -> Result<Option<CleanJob>, LogError> {
-        if self.is_offline() {
+        // Tiered compacted topics are cleaned in the bucket (issue 10, part 3), not here: a local
+        // rewrite would change segment boundaries the tiering worker tracks.
+        if self.is_offline() || self.config.remote_storage_enable {
             return Ok(None);
         }
         let first_dirty = self.first_dirty_offset()?;
