@@ -20,7 +20,9 @@
 //!    always gets at least one whole batch, even above the limits;
 //!    a partition whose offset is below the local log start (tiered away) is read from the
 //!    bucket after this local pass, on the tier's own bounded pool, with the budget it was
-//!    granted here; the cold partitions of one fetch are read concurrently and waited for at
+//!    granted here (for `read_committed` with the same LSO bound, and the aborted transactions
+//!    from the uploaded `.txnindex` objects, then the local ones if the remote search is not
+//!    conclusive); the cold partitions of one fetch are read concurrently and waited for at
 //!    most `remote.fetch.max.wait.ms` in all: one not ready by then (bucket slow or down,
 //!    catalog still being rebuilt) answers the retriable KAFKA_STORAGE_ERROR, which librdkafka
 //!    and the Java client retry transparently, while the other partitions are served;
