@@ -4,8 +4,9 @@
 //! Invariants:
 //! - [`PartitionLog::append_as_follower`] takes a buffer of whole batches exactly as the
 //!   leader's log holds them (base offsets, leader epochs and CRCs untouched): the first must
-//!   start at this log's end and each next one where the previous ended, and every CRC must
-//!   hold; otherwise nothing of the buffer is written (CORRUPT_MESSAGE / INVALID_RECORD).
+//!   start at or after this log's end and each next one at or after where the previous ended
+//!   (a gap is what the log cleaner leaves on a compacted leader, as in Kafka), and every CRC
+//!   must hold; otherwise nothing of the buffer is written (CORRUPT_MESSAGE / INVALID_RECORD).
 //!   `max.message.bytes` is the leader's check, not the follower's (as in Kafka);
 //! - the leader-epoch cache learns each batch's epoch, the producer state each batch's
 //!   producer and transaction (markers included: an ABORT adds the `.txnindex` entry), as on
@@ -146,11 +147,10 @@ fn check_batches(batches: &[u8], log_end: i64) -> Result<Vec<BatchHeader>, LogEr
             }
             .into());
         }
-        if header.base_offset != next || header.last_offset_delta < 0 {
-            return Err(RecordsError::InvalidRecord(
-                "replicated batches must continue the log without gaps",
-            )
-            .into());
+        if header.base_offset < next || header.last_offset_delta < 0 {
+            return Err(
+                RecordsError::InvalidRecord("replicated batches must not overlap the log").into(),
+            );
         }
         let crc = compute_crc(&batches[at..at + len]);
         if crc != header.crc {

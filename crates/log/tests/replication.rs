@@ -59,17 +59,19 @@ fn a_follower_copies_leader_batches_byte_for_byte() {
 }
 
 #[test]
-fn a_follower_refuses_gaps_and_bad_crcs_writing_nothing() {
+fn a_follower_refuses_overlaps_and_bad_crcs_writing_nothing() {
     let leader_dir = tempfile::tempdir().unwrap();
     let follower_dir = tempfile::tempdir().unwrap();
     let mut leader = open(leader_dir.path(), LogConfig::default());
     lead(&mut leader, 3, 1);
     let bytes = stored(&leader);
     let mut follower = open(follower_dir.path(), LogConfig::default());
-    // Skipping the first batch leaves a gap.
     let first_len = bytes.len() / 3;
+    // The second batch twice: it overlaps itself.
+    let mut overlap = bytes[..2 * first_len].to_vec();
+    overlap.extend_from_slice(&bytes[first_len..2 * first_len]);
     let err = follower
-        .append_as_follower(&bytes[first_len..], 2_000, Durability::PageCache)
+        .append_as_follower(&overlap, 2_000, Durability::PageCache)
         .unwrap_err();
     assert!(matches!(err, LogError::Records(_)), "{err}");
     // A flipped byte in the last batch's records: the whole buffer is refused.
@@ -86,6 +88,26 @@ fn a_follower_refuses_gaps_and_bad_crcs_writing_nothing() {
         .append_as_follower(&bytes, 2_000, Durability::PageCache)
         .unwrap();
     assert_eq!(follower.log_end_offset(), 3);
+    let err = follower
+        .append_as_follower(&bytes[2 * first_len..], 2_000, Durability::PageCache)
+        .unwrap_err();
+    assert!(
+        matches!(err, LogError::Records(_)),
+        "an overlap of the log: {err}"
+    );
+
+    // A gap (a batch a compacting leader's cleaner removed) is taken, offsets as they are.
+    let gap_dir = tempfile::tempdir().unwrap();
+    let mut gapped = open(gap_dir.path(), LogConfig::default());
+    let taken = gapped
+        .append_as_follower(&bytes[first_len..], 2_000, Durability::PageCache)
+        .unwrap();
+    assert_eq!(
+        (taken.first_offset, taken.log_end, taken.batches),
+        (0, 3, 2)
+    );
+    let slice = gapped.read(0, 1 << 20, 3).unwrap();
+    assert_eq!(slice.first_offset, 1);
 }
 
 #[test]
