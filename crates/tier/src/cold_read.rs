@@ -79,7 +79,7 @@ pub struct ColdReader {
 
 /// How many offset indexes stay in memory.
 const MAX_CACHED_INDEXES: usize = 256;
-/// How many parsed transaction index entries (48 bytes each in memory) stay in memory, all
+/// How many parsed transaction index entries (32 bytes each) stay in memory (about 8 MiB), all
 /// segments together; beyond it the map is emptied and refilled from the chunk cache.
 pub const MAX_CACHED_TXN_ENTRIES: usize = 1 << 18;
 /// How many read-position hints stay in memory.

@@ -293,3 +293,35 @@ async fn restore_seeds_open_transactions_from_the_uploaded_snapshot() {
         vec![0, 3, 6, 12, 18]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_transaction_index_failing_its_crc_fails_the_read() {
+    let s = setup().await;
+    s.tier.sync_partition(part(&s.log), -1, -1).await.unwrap();
+    let remote = s.tier.catalog().finished(TOPIC_ID, 0).unwrap();
+    // Same size, other bytes: the manifest's CRC-32C catches it.
+    s.tier
+        .store()
+        .put(
+            &remote[0].keys().txn_index,
+            bytes::Bytes::from(vec![0u8; 34]),
+        )
+        .await
+        .unwrap();
+    let request = ColdReadRequest {
+        topic_id: TOPIC_ID.into(),
+        partition: 0,
+        offset: 0,
+        max_bytes: 1 << 20,
+        upper_bound: 18,
+        read_committed: true,
+    };
+    let result = s.tier.cold_reads(vec![request]).await.pop().unwrap();
+    assert!(
+        matches!(result, Err(strata_tier::TierError::Corrupt(ref why)) if why.contains("CRC-32C")),
+        "{result:?}"
+    );
+    // read_uncommitted does not need the index.
+    let u = read(&s.tier, 0, 18, false).await;
+    assert_eq!(u.next_offset, 11);
+}
