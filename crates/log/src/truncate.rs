@@ -11,8 +11,8 @@
 //!   batches from the latest producer snapshot at or below the new end (later snapshots are
 //!   deleted; `replay.rs`), and the leader-epoch cache
 //!   drops every epoch that starts at or after the new end (checkpointed);
-//! - the high watermark, the durable end, held appends and the recovery point never exceed the
-//!   new end;
+//! - the high watermark, the durable end, held appends, the recovery point and the cleaner
+//!   checkpoint never exceed the new end;
 //! - a target below the local log start is refused (OffsetOutOfRange): the caller decides
 //!   whether to reset the whole log instead.
 //!
@@ -125,6 +125,7 @@ impl PartitionLog {
         sync_dir(&self.dir)?;
 
         let end = self.log_end_offset();
+        crate::cleaner::truncate_cleaner_checkpoint(&self.dir, end)?;
         let first_base = self.segments[0].base_offset;
         delete_segment_snapshots_outside(&self.dir, first_base, end)?;
         // Replays from the latest snapshot at or below the new end; also drops the `.txnindex`

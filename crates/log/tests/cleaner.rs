@@ -356,3 +356,20 @@ fn tiered_logs_are_left_alone() {
     fill(&mut log);
     assert_eq!(log.clean_now(&cfg(), now()).unwrap(), None);
 }
+
+/// A truncation below the cleaner checkpoint lowers it: what is written again is dirty.
+#[test]
+fn truncation_lowers_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(400));
+    fill(&mut log);
+    log.clean_now(&cfg(), now()).unwrap().unwrap();
+    assert_eq!(log.first_dirty_offset().unwrap(), 41);
+    let end = log.truncate_to(39).unwrap();
+    assert!(end <= 39);
+    assert_eq!(
+        strata_log::read_cleaner_checkpoint(dir.path()).unwrap(),
+        Some(end)
+    );
+    assert_eq!(log.first_dirty_offset().unwrap(), end);
+}

@@ -39,3 +39,13 @@ pub(crate) fn write_cleaner_checkpoint(dir: &Path, offset: i64) -> Result<(), Lo
         format!("{VERSION}\n{offset}\n").as_bytes(),
     )
 }
+
+/// Lowers the checkpoint to `end` after a truncation (Kafka's `maybeTruncateCheckpoint`): data
+/// written again after the cut is dirty. An unreadable checkpoint is left for the cleaner to
+/// report.
+pub(crate) fn truncate_cleaner_checkpoint(dir: &Path, end: i64) -> Result<(), LogError> {
+    match read_cleaner_checkpoint(dir) {
+        Ok(Some(offset)) if offset > end => write_cleaner_checkpoint(dir, end),
+        _ => Ok(()),
+    }
+}

@@ -39,6 +39,7 @@ mod offset_map;
 mod rewrite;
 mod swap;
 
+pub(crate) use checkpoint::truncate_cleaner_checkpoint;
 pub(crate) use swap::recover_swaps;
 
 use std::fs::File;
