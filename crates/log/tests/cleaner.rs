@@ -373,3 +373,54 @@ fn truncation_lowers_the_checkpoint() {
     );
     assert_eq!(log.first_dirty_offset().unwrap(), end);
 }
+
+/// Cleaner throughput (ignored; run with `--release -- --ignored --nocapture bench`):
+/// `STRATA_CLEANER_BENCH_MB` MiB (default 256) of keyed records (100-byte values, 100 records
+/// per batch) with 1 %, 10 % and 100 % unique keys.
+#[test]
+#[ignore]
+fn bench_cleaner_throughput() {
+    let mib: usize = std::env::var("STRATA_CLEANER_BENCH_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256);
+    let value = [b'v'; 100];
+    for unique_percent in [1usize, 10, 100] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = open(dir.path(), small_segments(64 << 20));
+        let records_total = (mib << 20) / 130;
+        let unique = (records_total * unique_percent / 100).max(1);
+        let keys: Vec<String> = (0..unique).map(|k| format!("key-{k:012}")).collect();
+        let mut n = 0usize;
+        while n < records_total {
+            let recs: Vec<strata_records::testing::TestRecord<'_>> = (0..100)
+                .map(|i| (Some(keys[(n + i) % unique].as_bytes()), Some(&value[..]), 0))
+                .collect();
+            let mut b = build_batch(1_000, &recs, -1, -1, -1);
+            log.append(&mut b, 0, 1_000).unwrap();
+            n += 100;
+        }
+        log.roll_for_test().unwrap();
+        let size = log.size_bytes();
+        let config = CleanerConfig {
+            dedupe_buffer_bytes: 128 << 20,
+            ..cfg()
+        };
+        let started = std::time::Instant::now();
+        let job = log.prepare_clean(&config, now()).unwrap().unwrap();
+        let built = job.build(&mut |_| {}).unwrap();
+        let (read, written, fill) = (built.bytes_read, built.bytes_written, built.map_fill_ratio);
+        log.finish_clean(built).unwrap();
+        let secs = started.elapsed().as_secs_f64();
+        println!(
+            "{unique_percent:>3}% unique keys: {:.0} MiB log, read {:.0} MiB, wrote {:.1} MiB in {secs:.2} s = {:.0} MB/s of log, {:.0} MB/s read; map {:.1} MiB ({:.0}% of 128 MiB)",
+            size as f64 / 1048576.0,
+            read as f64 / 1048576.0,
+            written as f64 / 1048576.0,
+            size as f64 / 1e6 / secs,
+            read as f64 / 1e6 / secs,
+            fill * 128.0,
+            fill * 100.0
+        );
+    }
+}
