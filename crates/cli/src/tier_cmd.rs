@@ -254,7 +254,7 @@ async fn restore(
         // Producer state at the remote end: the snapshot uploaded with the last segment
         // (transactions included) when there is one, else the manifests' idempotent batches.
         let seed = strata_tier::producer_seed::producer_seed(store, manifests, end).await?;
-        let from_snapshot = strata_log::restore_partition(
+        let restored = strata_log::restore_partition(
             &dir,
             &topic_id,
             config.clone(),
@@ -263,13 +263,17 @@ async fn restore(
             seed.as_seed(),
             now,
         )?;
-        let state = if from_snapshot {
+        let state = if restored.from_snapshot {
             "producer snapshot"
         } else {
             "manifests' producer batches"
         };
         println!("Restored {topic}-{p}: offsets [{start}, {end}) from the bucket.");
         println!("  producer state of {topic}-{p} from the {state}");
+        for (producer_id, first_offset) in &restored.aborted {
+            // Its end is not in the bucket and no coordinator of this cluster knows it.
+            println!("  aborted the transaction of producer {producer_id} open from offset {first_offset} at the restored end");
+        }
     }
     println!("Topic {topic} (id {topic_id}) restored with {partitions} partitions; start the broker to serve it.");
     Ok(())

@@ -63,7 +63,7 @@ pub use identity::{read_identity, record_identity, PartitionIdentity};
 pub use partition::{AppendInfo, OpenReport, PartitionLog};
 pub use read::ReadSlice;
 pub use replica_append::ReplicaAppend;
-pub use tiered::{restore_partition, ProducerSeed, SegmentInfo};
+pub use tiered::{restore_partition, ProducerSeed, RestoredProducers, SegmentInfo};
 pub use txn::{ProducerInfo, TxnMarker};
 pub use txn_index::{
     collect_aborted, parse_txn_index, AbortedTxn, AbortedTxnEntry, TXN_INDEX_ENTRY_LEN,

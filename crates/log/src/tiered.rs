@@ -165,8 +165,15 @@ impl PartitionLog {
 /// the remote snapshot taken there (open transactions, epochs, sequences) when usable, else
 /// the headers (base offset, last offset delta, producer id, epoch, base sequence) of
 /// idempotent batches in offset order recorded in the remote manifests, which rebuild the
-/// duplicate-detection state only. Returns whether the snapshot was used. Requires
-/// `config.remote_storage_enable`.
+/// duplicate-detection state only. Requires `config.remote_storage_enable`.
+///
+/// A transaction open at `next_offset` has its end in data that is not restored (or never
+/// written), and no coordinator of the restored cluster knows it: it would hold the last
+/// stable offset, and every later record, back from read_committed consumers forever. Each one
+/// is aborted by an ABORT marker appended at `next_offset` onwards (producer epoch and
+/// coordinator epoch from the snapshot), which keeps the transaction atomic — its restored
+/// part is hidden, as its lost part is — and goes to the restored log's `.txnindex`, where
+/// read_committed cold reads of the remote part find it.
 pub fn restore_partition(
     dir: &Path,
     topic_id: &str,
@@ -175,7 +182,7 @@ pub fn restore_partition(
     next_offset: i64,
     seed: ProducerSeed<'_>,
     now_ms: i64,
-) -> Result<bool, LogError> {
+) -> Result<RestoredProducers, LogError> {
     if !config.remote_storage_enable {
         return Err(LogError::Corrupt(
             "restore needs remote.storage.enable on the topic".into(),
@@ -196,10 +203,25 @@ pub fn restore_partition(
     let mut log = PartitionLog::open(dir, topic_id, config.clone(), now_ms)?;
     let (state, from_snapshot) = seed.state_at(next_offset);
     log.producers = state;
-    // Also the seed of a replay after a crash (there is nothing local to replay from).
+    // Also the seed of a replay after a crash (there is nothing local to replay from): the
+    // state at `next_offset`, before the markers below, which a replay applies on top.
     log.producers
         .write_segment_snapshot(dir, next_offset, true)?;
-    // Closing writes the producer snapshot as of `next_offset` with the clean marker, so the
+    let mut aborted = Vec::new();
+    for p in log.producers() {
+        if p.current_txn_start_offset < 0 {
+            continue;
+        }
+        let marker = crate::TxnMarker {
+            producer_id: p.producer_id,
+            producer_epoch: p.producer_epoch,
+            commit: false,
+            coordinator_epoch: p.coordinator_epoch,
+        };
+        log.append_marker(&marker, 0, now_ms, crate::Durability::PageCache)?;
+        aborted.push((p.producer_id, p.current_txn_start_offset));
+    }
+    // Closing writes the producer snapshot as of the log end with the clean marker, so the
     // reopen below (and the broker's) loads it instead of rescanning (there is nothing local).
     log.close()?;
     // ...then the log start is lowered to the remote start, which a tiered log keeps.
@@ -207,5 +229,18 @@ pub fn restore_partition(
     let log = PartitionLog::open(dir, topic_id, config, now_ms)?;
     debug_assert_eq!(log.log_start_offset(), log_start);
     log.close()?;
-    Ok(from_snapshot)
+    Ok(RestoredProducers {
+        from_snapshot,
+        aborted,
+    })
+}
+
+/// What [`restore_partition`] did with the producer state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoredProducers {
+    /// The remote snapshot was used (else the manifests' idempotent batches).
+    pub from_snapshot: bool,
+    /// The transactions open at the restored end that were aborted: (producer id, first
+    /// offset), in producer id order; their markers follow the restored end.
+    pub aborted: Vec<(i64, i64)>,
 }

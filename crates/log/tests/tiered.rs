@@ -141,7 +141,9 @@ fn restored_partition_keeps_idempotent_producer_state() {
         snapshot: None,
         history: &[h, h2],
     };
-    assert!(!strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 106, seed, 5).unwrap());
+    let restored =
+        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, 106, seed, 5).unwrap();
+    assert!(!restored.from_snapshot && restored.aborted.is_empty());
     let mut log = open(&pdir, tiered(600));
     // A retry of the last batch is a duplicate with its original offsets.
     let mut retry = idem(77, 1, 3, 3);
@@ -175,7 +177,7 @@ fn snapshot_with_open_txn(dir: &std::path::Path) -> (i64, Vec<u8>) {
 }
 
 #[test]
-fn restore_from_a_remote_snapshot_keeps_open_transactions_and_epochs() {
+fn restore_from_a_remote_snapshot_keeps_epochs_and_aborts_open_transactions() {
     let dir = tempfile::tempdir().unwrap();
     let (end, snapshot) = snapshot_with_open_txn(&dir.path().join("src-0"));
     assert!(end > 3, "{end}");
@@ -184,33 +186,22 @@ fn restore_from_a_remote_snapshot_keeps_open_transactions_and_epochs() {
         snapshot: Some((end, &snapshot)),
         history: &[],
     };
-    assert!(strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, end, seed, 5).unwrap());
-    let mut log = open(&pdir, tiered(600));
-    assert_eq!(log.log_end_offset(), end);
-    // The transaction begun at offset 0 is still open: read_committed stops before it.
-    assert_eq!(log.open_transactions(), 1);
-    assert_eq!(log.last_stable_offset(), 0);
-    let p = log.producers();
+    let restored =
+        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, end, seed, 5).unwrap();
+    // The transaction open at the restored end (from 0) can never end: it is aborted at `end`.
     assert_eq!(
-        (
-            p[0].producer_id,
-            p[0].producer_epoch,
-            p[0].current_txn_start_offset
-        ),
-        (1000, 3, 0)
+        restored,
+        strata_log::RestoredProducers {
+            from_snapshot: true,
+            aborted: vec![(1000, 0)]
+        }
     );
-    // Its ABORT lands in the restored log's index, covering the remote offsets.
-    let marker = TxnMarker {
-        producer_id: 1000,
-        producer_epoch: 3,
-        commit: false,
-        coordinator_epoch: 1,
-    };
-    let info = log
-        .append_marker(&marker, 0, 2_000, Durability::PageCache)
-        .unwrap();
-    assert_eq!(info.base_offset, end);
+    let mut log = open(&pdir, tiered(600));
+    assert_eq!(log.log_end_offset(), end + 1);
+    assert_eq!(log.local_log_start_offset(), end);
+    assert_eq!(log.open_transactions(), 0);
     assert_eq!(log.last_stable_offset(), end + 1);
+    // Its ABORT is in the restored log's index, covering the remote offsets.
     assert_eq!(
         log.aborted_transactions(0, end + 1),
         vec![strata_log::AbortedTxn {
@@ -218,6 +209,30 @@ fn restore_from_a_remote_snapshot_keeps_open_transactions_and_epochs() {
             first_offset: 0
         }]
     );
+    // The epoch came from the snapshot: an older one is fenced, the same one goes on.
+    let p = log.producers();
+    assert_eq!((p[0].producer_id, p[0].producer_epoch), (1000, 3));
+    let mut stale = txn(1000, 2, 0, 1);
+    assert!(log.append(&mut stale, 0, 1_000).is_err());
+    let mut next = txn(1000, 3, 3, 1);
+    assert_eq!(
+        log.append(&mut next, 0, 1_000).unwrap().base_offset,
+        end + 1
+    );
+    assert_eq!(
+        log.last_stable_offset(),
+        end + 1,
+        "a new transaction from end + 1"
+    );
+    let marker = TxnMarker {
+        producer_id: 1000,
+        producer_epoch: 3,
+        commit: true,
+        coordinator_epoch: 1,
+    };
+    log.append_marker(&marker, 0, 2_000, Durability::PageCache)
+        .unwrap();
+    assert_eq!(log.last_stable_offset(), end + 3);
 }
 
 #[test]
@@ -232,9 +247,9 @@ fn a_snapshot_for_another_offset_falls_back_to_the_history() {
         snapshot: Some((end, &snapshot)),
         history: &[h],
     };
-    assert!(
-        !strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, end + 200, seed, 5).unwrap()
-    );
+    let restored =
+        strata_log::restore_partition(&pdir, TOPIC, tiered(600), 0, end + 200, seed, 5).unwrap();
+    assert!(!restored.from_snapshot && restored.aborted.is_empty());
     let log = open(&pdir, tiered(600));
     assert_eq!(log.open_transactions(), 0);
     assert_eq!(log.last_stable_offset(), end + 200);

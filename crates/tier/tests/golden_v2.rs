@@ -139,7 +139,7 @@ fn v2_manifest_parses_with_exact_fields_keys_and_objects() {
         }]
     );
     // The snapshot seeds a restored partition at the segment's end: 4343's transaction open
-    // from 2.
+    // from 2, which the restore aborts (marker at 4).
     let tmp = tempfile::tempdir().unwrap();
     let pdir = tmp.path().join("payments-0");
     let config = strata_log::LogConfig {
@@ -150,9 +150,13 @@ fn v2_manifest_parses_with_exact_fields_keys_and_objects() {
         snapshot: Some((m.end_offset, &snapshot)),
         history: &[],
     };
-    assert!(strata_log::restore_partition(&pdir, TOPIC_ID, config.clone(), 0, 4, seed, 5).unwrap());
+    let restored =
+        strata_log::restore_partition(&pdir, TOPIC_ID, config.clone(), 0, 4, seed, 5).unwrap();
+    assert!(restored.from_snapshot);
+    assert_eq!(restored.aborted, vec![(4343, 2)]);
     let log = strata_log::PartitionLog::open(&pdir, TOPIC_ID, config, 5).unwrap();
-    assert_eq!(log.last_stable_offset(), 2);
+    assert_eq!(log.last_stable_offset(), 5);
+    assert_eq!(log.aborted_transactions(0, 5).len(), 1);
     // Writing it again yields the golden bytes.
     assert_eq!(m.to_bytes(), golden("manifest.json").trim_ascii_end());
 }

@@ -8,7 +8,7 @@
 //!   segment, and says when the search must go on in the local log (a marker not yet tiered);
 //! - a read_uncommitted cold read computes no list;
 //! - the producer seed at a remote segment's end is the uploaded snapshot, open transactions
-//!   included, and a restore from it keeps the transaction open (LSO at its first offset).
+//!   included; a restore from it aborts the transaction open at its end (its end is lost).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -264,7 +264,7 @@ async fn a_marker_not_yet_tiered_is_found_in_the_local_log() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn restore_seeds_open_transactions_from_the_uploaded_snapshot() {
+async fn restore_seeds_from_the_uploaded_snapshot_and_aborts_what_is_open() {
     let s = setup().await;
     s.tier.sync_partition(part(&s.log), -1, -1).await.unwrap();
     // At 22 (D's end) P2's transaction from 18 is open.
@@ -272,16 +272,25 @@ async fn restore_seeds_open_transactions_from_the_uploaded_snapshot() {
     assert_eq!(seed.snapshot.as_ref().map(|(o, _)| *o), Some(22));
     let dir = tempfile::tempdir().unwrap();
     let pdir = dir.path().join("txn-0");
-    let used =
+    let report =
         strata_log::restore_partition(&pdir, TOPIC_ID, log_config(), 0, 22, seed.as_seed(), 5)
             .unwrap();
-    assert!(used);
+    // P2's transaction, open at the restored end, is aborted there (marker at 22).
+    assert!(report.from_snapshot);
+    assert_eq!(report.aborted, vec![(P2, 18)]);
     let restored = PartitionLog::open(&pdir, TOPIC_ID, log_config(), 1_000).unwrap();
-    assert_eq!(restored.open_transactions(), 1);
-    assert_eq!(restored.last_stable_offset(), 18);
+    assert_eq!(restored.open_transactions(), 0);
+    assert_eq!(restored.last_stable_offset(), 23);
+    assert_eq!(restored.aborted_transactions(17, 22), vec![aborted(P2, 18)]);
     let producers = restored.producers();
     let p2 = producers.iter().find(|p| p.producer_id == P2).unwrap();
-    assert_eq!((p2.current_txn_start_offset, p2.last_sequence), (18, 6));
+    // Sequences from the snapshot.
+    assert_eq!((p2.current_txn_start_offset, p2.last_sequence), (-1, 6));
+    let p1 = producers.iter().find(|p| p.producer_id == P1).unwrap();
+    assert_eq!(
+        p1.coordinator_epoch, 1,
+        "from P1's markers, in the snapshot"
+    );
     // No snapshot ends at 20: the seed is the manifests' idempotent batches only.
     let seed = s.tier.producer_seed(TOPIC_ID, 0, 20).await.unwrap();
     assert!(seed.snapshot.is_none());
