@@ -10,7 +10,12 @@
 //! - a read_committed consumer from offset 0 sees exactly the committed records, in order
 //!   (the aborted ones are dropped thanks to the aborted-transaction lists the cold reads
 //!   return from the remote transaction indexes);
-//! - a read_uncommitted consumer sees every data record, committed and aborted, in order.
+//! - a read_uncommitted consumer sees every data record, committed and aborted, in order;
+//! - after `strata tier restore` of the topic into a second broker's empty data directory
+//!   (the bucket alone: the first broker is stopped), a read_committed consumer sees exactly
+//!   the transactions committed below the remote end — a transaction whose marker was not
+//!   uploaded is aborted by the restore (its end is not in the bucket) — and read_uncommitted
+//!   sees every data record below the remote end.
 
 use std::time::Duration;
 
@@ -19,6 +24,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::Offset;
 use strata_integration::tier::{base_env, check_bucket, wait_all_uploaded};
+use strata_integration::tools::strata_cli_env;
 use strata_integration::{create_topic, read_partitions, run, Broker};
 
 const TOPIC: &str = "tier-txn";
@@ -94,19 +100,40 @@ fn produce(bootstrap: &str) -> Result<()> {
     Ok(())
 }
 
+const BROKER_ARGS: [&str; 6] = [
+    "--set",
+    "remote.log.manager.task.interval.ms=200",
+    "--set",
+    "log.retention.check.interval.ms=200",
+    "--set",
+    "group.initial.rebalance.delay.ms=0",
+];
+
+/// Record values (offset order) read from offset 0 of `TOPIC` at `bootstrap` with `isolation`.
+async fn read_values(bootstrap: &str, isolation: &str) -> Result<Vec<(i64, String)>> {
+    let records = read_partitions(
+        bootstrap,
+        TOPIC,
+        &[(0, Offset::Beginning)],
+        &[("isolation.level", isolation)],
+    )
+    .await?;
+    Ok(records
+        .into_iter()
+        .map(|r| {
+            let v = String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned();
+            (r.offset, v)
+        })
+        .collect())
+}
+
+fn only_values(records: &[(i64, String)]) -> Vec<String> {
+    records.iter().map(|(_, v)| v.clone()).collect()
+}
+
 async fn scenario() -> Result<()> {
     let env = base_env();
-    let broker = Broker::start_with_env(
-        &[
-            "--set",
-            "remote.log.manager.task.interval.ms=200",
-            "--set",
-            "log.retention.check.interval.ms=200",
-            "--set",
-            "group.initial.rebalance.delay.ms=0",
-        ],
-        &env,
-    )?;
+    let mut broker = Broker::start_with_env(&BROKER_ARGS, &env)?;
     let bootstrap = broker.bootstrap();
     create_topic(
         &bootstrap,
@@ -165,32 +192,86 @@ async fn scenario() -> Result<()> {
         .flat_map(|t| (0..PER_TXN).map(move |r| value(t, r)))
         .collect();
 
-    let values = |records: Vec<strata_integration::Record>| -> Vec<String> {
-        records
-            .into_iter()
-            .map(|r| String::from_utf8_lossy(&r.value.unwrap_or_default()).into_owned())
+    let committed_read = read_values(&bootstrap, "read_committed").await?;
+    compare(
+        "read_committed",
+        &only_values(&committed_read),
+        &expected_committed,
+    )?;
+    let uncommitted_read = read_values(&bootstrap, "read_uncommitted").await?;
+    compare("read_uncommitted", &only_values(&uncommitted_read), &all)?;
+
+    // Restore the topic from the bucket alone into B's empty data directory.
+    let status = broker.sigterm_and_wait()?;
+    ensure!(
+        status.code() == Some(0),
+        "A's shutdown exited with {status}"
+    );
+    let bucket = broker.data_dir().join("remote");
+    let store_url = format!("file://{}", bucket.display());
+    let mut b = Broker::prepare(
+        &[&BROKER_ARGS[..], &["--object-store", store_url.as_str()]].concat(),
+        &env,
+    )?;
+    let data_b = b.data_dir().display().to_string();
+    let out = strata_cli_env(
+        &[
+            "tier",
+            "restore",
+            "--topic",
+            TOPIC,
+            "--data-dir",
+            &data_b,
+            "--object-store",
+            &store_url,
+        ],
+        &env,
+    )?;
+    out.ensure_success("strata tier restore")?;
+    let stdout = out.stdout_str();
+    ensure!(
+        stdout.contains("producer state of tier-txn-0 from the producer snapshot"),
+        "restore output {stdout:?}"
+    );
+    b.restart()
+        .context("starting B on the restored data directory")?;
+    let bootstrap_b = b.bootstrap();
+
+    // Transaction t's records, by offset (from A's read_uncommitted), and its marker right
+    // after its last record (one producer, one transaction at a time).
+    let offsets_of = |t: usize| -> Vec<i64> {
+        uncommitted_read
+            .iter()
+            .filter(|(_, v)| v.starts_with(&format!("t{t:03}-")))
+            .map(|(o, _)| *o)
             .collect()
     };
-    let committed_read = values(
-        read_partitions(
-            &bootstrap,
-            TOPIC,
-            &[(0, Offset::Beginning)],
-            &[("isolation.level", "read_committed")],
-        )
-        .await?,
-    );
-    compare("read_committed", &committed_read, &expected_committed)?;
-    let uncommitted_read = values(
-        read_partitions(
-            &bootstrap,
-            TOPIC,
-            &[(0, Offset::Beginning)],
-            &[("isolation.level", "read_uncommitted")],
-        )
-        .await?,
-    );
-    compare("read_uncommitted", &uncommitted_read, &all)?;
+    let mut expected_b_committed = Vec::new();
+    let mut expected_b_all = Vec::new();
+    for t in 0..TRANSACTIONS {
+        let offsets = offsets_of(t);
+        let marker = offsets.last().copied().unwrap_or(i64::MAX) + 1;
+        for (r, o) in offsets.iter().enumerate() {
+            if *o < remote_end {
+                expected_b_all.push(value(t, r));
+                if committed(t) && marker < remote_end {
+                    expected_b_committed.push(value(t, r));
+                }
+            }
+        }
+    }
+    let restored_committed = read_values(&bootstrap_b, "read_committed").await?;
+    compare(
+        "restored read_committed",
+        &only_values(&restored_committed),
+        &expected_b_committed,
+    )?;
+    let restored_all = read_values(&bootstrap_b, "read_uncommitted").await?;
+    compare(
+        "restored read_uncommitted",
+        &only_values(&restored_all),
+        &expected_b_all,
+    )?;
     Ok(())
 }
 
