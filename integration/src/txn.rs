@@ -604,3 +604,234 @@ pub fn restart_outcomes(out: &ScriptOutput, rounds: usize) -> Vec<String> {
         })
         .collect()
 }
+
+/// The topics, group and ids of one `py/txn_eos.py` run.
+#[derive(Clone, Debug)]
+pub struct EosSetup {
+    /// `bootstrap.servers` of the processor.
+    pub bootstrap: String,
+    /// Input topic.
+    pub input: String,
+    /// Output topic.
+    pub output: String,
+    /// The processor's consumer group.
+    pub group: String,
+    /// The processor's transactional.id.
+    pub txn_id: String,
+    /// Input records (numbered 0..n).
+    pub n: usize,
+    /// Partitions of both topics.
+    pub partitions: usize,
+}
+
+/// The exactly-once processor of `py/txn_eos.py` (20 records per transaction, 10 ms pause
+/// between transactions), restarted by [`EosProcessor::wait_progress`] whenever it exits
+/// without `DONE` (a fatal error), at most `max_starts` times in all.
+pub struct EosProcessor {
+    setup: EosSetup,
+    max_starts: usize,
+    /// The running (or last) processor.
+    pub py: PyProcess,
+    /// Processors started so far.
+    pub starts: usize,
+    /// Stdout lines of processors that ended, for the report.
+    pub history: Vec<String>,
+}
+
+impl EosProcessor {
+    /// Starts the first processor.
+    pub fn start(setup: &EosSetup, max_starts: usize) -> Result<EosProcessor> {
+        Ok(EosProcessor {
+            py: Self::spawn(setup)?,
+            setup: setup.clone(),
+            max_starts,
+            starts: 1,
+            history: Vec::new(),
+        })
+    }
+
+    fn spawn(s: &EosSetup) -> Result<PyProcess> {
+        PyProcess::spawn(
+            "txn_eos.py",
+            &[
+                "process",
+                &s.bootstrap,
+                &s.input,
+                &s.output,
+                &s.group,
+                &s.txn_id,
+                &s.n.to_string(),
+                "20",
+                "10",
+            ],
+        )
+    }
+
+    /// SIGKILLs the running processor (if any) and starts a new one with the same group and
+    /// transactional.id.
+    pub fn restart(&mut self, why: &str) -> Result<()> {
+        if self.starts >= self.max_starts {
+            bail!(
+                "the processor was started {} times; last one: {}",
+                self.max_starts,
+                self.py.report()
+            );
+        }
+        self.py.kill()?;
+        self.history
+            .push(format!("--- processor #{} ended ({why}) ---", self.starts));
+        self.history.extend(self.py.lines());
+        self.py = Self::spawn(&self.setup)?;
+        self.starts += 1;
+        eprintln!("processor #{} started ({why})", self.starts);
+        Ok(())
+    }
+
+    /// Whether the running processor printed `DONE`.
+    pub fn done(&self) -> bool {
+        self.py.lines().last().map(String::as_str) == Some("DONE")
+    }
+
+    /// Waits until the running processor reports `KV committed <n>` with n >= `target` (or
+    /// DONE), restarting it whenever it exits without DONE.
+    pub async fn wait_progress(&mut self, target: usize, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let best = kvs(&self.py.lines(), "committed")
+                .iter()
+                .filter_map(|v| v.parse::<usize>().ok())
+                .max()
+                .unwrap_or(0);
+            if best >= target || self.done() {
+                return Ok(());
+            }
+            if !self.py.is_running() {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                if self.done() {
+                    return Ok(());
+                }
+                self.restart("exited without DONE")?;
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "no progress to {target} committed records within {timeout:?}; {}",
+                    self.py.report()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until every input record is committed and the processor printed DONE; a summary
+    /// (starts, aborted transactions, fatal exits) for the test's report.
+    pub async fn finish(&mut self, timeout: Duration) -> Result<String> {
+        self.wait_progress(self.setup.n, timeout).await?;
+        if !self.done() {
+            self.py
+                .wait_line(0, Duration::from_secs(30), |l| l == "DONE")
+                .await?;
+        }
+        let lines = self.py.lines();
+        let notable: Vec<&String> = self
+            .history
+            .iter()
+            .chain(lines.iter())
+            .filter(|l| l.starts_with("KV aborted ") || l.starts_with("KV fatal "))
+            .collect();
+        Ok(format!(
+            "processor starts {}; aborted transactions and fatal exits: {notable:?}",
+            self.starts
+        ))
+    }
+}
+
+/// Runs `py/txn_eos.py check` and asserts its dump exactly: every input record `i` appears
+/// once in the output (read_committed) as `i:p`, in partition i % partitions, each partition
+/// in input order, and the group's committed offsets are the input's end offsets.
+pub async fn check_eos_output(s: &EosSetup) -> Result<()> {
+    let check = run_script_async(
+        "txn_eos.py",
+        &[
+            "check",
+            &s.bootstrap,
+            &s.input,
+            &s.output,
+            &s.group,
+            &s.n.to_string(),
+            &s.partitions.to_string(),
+        ],
+        Duration::from_secs(90),
+    )
+    .await?;
+    let (n, parts) = (s.n, s.partitions);
+    let out = check.records("out");
+    anyhow::ensure!(out.len() == n, "{} output records, want {n}", out.len());
+    let mut seen = vec![0usize; n];
+    for (p, _o, v) in &out {
+        let i: usize = v
+            .strip_suffix(":p")
+            .and_then(|s| s.parse().ok())
+            .with_context(|| format!("unexpected output value {v}"))?;
+        anyhow::ensure!(i < n, "output value {v} out of range");
+        anyhow::ensure!(
+            usize::try_from(*p).ok() == Some(i % parts),
+            "{v} in partition {p}"
+        );
+        seen[i] += 1;
+    }
+    let missing: Vec<usize> = (0..n).filter(|i| seen[*i] == 0).collect();
+    let dup: Vec<usize> = (0..n).filter(|i| seen[*i] > 1).collect();
+    anyhow::ensure!(
+        missing.is_empty() && dup.is_empty(),
+        "output vs input: missing {missing:?}, duplicated {dup:?}"
+    );
+    for p in 0..parts {
+        let seq: Vec<usize> = out
+            .iter()
+            .filter(|r| usize::try_from(r.0).ok() == Some(p))
+            .map(|r| r.2.trim_end_matches(":p").parse().unwrap_or(usize::MAX))
+            .collect();
+        let want: Vec<usize> = (p..n).step_by(parts).collect();
+        anyhow::ensure!(
+            seq == want,
+            "output partition {p} is not the input partition in order"
+        );
+    }
+    let ends: Vec<String> = (0..parts)
+        .map(|p| (p..n).step_by(parts).count().to_string())
+        .collect();
+    let committed = check.need("committed_offsets")?;
+    anyhow::ensure!(
+        committed == ends.join(","),
+        "the group's committed offsets {committed}, want the input's end offsets {}",
+        ends.join(",")
+    );
+    Ok(())
+}
+
+/// FindCoordinator v3 for `key` of `key_type` (0 group, 1 transaction) sent to `addr`,
+/// retried until it answers without error within `timeout`; the coordinator's node id.
+pub async fn wait_coordinator(
+    addr: SocketAddr,
+    key: &str,
+    key_type: i8,
+    timeout: Duration,
+) -> Result<i32> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let req = FindCoordinatorRequest::default()
+            .with_key(StrBytes::from_string(key.to_string()))
+            .with_key_type(key_type);
+        let last = match RawConn::open(addr, "txn-it", Duration::from_secs(10)).and_then(|mut c| {
+            c.call::<_, FindCoordinatorResponse>(ApiKey::FindCoordinator, 3, &req)
+        }) {
+            Ok(r) if r.error_code == 0 => return Ok(r.node_id.0),
+            Ok(r) => format!("error code {} (node {})", r.error_code, r.node_id.0),
+            Err(e) => format!("{e:#}"),
+        };
+        if Instant::now() >= deadline {
+            bail!("FindCoordinator(type {key_type}, {key}) on {addr}: no coordinator within {timeout:?}; last: {last}");
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
