@@ -1,14 +1,14 @@
 //! Transactions on a tiered topic: a transactional producer (librdkafka through rdkafka)
 //! writes 60 transactions of 100 records of ~1 KB (about 6 MB) into one partition with
 //! `remote.storage.enable=true`, `segment.bytes=1 MiB` (the smallest allowed) and
-//! `local.retention.bytes=0`,
-//! committing two of every three and aborting the third. Once every sealed segment is uploaded
-//! and deleted locally (only the active segment is left on disk),
+//! `local.retention.bytes=0`, committing two of every three and aborting the third, then
+//! leaves a 61st transaction of 1500 records open (segments roll inside it). Once every
+//! sealed segment is uploaded and deleted locally (only the active segment is left on disk),
 //!
 //! - the bucket holds the segments' producer snapshots and, for the segments holding ABORT
 //!   markers, their transaction indexes, named by version 2 manifests;
-//! - a read_committed consumer from offset 0 sees exactly the committed records, in order
-//!   (the aborted ones are dropped thanks to the aborted-transaction lists the cold reads
+//! - a read_committed consumer from offset 0 sees exactly the committed records, in order, and
+//!   stops at the open transaction (the last stable offset) (the aborted ones are dropped thanks to the aborted-transaction lists the cold reads
 //!   return from the remote transaction indexes);
 //! - a read_uncommitted consumer sees every data record, committed and aborted, in order;
 //! - after `strata tier restore` of the topic into a second broker's empty data directory
@@ -28,8 +28,21 @@ use strata_integration::tools::strata_cli_env;
 use strata_integration::{create_topic, read_partitions, run, Broker};
 
 const TOPIC: &str = "tier-txn";
+/// Finished transactions; one more (number `TRANSACTIONS`) is left open at the end.
 const TRANSACTIONS: usize = 60;
 const PER_TXN: usize = 100;
+/// Records of the transaction left open: about 1.5 MB, so segments roll inside it and the
+/// remote end falls in it.
+const OPEN_RECORDS: usize = 1500;
+
+/// Records of transaction `t`.
+fn records_in(t: usize) -> usize {
+    if t < TRANSACTIONS {
+        PER_TXN
+    } else {
+        OPEN_RECORDS
+    }
+}
 const VALUE_LEN: usize = 1000;
 
 #[test]
@@ -44,7 +57,7 @@ fn value(t: usize, r: usize) -> String {
 }
 
 fn committed(t: usize) -> bool {
-    t % 3 != 1
+    t < TRANSACTIONS && t % 3 != 1
 }
 
 /// Produces every transaction; blocking (librdkafka's transactional calls block).
@@ -63,11 +76,11 @@ fn produce(bootstrap: &str) -> Result<()> {
     producer
         .init_transactions(timeout)
         .context("init_transactions")?;
-    for t in 0..TRANSACTIONS {
+    for t in 0..=TRANSACTIONS {
         producer
             .begin_transaction()
             .with_context(|| format!("begin transaction {t}"))?;
-        for r in 0..PER_TXN {
+        for r in 0..records_in(t) {
             let v = value(t, r);
             let key = format!("k{t}");
             loop {
@@ -85,7 +98,12 @@ fn produce(bootstrap: &str) -> Result<()> {
             }
             producer.poll(Duration::ZERO);
         }
-        if committed(t) {
+        if t == TRANSACTIONS {
+            // Left open (the test ends long before `transaction.timeout.ms`).
+            producer
+                .flush(timeout)
+                .context("flush of the open transaction")?;
+        } else if committed(t) {
             producer
                 .commit_transaction(timeout)
                 .with_context(|| format!("commit transaction {t}"))?;
@@ -184,10 +202,10 @@ async fn scenario() -> Result<()> {
         actives[0]
     );
 
-    let all: Vec<String> = (0..TRANSACTIONS)
-        .flat_map(|t| (0..PER_TXN).map(move |r| value(t, r)))
+    let all: Vec<String> = (0..=TRANSACTIONS)
+        .flat_map(|t| (0..records_in(t)).map(move |r| value(t, r)))
         .collect();
-    let expected_committed: Vec<String> = (0..TRANSACTIONS)
+    let expected_committed: Vec<String> = (0..=TRANSACTIONS)
         .filter(|t| committed(*t))
         .flat_map(|t| (0..PER_TXN).map(move |r| value(t, r)))
         .collect();
@@ -248,7 +266,7 @@ async fn scenario() -> Result<()> {
     };
     let mut expected_b_committed = Vec::new();
     let mut expected_b_all = Vec::new();
-    for t in 0..TRANSACTIONS {
+    for t in 0..=TRANSACTIONS {
         let offsets = offsets_of(t);
         let marker = offsets.last().copied().unwrap_or(i64::MAX) + 1;
         for (r, o) in offsets.iter().enumerate() {
@@ -260,6 +278,18 @@ async fn scenario() -> Result<()> {
             }
         }
     }
+    // A transaction begun below the remote end whose marker is not below it was open there:
+    // the restore says it aborted it.
+    let open_at_end = (0..=TRANSACTIONS).any(|t| {
+        let offsets = offsets_of(t);
+        offsets.first().is_some_and(|o| *o < remote_end)
+            && offsets.last().is_some_and(|o| o + 1 >= remote_end)
+    });
+    ensure!(
+        stdout.contains("aborted the transaction of producer") == open_at_end,
+        "open at the remote end {remote_end}: {open_at_end}; restore output {stdout:?}"
+    );
+    eprintln!("remote end {remote_end}, a transaction open there: {open_at_end}");
     let restored_committed = read_values(&bootstrap_b, "read_committed").await?;
     compare(
         "restored read_committed",
