@@ -23,6 +23,12 @@ use crate::codes;
 use crate::coordinator::{Decision, TxnCoordinator};
 use crate::state::{TxnMetadata, TxnState};
 
+/// Longest a request waits for the previous transaction's markers before it is answered
+/// CONCURRENT_TRANSACTIONS.
+const SETTLE_WAIT: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often it looks.
+const SETTLE_POLL: std::time::Duration = std::time::Duration::from_millis(1);
+
 /// The fenced-producer code for a request version: PRODUCER_FENCED from the version that
 /// introduced it, INVALID_PRODUCER_EPOCH before.
 pub fn fenced_code(supports_producer_fenced: bool) -> i16 {
@@ -205,6 +211,25 @@ impl TxnCoordinator {
         }
     }
 
+    /// Waits (at most [`SETTLE_WAIT`]) while `transactional_id`'s previous transaction is
+    /// still writing its markers, so a producer that begins its next transaction right after a
+    /// commit is usually served at once instead of answered CONCURRENT_TRANSACTIONS (which
+    /// librdkafka retries only after 20 ms).
+    fn wait_settled(&self, transactional_id: &str) {
+        let deadline = std::time::Instant::now() + SETTLE_WAIT;
+        while std::time::Instant::now() < deadline {
+            let preparing = self
+                .serving_partition(transactional_id)
+                .ok()
+                .and_then(|p| p.lock_txns().get(transactional_id).map(|m| m.state))
+                .is_some_and(|s| s.is_preparing());
+            if !preparing {
+                return;
+            }
+            std::thread::sleep(SETTLE_POLL);
+        }
+    }
+
     fn add(
         &self,
         transactional_id: &str,
@@ -213,6 +238,7 @@ impl TxnCoordinator {
         partitions: &[(String, i32)],
         fenced: i16,
     ) -> Result<(), i16> {
+        self.wait_settled(transactional_id);
         let now = now_ms();
         self.change(transactional_id, now, |current| {
             let m = current.ok_or(codes::INVALID_PRODUCER_ID_MAPPING)?;
