@@ -110,10 +110,11 @@ impl ColdReader {
         let mut out = RemoteAborted::default();
         let mut seen = std::collections::HashSet::new();
         let mut found = Vec::new();
-        for m in self.catalog.finished(topic_id, partition)? {
-            if m.end_offset <= fetch_offset {
-                continue;
-            }
+        // Segment by segment from the one holding `fetch_offset`: each floor lookup decodes one
+        // manifest, and the walk stops as soon as the search is complete (or at the remote end).
+        let mut at = fetch_offset;
+        while let Some(m) = self.catalog.floor(topic_id, partition, at)? {
+            at = m.end_offset;
             let Some(entries) = self.txn_index(&m).await? else {
                 continue;
             };
