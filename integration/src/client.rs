@@ -326,6 +326,8 @@ pub fn to_record<M: Message>(message: &M) -> Record {
 
 /// Polls `consumer` (already assigned to `partitions` of `topic`) until every one of them has
 /// reported end-of-partition, or `timeout` passes (an error). Returns records in arrival order.
+/// Transport failures (a broker the test killed) are waited out; any other consumer error
+/// fails the read.
 pub fn poll_until_eof<C: ConsumerContext>(
     consumer: &BaseConsumer<C>,
     topic: &str,
@@ -351,6 +353,12 @@ pub fn poll_until_eof<C: ConsumerContext>(
             }
             Some(Err(KafkaError::PartitionEOF(p))) if !at_end.contains(&p) => at_end.push(p),
             Some(Err(KafkaError::PartitionEOF(_))) => {}
+            // A connection to a broker that died (a test killed it): librdkafka reconnects or
+            // moves to the new leader by itself; the deadline bounds the wait.
+            Some(Err(KafkaError::MessageConsumption(
+                RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown,
+            ))) => {}
             Some(Err(e)) => bail!("reading {topic}: consumer error: {e}"),
         }
     }
