@@ -356,8 +356,7 @@ pub fn poll_until_eof<C: ConsumerContext>(
             // A connection to a broker that died (a test killed it): librdkafka reconnects or
             // moves to the new leader by itself; the deadline bounds the wait.
             Some(Err(KafkaError::MessageConsumption(
-                RDKafkaErrorCode::BrokerTransportFailure
-                | RDKafkaErrorCode::AllBrokersDown,
+                RDKafkaErrorCode::BrokerTransportFailure | RDKafkaErrorCode::AllBrokersDown,
             ))) => {}
             Some(Err(e)) => bail!("reading {topic}: consumer error: {e}"),
         }
