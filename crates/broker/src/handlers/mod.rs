@@ -215,6 +215,8 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]
+mod test_support;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod txn_tests;

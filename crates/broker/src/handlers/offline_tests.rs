@@ -3,58 +3,11 @@
 //! read does not stop `Broker::open`.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
-use super::dispatch;
-use crate::broker::Broker;
-use crate::config::BrokerConfig;
-use crate::reply::Reply;
-
-fn open(dir: &std::path::Path) -> Arc<Broker> {
-    let mut raw = BTreeMap::new();
-    raw.insert("log.dirs".to_string(), dir.display().to_string());
-    raw.insert("listeners".to_string(), "127.0.0.1:0".to_string());
-    Broker::open(BrokerConfig::from_map(raw).unwrap()).unwrap()
-}
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-async fn call<R: Decodable + HeaderVersion>(
-    b: &Arc<Broker>,
-    key: ApiKey,
-    version: i16,
-    body: RequestKind,
-) -> R {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(7);
-    let mut all = Vec::new();
-    match dispatch(b, key, header, body).await.resolve().await {
-        Reply::Frame(f) => all.extend_from_slice(&f),
-        Reply::Chunks(chunks) => {
-            for c in chunks {
-                match c {
-                    strata_wire::ResponseChunks::Bytes(b) => all.extend_from_slice(&b),
-                    strata_wire::ResponseChunks::File(slice, _) => {
-                        all.extend_from_slice(&slice.read_to_vec().unwrap())
-                    }
-                }
-            }
-        }
-        _ => panic!("no frame"),
-    }
-    let mut b = Bytes::from(all);
-    b.advance(4);
-    ResponseHeader::decode(&mut b, R::header_version(version)).unwrap();
-    R::decode(&mut b, version).unwrap()
-}
+use super::test_support::{call, name, open_broker as open};
 
 fn produce(topic: &str) -> RequestKind {
     let batch = strata_records::testing::build_batch(1000, &[(None, Some(b"v"), 0)], -1, -1, -1);

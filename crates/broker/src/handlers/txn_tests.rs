@@ -6,60 +6,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes};
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Decodable, HeaderVersion, StrBytes};
 
-use super::dispatch;
 use crate::broker::Broker;
-use crate::config::BrokerConfig;
-use crate::reply::Reply;
-use strata_wire::ResponseChunks;
 
 const P1: i64 = 1000;
 
-fn broker(dir: &std::path::Path) -> Arc<Broker> {
-    let mut raw = BTreeMap::new();
-    raw.insert("log.dirs".to_string(), dir.display().to_string());
-    raw.insert("listeners".to_string(), "127.0.0.1:0".to_string());
-    Broker::open(BrokerConfig::from_map(raw).unwrap()).unwrap()
-}
-
-fn name(s: &str) -> TopicName {
-    TopicName(StrBytes::from_string(s.to_string()))
-}
-
-async fn call<R: Decodable + HeaderVersion>(
-    b: &Arc<Broker>,
-    key: ApiKey,
-    version: i16,
-    body: RequestKind,
-) -> R {
-    let header = RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(11);
-    let reply = dispatch(b, key, header, body).await.resolve().await;
-    let mut all = Vec::new();
-    match reply {
-        Reply::Frame(b) => all.extend_from_slice(&b),
-        Reply::Chunks(chunks) => {
-            for c in chunks {
-                match c {
-                    ResponseChunks::Bytes(b) => all.extend_from_slice(&b),
-                    ResponseChunks::File(slice, _) => {
-                        all.extend_from_slice(&slice.read_to_vec().unwrap())
-                    }
-                }
-            }
-        }
-        _ => panic!("no response frame for {key:?} v{version}"),
-    }
-    let mut b = Bytes::from(all);
-    assert_eq!(b.get_i32() as usize, b.len());
-    ResponseHeader::decode(&mut b, R::header_version(version)).unwrap();
-    R::decode(&mut b, version).unwrap()
-}
+use super::test_support::{call, name, open_broker as broker};
 
 /// A transactional batch of P1 (epoch 0, sequence `seq`) with one record.
 fn txn_batch(seq: i32) -> Vec<u8> {
