@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use rdkafka::consumer::Consumer;
+use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use strata_integration::client::{
     consumer, create_replicated_topic, enqueue, numbered, numbered_values,
@@ -63,29 +64,41 @@ fn rolling_restart_is_invisible_to_producers_and_consumers() {
         let reader = {
             let all = all.clone();
             let done = done.clone();
-            std::thread::spawn(move || -> Result<BTreeMap<i32, Vec<String>>> {
-                let c = consumer(&all, &[])?;
-                let mut tpl = TopicPartitionList::new();
-                for p in 0..PARTITIONS {
-                    tpl.add_partition_offset("roll", p, Offset::Beginning)?;
-                }
-                c.assign(&tpl)?;
-                let mut seen: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-                let deadline = Instant::now() + Duration::from_secs(240);
-                while seen.values().map(Vec::len).sum::<usize>() < RECORDS {
-                    ensure!(Instant::now() < deadline, "consumer timed out");
-                    // Leader moves and restarts surface as transient errors: retried.
-                    if let Some(Ok(m)) = c.poll(Duration::from_millis(100)) {
-                        seen.entry(m.partition()).or_default().push(
-                            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
-                        );
+            std::thread::spawn(
+                move || -> Result<(BTreeMap<i32, Vec<String>>, Vec<String>)> {
+                    let c = consumer(&all, &[])?;
+                    let mut tpl = TopicPartitionList::new();
+                    for p in 0..PARTITIONS {
+                        tpl.add_partition_offset("roll", p, Offset::Beginning)?;
                     }
-                    if done.load(Ordering::Relaxed) && Instant::now() > deadline {
-                        break;
+                    c.assign(&tpl)?;
+                    let mut seen: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+                    // Errors other than end-of-partition, kept for the failure message.
+                    let mut errors: Vec<String> = Vec::new();
+                    let start = Instant::now();
+                    let deadline = start + Duration::from_secs(240);
+                    while seen.values().map(Vec::len).sum::<usize>() < RECORDS {
+                        ensure!(Instant::now() < deadline, "consumer timed out");
+                        // Leader moves and restarts surface as transient errors: retried.
+                        match c.poll(Duration::from_millis(100)) {
+                            Some(Ok(m)) => seen.entry(m.partition()).or_default().push(
+                                String::from_utf8_lossy(m.payload().unwrap_or_default())
+                                    .into_owned(),
+                            ),
+                            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+                            Some(Err(e)) => {
+                                if errors.len() < 20 {
+                                    errors.push(format!("{:?}: {e}", start.elapsed()));
+                                }
+                            }
+                        }
+                        if done.load(Ordering::Relaxed) && Instant::now() > deadline {
+                            break;
+                        }
                     }
-                }
-                Ok(seen)
-            })
+                    Ok((seen, errors))
+                },
+            )
         };
 
         let producer = producer(
@@ -130,12 +143,13 @@ fn rolling_restart_is_invisible_to_producers_and_consumers() {
                 .map_err(|(e, _)| anyhow::anyhow!("record {i} not acknowledged: {e}"))?;
         }
         done.store(true, Ordering::Relaxed);
-        let seen = reader.join().expect("reader thread")?;
+        let (seen, errors) = reader.join().expect("reader thread")?;
         let want = numbered_values(RECORDS, "r", PARTITIONS);
         for p in 0..PARTITIONS {
             ensure!(
                 seen.get(&p).cloned().unwrap_or_default() == want[p as usize],
-                "partition {p}: the consumer saw {} records, not exactly the {} produced in order",
+                "partition {p}: the consumer saw {} records, not exactly the {} produced in order \
+                 (consumer errors: {errors:?})",
                 seen.get(&p).map_or(0, Vec::len),
                 want[p as usize].len()
             );

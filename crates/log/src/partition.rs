@@ -505,6 +505,17 @@ impl PartitionLog {
         self.epochs.latest_epoch()
     }
 
+    /// Records that this replica leads from `epoch` on, starting at its log end (Kafka's
+    /// `maybeAssignEpochStartOffset` on becoming leader), so that OffsetForLeaderEpoch answers
+    /// for the epoch a client learned from this leader even before anything is appended in it.
+    /// Only a newer epoch is recorded; the checkpoint is rewritten when it is.
+    pub fn assign_leader_epoch(&mut self, epoch: i32) -> Result<(), LogError> {
+        if self.epochs.assign(epoch, self.log_end_offset()) {
+            write_leader_epochs(&self.dir, self.epochs.entries())?;
+        }
+        Ok(())
+    }
+
     /// OffsetForLeaderEpoch: `(largest epoch <= epoch, its end offset)`, `(-1, -1)` if unknown.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> (i32, i64) {
         self.epochs.end_offset_for(epoch, self.log_end_offset())

@@ -60,6 +60,9 @@ impl Partition {
         state: ReplicaState,
     ) -> Self {
         log.set_config(settings.log.clone());
+        if state.is_leader() {
+            assign_epoch(&topic, index, &mut log, state.leader_epoch);
+        }
         Partition {
             topic,
             topic_id,
@@ -164,7 +167,13 @@ impl Partition {
                     });
             }
         }
-        self.log().set_replicated(state.replicas.len() > 1);
+        {
+            let mut log = self.log();
+            log.set_replicated(state.replicas.len() > 1);
+            if state.is_leader() {
+                assign_epoch(&self.topic, self.index, &mut log, state.leader_epoch);
+            }
+        }
         *current = state;
     }
 
@@ -252,5 +261,14 @@ impl Partition {
     /// Takes the log out for closing or deletion.
     pub fn into_log(self) -> PartitionLog {
         self.log.into_inner().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Records the leader epoch this replica now leads in, in its log's epoch history. A failure
+/// to persist the checkpoint is logged: the entry stays in memory, and the checkpoint is
+/// written again at the next epoch change or clean close.
+fn assign_epoch(topic: &str, index: i32, log: &mut PartitionLog, epoch: i32) {
+    if let Err(e) = log.assign_leader_epoch(epoch) {
+        tracing::warn!(topic, partition = index, epoch, error = %e, "cannot record the leader epoch start");
     }
 }

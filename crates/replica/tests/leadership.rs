@@ -105,3 +105,38 @@ fn a_new_leader_counts_its_followers_in_sync_and_the_isr_bounds_the_high_waterma
     assert_eq!(p.following(), Some(2));
     assert!(!p.refresh_high_watermark());
 }
+
+/// A new leader records where its epoch starts even before anything is appended in it (Kafka's
+/// `maybeAssignEpochStartOffset`): a consumer that learned epoch 0 at offset 0 from the first
+/// leader and asks the next one (OffsetForLeaderEpoch) gets epoch 0 ending at 0, not "unknown"
+/// (which librdkafka reports as log truncation and, with `auto.offset.reset=error`, stops on).
+#[test]
+fn a_new_leader_answers_for_epochs_before_its_first_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = partition(dir.path());
+    assert_eq!(
+        p.log().end_offset_for_epoch(0),
+        (0, 0),
+        "the first leader's epoch"
+    );
+    p.set_replica_state(ReplicaState::from_metadata(
+        2,
+        vec![1, 2],
+        1,
+        0,
+        vec![1, 2],
+        0,
+    ));
+    p.set_replica_state(ReplicaState::from_metadata(2, vec![1, 2], 2, 3, vec![2], 1));
+    assert_eq!(p.log().end_offset_for_epoch(3), (3, 0));
+    assert_eq!(p.log().end_offset_for_epoch(0), (0, 0));
+    append(&p, 4);
+    p.set_replica_state(ReplicaState::from_metadata(2, vec![1, 2], 2, 5, vec![2], 2));
+    assert_eq!(p.log().end_offset_for_epoch(3), (3, 4));
+    assert_eq!(p.log().end_offset_for_epoch(5), (5, 4));
+    assert_eq!(p.log().end_offset_for_epoch(6), (-1, -1));
+    // The history survives a restart.
+    drop(p);
+    let log = PartitionLog::open(dir.path(), "t-id", LogConfig::default(), now()).unwrap();
+    assert_eq!(log.end_offset_for_epoch(3), (3, 4));
+}
