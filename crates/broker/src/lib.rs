@@ -42,6 +42,7 @@ mod sendfile;
 mod server;
 mod tasks;
 mod tier_restart;
+pub mod tier_compaction;
 pub mod tiering;
 pub mod topic_settings;
 mod txn_markers;

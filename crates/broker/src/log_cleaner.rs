@@ -99,7 +99,11 @@ pub(crate) fn topic_cleaner_config(
 }
 
 /// The cleaner settings of `part`'s topic, if it is compacted.
-fn partition_config(broker: &Broker, part: &Partition, dedupe: usize) -> Option<CleanerConfig> {
+pub(crate) fn partition_config(
+    broker: &Broker,
+    part: &Partition,
+    dedupe: usize,
+) -> Option<CleanerConfig> {
     let meta = broker.meta();
     let topic = meta.topic(&part.topic)?;
     topic_cleaner_config(&broker.config, &topic.configs, dedupe)

@@ -152,9 +152,10 @@ pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
         }
         let mut tick = tokio::time::interval(Duration::from_millis(period.max(10)));
         let mut refreshed = Refreshed::new();
+        let mut compacted = crate::tier_compaction::LastRuns::new();
         loop {
             tick.tick().await;
-            sync_all(&broker, &mut refreshed).await;
+            sync_all(&broker, &mut refreshed, &mut compacted).await;
         }
     }))
 }
@@ -167,7 +168,11 @@ type Refreshed = HashMap<TopicPartition, i32>;
 /// (after learning, once per leader epoch, what earlier leaders uploaded); a follower refreshes
 /// what is remote, so that its local retention deletes the same uploaded segments the
 /// leader's does.
-pub async fn sync_all(broker: &Arc<Broker>, refreshed: &mut Refreshed) {
+pub async fn sync_all(
+    broker: &Arc<Broker>,
+    refreshed: &mut Refreshed,
+    compacted: &mut crate::tier_compaction::LastRuns,
+) {
     let Some(tier) = broker.tier() else { return };
     let parts = broker.all_partitions();
     refreshed.retain(|(t, p), _| broker.partition(t, *p).is_some());
@@ -221,6 +226,7 @@ pub async fn sync_all(broker: &Arc<Broker>, refreshed: &mut Refreshed) {
                     tracing::warn!(topic = %part.topic, partition = part.index, lag_bytes = r.lag_bytes, limit, "tiering lags past strata.tier.max.lag.bytes: produce to this partition is refused until uploads catch up");
                 }
                 part.set_tier_lag_bytes(r.lag_bytes);
+                crate::tier_compaction::after_sync(broker, tier, &part, p, compacted).await;
             }
             Err(e) => {
                 tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tiering sync failed");

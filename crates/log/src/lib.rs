@@ -53,8 +53,9 @@ mod txn;
 mod txn_index;
 
 pub use cleaner::{
-    read_cleaner_checkpoint, BuiltClean, CleanJob, CleanOutcome, CleanableState, CleanerConfig,
-    SwapStep, CLEANER_CHECKPOINT,
+    clean_detached, read_cleaner_checkpoint, segment_file_name, BuiltClean, CleanJob, CleanOutcome,
+    CleanableState, CleanerConfig, DetachedClean, DetachedJob, DetachedSegment, SwapStep,
+    CLEANER_CHECKPOINT,
 };
 pub use config::LogConfig;
 pub use durability::{Durability, SyncPlan};

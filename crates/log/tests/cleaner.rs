@@ -424,3 +424,123 @@ fn bench_cleaner_throughput() {
         );
     }
 }
+
+/// Copies the sealed `.log` files of `log` into `scratch`; returns their base offsets.
+fn copy_sealed(log: &PartitionLog, scratch: &Path) -> Vec<i64> {
+    log.sealed_segments()
+        .iter()
+        .map(|s| {
+            let to = scratch.join(strata_log::segment_file_name(s.base_offset, "log"));
+            std::fs::copy(&s.log_path, to).unwrap();
+            s.base_offset
+        })
+        .collect()
+}
+
+/// The remote compaction's clean (segments downloaded into a scratch directory): the same
+/// result as a local clean, whole-segment boundaries, and tombstones dated by the previous
+/// clean of their segment.
+#[test]
+fn a_detached_clean_compacts_downloaded_segments() {
+    let source = tempfile::tempdir().unwrap();
+    let mut log = open(source.path(), small_segments(400));
+    fill(&mut log);
+    let before = records(&log);
+    let scratch = tempfile::tempdir().unwrap();
+    let bases = copy_sealed(&log, scratch.path());
+    assert!(bases.len() > 3, "{bases:?}");
+    let segments: Vec<_> = bases
+        .iter()
+        .map(|&b| strata_log::DetachedSegment {
+            base_offset: b,
+            cleaned_at_ms: None,
+        })
+        .collect();
+    let job = |dir, segments, first_dirty, now_ms| strata_log::DetachedJob {
+        dir,
+        topic_id: TOPIC,
+        // Bigger than the source's segments: adjacent small ones are merged.
+        config: small_segments(4000),
+        cleaner: cfg(),
+        segments,
+        first_dirty,
+        now_ms,
+    };
+    let mut throttled = 0;
+    let clean = strata_log::clean_detached(job(scratch.path(), &segments, 0, now()), &mut |n| {
+        throttled += n
+    })
+    .unwrap()
+    .expect("dirty segments");
+    assert_eq!(clean.cleaned_end, 41);
+    assert!(
+        throttled >= clean.bytes_read && clean.bytes_read > 0,
+        "every byte read is throttled"
+    );
+    // Contiguous from 0 to 41, each boundary one of the input's.
+    let mut at = 0;
+    for s in &clean.segments {
+        assert_eq!(s.base_offset, at);
+        assert!(bases.contains(&s.base_offset));
+        at = s.end_offset;
+    }
+    assert_eq!(at, 41);
+    assert!(clean.segments.len() < bases.len(), "small segments merged");
+    let cleaned = PartitionLog::open(scratch.path(), TOPIC, small_segments(400), now()).unwrap();
+    let want: BTreeMap<_, _> = latest(&before)
+        .into_iter()
+        .filter(|(o, _)| *o < 41)
+        .collect();
+    assert_eq!(records(&cleaned), want);
+    let cleaned_segments: Vec<_> = cleaned
+        .sealed_segments()
+        .iter()
+        .map(|s| s.base_offset)
+        .collect();
+    drop(cleaned);
+
+    // A later clean with one more dirty segment, two days after the first: the tombstone of k0
+    // goes (its segment was cleaned more than delete.retention.ms ago), and so does k1's old
+    // value.
+    let second = tempfile::tempdir().unwrap();
+    for &b in &cleaned_segments {
+        let name = strata_log::segment_file_name(b, "log");
+        std::fs::copy(scratch.path().join(&name), second.path().join(&name)).unwrap();
+    }
+    let more_dir = tempfile::tempdir().unwrap();
+    let mut more = open(more_dir.path(), LogConfig::default());
+    more.truncate_fully_and_start_at(41).unwrap();
+    put(&mut more, "k1", Some("late"));
+    more.roll_for_test().unwrap();
+    let extra = more.sealed_segments()[0].clone();
+    assert_eq!(extra.base_offset, 41);
+    std::fs::copy(
+        &extra.log_path,
+        second.path().join(strata_log::segment_file_name(41, "log")),
+    )
+    .unwrap();
+    let later = now() + 2 * DAY;
+    let mut segments: Vec<_> = cleaned_segments
+        .iter()
+        .map(|&b| strata_log::DetachedSegment {
+            base_offset: b,
+            cleaned_at_ms: Some(now()),
+        })
+        .collect();
+    segments.push(strata_log::DetachedSegment {
+        base_offset: 41,
+        cleaned_at_ms: None,
+    });
+    let clean = strata_log::clean_detached(job(second.path(), &segments, 41, later), &mut |_| {})
+        .unwrap()
+        .expect("one dirty segment");
+    assert_eq!(clean.cleaned_end, 42);
+    let cleaned = PartitionLog::open(second.path(), TOPIC, small_segments(400), later).unwrap();
+    let got = records(&cleaned);
+    assert!(
+        !got.values().any(|(k, _)| k == "k0"),
+        "tombstone gone: {got:?}"
+    );
+    assert_eq!(got[&41], ("k1".to_string(), Some("late".to_string())));
+    assert_eq!(got.len(), 4, "k1..k4, latest only: {got:?}");
+}

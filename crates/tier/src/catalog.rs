@@ -1,16 +1,22 @@
 //! The sled catalog: per partition, the remote segments and their upload/delete state.
 //!
-//! Layout (format version 1, see migrations/FORMATS.md): tree `meta` holds `format_version`
+//! Layout (format version 2, see migrations/FORMATS.md): tree `meta` holds `format_version`
 //! (u32 big-endian); tree `segments` maps `topic id ‖ '/' ‖ partition (i32 BE) ‖ base offset
 //! (i64 BE)` to a JSON [`CatalogEntry`]. Big-endian non-negative integers sort numerically, so
-//! a reverse range scan from an offset finds the floor segment.
+//! a reverse range scan from an offset finds the floor segment. Tree `replacements` (added in
+//! version 2; a version 1 catalog is upgraded in place by creating it) maps a remote
+//! compaction's run id to the JSON [`Replacement`] it is uploading.
 //!
 //! Invariants:
 //! - the catalog is a cache of the bucket: everything in it can be rebuilt from the manifests
 //!   (`rebuild`), so a missing or corrupt catalog is rebuilt, never fatal;
 //! - readers see only `CopyFinished` entries; `CopyStarted` marks an upload that may have left
 //!   objects behind (cleaned up on restart), `DeleteStarted` a deletion to finish;
-//! - callers `flush()` before acting on what they wrote (deleting local data, acknowledging).
+//! - callers `flush()` before acting on what they wrote (deleting local data, acknowledging);
+//! - a remote compaction's new segments are in `replacements` until [`Catalog::switch`]
+//!   replaces the old entries with them in one sled transaction (with the `replacements` entry
+//!   removed in the same transaction): readers see either every old segment of the run or
+//!   every new one. A `replacements` entry left by a crash names uploads to delete.
 
 use std::path::Path;
 
@@ -19,7 +25,9 @@ use serde::{Deserialize, Serialize};
 use crate::manifest::SegmentManifest;
 
 /// Current catalog format.
-pub const CATALOG_VERSION: u32 = 1;
+pub const CATALOG_VERSION: u32 = 2;
+/// Oldest catalog format still opened (upgraded in place).
+pub const MIN_CATALOG_VERSION: u32 = 1;
 const VERSION_KEY: &[u8] = b"format_version";
 
 /// Where a remote segment is in its life.
@@ -41,6 +49,18 @@ pub struct CatalogEntry {
     /// The segment's manifest (as it will be, for `CopyStarted`).
     pub manifest: SegmentManifest,
 }
+
+/// The new segments of a remote compaction run, recorded before their upload starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// Format of this record (1).
+    pub format_version: u32,
+    /// The manifests of the new segments (their objects may be partly written).
+    pub manifests: Vec<SegmentManifest>,
+}
+
+/// Format of [`Replacement`] records.
+pub const REPLACEMENT_VERSION: u32 = 1;
 
 /// Catalog failures; any of them means "rebuild from the bucket".
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +90,7 @@ fn sled_err(context: &str) -> impl FnOnce(sled::Error) -> CatalogError + '_ {
 pub struct Catalog {
     db: sled::Db,
     segments: sled::Tree,
+    replacements: sled::Tree,
 }
 
 fn partition_key(topic_id: &str, partition: i32) -> Vec<u8> {
@@ -93,6 +114,9 @@ impl Catalog {
         let segments = db
             .open_tree("segments")
             .map_err(sled_err("open segments"))?;
+        let replacements = db
+            .open_tree("replacements")
+            .map_err(sled_err("open replacements"))?;
         match meta.get(VERSION_KEY).map_err(sled_err("read version"))? {
             Some(v) => {
                 let v: [u8; 4] = v
@@ -100,10 +124,17 @@ impl Catalog {
                     .try_into()
                     .map_err(|_| CatalogError::Corrupt("bad version key".into()))?;
                 let version = u32::from_be_bytes(v);
-                if version != CATALOG_VERSION {
+                if !(MIN_CATALOG_VERSION..=CATALOG_VERSION).contains(&version) {
                     return Err(CatalogError::Corrupt(format!(
-                        "format version {version}, this build reads {CATALOG_VERSION}"
+                        "format version {version}, this build reads {MIN_CATALOG_VERSION} to \
+                         {CATALOG_VERSION}"
                     )));
+                }
+                if version < CATALOG_VERSION {
+                    // Version 1 lacks only the `replacements` tree, created above.
+                    meta.insert(VERSION_KEY, &CATALOG_VERSION.to_be_bytes())
+                        .map_err(sled_err("upgrade version"))?;
+                    db.flush().map_err(sled_err("flush"))?;
                 }
             }
             None if segments.is_empty() => {
@@ -117,12 +148,17 @@ impl Catalog {
                 ))
             }
         }
-        let catalog = Catalog { db, segments };
+        let catalog = Catalog {
+            db,
+            segments,
+            replacements,
+        };
         // Every entry must parse; otherwise the caller rebuilds.
         for item in catalog.segments.iter() {
             let (_, v) = item.map_err(sled_err("scan"))?;
             decode_entry(&v)?;
         }
+        catalog.replacements()?;
         Ok(catalog)
     }
 
@@ -230,8 +266,109 @@ impl Catalog {
 
     /// Deletes every entry (before a rebuild).
     pub fn clear(&self) -> Result<(), CatalogError> {
+        self.replacements
+            .clear()
+            .map_err(sled_err("clear replacements"))?;
         self.segments.clear().map_err(sled_err("clear"))
     }
+
+    /// Records the new segments of remote compaction run `run` before their upload starts.
+    pub fn put_replacement(
+        &self,
+        run: &str,
+        manifests: &[SegmentManifest],
+    ) -> Result<(), CatalogError> {
+        let value = serde_json::to_vec(&Replacement {
+            format_version: REPLACEMENT_VERSION,
+            manifests: manifests.to_vec(),
+        })
+        .expect("replacements always serialize");
+        self.replacements
+            .insert(run.as_bytes(), value)
+            .map_err(sled_err("put replacement"))?;
+        Ok(())
+    }
+
+    /// Every recorded replacement: `(run, its new segments)`.
+    pub fn replacements(&self) -> Result<Vec<(String, Vec<SegmentManifest>)>, CatalogError> {
+        self.replacements
+            .iter()
+            .map(|item| {
+                let (k, v) = item.map_err(sled_err("scan replacements"))?;
+                let r = decode_replacement(&v)?;
+                Ok((String::from_utf8_lossy(&k).into_owned(), r.manifests))
+            })
+            .collect()
+    }
+
+    /// Drops the record of run `run` (its uploads were deleted).
+    pub fn remove_replacement(&self, run: &str) -> Result<(), CatalogError> {
+        self.replacements
+            .remove(run.as_bytes())
+            .map_err(sled_err("remove replacement"))?;
+        Ok(())
+    }
+
+    /// In one transaction: removes the entries of the segments `old` (base offsets of
+    /// partition `topic_id`/`partition`), puts `new` as `CopyFinished` entries, and drops the
+    /// record of run `run`.
+    pub fn switch(
+        &self,
+        run: &str,
+        topic_id: &str,
+        partition: i32,
+        old: &[i64],
+        new: &[SegmentManifest],
+    ) -> Result<(), CatalogError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        use sled::Transactional;
+        let values: Vec<(Vec<u8>, Vec<u8>)> = new
+            .iter()
+            .map(|m| {
+                let entry = CatalogEntry {
+                    state: SegmentState::CopyFinished,
+                    manifest: m.clone(),
+                };
+                (
+                    segment_key(&m.topic_id, m.partition, m.base_offset),
+                    serde_json::to_vec(&entry).expect("catalog entries always serialize"),
+                )
+            })
+            .collect();
+        (&self.segments, &self.replacements)
+            .transaction(|(segments, replacements)| {
+                for &base in old {
+                    segments.remove(segment_key(topic_id, partition, base))?;
+                }
+                for (k, v) in &values {
+                    segments.insert(k.as_slice(), v.as_slice())?;
+                }
+                replacements.remove(run.as_bytes())?;
+                Ok::<(), ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => CatalogError::Sled {
+                    context: "switch to a compaction's segments".into(),
+                    source: e,
+                },
+                TransactionError::Abort(()) => {
+                    CatalogError::Corrupt("switch transaction aborted".into())
+                }
+            })
+    }
+}
+
+/// Decodes one stored replacement record.
+pub fn decode_replacement(v: &[u8]) -> Result<Replacement, CatalogError> {
+    let r: Replacement = serde_json::from_slice(v)
+        .map_err(|e| CatalogError::Corrupt(format!("replacement: {e}")))?;
+    if r.format_version != REPLACEMENT_VERSION {
+        return Err(CatalogError::Corrupt(format!(
+            "replacement format version {}",
+            r.format_version
+        )));
+    }
+    Ok(r)
 }
 
 /// Decodes one stored entry (the value under a segment key).

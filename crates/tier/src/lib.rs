@@ -9,8 +9,11 @@ pub mod manifest;
 pub mod producer_seed;
 mod rate;
 mod refresh;
+pub mod remote_compaction;
 mod segment_file;
 pub mod store;
+mod supersede;
+mod sweep;
 mod tier;
 
 pub use error::TierError;

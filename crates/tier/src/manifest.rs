@@ -5,6 +5,11 @@
 //! `txn_index` and `producer_snapshot` objects (the segment's aborted-transaction index and the
 //! producer state at its end); version 1 manifests are still read and have neither (an empty
 //! aborted-transaction index, no snapshot). Readers refuse other versions.
+//!
+//! The optional `compacted_at_ms` (tiered compacted topics, see `remote_compaction.rs`) is an
+//! additive version-2 field: it marks a segment written by a remote compaction, and dates it.
+//! Builds that predate it ignore it and read such a segment as an ordinary one, which it is
+//! (same record format, original offsets).
 
 use serde::{Deserialize, Serialize};
 
@@ -60,6 +65,11 @@ pub struct SegmentManifest {
     /// a restore or a follower's restart at `end_offset` with open transactions and epochs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub producer_snapshot: Option<AuxObject>,
+    /// Set on a segment that a remote compaction wrote or checked (ms since epoch): its records
+    /// are the latest per key as of then, and its tombstones date from then (they go once
+    /// `delete.retention.ms` has passed). Absent: the segment was never compacted (dirty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compacted_at_ms: Option<i64>,
 }
 
 /// An optional object of an upload (version 2): its size and CRC-32C.
@@ -198,6 +208,7 @@ pub(crate) fn sample(base: i64, end: i64) -> SegmentManifest {
         producer_batches: Vec::new(),
         txn_index: None,
         producer_snapshot: None,
+        compacted_at_ms: None,
     }
 }
 

@@ -12,6 +12,8 @@
 //! - of several manifests for one base offset (an old leader and a new one both uploaded the
 //!   segment), the one uploaded in the highest leader epoch wins, then the newest: both hold
 //!   the same committed records, since only segments below the high watermark are uploaded;
+//!   a manifest wholly covered by a better one (a remote compaction's replacement) is left out
+//!   (`supersede.rs`);
 //! - a manifest already in the catalog under the same upload id is not fetched again, so a
 //!   refresh costs one LIST plus one GET per new segment.
 
@@ -22,6 +24,7 @@ use crate::error::TierError;
 use crate::keys::{self, MANIFEST_EXT};
 use crate::manifest::SegmentManifest;
 use crate::store::StoreErrorKind;
+use crate::supersede::split_live;
 use crate::tier::Tier;
 
 /// The leader epoch an upload id names (`e<epoch>-<uuid>`), -1 for ids without one (uploads
@@ -32,12 +35,6 @@ pub fn upload_epoch(upload_id: &str) -> i32 {
         .and_then(|rest| rest.split_once('-'))
         .and_then(|(epoch, _)| epoch.parse().ok())
         .unwrap_or(-1)
-}
-
-/// True if `candidate` should replace `current` for the same base offset.
-fn wins(candidate: &SegmentManifest, current: &SegmentManifest) -> bool {
-    (upload_epoch(&candidate.upload_id), candidate.uploaded_at_ms)
-        > (upload_epoch(&current.upload_id), current.uploaded_at_ms)
 }
 
 impl Tier {
@@ -59,7 +56,7 @@ impl Tier {
             .into_iter()
             .map(|e| (e.manifest.base_offset, e))
             .collect();
-        let mut best: HashMap<i64, SegmentManifest> = HashMap::new();
+        let mut found: Vec<SegmentManifest> = Vec::new();
         for o in objects.iter().filter(|o| o.key.ends_with(MANIFEST_EXT)) {
             let Some((_, _, base, upload_id)) = keys::parse(&o.key) else {
                 continue;
@@ -84,13 +81,13 @@ impl Tier {
             if manifest.topic_id != topic_id || manifest.partition != partition {
                 continue;
             }
-            match best.get(&base) {
-                Some(current) if !wins(&manifest, current) => {}
-                _ => {
-                    best.insert(base, manifest);
-                }
-            }
+            found.push(manifest);
         }
+        let best: HashMap<i64, SegmentManifest> = split_live(found)
+            .0
+            .into_iter()
+            .map(|m| (m.base_offset, m))
+            .collect();
         let mut changed = false;
         for (base, m) in &best {
             match known.get(base) {

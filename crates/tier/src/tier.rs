@@ -61,6 +61,7 @@ use crate::manifest::{AuxObject, SegmentManifest, MANIFEST_VERSION};
 use crate::rate::RateLimiter;
 use crate::segment_file::segment_facts;
 use crate::store::{RemoteStore, StoreErrorKind};
+use crate::supersede::split_live;
 
 /// Settings of the tiering service (Kafka names in brackets, where Kafka has one).
 #[derive(Debug, Clone)]
@@ -175,15 +176,17 @@ pub struct Tier {
     pub(crate) store: RemoteStore,
     pub(crate) catalog: Catalog,
     reader: ColdReader,
-    uploads: Arc<Semaphore>,
+    pub(crate) uploads: Arc<Semaphore>,
     reads: Arc<Semaphore>,
-    rate: RateLimiter,
+    pub(crate) rate: RateLimiter,
     /// The catalog may be read: it was intact and non-empty at open, or has been rebuilt.
     catalog_ready: AtomicBool,
     /// Reconciliation with the bucket is done.
     reconciled: AtomicBool,
     cold_read_timeout: Duration,
     orphan_min_age: Duration,
+    /// Scratch space of remote compactions (`compaction` beside the catalog directory).
+    pub(crate) compaction_dir: PathBuf,
 }
 
 /// A cold-read slot, if one frees up before `deadline`. A read that got none gives up rather
@@ -201,7 +204,7 @@ async fn read_slot(
     }
 }
 
-fn lock(log: &Mutex<PartitionLog>) -> std::sync::MutexGuard<'_, PartitionLog> {
+pub(crate) fn lock(log: &Mutex<PartitionLog>) -> std::sync::MutexGuard<'_, PartitionLog> {
     log.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -226,7 +229,20 @@ fn read_aux(path: Option<&std::path::Path>) -> Result<Option<Vec<u8>>, TierError
     }
 }
 
-fn now_ms() -> i64 {
+/// An upload id in leader epoch `epoch`: `e<epoch>-<uuid>`.
+pub(crate) fn new_upload_id(epoch: i32) -> String {
+    format!("e{epoch}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A manifest and the optional objects of one upload, ready to be written.
+#[derive(Debug)]
+pub(crate) struct PreparedUpload {
+    pub(crate) manifest: SegmentManifest,
+    pub(crate) txn_index: Option<Vec<u8>>,
+    pub(crate) producer_snapshot: Option<Vec<u8>>,
+}
+
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -265,6 +281,7 @@ impl Tier {
             reconciled: AtomicBool::new(false),
             cold_read_timeout: config.cold_read_timeout,
             orphan_min_age: config.orphan_min_age,
+            compaction_dir: config.catalog_dir.with_file_name("compaction"),
         });
         Ok(tier)
     }
@@ -330,7 +347,7 @@ impl Tier {
             .store
             .list_objects(&format!("{}/", keys::LAYOUT_VERSION))
             .await?;
-        let mut manifests: HashMap<(String, i32, i64), SegmentManifest> = HashMap::new();
+        let mut manifests: HashMap<(String, i32), Vec<SegmentManifest>> = HashMap::new();
         let mut unreadable: HashSet<String> = HashSet::new();
         for o in objects.iter().filter(|o| o.key.ends_with(MANIFEST_EXT)) {
             let data = match self.store.get(&o.key).await {
@@ -351,15 +368,18 @@ impl Tier {
                     continue;
                 }
             };
-            let id = (m.topic_id.clone(), m.partition, m.base_offset);
-            match manifests.get(&id) {
-                Some(existing) if existing.uploaded_at_ms >= m.uploaded_at_ms => {}
-                _ => {
-                    manifests.insert(id, m);
-                }
-            }
+            manifests
+                .entry((m.topic_id.clone(), m.partition))
+                .or_default()
+                .push(m);
         }
-        let live: HashSet<String> = manifests.values().map(|m| m.upload_id.clone()).collect();
+        // Per partition, the live manifests (`supersede.rs`): a compaction's replacement or a
+        // newer leader's upload supersedes what it covers.
+        let manifests: Vec<SegmentManifest> = manifests
+            .into_values()
+            .flat_map(|ms| split_live(ms).0)
+            .collect();
+        let live: HashSet<String> = manifests.iter().map(|m| m.upload_id.clone()).collect();
         // The newest object of each upload dates it.
         let mut newest: HashMap<String, i64> = HashMap::new();
         for o in &objects {
@@ -387,7 +407,7 @@ impl Tier {
             self.store.delete(&o.key).await?;
             report.deleted_objects += 1;
         }
-        for m in manifests.values() {
+        for m in &manifests {
             self.catalog.put(&CatalogEntry {
                 state: SegmentState::CopyFinished,
                 manifest: m.clone(),
@@ -398,13 +418,35 @@ impl Tier {
         Ok(report)
     }
 
-    /// Cleans up interrupted uploads and finishes interrupted deletions.
+    /// Cleans up interrupted uploads, finishes interrupted deletions, and deletes the uploads
+    /// of remote compactions that did not switch (`remote_compaction.rs`).
     async fn recover(&self) -> Result<(), TierError> {
         for entry in self.catalog.all_entries()? {
             if entry.state != SegmentState::CopyFinished {
                 self.discard(&entry.manifest).await?;
             }
         }
+        for (run, manifests) in self.catalog.replacements()? {
+            self.abandon_run(&run, &manifests).await?;
+            tracing::info!(run = %run, segments = manifests.len(), "deleted the uploads of an interrupted remote compaction");
+        }
+        Ok(())
+    }
+
+    /// Deletes the uploads of a remote compaction run that will not switch, then its record.
+    pub(crate) async fn abandon_run(
+        &self,
+        run: &str,
+        manifests: &[SegmentManifest],
+    ) -> Result<(), TierError> {
+        for m in manifests {
+            // Manifest first: a crash mid-way leaves an upload without one (an orphan).
+            for key in m.object_keys().iter().rev() {
+                self.store.delete(key).await?;
+            }
+        }
+        self.catalog.remove_replacement(run)?;
+        self.catalog.flush().await?;
         Ok(())
     }
 
@@ -505,6 +547,45 @@ impl Tier {
             .acquire()
             .await
             .expect("semaphore never closed");
+        let prepared = self.prepare_upload(p, seg).await?;
+        let manifest = prepared.manifest.clone();
+        self.catalog.put(&CatalogEntry {
+            state: SegmentState::CopyStarted,
+            manifest: manifest.clone(),
+        })?;
+        self.catalog.flush().await?;
+        if let Err(e) = self.put_objects(seg, prepared).await {
+            // Best effort now; if the store is down the CopyStarted entry drives the cleanup later.
+            if self.discard(&manifest).await.is_err() {
+                tracing::debug!(base = seg.base_offset, "cleanup of failed upload deferred");
+            }
+            return Err(e);
+        }
+        self.catalog.put(&CatalogEntry {
+            state: SegmentState::CopyFinished,
+            manifest: manifest.clone(),
+        })?;
+        self.catalog.flush().await?;
+        metrics::counter!("strata_tier_uploaded_segments_total").increment(1);
+        metrics::counter!("strata_tier_uploaded_bytes_total").increment(manifest.size);
+        tracing::info!(
+            topic = p.topic,
+            partition = p.partition,
+            base = seg.base_offset,
+            end = seg.end_offset,
+            bytes = manifest.size,
+            "segment uploaded"
+        );
+        Ok(manifest)
+    }
+
+    /// Step 1 of an upload: the manifest of local segment `seg` (with a fresh upload id in the
+    /// uploader's leader epoch) and its optional objects, read into memory.
+    pub(crate) async fn prepare_upload(
+        &self,
+        p: PartitionRef<'_>,
+        seg: &SegmentInfo,
+    ) -> Result<PreparedUpload, TierError> {
         let path = seg.log_path.clone();
         let facts = tokio::task::spawn_blocking(move || segment_facts(&path))
             .await
@@ -533,64 +614,53 @@ impl Tier {
             leader_epoch: facts.leader_epoch,
             // The uploader's leader epoch leads the id (and so every key of the upload): two
             // leaders of one partition never write the same key.
-            upload_id: format!("e{}-{}", p.leader_epoch, uuid::Uuid::new_v4().simple()),
+            upload_id: new_upload_id(p.leader_epoch),
             uploaded_at_ms: now_ms(),
             producer_batches: facts.producer_batches.clone(),
             txn_index: txn_index.as_deref().map(AuxObject::of),
             producer_snapshot: producer_snapshot.as_deref().map(AuxObject::of),
+            compacted_at_ms: None,
         };
+        Ok(PreparedUpload {
+            manifest,
+            txn_index,
+            producer_snapshot,
+        })
+    }
+
+    /// Step 3 of an upload: writes the objects of `prepared` (segment files from `seg`), the
+    /// manifest last, at the upload rate limit.
+    pub(crate) async fn put_objects(
+        &self,
+        seg: &SegmentInfo,
+        prepared: PreparedUpload,
+    ) -> Result<(), TierError> {
+        let PreparedUpload {
+            manifest,
+            txn_index,
+            producer_snapshot,
+        } = prepared;
         let keys = manifest.keys();
-        self.catalog.put(&CatalogEntry {
-            state: SegmentState::CopyStarted,
-            manifest: manifest.clone(),
-        })?;
-        self.catalog.flush().await?;
-        let result: Result<(), TierError> = async {
-            self.rate.acquire(facts.size).await;
-            self.store.upload_file(&keys.log, &seg.log_path).await?;
-            self.store
-                .upload_file(&keys.offset_index, &seg.offset_index_path)
-                .await?;
-            self.store
-                .upload_file(&keys.time_index, &seg.time_index_path)
-                .await?;
-            if let Some(data) = txn_index {
-                self.store.put(&keys.txn_index, Bytes::from(data)).await?;
-            }
-            if let Some(data) = producer_snapshot {
-                self.store
-                    .put(&keys.producer_snapshot, Bytes::from(data))
-                    .await?;
-            }
-            self.store
-                .put(&keys.manifest, Bytes::from(manifest.to_bytes()))
-                .await?;
-            Ok(())
+        self.rate.acquire(manifest.size).await;
+        self.store.upload_file(&keys.log, &seg.log_path).await?;
+        self.store
+            .upload_file(&keys.offset_index, &seg.offset_index_path)
+            .await?;
+        self.store
+            .upload_file(&keys.time_index, &seg.time_index_path)
+            .await?;
+        if let Some(data) = txn_index {
+            self.store.put(&keys.txn_index, Bytes::from(data)).await?;
         }
-        .await;
-        if let Err(e) = result {
-            // Best effort now; if the store is down the CopyStarted entry drives the cleanup later.
-            if self.discard(&manifest).await.is_err() {
-                tracing::debug!(base = seg.base_offset, "cleanup of failed upload deferred");
-            }
-            return Err(e);
+        if let Some(data) = producer_snapshot {
+            self.store
+                .put(&keys.producer_snapshot, Bytes::from(data))
+                .await?;
         }
-        self.catalog.put(&CatalogEntry {
-            state: SegmentState::CopyFinished,
-            manifest: manifest.clone(),
-        })?;
-        self.catalog.flush().await?;
-        metrics::counter!("strata_tier_uploaded_segments_total").increment(1);
-        metrics::counter!("strata_tier_uploaded_bytes_total").increment(facts.size);
-        tracing::info!(
-            topic = p.topic,
-            partition = p.partition,
-            base = seg.base_offset,
-            end = seg.end_offset,
-            bytes = facts.size,
-            "segment uploaded"
-        );
-        Ok(manifest)
+        self.store
+            .put(&keys.manifest, Bytes::from(manifest.to_bytes()))
+            .await?;
+        Ok(())
     }
 
     async fn apply_remote_retention(

@@ -35,6 +35,7 @@
 //! attributes and codec (`strata_records::filter_batch`); offsets never change.
 
 mod checkpoint;
+mod detached;
 mod offset_map;
 mod rewrite;
 mod swap;
@@ -50,6 +51,9 @@ use crate::txn_index::AbortedTxnEntry;
 use crate::{LogError, PartitionLog};
 
 pub use checkpoint::{read_cleaner_checkpoint, CLEANER_CHECKPOINT};
+pub use detached::{
+    clean_detached, segment_file_name, DetachedClean, DetachedJob, DetachedSegment,
+};
 
 /// Topic-level cleaner settings (Kafka's names), plus the cleaner's map budget.
 #[derive(Debug, Clone, Copy)]
