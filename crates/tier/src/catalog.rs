@@ -423,4 +423,47 @@ mod tests {
         let c = Catalog::open(dir.path()).unwrap();
         assert_eq!(c.finished(t, 0).unwrap().len(), 2, "survives reopen");
     }
+
+    #[tokio::test]
+    async fn a_version_1_catalog_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = "6f1d2c3b-0000-4000-8000-00000000a001";
+        {
+            let c = Catalog::open(dir.path()).unwrap();
+            c.put(&finished(0, 10)).unwrap();
+            c.flush().await.unwrap();
+        }
+        {
+            // What a version 1 build left: no `replacements` tree, version 1.
+            let db = sled::open(dir.path()).unwrap();
+            db.drop_tree("replacements").unwrap();
+            db.open_tree("meta")
+                .unwrap()
+                .insert(VERSION_KEY, &1u32.to_be_bytes())
+                .unwrap();
+            db.flush().unwrap();
+        }
+        let c = Catalog::open(dir.path()).unwrap();
+        assert_eq!(c.finished(t, 0).unwrap().len(), 1, "entries kept");
+        c.put_replacement("e0-run", &[sample(10, 20)]).unwrap();
+        assert_eq!(c.replacements().unwrap().len(), 1);
+        c.switch("e0-run", t, 0, &[0], &[sample(0, 20)]).unwrap();
+        assert!(c.replacements().unwrap().is_empty());
+        let bounds: Vec<_> = c
+            .finished(t, 0)
+            .unwrap()
+            .iter()
+            .map(|m| (m.base_offset, m.end_offset))
+            .collect();
+        assert_eq!(bounds, vec![(0, 20)]);
+        drop(c);
+        let db = sled::open(dir.path()).unwrap();
+        let v = db
+            .open_tree("meta")
+            .unwrap()
+            .get(VERSION_KEY)
+            .unwrap()
+            .unwrap();
+        assert_eq!(v.as_ref(), &2u32.to_be_bytes());
+    }
 }
