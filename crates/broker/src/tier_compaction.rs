@@ -2,9 +2,10 @@
 //! into the tiering loop, and its settings.
 //!
 //! Invariants:
-//! - only a partition's leader compacts and sweeps it, after its tiering sync, in the tiering
-//!   loop (so never concurrently with its own uploads), at most once per
-//!   `strata.tier.compaction.interval.ms` per partition;
+//! - only a partition's leader compacts and sweeps it, after its tiering sync, at most once per
+//!   `strata.tier.compaction.interval.ms` per partition; one run at a time per node, in a
+//!   background task (the tier keeps the partition's remote retention waiting meanwhile, and
+//!   its uploads only add segments after the run's chain);
 //! - the sweep of superseded uploads runs on the same schedule for every tiered partition the
 //!   node leads, compacted or not (a deposed leader's re-uploads are superseded too), deleting
 //!   only what is older than `strata.tier.compaction.grace.ms`;
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use strata_replica::Partition;
 use strata_tier::remote_compaction::RemoteCompactionConfig;
 use strata_tier::{PartitionRef, Tier};
+use tokio::sync::Semaphore;
 
 use crate::broker::Broker;
 use crate::partition::TopicPartition;
@@ -28,8 +30,23 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.tier.compaction.grace.ms", "300000"),
 ];
 
-/// When each partition was last compacted and swept by this node.
-pub type LastRuns = HashMap<TopicPartition, Instant>;
+/// When each partition was last compacted and swept by this node, and the slot that lets one
+/// remote compaction run at a time on this node (in the background: a long run never holds up
+/// the tiering loop's uploads of other partitions).
+#[derive(Debug)]
+pub struct Schedule {
+    last: HashMap<TopicPartition, Instant>,
+    slot: Arc<Semaphore>,
+}
+
+impl Default for Schedule {
+    fn default() -> Self {
+        Schedule {
+            last: HashMap::new(),
+            slot: Arc::new(Semaphore::new(1)),
+        }
+    }
+}
 
 fn millis(broker: &Broker, key: &str) -> Duration {
     let raw = broker
@@ -42,53 +59,84 @@ fn millis(broker: &Broker, key: &str) -> Duration {
     Duration::from_millis(raw.trim().parse::<u64>().unwrap_or(300_000))
 }
 
-/// After the leader's tiering sync of `part`: compacts it in the bucket if its topic is
-/// compacted and a run is due, then sweeps superseded uploads.
+/// After the leader's tiering sync of `part` (in leader epoch `epoch`): starts a remote
+/// compaction in the background if its topic is compacted, a run is due and the node's slot is
+/// free; then sweeps superseded uploads.
 pub async fn after_sync(
     broker: &Arc<Broker>,
-    tier: &Tier,
+    tier: &Arc<Tier>,
     part: &Arc<Partition>,
-    p: PartitionRef<'_>,
-    last: &mut LastRuns,
+    epoch: i32,
+    schedule: &mut Schedule,
 ) {
     let interval = millis(broker, "strata.tier.compaction.interval.ms");
     let tp = (part.topic.clone(), part.index);
-    if last.get(&tp).is_some_and(|t| t.elapsed() < interval) {
+    if schedule
+        .last
+        .get(&tp)
+        .is_some_and(|t| t.elapsed() < interval)
+    {
         return;
     }
-    last.insert(tp, Instant::now());
     let cleaner = crate::log_cleaner::CleanerSettings::from_config(&broker.config);
     let dedupe = cleaner.dedupe_buffer_size / cleaner.threads.max(1);
-    if cleaner.enable {
-        if let Some(config) = crate::log_cleaner::partition_config(broker, part, dedupe) {
-            let cfg = RemoteCompactionConfig {
-                cleaner: config,
-                log: part.settings().log.clone(),
-            };
-            let started = Instant::now();
-            match tier.compact_partition(p, &cfg).await {
-                Ok(Some(r)) => {
-                    let labels = [
-                        ("topic", part.topic.clone()),
-                        ("partition", part.index.to_string()),
-                    ];
-                    metrics::gauge!("strata_tier_compaction_dirty_ratio", &labels)
-                        .set(r.dirty_ratio);
-                    metrics::gauge!("strata_tier_compaction_map_fill_ratio", &labels)
-                        .set(r.map_fill_ratio);
-                    metrics::histogram!("strata_tier_compaction_seconds")
-                        .record(started.elapsed().as_secs_f64());
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    metrics::counter!("strata_tier_compaction_errors_total").increment(1);
-                    tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "remote compaction failed; retried at the next interval");
-                }
-            }
-        }
+    let config = cleaner
+        .enable
+        .then(|| crate::log_cleaner::partition_config(broker, part, dedupe))
+        .flatten();
+    if let Some(config) = config {
+        let Ok(permit) = schedule.slot.clone().try_acquire_owned() else {
+            return; // another partition's run holds the slot: try again at the next pass
+        };
+        let cfg = RemoteCompactionConfig {
+            cleaner: config,
+            log: part.settings().log.clone(),
+        };
+        let (tier, part) = (Arc::clone(tier), Arc::clone(part));
+        tokio::spawn(async move {
+            let _permit = permit;
+            compact(&tier, &part, epoch, &cfg).await;
+        });
     }
+    schedule.last.insert(tp, Instant::now());
     let grace = millis(broker, "strata.tier.compaction.grace.ms");
+    let p = PartitionRef {
+        topic: &part.topic,
+        topic_id: &part.topic_id,
+        partition: part.index,
+        log: part.log_mutex(),
+        leader_epoch: epoch,
+    };
     if let Err(e) = tier.sweep_partition(p, grace).await {
         tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "sweep of superseded uploads failed");
+    }
+}
+
+/// One remote compaction run of `part`, with its metrics.
+async fn compact(tier: &Tier, part: &Partition, epoch: i32, cfg: &RemoteCompactionConfig) {
+    let p = PartitionRef {
+        topic: &part.topic,
+        topic_id: &part.topic_id,
+        partition: part.index,
+        log: part.log_mutex(),
+        leader_epoch: epoch,
+    };
+    let started = Instant::now();
+    match tier.compact_partition(p, cfg).await {
+        Ok(Some(r)) => {
+            let labels = [
+                ("topic", part.topic.clone()),
+                ("partition", part.index.to_string()),
+            ];
+            metrics::gauge!("strata_tier_compaction_dirty_ratio", &labels).set(r.dirty_ratio);
+            metrics::gauge!("strata_tier_compaction_map_fill_ratio", &labels).set(r.map_fill_ratio);
+            metrics::histogram!("strata_tier_compaction_seconds")
+                .record(started.elapsed().as_secs_f64());
+        }
+        Ok(None) => {}
+        Err(e) => {
+            metrics::counter!("strata_tier_compaction_errors_total").increment(1);
+            tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "remote compaction failed; retried at the next interval");
+        }
     }
 }

@@ -152,7 +152,7 @@ pub fn spawn(broker: &Arc<Broker>) -> Result<JoinHandle<()>, BrokerError> {
         }
         let mut tick = tokio::time::interval(Duration::from_millis(period.max(10)));
         let mut refreshed = Refreshed::new();
-        let mut compacted = crate::tier_compaction::LastRuns::new();
+        let mut compacted = crate::tier_compaction::Schedule::default();
         loop {
             tick.tick().await;
             sync_all(&broker, &mut refreshed, &mut compacted).await;
@@ -171,7 +171,7 @@ type Refreshed = HashMap<TopicPartition, i32>;
 pub async fn sync_all(
     broker: &Arc<Broker>,
     refreshed: &mut Refreshed,
-    compacted: &mut crate::tier_compaction::LastRuns,
+    compacted: &mut crate::tier_compaction::Schedule,
 ) {
     let Some(tier) = broker.tier() else { return };
     let parts = broker.all_partitions();
@@ -226,7 +226,7 @@ pub async fn sync_all(
                     tracing::warn!(topic = %part.topic, partition = part.index, lag_bytes = r.lag_bytes, limit, "tiering lags past strata.tier.max.lag.bytes: produce to this partition is refused until uploads catch up");
                 }
                 part.set_tier_lag_bytes(r.lag_bytes);
-                crate::tier_compaction::after_sync(broker, tier, &part, p, compacted).await;
+                crate::tier_compaction::after_sync(broker, tier, &part, epoch, compacted).await;
             }
             Err(e) => {
                 tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tiering sync failed");

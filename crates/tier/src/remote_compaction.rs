@@ -3,7 +3,9 @@
 //! in the bucket, so the archive stays near the size of the latest values.
 //!
 //! One run over a partition (its leader only, at most every
-//! `strata.tier.compaction.interval.ms`):
+//! `strata.tier.compaction.interval.ms`, one run per partition at a time; it may run beside the
+//! partition's uploads, which only add segments after its chain, while its remote retention
+//! waits for the run to end):
 //! 1. take the contiguous chain of remote segments from the first one; the segments written or
 //!    checked by an earlier run (`compacted_at_ms` set) are the clean prefix, the rest is dirty.
 //!    Run only when the dirty ratio reaches `min.cleanable.dirty.ratio` (or the oldest dirty
@@ -125,7 +127,39 @@ fn choose(remote: Vec<SegmentManifest>, cfg: &CleanerConfig, now: i64) -> Option
     })
 }
 
+/// Marks a partition as being compacted for as long as it lives.
+struct Running<'a> {
+    tier: &'a Tier,
+    key: (String, i32),
+}
+
+impl<'a> Running<'a> {
+    fn start(tier: &'a Tier, topic_id: &str, partition: i32) -> Option<Running<'a>> {
+        let key = (topic_id.to_string(), partition);
+        let mut set = tier.compacting.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert(key.clone()).then_some(Running { tier, key })
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.tier
+            .compacting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
 impl Tier {
+    /// Whether a remote compaction of the partition is running.
+    pub fn is_compacting(&self, topic_id: &str, partition: i32) -> bool {
+        self.compacting
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&(topic_id.to_string(), partition))
+    }
+
     /// Runs one remote compaction of partition `p` if it is due (see the module docs).
     /// `Ok(None)`: nothing to do.
     pub async fn compact_partition(
@@ -138,6 +172,9 @@ impl Tier {
                 "not yet reconciled with the bucket".into(),
             ));
         }
+        let Some(_running) = Running::start(self, p.topic_id, p.partition) else {
+            return Ok(None); // a run of this partition is in progress
+        };
         let now = now_ms();
         let remote = self.catalog.finished(p.topic_id, p.partition)?;
         let Some(chain) = choose(remote, &cfg.cleaner, now) else {

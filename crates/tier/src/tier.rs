@@ -187,6 +187,9 @@ pub struct Tier {
     orphan_min_age: Duration,
     /// Scratch space of remote compactions (`compaction` beside the catalog directory).
     pub(crate) compaction_dir: PathBuf,
+    /// Partitions `(topic id, partition)` with a remote compaction running: their remote
+    /// retention waits, so no segment a run replaces is deleted under it.
+    pub(crate) compacting: Mutex<HashSet<(String, i32)>>,
 }
 
 /// A cold-read slot, if one frees up before `deadline`. A read that got none gives up rather
@@ -282,6 +285,7 @@ impl Tier {
             cold_read_timeout: config.cold_read_timeout,
             orphan_min_age: config.orphan_min_age,
             compaction_dir: config.catalog_dir.with_file_name("compaction"),
+            compacting: Mutex::new(HashSet::new()),
         });
         Ok(tier)
     }
@@ -669,6 +673,9 @@ impl Tier {
         retention_ms: i64,
         retention_bytes: i64,
     ) -> Result<usize, TierError> {
+        if self.is_compacting(p.topic_id, p.partition) {
+            return Ok(0); // the next pass applies it
+        }
         let remote = self.catalog.finished(p.topic_id, p.partition)?;
         if remote.is_empty() {
             return Ok(0);
