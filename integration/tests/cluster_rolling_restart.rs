@@ -21,6 +21,9 @@ use strata_integration::cluster::Cluster;
 use strata_integration::{producer, run};
 
 const PARTITIONS: i32 = 3;
+
+/// What the reader saw: the values per partition, and its errors other than end-of-partition.
+type Seen = (BTreeMap<i32, Vec<String>>, Vec<String>);
 const RECORDS: usize = 6000;
 
 /// True once every partition of `topic` has its full ISR.
@@ -64,41 +67,38 @@ fn rolling_restart_is_invisible_to_producers_and_consumers() {
         let reader = {
             let all = all.clone();
             let done = done.clone();
-            std::thread::spawn(
-                move || -> Result<(BTreeMap<i32, Vec<String>>, Vec<String>)> {
-                    let c = consumer(&all, &[])?;
-                    let mut tpl = TopicPartitionList::new();
-                    for p in 0..PARTITIONS {
-                        tpl.add_partition_offset("roll", p, Offset::Beginning)?;
-                    }
-                    c.assign(&tpl)?;
-                    let mut seen: BTreeMap<i32, Vec<String>> = BTreeMap::new();
-                    // Errors other than end-of-partition, kept for the failure message.
-                    let mut errors: Vec<String> = Vec::new();
-                    let start = Instant::now();
-                    let deadline = start + Duration::from_secs(240);
-                    while seen.values().map(Vec::len).sum::<usize>() < RECORDS {
-                        ensure!(Instant::now() < deadline, "consumer timed out");
-                        // Leader moves and restarts surface as transient errors: retried.
-                        match c.poll(Duration::from_millis(100)) {
-                            Some(Ok(m)) => seen.entry(m.partition()).or_default().push(
-                                String::from_utf8_lossy(m.payload().unwrap_or_default())
-                                    .into_owned(),
-                            ),
-                            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-                            Some(Err(e)) => {
-                                if errors.len() < 20 {
-                                    errors.push(format!("{:?}: {e}", start.elapsed()));
-                                }
+            std::thread::spawn(move || -> Result<Seen> {
+                let c = consumer(&all, &[])?;
+                let mut tpl = TopicPartitionList::new();
+                for p in 0..PARTITIONS {
+                    tpl.add_partition_offset("roll", p, Offset::Beginning)?;
+                }
+                c.assign(&tpl)?;
+                let mut seen: BTreeMap<i32, Vec<String>> = BTreeMap::new();
+                // Errors other than end-of-partition, kept for the failure message.
+                let mut errors: Vec<String> = Vec::new();
+                let start = Instant::now();
+                let deadline = start + Duration::from_secs(240);
+                while seen.values().map(Vec::len).sum::<usize>() < RECORDS {
+                    ensure!(Instant::now() < deadline, "consumer timed out");
+                    // Leader moves and restarts surface as transient errors: retried.
+                    match c.poll(Duration::from_millis(100)) {
+                        Some(Ok(m)) => seen.entry(m.partition()).or_default().push(
+                            String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned(),
+                        ),
+                        Some(Err(KafkaError::PartitionEOF(_))) | None => {}
+                        Some(Err(e)) => {
+                            if errors.len() < 20 {
+                                errors.push(format!("{:?}: {e}", start.elapsed()));
                             }
                         }
-                        if done.load(Ordering::Relaxed) && Instant::now() > deadline {
-                            break;
-                        }
                     }
-                    Ok((seen, errors))
-                },
-            )
+                    if done.load(Ordering::Relaxed) && Instant::now() > deadline {
+                        break;
+                    }
+                }
+                Ok((seen, errors))
+            })
         };
 
         let producer = producer(
