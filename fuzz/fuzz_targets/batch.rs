@@ -12,7 +12,7 @@ use strata_records::{
     decode_records, validate_client_batch, validate_records, BatchHeader, RecordRules,
 };
 
-fn rules_from(data: &[u8]) -> (RecordRules, i64) {
+fn rules_from(data: &[u8]) -> (RecordRules<'static>, i64) {
     let tail = |i: usize| {
         data.len()
             .checked_sub(i)
@@ -28,6 +28,7 @@ fn rules_from(data: &[u8]) -> (RecordRules, i64) {
             i64::from(b) * 1000
         },
         timestamp_after_max_ms: if b & 4 == 0 { 3_600_000 } else { i64::MAX },
+        compacted_topic: (b & 8 == 8).then_some("fuzz-0"),
     };
     let now = i64::from(tail(2).unwrap_or(0)) << 33;
     (rules, now)
@@ -42,6 +43,9 @@ fuzz_target!(|data: &[u8]| {
             assert_eq!(records.len(), header.records_count as usize);
             for (i, r) in records.iter().enumerate() {
                 assert_eq!(r.offset, i as i64);
+                if rules.compacted_topic.is_some() {
+                    assert!(r.key.is_some(), "a compacted topic took a keyless record");
+                }
             }
             let max = records
                 .iter()

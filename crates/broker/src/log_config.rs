@@ -40,6 +40,14 @@ pub(crate) fn deletes_by_retention(
         .any(|p| p.trim() == "delete")
 }
 
+/// True when `cleanup.policy` has `compact`: records need keys (checked at produce) and the
+/// log cleaner keeps the latest value per key.
+pub(crate) fn compacts(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> bool {
+    effective(config, overrides, "cleanup.policy")
+        .split(',')
+        .any(|p| p.trim() == "compact")
+}
+
 /// Builds the log settings of a topic.
 pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> LogConfig {
     let flush_messages: i64 = num(config, overrides, "flush.messages");
@@ -69,6 +77,7 @@ pub(crate) fn log_config(config: &BrokerConfig, overrides: &BTreeMap<String, Str
             .eq_ignore_ascii_case("true"),
         local_retention_ms: num(config, overrides, "local.retention.ms"),
         local_retention_bytes: num(config, overrides, "local.retention.bytes"),
+        compact: compacts(config, overrides),
     }
 }
 

@@ -7,14 +7,16 @@ use clap::{Args, Subcommand};
 use kafka_protocol::messages::create_partitions_request::CreatePartitionsTopic;
 use kafka_protocol::messages::create_topics_request::{CreatableTopic, CreatableTopicConfig};
 use kafka_protocol::messages::describe_configs_request::DescribeConfigsResource;
+use kafka_protocol::messages::describe_log_dirs_request::DescribableLogDirTopic;
 use kafka_protocol::messages::incremental_alter_configs_request::{
     AlterConfigsResource, AlterableConfig,
 };
 use kafka_protocol::messages::{
     CreatePartitionsRequest, CreateTopicsRequest, DeleteTopicsRequest, DescribeConfigsRequest,
-    IncrementalAlterConfigsRequest, TopicName,
+    DescribeLogDirsRequest, IncrementalAlterConfigsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use strata_wire::{CleanerState, CLEANER_STATE_TAG};
 
 use crate::cluster_client::{partitions_of, ClusterClient, TopicPartition};
 
@@ -54,7 +56,8 @@ enum TopicCommand {
     },
     /// List topics.
     List,
-    /// Show a topic's partitions, offsets and config overrides.
+    /// Show a topic's partitions, offsets and config overrides (and, for a compacted topic,
+    /// each partition's cleaner state).
     Describe {
         /// Topic name.
         name: String,
@@ -241,6 +244,16 @@ async fn describe(client: &mut ClusterClient, name: &str) -> anyhow::Result<()> 
         .filter(|c| c.config_source == 1)
         .map(|c| format!("{}={}", c.name, c.value.as_deref().unwrap_or("")))
         .collect();
+    let compacted = configs
+        .results
+        .iter()
+        .flat_map(|r| r.configs.iter())
+        .filter(|c| c.name.as_str() == "cleanup.policy")
+        .any(|c| {
+            c.value
+                .as_deref()
+                .is_some_and(|v| v.split(',').any(|p| p.trim() == "compact"))
+        });
     println!(
         "Topic: {name}\tTopicId: {}\tPartitionCount: {}\tReplicationFactor: {}\tConfigs: {}",
         topic.topic_id,
@@ -259,9 +272,22 @@ async fn describe(client: &mut ClusterClient, name: &str) -> anyhow::Result<()> 
     };
     let mut parts: Vec<_> = topic.partitions.iter().collect();
     parts.sort_by_key(|p| p.partition_index);
+    let cleaner = if compacted {
+        let leaders = parts.iter().map(|p| (p.partition_index, p.leader_id.0));
+        cleaner_states(client, name, leaders).await
+    } else {
+        BTreeMap::new()
+    };
     for p in parts {
+        // Compacted topics get the cleaner columns after the others, so that scripts reading
+        // the first ones keep working.
+        let cleaner_columns = if compacted {
+            cleaner_columns(cleaner.get(&p.partition_index))
+        } else {
+            String::new()
+        };
         println!(
-            "\tTopic: {name}\tPartition: {}\tLeader: {}\tReplicas: {:?}\tIsr: {:?}\tLogStartOffset: {}\tHighWatermark: {}",
+            "\tTopic: {name}\tPartition: {}\tLeader: {}\tReplicas: {:?}\tIsr: {:?}\tLogStartOffset: {}\tHighWatermark: {}{cleaner_columns}",
             p.partition_index,
             p.leader_id.0,
             p.replica_nodes.iter().map(|b| b.0).collect::<Vec<_>>(),
@@ -271,4 +297,91 @@ async fn describe(client: &mut ClusterClient, name: &str) -> anyhow::Result<()> 
         );
     }
     Ok(())
+}
+
+/// The cleaner state of each partition of compacted topic `name`, asked of its leader
+/// (DescribeLogDirs v4, Strata's tagged field: `strata_wire::CleanerState`). A partition
+/// without a leader, whose leader cannot be reached or does not report one, is left out.
+async fn cleaner_states(
+    client: &mut ClusterClient,
+    name: &str,
+    leaders: impl Iterator<Item = (i32, i32)>,
+) -> BTreeMap<i32, CleanerState> {
+    let mut by_leader: BTreeMap<i32, Vec<i32>> = BTreeMap::new();
+    for (partition, leader) in leaders.filter(|(_, leader)| *leader >= 0) {
+        by_leader.entry(leader).or_default().push(partition);
+    }
+    let mut states = BTreeMap::new();
+    for (leader, partitions) in by_leader {
+        let req = DescribeLogDirsRequest::default().with_topics(Some(vec![
+            DescribableLogDirTopic::default()
+                .with_topic(TopicName(sb(name)))
+                .with_partitions(partitions.clone()),
+        ]));
+        let resp = match client.call_node(leader, req, 4).await {
+            Ok(resp) => resp,
+            Err(e) => {
+                eprintln!("warning: no cleaner state from broker {leader}: {e:#}");
+                continue;
+            }
+        };
+        let listed = resp
+            .results
+            .iter()
+            .flat_map(|r| r.topics.iter())
+            .filter(|t| t.name.0.as_str() == name)
+            .flat_map(|t| t.partitions.iter());
+        for p in listed.filter(|p| partitions.contains(&p.partition_index)) {
+            if let Some(state) = p
+                .unknown_tagged_fields
+                .get(&CLEANER_STATE_TAG)
+                .and_then(|v| CleanerState::decode(v))
+            {
+                states.insert(p.partition_index, state);
+            }
+        }
+    }
+    states
+}
+
+/// The cleaner columns of one partition line: first dirty offset (the cleaner checkpoint),
+/// bytes a clean could cover now, dirty ratio, and whether the cleaner would take it now;
+/// -1 and `unknown` when its leader did not tell.
+fn cleaner_columns(state: Option<&CleanerState>) -> String {
+    match state {
+        Some(s) => format!(
+            "\tFirstDirtyOffset: {}\tCleanableBytes: {}\tDirtyRatio: {:.4}\tNeedsCleaning: {}",
+            s.first_dirty_offset, s.dirty_bytes, s.dirty_ratio, s.needs_cleaning
+        ),
+        None => {
+            "\tFirstDirtyOffset: -1\tCleanableBytes: -1\tDirtyRatio: -1\tNeedsCleaning: unknown"
+                .to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cleaner_columns_are_exact_and_unknown_without_a_state() {
+        let state = CleanerState {
+            first_dirty_offset: 2,
+            cleanable_end_offset: 4,
+            clean_bytes: 800,
+            dirty_bytes: 2400,
+            dirty_ratio: 0.75,
+            needs_cleaning: true,
+            oldest_dirty_timestamp: 1000,
+        };
+        assert_eq!(
+            cleaner_columns(Some(&state)),
+            "\tFirstDirtyOffset: 2\tCleanableBytes: 2400\tDirtyRatio: 0.7500\tNeedsCleaning: true"
+        );
+        assert_eq!(
+            cleaner_columns(None),
+            "\tFirstDirtyOffset: -1\tCleanableBytes: -1\tDirtyRatio: -1\tNeedsCleaning: unknown"
+        );
+    }
 }

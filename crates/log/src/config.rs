@@ -36,6 +36,9 @@ pub struct LogConfig {
     pub local_retention_ms: i64,
     /// Local retention by size when tiering (`local.retention.bytes`); -2 = `retention_bytes`.
     pub local_retention_bytes: i64,
+    /// `cleanup.policy` contains `compact`: the produce path refuses records without a key
+    /// (Kafka's `LogValidator`), since compaction keeps records by key.
+    pub compact: bool,
 }
 
 impl LogConfig {
@@ -76,6 +79,7 @@ impl Default for LogConfig {
             remote_storage_enable: false,
             local_retention_ms: -2,
             local_retention_bytes: -2,
+            compact: false,
         }
     }
 }

@@ -53,6 +53,20 @@ pub enum RecordsError {
         /// `(batch index, message)` per rejected record, as Produce v8+ `record_errors`.
         record_errors: Vec<(i32, String)>,
     },
+    /// One or more records failed a per-record rule other than the timestamp (a keyless record
+    /// on a compacted topic). Kafka's `processRecordErrors` message, word for word.
+    #[error(
+        "One or more records have been rejected due to {total} record errors in total, and only \
+         showing the first three errors at most: {}",
+        first_three(record_errors)
+    )]
+    RecordErrors {
+        /// How many records failed (`record_errors` holds at most
+        /// [`crate::MAX_RECORD_ERRORS`] of them).
+        total: usize,
+        /// `(batch index, message)` per rejected record, as Produce v8+ `record_errors`.
+        record_errors: Vec<(i32, String)>,
+    },
     /// The attributes name a codec that does not exist (5..=7).
     #[error("unsupported compression type {0}")]
     UnsupportedCompression(i16),
@@ -78,8 +92,20 @@ impl RecordsError {
     /// for errors that concern the whole batch.
     pub fn record_errors(&self) -> &[(i32, String)] {
         match self {
-            RecordsError::InvalidTimestamp { record_errors } => record_errors,
+            RecordsError::InvalidTimestamp { record_errors }
+            | RecordsError::RecordErrors { record_errors, .. } => record_errors,
             _ => &[],
         }
     }
+}
+
+/// The first three record errors as Java prints a `List<RecordError>`:
+/// `[RecordError(batchIndex=0, message='…'), …]`.
+fn first_three(errors: &[(i32, String)]) -> String {
+    let shown: Vec<String> = errors
+        .iter()
+        .take(3)
+        .map(|(index, message)| format!("RecordError(batchIndex={index}, message='{message}')"))
+        .collect();
+    format!("[{}]", shown.join(", "))
 }

@@ -14,15 +14,22 @@
 //!    each header key is non-null and fits, each header value is null or fits;
 //! 4. the fields use exactly the record's length (no trailing bytes in a record);
 //! 5. exactly `records_count` records: none missing, nothing after the last one;
-//! 6. timestamps, only once the structure is sound ([`RecordRules`]): on a CreateTime topic
-//!    each record timestamp other than -1 lies in `[now - before.max.ms, now + after.max.ms]`;
-//!    a client batch flagged LogAppendTime is refused when the topic is LogAppendTime or a
-//!    record has no timestamp (Kafka's `validateTimestamp`, including that quirk).
+//! 6. keys and timestamps, only once the structure is sound ([`RecordRules`]), one error at
+//!    most per record, the key first (Kafka's `validateRecord`):
+//!    - on a compacted topic (`cleanup.policy` contains `compact`) each record has a non-null
+//!      key (Kafka's `validateKey`): a keyless record could never be cleaned away;
+//!    - on a CreateTime topic each record timestamp other than -1 lies in
+//!      `[now - before.max.ms, now + after.max.ms]`; a client batch flagged LogAppendTime is
+//!      refused when the topic is LogAppendTime or a record has no timestamp (Kafka's
+//!      `validateTimestamp`, including that quirk).
 //!
 //! A structural failure (1–5) is [`RecordsError::BadRecord`] (`INVALID_RECORD`, no per-record
-//! errors, as Kafka throws `InvalidRecordException` from its record iterator). Timestamp
-//! failures are collected for every record (up to [`MAX_RECORD_ERRORS`]) and returned together
-//! as [`RecordsError::InvalidTimestamp`] (`INVALID_TIMESTAMP` with `record_errors`).
+//! errors, as Kafka throws `InvalidRecordException` from its record iterator). Key and
+//! timestamp failures are collected for every record (up to [`MAX_RECORD_ERRORS`]) and returned
+//! together, as Kafka's `processRecordErrors`: [`RecordsError::InvalidTimestamp`]
+//! (`INVALID_TIMESTAMP`) if any timestamp failed, else [`RecordsError::RecordErrors`]
+//! (`INVALID_RECORD`), both with Produce v8+ `record_errors`. Either way the whole batch is
+//! refused.
 //!
 //! Cost and memory: an uncompressed section is read in place with no allocation on success.
 //! A compressed one is decompressed through a 64 KiB window ([`crate::record_stream`]) and
@@ -39,22 +46,28 @@ const NO_TIMESTAMP: i64 = -1;
 
 /// The topic settings that govern record checks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RecordRules {
+pub struct RecordRules<'a> {
     /// The topic uses `message.timestamp.type=LogAppendTime`.
     pub log_append_time: bool,
     /// `message.timestamp.before.max.ms`: how far in the past a CreateTime timestamp may be.
     pub timestamp_before_max_ms: i64,
     /// `message.timestamp.after.max.ms`: how far in the future a CreateTime timestamp may be.
     pub timestamp_after_max_ms: i64,
+    /// `Some(topic-partition)` when the topic is compacted (`cleanup.policy` contains
+    /// `compact`): every record needs a key. The name (`topic-partition`, as Kafka's
+    /// `TopicPartition` prints) goes into the per-record error messages.
+    pub compacted_topic: Option<&'a str>,
 }
 
-impl Default for RecordRules {
-    /// Kafka 4's defaults: CreateTime, any age in the past, at most one hour ahead.
+impl Default for RecordRules<'_> {
+    /// Kafka 4's defaults: CreateTime, any age in the past, at most one hour ahead, not
+    /// compacted.
     fn default() -> Self {
         RecordRules {
             log_append_time: false,
             timestamp_before_max_ms: i64::MAX,
             timestamp_after_max_ms: 3_600_000,
+            compacted_topic: None,
         }
     }
 }
@@ -72,7 +85,7 @@ pub struct RecordsSummary {
 pub fn validate_records(
     batch: &[u8],
     header: &BatchHeader,
-    rules: &RecordRules,
+    rules: &RecordRules<'_>,
     now_ms: i64,
 ) -> Result<RecordsSummary, RecordsError> {
     let total = header.total_len();
@@ -134,6 +147,7 @@ fn bad(index: i32, reason: &'static str) -> RecordsError {
 }
 
 /// Skips a length-prefixed field of record `index` ending at `end`; `nullable` allows -1.
+/// Returns whether the field is null.
 #[inline]
 fn field<S: Source>(
     src: &mut S,
@@ -141,11 +155,11 @@ fn field<S: Source>(
     end: u64,
     nullable: bool,
     what: &'static str,
-) -> Result<(), RecordsError> {
+) -> Result<bool, RecordsError> {
     let len = src.varint().map_err(|e| in_record(index, e))?;
     if len < 0 {
         return if len == -1 && nullable {
-            Ok(())
+            Ok(true)
         } else {
             Err(bad(index, what))
         };
@@ -153,12 +167,20 @@ fn field<S: Source>(
     if src.position() + len as u64 > end {
         return Err(bad(index, "a field exceeds its record"));
     }
-    src.skip(len as usize).map_err(|e| in_record(index, e))
+    src.skip(len as usize).map_err(|e| in_record(index, e))?;
+    Ok(false)
 }
 
-/// One record's structure; returns its timestamp delta.
+/// What the walk needs of one structurally sound record.
+struct RecordFacts {
+    timestamp_delta: i64,
+    /// The key is null.
+    keyless: bool,
+}
+
+/// One record's structure; returns its timestamp delta and whether it has a key.
 #[inline]
-fn record<S: Source>(src: &mut S, index: i32) -> Result<i64, RecordsError> {
+fn record<S: Source>(src: &mut S, index: i32) -> Result<RecordFacts, RecordsError> {
     let len = match src.varint() {
         Ok(len) => len,
         Err(RecordsError::Truncated { .. }) => {
@@ -189,7 +211,7 @@ fn record<S: Source>(src: &mut S, index: i32) -> Result<i64, RecordsError> {
     if src.position() > end {
         return Err(bad(index, "record length is shorter than its fields"));
     }
-    field(src, index, end, true, "invalid key length")?;
+    let keyless = field(src, index, end, true, "invalid key length")?;
     field(src, index, end, true, "invalid value length")?;
     let headers = src.varint().map_err(|e| in_record(index, e))?;
     if headers < 0 {
@@ -206,27 +228,40 @@ fn record<S: Source>(src: &mut S, index: i32) -> Result<i64, RecordsError> {
     if src.position() != end {
         return Err(bad(index, "record length does not match its fields"));
     }
-    Ok(timestamp_delta)
+    Ok(RecordFacts {
+        timestamp_delta,
+        keyless,
+    })
 }
 
 fn walk<S: Source>(
     src: &mut S,
     header: &BatchHeader,
-    rules: &RecordRules,
+    rules: &RecordRules<'_>,
     now_ms: i64,
 ) -> Result<RecordsSummary, RecordsError> {
     let batch_log_append = header.is_log_append_time();
     let mut max_timestamp = NO_TIMESTAMP;
     let mut errors: Vec<(i32, String)> = Vec::new();
+    // Every failed record, and whether any of them failed its timestamp.
+    let mut failed = 0usize;
+    let mut timestamp_failed = false;
     for index in 0..header.records_count.max(0) {
-        let delta = record(src, index)?;
+        let facts = record(src, index)?;
         let timestamp = if batch_log_append {
             header.max_timestamp
         } else {
-            header.base_timestamp.wrapping_add(delta)
+            header.base_timestamp.wrapping_add(facts.timestamp_delta)
         };
         max_timestamp = max_timestamp.max(timestamp);
-        if let Some(message) = timestamp_error(timestamp, index, batch_log_append, rules, now_ms) {
+        let error = match rules.compacted_topic {
+            Some(tp) if facts.keyless => Some(key_error(tp)),
+            _ => timestamp_error(timestamp, index, batch_log_append, rules, now_ms).inspect(|_| {
+                timestamp_failed = true;
+            }),
+        };
+        if let Some(message) = error {
+            failed += 1;
             if errors.len() < MAX_RECORD_ERRORS {
                 errors.push((index, message));
             }
@@ -241,12 +276,23 @@ fn walk<S: Source>(
             "records remain after the count its header declares",
         ));
     }
-    if !errors.is_empty() {
+    if timestamp_failed {
         return Err(RecordsError::InvalidTimestamp {
             record_errors: errors,
         });
     }
+    if !errors.is_empty() {
+        return Err(RecordsError::RecordErrors {
+            total: failed,
+            record_errors: errors,
+        });
+    }
     Ok(RecordsSummary { max_timestamp })
+}
+
+/// Kafka's `LogValidator.validateKey` message for a keyless record in compacted `tp`.
+fn key_error(tp: &str) -> String {
+    format!("Compacted topic cannot accept message without key in topic partition {tp}")
 }
 
 /// Kafka's `LogValidator.validateTimestamp` for record `index` with `timestamp`.
@@ -254,7 +300,7 @@ fn timestamp_error(
     timestamp: i64,
     index: i32,
     batch_log_append: bool,
-    rules: &RecordRules,
+    rules: &RecordRules<'_>,
     now_ms: i64,
 ) -> Option<String> {
     if !rules.log_append_time && timestamp != NO_TIMESTAMP {
@@ -277,5 +323,121 @@ fn timestamp_error(
         ))
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::build_compressed_batch;
+    use crate::validate_client_batch;
+
+    const NOW: i64 = 1_700_000_000_000;
+    const CODECS: [Compression; 5] = [
+        Compression::None,
+        Compression::Gzip,
+        Compression::Snappy,
+        Compression::Lz4,
+        Compression::Zstd,
+    ];
+
+    fn check(batch: &[u8], rules: &RecordRules<'_>) -> Result<RecordsSummary, RecordsError> {
+        let header = validate_client_batch(batch).unwrap();
+        validate_records(batch, &header, rules, NOW)
+    }
+
+    fn compacted(tp: &str) -> RecordRules<'_> {
+        RecordRules {
+            compacted_topic: Some(tp),
+            ..RecordRules::default()
+        }
+    }
+
+    #[test]
+    fn compacted_topics_refuse_keyless_records_for_every_codec() {
+        let message = "Compacted topic cannot accept message without key in topic partition t-3";
+        for codec in CODECS {
+            let records: [crate::testing::TestRecord<'_>; 4] = [
+                (Some(b"k"), Some(b"v"), 0),
+                (None, Some(b"v"), 1),
+                (Some(b"k"), None, 2),
+                (None, None, 3), // a keyless tombstone too
+            ];
+            let batch = build_compressed_batch(codec, NOW, &records, -1, -1, -1);
+            let err = check(&batch, &compacted("t-3")).unwrap_err();
+            assert_eq!(err.kafka_error_code(), 87, "{codec:?}");
+            assert_eq!(
+                err.record_errors(),
+                &[(1, message.to_string()), (3, message.to_string())],
+                "{codec:?}"
+            );
+            assert_eq!(
+                err.to_string(),
+                format!(
+                    "One or more records have been rejected due to 2 record errors in total, and \
+                     only showing the first three errors at most: [RecordError(batchIndex=1, \
+                     message='{message}'), RecordError(batchIndex=3, message='{message}')]"
+                ),
+                "{codec:?}"
+            );
+            // The same batch is fine on a topic that is not compacted.
+            let summary = check(&batch, &RecordRules::default()).unwrap();
+            assert_eq!(summary.max_timestamp, NOW + 3, "{codec:?}");
+        }
+    }
+
+    #[test]
+    fn compacted_topics_take_keyed_records_and_report_at_most_three_in_the_message() {
+        let keyed = build_compressed_batch(
+            Compression::Lz4,
+            NOW,
+            &[(Some(b""), Some(b"v"), 0), (Some(b"k"), None, 0)],
+            -1,
+            -1,
+            -1,
+        );
+        // An empty key is a key (Kafka's `hasKey` is "not null").
+        assert_eq!(check(&keyed, &compacted("t-0")).unwrap().max_timestamp, NOW);
+        let keyless: Vec<crate::testing::TestRecord<'_>> =
+            (0..5).map(|i| (None, Some(&b"v"[..]), i)).collect();
+        let batch = build_compressed_batch(Compression::None, NOW, &keyless, -1, -1, -1);
+        let err = check(&batch, &compacted("c-0")).unwrap_err();
+        let indexes: Vec<i32> = err.record_errors().iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, [0, 1, 2, 3, 4]);
+        let text = err.to_string();
+        assert!(text.starts_with("One or more records have been rejected due to 5 record errors"));
+        assert_eq!(text.matches("RecordError(").count(), 3, "{text}");
+    }
+
+    #[test]
+    fn a_missing_key_comes_before_a_timestamp_error_but_any_timestamp_error_wins_the_batch() {
+        let hour = 3_600_000;
+        // Record 0: keyless and in the future (reported for its key, as Kafka's
+        // `validateRecord`); record 1: keyed and in the future.
+        let batch = build_compressed_batch(
+            Compression::Gzip,
+            NOW + 2 * hour,
+            &[(None, Some(b"v"), 0), (Some(b"k"), Some(b"v"), 0)],
+            -1,
+            -1,
+            -1,
+        );
+        let err = check(&batch, &compacted("t-0")).unwrap_err();
+        assert_eq!(err.kafka_error_code(), 32);
+        let errors = err.record_errors();
+        assert_eq!(errors.len(), 2);
+        assert_eq!(
+            errors[0],
+            (
+                0,
+                "Compacted topic cannot accept message without key in topic partition t-0"
+                    .to_string()
+            )
+        );
+        assert!(errors[1].1.starts_with("Timestamp "), "{:?}", errors[1]);
+        assert_eq!(
+            err.to_string(),
+            "One or more records have been rejected due to invalid timestamp"
+        );
     }
 }

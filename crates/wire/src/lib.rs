@@ -4,12 +4,14 @@
 //!
 //! Invariants:
 //! - Message structs always come from the `kafka-protocol` crate; the only bytes written by hand
-//!   are the ApiVersions v0 fallback (KIP-511) and the Fetch response framing around record
-//!   payloads, which must be emitted in pieces so record bytes can go out with sendfile(2).
+//!   are the ApiVersions v0 fallback (KIP-511), the Fetch response framing around record
+//!   payloads, which must be emitted in pieces so record bytes can go out with sendfile(2), and
+//!   the value of Strata's one tagged-field extension ([`CleanerState`], in DescribeLogDirs).
 //! - A request is either decoded completely or rejected with a [`WireError`] that tells the
 //!   broker whether to answer (ApiVersions fallback) or to close the connection.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
+mod cleaner_state;
 mod error;
 mod fetch_response;
 mod frame;
@@ -17,6 +19,7 @@ mod request;
 mod response;
 mod versions;
 
+pub use cleaner_state::{CleanerState, CLEANER_STATE_TAG};
 pub use error::{WireError, WireErrorKind};
 pub use fetch_response::{
     FetchPartitionData, FetchResponseBody, FetchTopicData, Payload, ResponseChunks,

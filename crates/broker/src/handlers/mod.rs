@@ -25,6 +25,7 @@ mod delete_topics;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
+mod describe_log_dirs;
 mod describe_producers;
 mod describe_quorum;
 mod describe_transactions;
@@ -92,6 +93,9 @@ pub(crate) async fn dispatch(
         }
         RequestKind::DescribeConfigs(r) => {
             ResponseKind::DescribeConfigs(describe_configs::handle(broker, r))
+        }
+        RequestKind::DescribeLogDirs(r) => {
+            ResponseKind::DescribeLogDirs(describe_log_dirs::handle(broker, r, version))
         }
         RequestKind::AlterConfigs(r) => {
             ResponseKind::AlterConfigs(alter_configs::handle_legacy(broker, r))

@@ -10,7 +10,9 @@
 //!    (compressed batches stream through a capped window), outside the log lock. Structure
 //!    errors are INVALID_RECORD; timestamps outside `message.timestamp.before.max.ms` /
 //!    `message.timestamp.after.max.ms` are INVALID_TIMESTAMP with per-record `record_errors`
-//!    (Produce v8+), as Kafka's `LogValidator`. On a CreateTime topic a header max timestamp
+//!    (Produce v8+), as Kafka's `LogValidator`; so is a record without a key on a topic whose
+//!    `cleanup.policy` contains `compact` (INVALID_RECORD, the whole batch refused, each
+//!    keyless record in `record_errors`). On a CreateTime topic a header max timestamp
 //!    that disagrees with the records is corrected (new CRC) in a copy, as Kafka does;
 //! 5. the log copies the 61-byte header, patches base offset and leader epoch in the copy,
 //!    checks idempotence (a duplicate of one of the producer's last 5 batches returns the
@@ -302,6 +304,8 @@ fn append_one(
             Some("zstd needs Produce v7 or later".into()),
         ));
     }
+    // Named in the key errors of a compacted topic (Kafka's `TopicPartition` text).
+    let compacted = settings.log.compact.then(|| format!("{topic}-{index}"));
     let rules = {
         let log = part.log();
         let c = log.config();
@@ -309,6 +313,7 @@ fn append_one(
             log_append_time: c.message_timestamp_type_log_append,
             timestamp_before_max_ms: c.message_timestamp_before_max_ms,
             timestamp_after_max_ms: c.message_timestamp_after_max_ms,
+            compacted_topic: compacted.as_deref(),
         }
     };
     let now = now_ms();
@@ -367,5 +372,108 @@ fn append_one(
             })
         }
         Err(refused) => Err(refused),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::Bytes;
+    use kafka_protocol::messages::{produce_request, ApiKey, RequestKind};
+    use strata_records::testing::{build_batch, build_compressed_batch};
+
+    use super::*;
+    use crate::handlers::test_support::{call, name, open_broker};
+
+    fn produce(topic: &str, records: Vec<u8>) -> RequestKind {
+        RequestKind::Produce(ProduceRequest::default().with_acks(1).with_topic_data(vec![
+            produce_request::TopicProduceData::default()
+                .with_name(name(topic))
+                .with_partition_data(vec![produce_request::PartitionProduceData::default()
+                    .with_index(0)
+                    .with_records(Some(Bytes::from(records)))]),
+        ]))
+    }
+
+    fn policy(value: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("cleanup.policy".to_string(), value.to_string())])
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn compacted_topics_refuse_keyless_records_as_kafka() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = open_broker(dir.path());
+        b.create_topic("c", 1, 1, policy("compact,delete"), false)
+            .unwrap();
+        b.create_topic("d", 1, 1, BTreeMap::new(), false).unwrap();
+        let message = "Compacted topic cannot accept message without key in topic partition c-0";
+        // A gzip batch whose second record has no key: the whole batch is refused.
+        let mixed = build_compressed_batch(
+            Compression::Gzip,
+            1000,
+            &[
+                (Some(b"k1"), Some(b"v"), 0),
+                (None, Some(b"v"), 0),
+                (Some(b"k2"), Some(b"v"), 0),
+            ],
+            -1,
+            -1,
+            -1,
+        );
+        let r: ProduceResponse = call(&b, ApiKey::Produce, 9, produce("c", mixed.clone())).await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (INVALID_RECORD, -1));
+        assert_eq!(
+            p.error_message.as_deref(),
+            Some(
+                format!(
+                    "One or more records have been rejected due to 1 record errors in total, and \
+                     only showing the first three errors at most: [RecordError(batchIndex=1, \
+                     message='{message}')]"
+                )
+                .as_str()
+            )
+        );
+        let errors: Vec<(i32, Option<&str>)> = p
+            .record_errors
+            .iter()
+            .map(|e| (e.batch_index, e.batch_index_error_message.as_deref()))
+            .collect();
+        assert_eq!(errors, [(1, Some(message))]);
+        // Produce v7 has no record_errors; the partition error is the same.
+        let r: ProduceResponse = call(&b, ApiKey::Produce, 7, produce("c", mixed.clone())).await;
+        assert_eq!(
+            r.responses[0].partition_responses[0].error_code,
+            INVALID_RECORD
+        );
+        assert_eq!(b.partition("c", 0).unwrap().log().log_end_offset(), 0);
+
+        // Keyed records go in; keyless ones go into a `delete` topic.
+        let keyed = build_batch(1000, &[(Some(b"k"), Some(b"v"), 0)], -1, -1, -1);
+        let keyless = build_batch(1000, &[(None, Some(b"v"), 0)], -1, -1, -1);
+        let r: ProduceResponse = call(&b, ApiKey::Produce, 9, produce("c", keyed)).await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 0));
+        let r: ProduceResponse = call(&b, ApiKey::Produce, 9, produce("d", keyless.clone())).await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 0));
+
+        // An alter applies at once, both ways.
+        b.replace_topic_configs("c", policy("delete"), false)
+            .unwrap();
+        let r: ProduceResponse = call(&b, ApiKey::Produce, 9, produce("c", mixed)).await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!((p.error_code, p.base_offset), (0, 1));
+        b.replace_topic_configs("d", policy("compact"), false)
+            .unwrap();
+        let r: ProduceResponse = call(&b, ApiKey::Produce, 9, produce("d", keyless)).await;
+        let p = &r.responses[0].partition_responses[0];
+        assert_eq!(p.error_code, INVALID_RECORD);
+        assert_eq!(
+            p.record_errors[0].batch_index_error_message.as_deref(),
+            Some("Compacted topic cannot accept message without key in topic partition d-0")
+        );
+        assert_eq!(b.partition("d", 0).unwrap().log().log_end_offset(), 1);
     }
 }

@@ -324,6 +324,9 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
         ApiKey::ListTransactions => {
             RequestKind::ListTransactions(ListTransactionsRequest::default())
         }
+        ApiKey::DescribeLogDirs => {
+            RequestKind::DescribeLogDirs(DescribeLogDirsRequest::default().with_topics(None))
+        }
         ApiKey::DescribeTransactions => RequestKind::DescribeTransactions(
             DescribeTransactionsRequest::default()
                 .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
