@@ -88,8 +88,32 @@ struct Chain {
     dirty_ratio: f64,
 }
 
-/// The contiguous chain of `remote` from its first segment, and whether it needs a run.
-fn choose(remote: Vec<SegmentManifest>, cfg: &CleanerConfig, now: i64) -> Option<Chain> {
+/// How dirty a tiered compacted partition is in the bucket (what `strata topic describe`
+/// shows for it, and what starts a run).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RemoteCleanableState {
+    /// End of the compacted prefix (the first dirty offset), or the first remote offset.
+    pub first_dirty_offset: i64,
+    /// End of the chain a run would take now.
+    pub cleanable_end: i64,
+    /// Bytes of the compacted prefix.
+    pub clean_bytes: u64,
+    /// Bytes of the dirty segments a run would take now.
+    pub dirty_bytes: u64,
+    /// `dirty / (clean + dirty)`, 0 when nothing is dirty.
+    pub dirty_ratio: f64,
+    /// Largest timestamp of the first dirty segment.
+    pub oldest_dirty_timestamp: Option<i64>,
+    /// Whether a run is due (dirty enough, or past `max.compaction.lag.ms`).
+    pub needs_cleaning: bool,
+}
+
+/// The contiguous chain of `remote` from its first segment, and its state.
+fn chain_of(
+    remote: Vec<SegmentManifest>,
+    cfg: &CleanerConfig,
+    now: i64,
+) -> (Chain, RemoteCleanableState) {
     let mut segments: Vec<SegmentManifest> = Vec::new();
     for m in remote {
         if segments
@@ -113,18 +137,44 @@ fn choose(remote: Vec<SegmentManifest>, cfg: &CleanerConfig, now: i64) -> Option
         .count();
     let clean_bytes: u64 = segments[..clean].iter().map(|m| m.size).sum();
     let dirty_bytes: u64 = segments[clean..].iter().map(|m| m.size).sum();
-    if dirty_bytes == 0 {
-        return None;
-    }
-    let dirty_ratio = dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64;
-    let overdue = segments[clean..]
-        .first()
-        .is_some_and(|m| now.saturating_sub(m.max_timestamp) > cfg.max_compaction_lag_ms);
-    (overdue || dirty_ratio >= cfg.min_cleanable_dirty_ratio).then_some(Chain {
-        segments,
-        clean,
+    let dirty_ratio = if dirty_bytes == 0 {
+        0.0
+    } else {
+        dirty_bytes as f64 / (clean_bytes + dirty_bytes) as f64
+    };
+    let oldest_dirty_timestamp = segments[clean..].first().map(|m| m.max_timestamp);
+    let overdue =
+        oldest_dirty_timestamp.is_some_and(|ts| now.saturating_sub(ts) > cfg.max_compaction_lag_ms);
+    let state = RemoteCleanableState {
+        first_dirty_offset: segments.get(clean).or(segments.last()).map_or(-1, |m| {
+            if clean < segments.len() {
+                m.base_offset
+            } else {
+                m.end_offset
+            }
+        }),
+        cleanable_end: segments.last().map_or(-1, |m| m.end_offset),
+        clean_bytes,
+        dirty_bytes,
         dirty_ratio,
-    })
+        oldest_dirty_timestamp,
+        needs_cleaning: dirty_bytes > 0
+            && (overdue || dirty_ratio >= cfg.min_cleanable_dirty_ratio),
+    };
+    (
+        Chain {
+            segments,
+            clean,
+            dirty_ratio,
+        },
+        state,
+    )
+}
+
+/// The chain of `remote` if it needs a run.
+fn choose(remote: Vec<SegmentManifest>, cfg: &CleanerConfig, now: i64) -> Option<Chain> {
+    let (chain, state) = chain_of(remote, cfg, now);
+    state.needs_cleaning.then_some(chain)
 }
 
 /// Marks a partition as being compacted for as long as it lives.
@@ -152,6 +202,19 @@ impl Drop for Running<'_> {
 }
 
 impl Tier {
+    /// How dirty the partition is in the bucket (see [`RemoteCleanableState`]).
+    pub fn remote_cleanable_state(
+        &self,
+        topic_id: &str,
+        partition: i32,
+        cfg: &CleanerConfig,
+        now_ms: i64,
+    ) -> Result<RemoteCleanableState, TierError> {
+        self.require_catalog()?;
+        let remote = self.catalog.finished(topic_id, partition)?;
+        Ok(chain_of(remote, cfg, now_ms).1)
+    }
+
     /// Whether a remote compaction of the partition is running.
     pub fn is_compacting(&self, topic_id: &str, partition: i32) -> bool {
         self.compacting
@@ -460,6 +523,19 @@ mod tests {
         assert_eq!(
             choose(gapped, &cfg(0.5, 0), 2_000).unwrap().segments.len(),
             1
+        );
+        let (_, state) = chain_of(remote.clone(), &cfg(0.5, 0), 2_000);
+        assert_eq!(
+            state,
+            RemoteCleanableState {
+                first_dirty_offset: 20,
+                cleanable_end: 40,
+                clean_bytes: 200,
+                dirty_bytes: 200,
+                dirty_ratio: 0.5,
+                oldest_dirty_timestamp: Some(1_000),
+                needs_cleaning: true,
+            }
         );
         // Nothing dirty, nothing to do.
         assert!(choose(vec![seg(0, 10, 100, true)], &cfg(0.0, 0), 2_000).is_none());

@@ -101,7 +101,31 @@ fn describe_partition(
         .with_partition_index(part.index)
         .with_partition_size(log.size_bytes() as i64)
         .with_offset_lag((log.high_watermark() - log.log_end_offset()).max(0));
-    if let Some(config) = cleaner {
+    let tier = broker
+        .tier()
+        .filter(|_| part.settings().remote_storage_enable);
+    if let (Some(config), Some(tier)) = (cleaner, tier) {
+        // A tiered compacted partition is compacted in the bucket, not locally: its state is
+        // the remote one (crates/tier/src/remote_compaction.rs).
+        match tier.remote_cleanable_state(&part.topic_id, part.index, &config, now) {
+            Ok(state) => {
+                let field = CleanerState {
+                    first_dirty_offset: state.first_dirty_offset,
+                    cleanable_end_offset: state.cleanable_end,
+                    clean_bytes: state.clean_bytes as i64,
+                    dirty_bytes: state.dirty_bytes as i64,
+                    dirty_ratio: state.dirty_ratio,
+                    needs_cleaning: state.needs_cleaning,
+                    oldest_dirty_timestamp: state.oldest_dirty_timestamp.unwrap_or(-1),
+                };
+                entry = entry.with_unknown_tagged_field(CLEANER_STATE_TAG, field.encode());
+            }
+            Err(e) => {
+                tracing::warn!(topic = %part.topic, partition = part.index, error = %e,
+                    "cannot read the partition's remote cleanable state");
+            }
+        }
+    } else if let Some(config) = cleaner {
         match log.cleanable_state(&config, now) {
             Ok(state) => {
                 let field = CleanerState {
