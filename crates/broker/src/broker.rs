@@ -93,6 +93,9 @@ pub struct Broker {
     /// Creation of each internal topic was started (`internal_topics::request`), indexed by
     /// `InternalTopic as usize`.
     pub(crate) internal_topics_requested: [std::sync::atomic::AtomicBool; 2],
+    /// Set (under this lock) when [`Broker::close_logs`] begins: from then on the reconciler
+    /// opens no partition, so none is re-hosted while the logs are being closed.
+    logs_closed: Mutex<bool>,
 }
 
 impl Broker {
@@ -183,6 +186,7 @@ impl Broker {
             tier: std::sync::OnceLock::new(),
             producer_epochs: Mutex::new(ProducerEpochs::default()),
             internal_topics_requested: Default::default(),
+            logs_closed: Mutex::new(false),
         });
         oracle.attach(&broker);
         txn_host.attach(&broker);
@@ -633,6 +637,10 @@ impl Broker {
     /// Opens (creating if need be) partition `p` of `topic`, which the image places here, and
     /// publishes it; a failure makes it an offline placeholder.
     pub(crate) fn open_assigned(&self, image: &MetadataState, topic: &TopicMeta, p: i32, now: i64) {
+        let closed = self.logs_closed.lock().unwrap_or_else(|p| p.into_inner());
+        if *closed {
+            return; // shutting down: the logs are being closed
+        }
         match open_partition(&self.config, &self.config.data_dir, topic, p, now, None) {
             Ok(part) => {
                 part.set_replica_state(replica_state(image, topic, p, self.config.node_id));
@@ -710,6 +718,7 @@ impl Broker {
 
     /// Flushes and closes every log, writing clean-shutdown markers.
     pub fn close_logs(&self) -> Result<(), BrokerError> {
+        *self.logs_closed.lock().unwrap_or_else(|p| p.into_inner()) = true;
         if let Err(e) = self.checkpoint_high_watermarks() {
             tracing::warn!(error = %e, "high watermark checkpoint not written at shutdown");
         }
