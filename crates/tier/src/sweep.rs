@@ -5,7 +5,10 @@
 //!
 //! Invariants:
 //! - only uploads that no catalog entry and no `replacements` record of this node names are
-//!   considered, and only those whose newest object is older than the grace period;
+//!   considered, and only those whose newest object is older than the grace period; a
+//!   superseded upload goes only once the grace period has passed since the upload that
+//!   superseded it was written (its newest object: the manifest, written just before the
+//!   catalog switch), so cold reads that started before the switch finish;
 //! - an upload in a leader epoch above this leader's is never touched (a newer leader's);
 //! - an upload with a manifest is deleted only if a live catalog segment supersedes it
 //!   (`supersede.rs`): a complete segment this node's catalog does not know yet is left for
@@ -61,11 +64,19 @@ impl Tier {
             known.extend(manifests.into_iter().map(|m| m.upload_id));
         }
         let mut uploads: HashMap<String, Upload> = HashMap::new();
+        // When each upload's newest object was written: for a live one, about when it
+        // superseded others (its manifest is written last, just before the catalog switch).
+        let mut written: HashMap<String, i64> = HashMap::new();
         for o in objects {
             let Some((topic_id, partition, _, upload_id)) = keys::parse(&o.key) else {
                 continue;
             };
-            if topic_id != p.topic_id || partition != p.partition || known.contains(&upload_id) {
+            if topic_id != p.topic_id || partition != p.partition {
+                continue;
+            }
+            let at = written.entry(upload_id.clone()).or_insert(i64::MIN);
+            *at = (*at).max(o.last_modified_ms);
+            if known.contains(&upload_id) {
                 continue;
             }
             let u = uploads.entry(upload_id).or_default();
@@ -100,6 +111,15 @@ impl Tier {
                 let Some(by) = superseded_by(&m, &live) else {
                     continue; // complete and not superseded: the refresh adds it
                 };
+                // The grace period runs from the supersession, not from the old upload.
+                let since = written
+                    .get(&by.upload_id)
+                    .copied()
+                    .unwrap_or(by.uploaded_at_ms)
+                    .max(by.uploaded_at_ms);
+                if now.saturating_sub(since) < grace_ms {
+                    continue;
+                }
                 tracing::info!(topic = p.topic, partition = p.partition, upload = %upload_id,
                     base = m.base_offset, end = m.end_offset, by = %by.upload_id,
                     "deleting a superseded upload");
