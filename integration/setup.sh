@@ -40,6 +40,23 @@ if ! command -v moto_server >/dev/null 2>&1; then
     command -v moto_server >/dev/null
 fi
 
+# grpcio with the reflection client and grpc-status: the client that is not ours of the gRPC
+# admin API scenario (integration/tests/admin_grpc.rs driving integration/py/admin_grpc.py).
+if ! python3 -c "import grpc, grpc_reflection, grpc_status, google.protobuf" >/dev/null 2>&1; then
+    python3 -m pip install --quiet grpcio grpcio-reflection grpcio-status grpcio-tools protobuf \
+        || python3 -m pip install --quiet --break-system-packages grpcio grpcio-reflection \
+            grpcio-status grpcio-tools protobuf
+    python3 -c "import grpc, grpc_reflection, grpc_status, google.protobuf"
+fi
+
+# pyarrow (boto3 comes with moto): the query-engine side of the Parquet archive scenario
+# (integration/tests/tier_parquet.rs driving integration/py/tier_parquet_read.py).
+if ! python3 -c "import pyarrow.parquet, pyarrow.dataset, boto3" >/dev/null 2>&1; then
+    python3 -m pip install --quiet pyarrow \
+        || python3 -m pip install --quiet --break-system-packages pyarrow
+    python3 -c "import pyarrow.parquet, pyarrow.dataset, boto3"
+fi
+
 # The power-loss scenario (integration/tests/power_loss.rs) mounts its own FUSE filesystem with
 # the pure-Rust mount of the `fuser` crate (mount(2) as root; no libfuse, no fusermount), and the
 # disk-full scenario mounts a tmpfs: both need root, and FUSE needs /dev/fuse.

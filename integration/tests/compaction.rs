@@ -338,3 +338,107 @@ fn consumer_offsets_are_compacted_and_groups_resume() {
         Ok(())
     });
 }
+
+/// A consumer reading while the cleaner rewrites and swaps segments (slowed down so that many
+/// reads overlap a clean) always reads consistent data: every record is the one acknowledged at
+/// its offset, offsets only increase, and every key's latest value is there. Older values may
+/// or may not be, depending on how far the cleaner got.
+#[test]
+fn a_consumer_reading_mid_clean_reads_consistent_data() {
+    run(Duration::from_secs(150), mid_clean());
+}
+
+/// Checks one read from offset 0 against what was acknowledged (see the test above).
+fn consistent(records: &[strata_integration::Record], produced: &Produced) -> Result<()> {
+    let mut last = -1;
+    let mut seen: BTreeMap<String, i64> = BTreeMap::new();
+    for r in records {
+        ensure!(r.offset > last, "offset {} after {last}", r.offset);
+        last = r.offset;
+        let k = String::from_utf8(r.key.clone().context("a record without key")?)?;
+        let v = r.value.clone().map(String::from_utf8).transpose()?;
+        let want = produced
+            .get(&r.offset)
+            .context("a record that was never acknowledged")?;
+        ensure!(
+            *want == (k.clone(), v.clone()),
+            "offset {}: read {k}={v:?}, acknowledged {want:?}",
+            r.offset
+        );
+        seen.insert(k, r.offset);
+    }
+    let mut latest: BTreeMap<&str, i64> = BTreeMap::new();
+    for (&o, (k, _)) in produced {
+        latest.insert(k.as_str(), o);
+    }
+    for (k, o) in latest {
+        ensure!(
+            seen.get(k) == Some(&o),
+            "key {k}: latest record at {o}, read {:?}",
+            seen.get(k)
+        );
+    }
+    Ok(())
+}
+
+async fn mid_clean() -> Result<()> {
+    let broker = Broker::start(&[
+        "--set",
+        "log.cleaner.backoff.ms=50",
+        "--set",
+        "log.cleaner.io.max.bytes.per.second=50000",
+    ])?;
+    let bootstrap = broker.bootstrap();
+    create_topic(
+        &bootstrap,
+        TOPIC,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "200"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("min.compaction.lag.ms", "0"),
+        ],
+    )
+    .await?;
+    let p = producer(&bootstrap, &[("linger.ms", "0")])?;
+    let mut produced = Produced::new();
+    let pad = "x".repeat(1000);
+    for r in 0..12 {
+        for k in 0..KEYS {
+            send(&p, &mut produced, &key(k), Some(&format!("r{r}-{k}-{pad}"))).await?;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // One more record rolls the last full segment; everything before it becomes cleanable.
+    send(&p, &mut produced, &key(0), Some(&format!("last-{pad}"))).await?;
+    let end = *produced.keys().last().unwrap();
+    // Read from 0 over and over while the cleaner works through the log (throttled, it takes
+    // seconds): `mid` counts the reads made before it finished, `during` those across a swap.
+    let (mut reads, mut mid, mut during) = (0, 0, 0);
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let before = checkpoint(&broker);
+        let records = read_topic(&bootstrap, TOPIC, 1).await?;
+        let after = checkpoint(&broker);
+        consistent(&records, &produced)
+            .with_context(|| format!("read {reads} (cleaner checkpoint {before:?} → {after:?})"))?;
+        reads += 1;
+        if before.is_none_or(|c| c < end) {
+            mid += 1;
+        }
+        if before != after {
+            during += 1;
+        }
+        if after.is_some_and(|c| c >= end) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "after {reads} reads the cleaner reached {after:?}, not {end}"
+        );
+    }
+    ensure!(mid >= 2, "only {mid} reads ran while the cleaner worked");
+    eprintln!("{reads} consistent reads, {mid} while the cleaner worked, {during} across a swap");
+    Ok(())
+}

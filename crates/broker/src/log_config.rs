@@ -17,7 +17,7 @@ pub(crate) fn effective(
     config.topic_value(def, overrides).0
 }
 
-fn num<T: std::str::FromStr + Default>(
+pub(crate) fn num<T: std::str::FromStr + Default>(
     config: &BrokerConfig,
     o: &BTreeMap<String, String>,
     name: &str,

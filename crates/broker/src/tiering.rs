@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata_tier::store::{RemoteStore, StoreOptions};
-use strata_tier::{PartitionRef, Tier, TierConfig};
+use strata_tier::{ParquetPolicy, PartitionRef, Tier, TierConfig};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
@@ -215,7 +215,16 @@ pub async fn sync_all(
             log: part.log_mutex(),
             leader_epoch: epoch,
         };
-        match tier.sync_partition(p, retention_ms, retention_bytes).await {
+        // Compacted topics get no Parquet archive: remote compaction replaces their segments,
+        // and an archive of superseded values would disagree with the log.
+        let parquet = ParquetPolicy {
+            enable: settings.parquet_enable && !settings.log.compact,
+            max_lag_segments: settings.parquet_max_lag_segments.max(0) as usize,
+        };
+        match tier
+            .sync_partition_with(p, retention_ms, retention_bytes, parquet)
+            .await
+        {
             Ok(r) => {
                 if r.uploaded > 0 || r.deleted > 0 {
                     tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::config::BrokerConfig;
-use crate::log_config::{deletes_by_retention, effective, log_config, min_insync_replicas};
+use crate::log_config::{deletes_by_retention, effective, log_config, min_insync_replicas, num};
 
 pub use strata_replica::TopicSettings;
 
@@ -26,6 +26,10 @@ pub fn resolve(config: &BrokerConfig, overrides: &BTreeMap<String, String>) -> T
         deletes_by_retention: deletes_by_retention(config, overrides),
         acks_all_fsync: effective(config, overrides, "strata.acks.all.fsync")
             .eq_ignore_ascii_case("true"),
+        parquet_enable: effective(config, overrides, "strata.parquet.enable")
+            .eq_ignore_ascii_case("true"),
+        parquet_max_lag_segments: num::<i32>(config, overrides, "strata.parquet.max.lag.segments")
+            .max(0),
         log,
     }
 }

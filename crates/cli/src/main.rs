@@ -3,9 +3,9 @@
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
 mod broker_cmd;
-mod cluster_client;
 mod cluster_cmd;
 mod group_cmd;
+mod grpc_admin;
 mod meta_cmd;
 mod settings;
 mod tier_cmd;
@@ -13,6 +13,9 @@ mod topic_cmd;
 mod txn_cmd;
 
 use std::path::PathBuf;
+
+/// The Kafka cluster client the admin subcommands share with the gRPC admin API.
+use strata_admin::cluster_client;
 
 /// mimalloc instead of glibc malloc: the broker allocates and frees a request-sized buffer per
 /// produce request, and glibc returned those pages to the kernel and faulted them in again on
@@ -86,6 +89,10 @@ struct ServeArgs {
     /// Serve Prometheus metrics on this HOST:PORT.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// Serve the gRPC admin API (`strata.admin.v1.Admin`, with reflection) on this HOST:PORT
+    /// (setting strata.grpc.listen; default: off). See docs/admin-api.md.
+    #[arg(long)]
+    grpc_listen: Option<String>,
     /// Any broker setting by its Kafka name, e.g. `--set log.segment.bytes=1048576`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -150,6 +157,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(u) = &args.object_store {
         flags.push(("strata.object.store".to_string(), u.clone()));
     }
+    if let Some(g) = &args.grpc_listen {
+        flags.push((grpc_admin::GRPC_LISTEN.to_string(), g.clone()));
+    }
     for kv in &args.set {
         let (k, v) = kv
             .split_once('=')
@@ -165,7 +175,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .install()
             .context("start the metrics listener")?;
     }
-    strata_broker::run(config, shutdown_signal()).await?;
+    let admin = grpc_admin::start(&config).await?;
+    let out = strata_broker::run(config, shutdown_signal()).await;
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
+    out?;
     Ok(())
 }
 

@@ -223,6 +223,13 @@ pub const TOPIC_CONFIGS: &[TopicConfigDef] = &[
         "true",
         ConfigKind::Bool,
     ),
+    def("strata.parquet.enable", None, "false", ConfigKind::Bool),
+    def(
+        "strata.parquet.max.lag.segments",
+        None,
+        "10",
+        ConfigKind::Int(0),
+    ),
     def(
         "unclean.leader.election.enable",
         Some("unclean.leader.election.enable"),

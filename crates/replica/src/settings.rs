@@ -24,4 +24,10 @@ pub struct TopicSettings {
     pub deletes_by_retention: bool,
     /// `strata.acks.all.fsync`: acks=all is acknowledged only once fsynced (group commit).
     pub acks_all_fsync: bool,
+    /// `strata.parquet.enable`: the tiering worker writes a Parquet archive of every uploaded
+    /// segment.
+    pub parquet_enable: bool,
+    /// `strata.parquet.max.lag.segments`: uploaded segments that may lack their Parquet archive
+    /// while local retention still waits for it.
+    pub parquet_max_lag_segments: i32,
 }

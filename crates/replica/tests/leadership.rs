@@ -25,6 +25,8 @@ fn partition(dir: &std::path::Path) -> Partition {
         retention_bytes: -1,
         deletes_by_retention: true,
         acks_all_fsync: false,
+        parquet_enable: false,
+        parquet_max_lag_segments: 10,
     });
     Partition::new(
         "t".into(),

@@ -5,6 +5,12 @@
 //! `snapshot` objects exist only when a version 2 manifest names them), relative to the store's prefix. The upload id
 //! is `e<leader epoch>-<uuid>` (the uploader's leader epoch; older uploads have a bare uuid).
 //!
+//! Parquet archives (topics with `strata.parquet.enable=true`) live outside the layout version,
+//! Hive-style, so that query engines read them by glob
+//! (`read_parquet('s3://bucket/prefix/parquet/**/*.parquet')`):
+//! `parquet/topic=<topic name>/partition=<partition>/<base offset, 20 digits>.parquet`. The key
+//! has no upload id: it names the segment's data, which every upload of that segment shares.
+//!
 //! Invariants: a key names its topic id, partition, base offset and a unique upload id, so a
 //! retried or concurrent upload of the same segment never overwrites a committed one; the
 //! manifest is written last, so a segment whose manifest exists is complete.
@@ -72,6 +78,14 @@ pub fn topic_prefix(topic_id: &str) -> String {
     format!("{LAYOUT_VERSION}/{topic_id}/")
 }
 
+/// Top-level prefix of the Parquet archives (ends with '/').
+pub const PARQUET_PREFIX: &str = "parquet/";
+
+/// The Parquet archive of the segment of `topic`/`partition` starting at `base_offset`.
+pub fn parquet_key(topic: &str, partition: i32, base_offset: i64) -> String {
+    format!("{PARQUET_PREFIX}topic={topic}/partition={partition}/{base_offset:020}.parquet")
+}
+
 /// Parses `(topic id, partition, base offset, upload id)` out of any segment object key.
 pub fn parse(key: &str) -> Option<(String, i32, i64, String)> {
     let mut parts = key.split('/');
@@ -114,5 +128,11 @@ mod tests {
         }
         assert_eq!(parse("v2/x/1/00000000000000000001-u.log"), None);
         assert_eq!(parse("v1/x/y/00000000000000000001-u.log"), None);
+        let pq = parquet_key("orders", 2, 1234);
+        assert_eq!(
+            pq,
+            "parquet/topic=orders/partition=2/00000000000000001234.parquet"
+        );
+        assert_eq!(parse(&pq), None, "not a segment object");
     }
 }

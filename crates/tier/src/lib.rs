@@ -6,6 +6,7 @@ pub mod cold_read;
 pub mod error;
 pub mod keys;
 pub mod manifest;
+pub mod parquet;
 pub mod producer_seed;
 mod rate;
 mod refresh;
@@ -17,6 +18,7 @@ mod sweep;
 mod tier;
 
 pub use error::TierError;
+pub use parquet::ParquetPolicy;
 pub use refresh::upload_epoch;
 pub use tier::{
     ColdReadAnswer, ColdReadRequest, ColdReadResult, PartitionRef, RebuildReport, SyncReport, Tier,

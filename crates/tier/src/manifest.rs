@@ -10,6 +10,13 @@
 //! additive version-2 field: it marks a segment written by a remote compaction, and dates it.
 //! Builds that predate it ignore it and read such a segment as an ordinary one, which it is
 //! (same record format, original offsets).
+//!
+//! The optional `parquet` (topics with `strata.parquet.enable=true`, see `parquet.rs`) is an
+//! additive version-2 field too: the size and CRC-32C of the segment's Parquet archive, at the
+//! key [`crate::keys::parquet_key`] derives from topic name, partition and base offset. It is
+//! added by rewriting the manifest once the Parquet object is written (possibly after the
+//! upload). Builds that predate it ignore it (and leave the Parquet object when they delete
+//! the segment).
 
 use serde::{Deserialize, Serialize};
 
@@ -70,6 +77,10 @@ pub struct SegmentManifest {
     /// `delete.retention.ms` has passed). Absent: the segment was never compacted (dirty).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compacted_at_ms: Option<i64>,
+    /// The segment's Parquet archive (`parquet/topic=<topic>/partition=<p>/<base>.parquet`,
+    /// [`SegmentManifest::parquet_key`]), once written. Absent: none written (yet).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parquet: Option<AuxObject>,
 }
 
 /// An optional object of an upload (version 2): its size and CRC-32C.
@@ -151,6 +162,11 @@ impl SegmentManifest {
         )
     }
 
+    /// The key of this segment's Parquet archive (whether or not it was written).
+    pub fn parquet_key(&self) -> String {
+        crate::keys::parquet_key(&self.topic, self.partition, self.base_offset)
+    }
+
     /// The keys of the objects this upload writes (the optional ones only when named), manifest
     /// last.
     pub fn object_keys(&self) -> Vec<String> {
@@ -209,6 +225,7 @@ pub(crate) fn sample(base: i64, end: i64) -> SegmentManifest {
         txn_index: None,
         producer_snapshot: None,
         compacted_at_ms: None,
+        parquet: None,
     }
 }
 
@@ -246,5 +263,38 @@ mod tests {
         // Absent objects are not written at all.
         let plain = String::from_utf8(sample(10, 20).to_bytes()).unwrap();
         assert!(!plain.contains("txn_index") && !plain.contains("producer_snapshot"));
+        assert!(!plain.contains("parquet"));
+    }
+
+    #[test]
+    fn parquet_field_is_additive() {
+        let mut m = sample(10, 20);
+        m.parquet = Some(AuxObject::of(b"PAR1"));
+        let back = SegmentManifest::from_bytes(&m.to_bytes()).unwrap();
+        assert_eq!(back, m);
+        assert_eq!(
+            m.parquet_key(),
+            "parquet/topic=events/partition=0/00000000000000000010.parquet"
+        );
+        // The Parquet object is not one of the upload's objects (its key is not per upload).
+        assert!(!m.object_keys().contains(&m.parquet_key()));
+    }
+
+    #[test]
+    fn golden_v2_with_parquet_parses() {
+        let data =
+            include_bytes!("../../../migrations/golden/v2/tier-parquet/manifest_parquet.json");
+        let m = SegmentManifest::from_bytes(data).unwrap();
+        assert_eq!(
+            m.parquet,
+            Some(AuxObject {
+                size: 2048,
+                crc32c: 305419896
+            })
+        );
+        assert_eq!(
+            m.parquet_key(),
+            "parquet/topic=events/partition=0/00000000000000000100.parquet"
+        );
     }
 }

@@ -58,6 +58,7 @@ use crate::cold_read::ColdReader;
 use crate::error::TierError;
 use crate::keys::{self, MANIFEST_EXT};
 use crate::manifest::{AuxObject, SegmentManifest, MANIFEST_VERSION};
+use crate::parquet::ParquetPolicy;
 use crate::rate::RateLimiter;
 use crate::segment_file::segment_facts;
 use crate::store::{RemoteStore, StoreErrorKind};
@@ -116,6 +117,10 @@ pub struct SyncReport {
     pub lag_segments: usize,
     /// Their bytes.
     pub lag_bytes: u64,
+    /// Parquet archives written (topics with `strata.parquet.enable=true`).
+    pub parquet_written: usize,
+    /// Uploaded segments still without their Parquet archive.
+    pub parquet_lag_segments: usize,
 }
 
 /// One cold read of [`Tier::cold_reads`].
@@ -175,7 +180,7 @@ pub struct RebuildReport {
 pub struct Tier {
     pub(crate) store: RemoteStore,
     pub(crate) catalog: Catalog,
-    reader: ColdReader,
+    pub(crate) reader: ColdReader,
     pub(crate) uploads: Arc<Semaphore>,
     reads: Arc<Semaphore>,
     pub(crate) rate: RateLimiter,
@@ -454,8 +459,12 @@ impl Tier {
         Ok(())
     }
 
-    /// Deletes a segment's objects, then its catalog entry.
+    /// Deletes a segment's objects (its Parquet archive first, when the manifest names one),
+    /// then its catalog entry.
     async fn discard(&self, m: &SegmentManifest) -> Result<(), TierError> {
+        if m.parquet.is_some() {
+            self.store.delete(&m.parquet_key()).await?;
+        }
         for key in m.object_keys() {
             self.store.delete(&key).await?;
         }
@@ -472,6 +481,20 @@ impl Tier {
         p: PartitionRef<'_>,
         retention_ms: i64,
         retention_bytes: i64,
+    ) -> Result<SyncReport, TierError> {
+        self.sync_partition_with(p, retention_ms, retention_bytes, ParquetPolicy::default())
+            .await
+    }
+
+    /// [`Tier::sync_partition`], also writing the Parquet archives `parquet` asks for
+    /// (`parquet.rs`): after the uploads, and before local retention may delete a segment
+    /// whose archive is missing, within `parquet.max_lag_segments`.
+    pub async fn sync_partition_with(
+        &self,
+        p: PartitionRef<'_>,
+        retention_ms: i64,
+        retention_bytes: i64,
+        parquet: ParquetPolicy,
     ) -> Result<SyncReport, TierError> {
         if !self.is_reconciled() {
             return Err(TierError::Unavailable(
@@ -491,7 +514,9 @@ impl Tier {
             .filter(|e| e.state == SegmentState::CopyFinished)
             .map(|e| e.manifest.end_offset)
             .max();
-        if let Some(end) = uploaded_end {
+        // With Parquet on, the local log learns the remote end only after the Parquet pass
+        // (which may hold it back); the end it already knows never moves back.
+        if let Some(end) = uploaded_end.filter(|_| !parquet.enable) {
             lock(p.log).set_remote_upload_end(end);
         }
         let pending: Vec<SegmentInfo> = {
@@ -513,7 +538,9 @@ impl Tier {
                     report.uploaded += 1;
                     report.uploaded_bytes += m.size;
                     uploaded_end = Some(m.end_offset);
-                    lock(p.log).set_remote_upload_end(m.end_offset);
+                    if !parquet.enable {
+                        lock(p.log).set_remote_upload_end(m.end_offset);
+                    }
                 }
                 Err(e) => {
                     metrics::counter!("strata_tier_upload_errors_total").increment(1);
@@ -522,8 +549,21 @@ impl Tier {
                 }
             }
         }
+        if parquet.enable {
+            let pq = self.parquet_pass(p).await;
+            report.parquet_written = pq.written;
+            report.parquet_lag_segments = pq.lag_segments;
+            if let Some(end) = uploaded_end {
+                // Within the bound, keep the oldest segment without its archive (and the later
+                // ones) on local disk; past it, let local retention go on.
+                let hold = pq
+                    .first_missing
+                    .filter(|_| pq.lag_segments <= parquet.max_lag_segments);
+                lock(p.log).set_remote_upload_end(hold.map_or(end, |h| h.min(end)));
+            }
+        }
         report.deleted = self
-            .apply_remote_retention(p, retention_ms, retention_bytes)
+            .apply_remote_retention(p, retention_ms, retention_bytes, parquet.enable)
             .await?;
         let lagging: Vec<SegmentInfo> = lock(p.log)
             .sealed_segments()
@@ -624,6 +664,7 @@ impl Tier {
             txn_index: txn_index.as_deref().map(AuxObject::of),
             producer_snapshot: producer_snapshot.as_deref().map(AuxObject::of),
             compacted_at_ms: None,
+            parquet: None,
         };
         Ok(PreparedUpload {
             manifest,
@@ -672,6 +713,7 @@ impl Tier {
         p: PartitionRef<'_>,
         retention_ms: i64,
         retention_bytes: i64,
+        parquet: bool,
     ) -> Result<usize, TierError> {
         if self.is_compacting(p.topic_id, p.partition) {
             return Ok(0); // the next pass applies it
@@ -719,6 +761,11 @@ impl Tier {
                 manifest: m.clone(),
             })?;
             self.catalog.flush().await?;
+            if parquet && m.parquet.is_none() {
+                // An archive written but not yet named (a crash between its PUT and the
+                // manifest rewrite); `discard` deletes the named ones.
+                self.store.delete(&m.parquet_key()).await?;
+            }
             self.discard(m).await?;
             metrics::counter!("strata_tier_deleted_segments_total").increment(1);
         }

@@ -45,6 +45,7 @@ fn manifest() -> SegmentManifest {
         txn_index: None,
         producer_snapshot: None,
         compacted_at_ms: Some(1_700_000_100_000),
+        parquet: None,
     }
 }
 

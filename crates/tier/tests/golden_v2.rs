@@ -68,6 +68,7 @@ fn manifest(txn_index: &[u8], snapshot: &[u8]) -> SegmentManifest {
         txn_index: Some(AuxObject::of(txn_index)),
         producer_snapshot: Some(AuxObject::of(snapshot)),
         compacted_at_ms: None,
+        parquet: None,
     }
 }
 

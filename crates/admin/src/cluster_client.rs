@@ -1,5 +1,6 @@
 //! Where an admin request must go in a cluster, and getting it there, as Kafka's AdminClient
-//! does. The admin subcommands talk to [`ClusterClient`], never to one broker directly.
+//! does. The CLI's admin subcommands and the gRPC admin service talk to [`ClusterClient`],
+//! never to one broker directly.
 //!
 //! - **Bootstrap.** Cluster-wide requests (Metadata, FindCoordinator, CreateTopics, …) go to the
 //!   first reachable address of `--bootstrap-server` ([`ClusterClient::call`]).
@@ -40,7 +41,7 @@ use kafka_protocol::ResponseError;
 use strata_broker::kafka_client::KafkaClient;
 
 /// A topic partition: (topic, partition index).
-pub(crate) type TopicPartition = (String, i32);
+pub type TopicPartition = (String, i32);
 
 /// How long [`ClusterClient::coordinator_call`] keeps looking for a coordinator that answers.
 const RETRY_FOR: Duration = Duration::from_secs(30);
@@ -55,6 +56,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// ListOffsets rounds: the first, then re-asks (fresh Metadata) for partitions whose leader was
 /// unknown, unreachable or answered a retriable error.
 const LIST_OFFSETS_ROUNDS: u32 = 4;
+/// ListOffsets timestamp of the first offset on the leader's local disk (Kafka's
+/// `EARLIEST_LOCAL_TIMESTAMP`, ListOffsets v8+).
+pub const EARLIEST_LOCAL: i64 = -4;
 
 fn sb(s: &str) -> StrBytes {
     StrBytes::from_string(s.to_string())
@@ -62,7 +66,7 @@ fn sb(s: &str) -> StrBytes {
 
 /// Kafka's name of an error code (`16` → `NOT_COORDINATOR`), or `error N` for a code
 /// `kafka-protocol` does not know.
-pub(crate) fn error_name(code: i16) -> String {
+pub fn error_name(code: i16) -> String {
     match ResponseError::try_from_code(code) {
         None => "NONE".to_string(),
         Some(ResponseError::Unknown(c)) => format!("error {c}"),
@@ -80,7 +84,7 @@ pub(crate) fn error_name(code: i16) -> String {
 }
 
 /// The partitions Metadata lists for topic `t`.
-pub(crate) fn partitions_of(t: &MetadataResponseTopic) -> BTreeSet<TopicPartition> {
+pub fn partitions_of(t: &MetadataResponseTopic) -> BTreeSet<TopicPartition> {
     let name = t.name.as_ref().map(|n| n.to_string()).unwrap_or_default();
     t.partitions
         .iter()
@@ -137,7 +141,7 @@ async fn exchange<R: Request>(
 
 /// Connections to the brokers of one cluster (see the module docs).
 #[derive(Debug)]
-pub(crate) struct ClusterClient {
+pub struct ClusterClient {
     bootstrap: String,
     bootstrap_conn: Option<KafkaClient>,
     /// Each broker's Kafka address, `HOST:PORT`, from Metadata and FindCoordinator.
@@ -149,7 +153,7 @@ pub(crate) struct ClusterClient {
 
 impl ClusterClient {
     /// Connects to the first reachable broker of `bootstrap` (`HOST:PORT[,HOST:PORT…]`).
-    pub(crate) async fn connect(bootstrap: &str) -> anyhow::Result<ClusterClient> {
+    pub async fn connect(bootstrap: &str) -> anyhow::Result<ClusterClient> {
         let conn = open(bootstrap).await?;
         Ok(ClusterClient {
             bootstrap: bootstrap.to_string(),
@@ -162,11 +166,7 @@ impl ClusterClient {
 
     /// Sends `req` at `version` to the bootstrap broker (reconnecting if an earlier request
     /// broke the connection).
-    pub(crate) async fn call<R: Request>(
-        &mut self,
-        req: R,
-        version: i16,
-    ) -> anyhow::Result<R::Response> {
+    pub async fn call<R: Request>(&mut self, req: R, version: i16) -> anyhow::Result<R::Response> {
         let conn = match self.bootstrap_conn.take() {
             Some(c) => c,
             None => open(&self.bootstrap).await?,
@@ -181,7 +181,7 @@ impl ClusterClient {
 
     /// Sends `req` at `version` to broker `node` (its address learned from Metadata or
     /// FindCoordinator). Errors name the broker.
-    pub(crate) async fn call_node<R: Request>(
+    pub async fn call_node<R: Request>(
         &mut self,
         node: i32,
         req: R,
@@ -218,10 +218,7 @@ impl ClusterClient {
 
     /// Metadata (v12) for `topics` (`None`: every topic; empty: brokers only), never creating
     /// a topic. Remembers every broker's address.
-    pub(crate) async fn metadata(
-        &mut self,
-        topics: Option<&[&str]>,
-    ) -> anyhow::Result<MetadataResponse> {
+    pub async fn metadata(&mut self, topics: Option<&[&str]>) -> anyhow::Result<MetadataResponse> {
         let topics = topics.map(|ts| {
             ts.iter()
                 .map(|t| MetadataRequestTopic::default().with_name(Some(TopicName(sb(t)))))
@@ -238,7 +235,7 @@ impl ClusterClient {
     }
 
     /// Every broker of the cluster (Metadata): `(node id, HOST:PORT)`, by node id.
-    pub(crate) async fn brokers(&mut self) -> anyhow::Result<Vec<(i32, String)>> {
+    pub async fn brokers(&mut self) -> anyhow::Result<Vec<(i32, String)>> {
         let md = self.metadata(Some(&[])).await?;
         let mut brokers: Vec<(i32, String)> = md
             .brokers
@@ -301,7 +298,7 @@ impl ClusterClient {
     /// picks the response's error code: COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE
     /// or NOT_COORDINATOR (or a connection error) makes it find the coordinator again and
     /// resend, until [`RETRY_FOR`] has passed; then the last response (or error) is returned.
-    pub(crate) async fn coordinator_call<R: Request + Clone>(
+    pub async fn coordinator_call<R: Request + Clone>(
         &mut self,
         group: &str,
         req: R,
@@ -314,7 +311,7 @@ impl ClusterClient {
 
     /// [`ClusterClient::coordinator_call`] for the coordinator of a transactional id
     /// (FindCoordinator key type 1).
-    pub(crate) async fn txn_coordinator_call<R: Request + Clone>(
+    pub async fn txn_coordinator_call<R: Request + Clone>(
         &mut self,
         transactional_id: &str,
         req: R,
@@ -362,11 +359,12 @@ impl ClusterClient {
         }
     }
 
-    /// ListOffsets (v7, read_uncommitted) at each of `timestamps` (-1 latest, -2 earliest, or
-    /// a time in ms) for every partition, each sent to the partition's leader; one map per
-    /// timestamp. A partition is missing from a map when its topic is unknown, it had no
-    /// reachable leader within [`LIST_OFFSETS_ROUNDS`], or its leader answered an error.
-    pub(crate) async fn list_offsets<const N: usize>(
+    /// ListOffsets (v7, read_uncommitted; v8 for -4) at each of `timestamps` (-1 latest,
+    /// -2 earliest, [`EARLIEST_LOCAL`], or a time in ms) for every partition, each sent to the
+    /// partition's leader; one map per timestamp. A partition is missing from a map when its
+    /// topic is unknown, it had no reachable leader within [`LIST_OFFSETS_ROUNDS`], or its
+    /// leader answered an error.
+    pub async fn list_offsets<const N: usize>(
         &mut self,
         partitions: &BTreeSet<TopicPartition>,
         timestamps: [i64; N],
@@ -452,7 +450,9 @@ impl ClusterClient {
             let req = ListOffsetsRequest::default()
                 .with_replica_id(BrokerId(-1))
                 .with_topics(topics);
-            let resp = self.call_node(leader, req, 7).await?;
+            // EARLIEST_LOCAL (-4) is ListOffsets v8; the rest keeps v7.
+            let version = if *ts == EARLIEST_LOCAL { 8 } else { 7 };
+            let resp = self.call_node(leader, req, version).await?;
             for t in &resp.topics {
                 for p in &t.partitions {
                     let tp = (t.name.to_string(), p.partition_index);
