@@ -20,6 +20,7 @@ pub mod client;
 pub mod cluster;
 pub mod durability;
 pub mod groups;
+pub mod keyed;
 pub mod netns;
 pub mod raw;
 pub mod run;

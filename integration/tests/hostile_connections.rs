@@ -258,9 +258,11 @@ fn stalled_100_mib_announcements_cost_little_memory() {
              (peak {hwm} KiB); in-flight request bytes {in_flight}"
         );
         // The bound was 64 MiB before the metadata quorum; with openraft and the gRPC stack
-        // (tonic, hyper, h2) linked and running, an idle debug-build broker measured 65 MiB here.
+        // (tonic, hyper, h2) linked and running, an idle debug-build broker measured 65 MiB here,
+        // and 71-72 MiB once arrow and parquet (the Parquet archive) were linked in. Buffering
+        // the frames would take 10 GB; the growth bound below is the tight one.
         ensure!(
-            rss < 72 * 1024,
+            rss < 96 * 1024,
             "RSS {rss} KiB with 100 stalled frames (was {before} KiB)"
         );
         ensure!(

@@ -37,23 +37,21 @@
 //!      compaction's new objects are written before its catalog switch, so the last poll that
 //!      saw none bounds the switch from below; 1 s of slack for S3's whole-second LastModified.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use strata_integration::client::OP_TIMEOUT;
+use strata_integration::keyed::{
+    alter_topic, compacted, compare, logs_from_acks, send_keyed, Keyed,
+};
 use strata_integration::tier::{
     local_segments, now_ms, s3_env, tier_status, wait_all_uploaded, wait_for, Moto,
 };
-use strata_integration::{
-    consumer, create_topic, producer, read_topic, run, strata_cli, Broker, Delivered, Record,
-};
+use strata_integration::{consumer, create_topic, producer, read_topic, run, Broker};
 use strata_tier::manifest::SegmentManifest;
 use strata_tier::store::{ListedObject, RemoteStore, StoreOptions};
 
@@ -194,7 +192,7 @@ async fn scenario() -> Result<()> {
         },
     )
     .await?;
-    alter(&bootstrap, "segment.ms=3600000")?;
+    alter_topic(&bootstrap, TOPIC, "segment.ms=3600000")?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let ts = now_ms();
     let tail: Vec<Keyed> = (0..TAIL_KEYS)
@@ -203,7 +201,7 @@ async fn scenario() -> Result<()> {
     acked.extend(send_keyed(&producer, TOPIC, &tail).await?);
     sent.extend(tail);
     drop(producer);
-    let logs = logs_from_acks(&sent, &acked)?;
+    let logs = logs_from_acks(&sent, &acked, PARTITIONS as usize)?;
 
     // 1. Everything sealed is uploaded and gone locally; nothing is compacted yet.
     tokio::time::sleep(Duration::from_millis(1000)).await;
@@ -273,7 +271,7 @@ async fn scenario() -> Result<()> {
     if age < Duration::from_millis(GRACE_MS + 1000) {
         tokio::time::sleep(Duration::from_millis(GRACE_MS + 1000) - age).await;
     }
-    alter(&bootstrap, "min.compaction.lag.ms=0")?;
+    alter_topic(&bootstrap, TOPIC, "min.compaction.lag.ms=0")?;
 
     // Poll: when the compaction's first object appears, when a superseded upload goes, and
     // when the bucket has settled.
@@ -428,31 +426,8 @@ async fn scenario() -> Result<()> {
     Ok(())
 }
 
-/// Sets one config of the topic (IncrementalAlterConfigs, through `strata topic alter`).
-fn alter(bootstrap: &str, setting: &str) -> Result<()> {
-    strata_cli(&[
-        "topic",
-        "alter",
-        TOPIC,
-        "--config",
-        setting,
-        "--bootstrap-server",
-        bootstrap,
-    ])?
-    .ensure_success(&format!("strata topic alter {TOPIC} --config {setting}"))
-}
-
 /// One record of the history: `key-<k>` → a unique ~200-byte value (`None`: a tombstone),
 /// one header naming the round.
-#[derive(Clone, Debug)]
-struct Keyed {
-    partition: i32,
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    timestamp: i64,
-}
-
 fn keyed(k: usize, round: Option<usize>, timestamp: i64) -> Keyed {
     let value = round.map(|r| {
         let mut v = format!("key-{k:03}-round-{r:03}-").into_bytes();
@@ -473,148 +448,6 @@ fn keyed(k: usize, round: Option<usize>, timestamp: i64) -> Keyed {
         headers: vec![("round".to_string(), Some(tag.into_bytes()))],
         timestamp,
     }
-}
-
-/// Enqueues every record in order (null payload for tombstones), then waits for every
-/// delivery report.
-async fn send_keyed(
-    producer: &FutureProducer,
-    topic: &str,
-    records: &[Keyed],
-) -> Result<Vec<Delivered>> {
-    let mut pending = Vec::with_capacity(records.len());
-    for r in records {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut headers = OwnedHeaders::new();
-            for (key, value) in &r.headers {
-                headers = headers.insert(Header {
-                    key: key.as_str(),
-                    value: value.as_deref(),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .key(r.key.as_slice())
-                .partition(r.partition)
-                .timestamp(r.timestamp)
-                .headers(headers);
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_slice());
-            }
-            match producer.send_result(record) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
-                    if Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((e, _)) => bail!("enqueueing a record: {e}"),
-            }
-        }
-    }
-    let mut delivered = Vec::with_capacity(pending.len());
-    for (i, f) in pending.into_iter().enumerate() {
-        match f.await {
-            Ok(Ok(d)) => delivered.push(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, _))) => bail!("delivery of record {i} failed: {e}"),
-            Err(_) => bail!("delivery of record {i}: the producer went away"),
-        }
-    }
-    Ok(delivered)
-}
-
-/// Each partition's log as the acknowledgements describe it, as a consumer should read it:
-/// offsets `0, 1, ...` in send order.
-fn logs_from_acks(sent: &[Keyed], acked: &[Delivered]) -> Result<Vec<Vec<Record>>> {
-    ensure!(
-        sent.len() == acked.len(),
-        "{} sent, {} acked",
-        sent.len(),
-        acked.len()
-    );
-    let mut logs = vec![Vec::new(); PARTITIONS as usize];
-    for (i, (r, d)) in sent.iter().zip(acked).enumerate() {
-        ensure!(
-            d.partition == r.partition,
-            "record {i} acked on partition {}",
-            d.partition
-        );
-        let log: &mut Vec<Record> = &mut logs[r.partition as usize];
-        ensure!(
-            d.offset == log.len() as i64,
-            "record {i} acked at {}/{}, expected offset {}",
-            d.partition,
-            d.offset,
-            log.len()
-        );
-        log.push(Record {
-            partition: r.partition,
-            offset: d.offset,
-            timestamp: Some(r.timestamp),
-            key: Some(r.key.clone()),
-            value: r.value.clone(),
-            headers: r.headers.clone(),
-        });
-    }
-    Ok(logs)
-}
-
-/// What a consumer reads after the remote range `[0, remote_end)` is compacted: below it, the
-/// last record of each key among the offsets below it; from it on, everything.
-fn compacted(log: &[Record], remote_end: i64) -> Vec<Record> {
-    let mut last: HashMap<&[u8], i64> = HashMap::new();
-    for r in log.iter().filter(|r| r.offset < remote_end) {
-        last.insert(r.key.as_deref().unwrap_or_default(), r.offset);
-    }
-    log.iter()
-        .filter(|r| {
-            r.offset >= remote_end
-                || last.get(r.key.as_deref().unwrap_or_default()) == Some(&r.offset)
-        })
-        .cloned()
-        .collect()
-}
-
-/// Fails unless the records read from `partition` are exactly `expected`, in order.
-fn compare(what: &str, partition: i32, read: &[Record], expected: &[Record]) -> Result<()> {
-    let got: Vec<&Record> = read.iter().filter(|r| r.partition == partition).collect();
-    for (j, (g, e)) in got.iter().zip(expected).enumerate() {
-        ensure!(
-            *g == e,
-            "{what}: partition {partition}, record {j}: read offset {} key {:?} value {:?} \
-             headers {:?} ts {:?}; expected offset {} key {:?} value {:?} headers {:?} ts {:?}",
-            g.offset,
-            g.key.as_deref().map(String::from_utf8_lossy),
-            g.value
-                .as_deref()
-                .map(|v| String::from_utf8_lossy(&v[..v.len().min(24)])),
-            g.headers,
-            g.timestamp,
-            e.offset,
-            e.key.as_deref().map(String::from_utf8_lossy),
-            e.value
-                .as_deref()
-                .map(|v| String::from_utf8_lossy(&v[..v.len().min(24)])),
-            e.headers,
-            e.timestamp,
-        );
-    }
-    ensure!(
-        got.len() == expected.len(),
-        "{what}: partition {partition}: read {} records, expected {} (last read offset {:?}, \
-         last expected {:?})",
-        got.len(),
-        expected.len(),
-        got.last().map(|r| r.offset),
-        expected.last().map(|r| r.offset)
-    );
-    Ok(())
 }
 
 /// Every segment object of the bucket: (partition, upload id, object).

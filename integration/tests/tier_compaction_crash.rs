@@ -32,24 +32,22 @@
 //!   record of every key among the offsets below B, from B on every record — no acknowledged
 //!   latest value is lost, nothing superseded comes back.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Result};
 use rand::Rng;
 use rdkafka::consumer::Consumer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use strata_integration::client::OP_TIMEOUT;
+use strata_integration::keyed::{
+    alter_topic, compacted, compare, logs_from_acks, send_keyed, Keyed,
+};
 use strata_integration::tier::{
     base_env, bucket_manifests, bucket_objects_in_flight, check_bucket, local_segments, now_ms,
     tier_status, wait_for,
 };
-use strata_integration::{
-    consumer, create_topic, producer, read_topic, run, strata_cli, Broker, Delivered, Record,
-};
+use strata_integration::{consumer, create_topic, producer, read_topic, run, Broker, Delivered};
 use strata_tier::manifest::SegmentManifest;
 
 const TOPIC: &str = "crashcompact";
@@ -106,7 +104,7 @@ async fn scenario() -> Result<()> {
     let mut in_flight_kills = 0;
     for trial in 0..TRIALS {
         if trial > 0 {
-            alter(&bootstrap, "min.compaction.lag.ms=3600000")?;
+            alter_topic(&bootstrap, TOPIC, "min.compaction.lag.ms=3600000")?;
         }
         let batch = trial_records(trial);
         {
@@ -120,7 +118,7 @@ async fn scenario() -> Result<()> {
             .map(|m| m.upload_id)
             .collect();
 
-        alter(&bootstrap, "min.compaction.lag.ms=0")?;
+        alter_topic(&bootstrap, TOPIC, "min.compaction.lag.ms=0")?;
         let started = Instant::now();
         let how = match trial {
             0 => {
@@ -171,7 +169,7 @@ async fn scenario() -> Result<()> {
             && bucket_manifests(&bucket)? == manifests,
         "the bucket changed after it had settled"
     );
-    let log = log_from_acks(&sent, &acked)?;
+    let log = logs_from_acks(&sent, &acked, 1)?.remove(0);
     let end = log.len() as i64;
     let rows = tier_status(broker.data_dir(), None, Some(&bootstrap), &env)?;
     ensure!(
@@ -199,7 +197,7 @@ async fn scenario() -> Result<()> {
     );
     let read = read_topic(&bootstrap, TOPIC, 1).await?;
     let expected = compacted(&log, active);
-    compare("history after the crashes", &read, &expected)?;
+    compare("history after the crashes", 0, &read, &expected)?;
     println!(
         "settled: {} live segments [0, {active}), {} bytes; read {} records from offset 0, {} \
          acknowledged",
@@ -220,6 +218,7 @@ fn trial_records(trial: usize) -> Vec<Keyed> {
         if trial == 1 && i == PER_TRIAL / 2 {
             for c in 0..TOMBSTONES {
                 out.push(Keyed {
+                    partition: 0,
                     key: format!("cold-{c:05}").into_bytes(),
                     value: None,
                     headers: vec![("trial".into(), Some(trial.to_string().into_bytes()))],
@@ -241,6 +240,7 @@ fn trial_records(trial: usize) -> Vec<Keyed> {
             value.push(b'a' + (x % 26) as u8);
         }
         out.push(Keyed {
+            partition: 0,
             key: key.into_bytes(),
             value: Some(value),
             headers: vec![("trial".into(), Some(trial.to_string().into_bytes()))],
@@ -351,157 +351,4 @@ async fn settled(broker: &Broker, bucket: &Path, compacted: bool, limit: Duratio
         Ok(Ok(*active))
     })
     .await
-}
-
-/// Sets one config of the topic (IncrementalAlterConfigs, through `strata topic alter`).
-fn alter(bootstrap: &str, setting: &str) -> Result<()> {
-    strata_cli(&[
-        "topic",
-        "alter",
-        TOPIC,
-        "--config",
-        setting,
-        "--bootstrap-server",
-        bootstrap,
-    ])?
-    .ensure_success(&format!("strata topic alter {TOPIC} --config {setting}"))
-}
-
-/// One record (partition 0): `None` value for a tombstone.
-#[derive(Clone, Debug)]
-struct Keyed {
-    key: Vec<u8>,
-    value: Option<Vec<u8>>,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    timestamp: i64,
-}
-
-/// Enqueues every record in order (null payload for tombstones), then waits for every
-/// delivery report.
-async fn send_keyed(
-    producer: &FutureProducer,
-    topic: &str,
-    records: &[Keyed],
-) -> Result<Vec<Delivered>> {
-    let mut pending = Vec::with_capacity(records.len());
-    for r in records {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let mut headers = OwnedHeaders::new();
-            for (key, value) in &r.headers {
-                headers = headers.insert(Header {
-                    key: key.as_str(),
-                    value: value.as_deref(),
-                });
-            }
-            let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(topic)
-                .key(r.key.as_slice())
-                .partition(0)
-                .timestamp(r.timestamp)
-                .headers(headers);
-            if let Some(v) = &r.value {
-                record = record.payload(v.as_slice());
-            }
-            match producer.send_result(record) {
-                Ok(f) => {
-                    pending.push(f);
-                    break;
-                }
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
-                    if Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                Err((e, _)) => bail!("enqueueing a record: {e}"),
-            }
-        }
-    }
-    let mut delivered = Vec::with_capacity(pending.len());
-    for (i, f) in pending.into_iter().enumerate() {
-        match f.await {
-            Ok(Ok(d)) => delivered.push(Delivered {
-                partition: d.partition,
-                offset: d.offset,
-            }),
-            Ok(Err((e, _))) => bail!("delivery of record {i} failed: {e}"),
-            Err(_) => bail!("delivery of record {i}: the producer went away"),
-        }
-    }
-    Ok(delivered)
-}
-
-/// The partition's log as the acknowledgements describe it: offsets `0, 1, ...` in send order.
-fn log_from_acks(sent: &[Keyed], acked: &[Delivered]) -> Result<Vec<Record>> {
-    ensure!(
-        sent.len() == acked.len(),
-        "{} sent, {} acked",
-        sent.len(),
-        acked.len()
-    );
-    let mut log = Vec::with_capacity(sent.len());
-    for (i, (r, d)) in sent.iter().zip(acked).enumerate() {
-        ensure!(
-            d.partition == 0 && d.offset == i as i64,
-            "record {i} acked at {}/{}, expected 0/{i}",
-            d.partition,
-            d.offset
-        );
-        log.push(Record {
-            partition: 0,
-            offset: d.offset,
-            timestamp: Some(r.timestamp),
-            key: Some(r.key.clone()),
-            value: r.value.clone(),
-            headers: r.headers.clone(),
-        });
-    }
-    Ok(log)
-}
-
-/// What a consumer reads after the remote range `[0, remote_end)` is compacted: below it, the
-/// last record of each key among the offsets below it; from it on, everything.
-fn compacted(log: &[Record], remote_end: i64) -> Vec<Record> {
-    let mut last: HashMap<&[u8], i64> = HashMap::new();
-    for r in log.iter().filter(|r| r.offset < remote_end) {
-        last.insert(r.key.as_deref().unwrap_or_default(), r.offset);
-    }
-    log.iter()
-        .filter(|r| {
-            r.offset >= remote_end
-                || last.get(r.key.as_deref().unwrap_or_default()) == Some(&r.offset)
-        })
-        .cloned()
-        .collect()
-}
-
-/// Fails unless the records read are exactly `expected`, in order.
-fn compare(what: &str, read: &[Record], expected: &[Record]) -> Result<()> {
-    for (j, (g, e)) in read.iter().zip(expected).enumerate() {
-        ensure!(
-            g == e,
-            "{what}: record {j}: read offset {} key {:?} value {:?} ts {:?}; expected offset {} \
-             key {:?} value {:?} ts {:?}",
-            g.offset,
-            g.key.as_deref().map(String::from_utf8_lossy),
-            g.value
-                .as_deref()
-                .map(|v| String::from_utf8_lossy(&v[..v.len().min(40)])),
-            g.timestamp,
-            e.offset,
-            e.key.as_deref().map(String::from_utf8_lossy),
-            e.value
-                .as_deref()
-                .map(|v| String::from_utf8_lossy(&v[..v.len().min(40)])),
-            e.timestamp,
-        );
-    }
-    ensure!(
-        read.len() == expected.len(),
-        "{what}: read {} records, expected {} (last read offset {:?}, last expected {:?})",
-        read.len(),
-        expected.len(),
-        read.last().map(|r| r.offset),
-        expected.last().map(|r| r.offset)
-    );
-    Ok(())
 }

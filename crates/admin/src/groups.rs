@@ -11,13 +11,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use bytes::Buf;
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DescribeGroupsRequest, GroupId, ListGroupsRequest,
-    OffsetFetchRequest,
+    DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetFetchRequest,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
+use crate::assignment::decode_assignment;
 use crate::cluster_client::{ClusterClient, TopicPartition};
 use crate::error::{invalid_request, KafkaError};
 use crate::proto;
@@ -58,23 +57,6 @@ pub(crate) async fn list_groups(
     Ok(proto::ListGroupsResponse {
         groups: groups.into_values().collect(),
     })
-}
-
-/// Topic-partitions in ConsumerProtocol assignment bytes (`int16 version` + struct).
-fn decode_assignment(bytes: &bytes::Bytes) -> Vec<TopicPartition> {
-    let mut buf = bytes.clone();
-    if buf.remaining() < 2 {
-        return Vec::new();
-    }
-    let version = buf.get_i16().clamp(0, 3);
-    let Ok(assignment) = ConsumerProtocolAssignment::decode(&mut buf, version) else {
-        return Vec::new();
-    };
-    assignment
-        .assigned_partitions
-        .iter()
-        .flat_map(|tp| tp.partitions.iter().map(|p| (tp.topic.to_string(), *p)))
-        .collect()
 }
 
 /// DescribeGroup.

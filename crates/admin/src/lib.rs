@@ -17,6 +17,7 @@
 //! - [`serve`] stops accepting calls when its shutdown future completes; open WatchTopic
 //!   streams then end with UNAVAILABLE, and unary calls in flight get a bounded grace.
 
+pub mod assignment;
 mod groups;
 mod service;
 mod tier;

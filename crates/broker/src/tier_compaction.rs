@@ -24,12 +24,6 @@ use tokio::sync::Semaphore;
 use crate::broker::Broker;
 use crate::partition::TopicPartition;
 
-/// Defaults of the remote compaction settings.
-pub const DEFAULTS: &[(&str, &str)] = &[
-    ("strata.tier.compaction.interval.ms", "300000"),
-    ("strata.tier.compaction.grace.ms", "300000"),
-];
-
 /// When each partition was last compacted and swept by this node, and the slot that lets one
 /// remote compaction run at a time on this node (in the background: a long run never holds up
 /// the tiering loop's uploads of other partitions).
@@ -48,15 +42,9 @@ impl Default for Schedule {
     }
 }
 
+/// A millisecond setting of the tiering loop (defaults in `tiering::DEFAULTS`).
 fn millis(broker: &Broker, key: &str) -> Duration {
-    let raw = broker
-        .config
-        .raw
-        .get(key)
-        .map(String::as_str)
-        .or_else(|| DEFAULTS.iter().find(|(k, _)| *k == key).map(|(_, v)| *v))
-        .unwrap_or("0");
-    Duration::from_millis(raw.trim().parse::<u64>().unwrap_or(300_000))
+    Duration::from_millis(crate::tiering::millis(broker, key).unwrap_or(300_000))
 }
 
 /// After the leader's tiering sync of `part` (in leader epoch `epoch`): starts a remote
@@ -100,29 +88,21 @@ pub async fn after_sync(
     }
     schedule.last.insert(tp, Instant::now());
     let grace = millis(broker, "strata.tier.compaction.grace.ms");
-    let p = PartitionRef {
-        topic: &part.topic,
-        topic_id: &part.topic_id,
-        partition: part.index,
-        log: part.log_mutex(),
-        leader_epoch: epoch,
-    };
-    if let Err(e) = tier.sweep_partition(p, grace).await {
+    if let Err(e) = tier
+        .sweep_partition(partition_ref(part, epoch), grace)
+        .await
+    {
         tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "sweep of superseded uploads failed");
     }
 }
 
 /// One remote compaction run of `part`, with its metrics.
 async fn compact(tier: &Tier, part: &Partition, epoch: i32, cfg: &RemoteCompactionConfig) {
-    let p = PartitionRef {
-        topic: &part.topic,
-        topic_id: &part.topic_id,
-        partition: part.index,
-        log: part.log_mutex(),
-        leader_epoch: epoch,
-    };
     let started = Instant::now();
-    match tier.compact_partition(p, cfg).await {
+    match tier
+        .compact_partition(partition_ref(part, epoch), cfg)
+        .await
+    {
         Ok(Some(r)) => {
             let labels = [
                 ("topic", part.topic.clone()),
@@ -138,5 +118,16 @@ async fn compact(tier: &Tier, part: &Partition, epoch: i32, cfg: &RemoteCompacti
             metrics::counter!("strata_tier_compaction_errors_total").increment(1);
             tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "remote compaction failed; retried at the next interval");
         }
+    }
+}
+
+/// `part` as the tier sees it, in leader epoch `epoch`.
+fn partition_ref(part: &Partition, epoch: i32) -> PartitionRef<'_> {
+    PartitionRef {
+        topic: &part.topic,
+        topic_id: &part.topic_id,
+        partition: part.index,
+        log: part.log_mutex(),
+        leader_epoch: epoch,
     }
 }

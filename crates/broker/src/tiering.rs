@@ -44,6 +44,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.tier.max.lag.bytes", "-1"),
     ("remote.fetch.max.wait.ms", "500"),
     ("strata.tier.orphan.min.age.ms", "3600000"),
+    ("strata.tier.compaction.interval.ms", "300000"),
+    ("strata.tier.compaction.grace.ms", "300000"),
 ];
 
 /// Longest pause between two reconciliation attempts while the bucket is unreachable.
@@ -115,7 +117,7 @@ pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
 }
 
 /// A non-negative millisecond setting.
-fn millis(broker: &Broker, key: &str) -> Result<u64, BrokerError> {
+pub(crate) fn millis(broker: &Broker, key: &str) -> Result<u64, BrokerError> {
     let v: i64 = setting(broker, key)?;
     u64::try_from(v).map_err(|_| BrokerError::Config(format!("{key} = {v}: must be >= 0")))
 }

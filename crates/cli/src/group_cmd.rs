@@ -15,18 +15,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use anyhow::{bail, Context};
-use bytes::Buf;
 use clap::{Args, Subcommand};
 use kafka_protocol::messages::offset_commit_request::{
     OffsetCommitRequestPartition, OffsetCommitRequestTopic,
 };
 use kafka_protocol::messages::{
-    ConsumerProtocolAssignment, DeleteGroupsRequest, DescribeGroupsRequest, GroupId,
-    ListGroupsRequest, OffsetCommitRequest, OffsetFetchRequest, TopicName,
+    DeleteGroupsRequest, DescribeGroupsRequest, GroupId, ListGroupsRequest, OffsetCommitRequest,
+    OffsetFetchRequest, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster_client::{error_name, partitions_of, ClusterClient, TopicPartition};
+use strata_admin::assignment::decode_assignment;
 
 /// Consumer group administration and lag.
 #[derive(Debug, Args)]
@@ -182,23 +182,6 @@ async fn describe_group(
         })
         .collect();
     Ok((g.group_state.to_string(), members))
-}
-
-/// Topic-partitions in ConsumerProtocol assignment bytes (`int16 version` + struct).
-fn decode_assignment(bytes: &bytes::Bytes) -> Vec<TopicPartition> {
-    let mut buf = bytes.clone();
-    if buf.remaining() < 2 {
-        return Vec::new();
-    }
-    let version = buf.get_i16().clamp(0, 3);
-    let Ok(assignment) = ConsumerProtocolAssignment::decode(&mut buf, version) else {
-        return Vec::new();
-    };
-    assignment
-        .assigned_partitions
-        .iter()
-        .flat_map(|tp| tp.partitions.iter().map(|p| (tp.topic.to_string(), *p)))
-        .collect()
 }
 
 async fn committed_offsets(

@@ -109,15 +109,12 @@ fn describe_partition(
         // the remote one (crates/tier/src/remote_compaction.rs).
         match tier.remote_cleanable_state(&part.topic_id, part.index, &config, now) {
             Ok(state) => {
-                let field = CleanerState {
-                    first_dirty_offset: state.first_dirty_offset,
-                    cleanable_end_offset: state.cleanable_end,
-                    clean_bytes: state.clean_bytes as i64,
-                    dirty_bytes: state.dirty_bytes as i64,
-                    dirty_ratio: state.dirty_ratio,
-                    needs_cleaning: state.needs_cleaning,
-                    oldest_dirty_timestamp: state.oldest_dirty_timestamp.unwrap_or(-1),
-                };
+                let field = cleaner_state(
+                    (state.first_dirty_offset, state.cleanable_end),
+                    (state.clean_bytes, state.dirty_bytes, state.dirty_ratio),
+                    state.needs_cleaning,
+                    state.oldest_dirty_timestamp,
+                );
                 entry = entry.with_unknown_tagged_field(CLEANER_STATE_TAG, field.encode());
             }
             Err(e) => {
@@ -128,15 +125,12 @@ fn describe_partition(
     } else if let Some(config) = cleaner {
         match log.cleanable_state(&config, now) {
             Ok(state) => {
-                let field = CleanerState {
-                    first_dirty_offset: state.first_dirty_offset,
-                    cleanable_end_offset: state.cleanable_end,
-                    clean_bytes: state.clean_bytes as i64,
-                    dirty_bytes: state.dirty_bytes as i64,
-                    dirty_ratio: state.dirty_ratio,
-                    needs_cleaning: state.needs_cleaning(&config, now),
-                    oldest_dirty_timestamp: state.oldest_dirty_timestamp.unwrap_or(-1),
-                };
+                let field = cleaner_state(
+                    (state.first_dirty_offset, state.cleanable_end),
+                    (state.clean_bytes, state.dirty_bytes, state.dirty_ratio),
+                    state.needs_cleaning(&config, now),
+                    state.oldest_dirty_timestamp,
+                );
                 entry = entry.with_unknown_tagged_field(CLEANER_STATE_TAG, field.encode());
             }
             Err(e) => {
@@ -146,6 +140,25 @@ fn describe_partition(
         }
     }
     entry
+}
+
+/// The tagged field from a cleanable state: `(first dirty, cleanable end)`, `(clean bytes,
+/// dirty bytes, dirty ratio)`, whether a clean is due, and the oldest dirty timestamp.
+fn cleaner_state(
+    (first_dirty_offset, cleanable_end_offset): (i64, i64),
+    (clean, dirty, dirty_ratio): (u64, u64, f64),
+    needs_cleaning: bool,
+    oldest_dirty: Option<i64>,
+) -> CleanerState {
+    CleanerState {
+        first_dirty_offset,
+        cleanable_end_offset,
+        clean_bytes: clean as i64,
+        dirty_bytes: dirty as i64,
+        dirty_ratio,
+        needs_cleaning,
+        oldest_dirty_timestamp: oldest_dirty.unwrap_or(-1),
+    }
 }
 
 #[cfg(test)]
