@@ -363,15 +363,18 @@ impl Tier {
                 }
                 _ => false,
             };
-            replaced.extend(olds.iter().map(|m| m.base_offset));
             if unchanged {
-                let mut m = olds[0].clone();
-                if m.compacted_at_ms.is_none() {
+                // Already compacted: nothing to write. Dirty but unchanged by the clean: only
+                // its manifest is rewritten, marked compacted.
+                if olds[0].compacted_at_ms.is_none() {
+                    let mut m = olds[0].clone();
                     m.compacted_at_ms = Some(now);
+                    replaced.push(m.base_offset);
+                    marked.push(m);
                 }
-                marked.push(m);
                 continue;
             }
+            replaced.extend(olds.iter().map(|m| m.base_offset));
             let mut prepared = self.prepare_upload(p, seg).await?;
             prepared.manifest.compacted_at_ms = Some(now);
             // The producer state at the end is the last old segment's (offsets are kept).
