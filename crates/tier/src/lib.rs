@@ -16,6 +16,7 @@ pub mod store;
 mod supersede;
 mod sweep;
 mod tier;
+mod upload;
 
 pub use error::TierError;
 pub use parquet::ParquetPolicy;

@@ -44,7 +44,8 @@ use strata_log::{CleanerConfig, DetachedSegment, LogConfig, SegmentInfo};
 
 use crate::error::TierError;
 use crate::manifest::SegmentManifest;
-use crate::tier::{new_upload_id, now_ms, PartitionRef, PreparedUpload, Tier};
+use crate::tier::{now_ms, PartitionRef, Tier};
+use crate::upload::{new_upload_id, PreparedUpload};
 
 /// Bytes per ranged GET when downloading a segment for compaction.
 pub const DOWNLOAD_CHUNK: u64 = 64 * 1024 * 1024;
