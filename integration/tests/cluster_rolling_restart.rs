@@ -42,6 +42,23 @@ fn all_in_sync(bootstrap: &str, topic: &str) -> Result<bool> {
             .all(|p| p.leader() >= 0 && p.isr().len() == 3))
 }
 
+/// Each partition's leader and ISR as Metadata reports them (for failure messages).
+fn isr_state(bootstrap: &str, topic: &str) -> String {
+    let Ok(c) = consumer(bootstrap, &[]) else {
+        return "no consumer".into();
+    };
+    match c.fetch_metadata(Some(topic), Duration::from_secs(10)) {
+        Ok(md) => md
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions())
+            .map(|p| format!("p{} leader {} isr {:?}", p.id(), p.leader(), p.isr()))
+            .collect::<Vec<_>>()
+            .join("; "),
+        Err(e) => format!("metadata: {e}"),
+    }
+}
+
 #[test]
 fn rolling_restart_is_invisible_to_producers_and_consumers() {
     run(Duration::from_secs(300), async {
@@ -129,7 +146,8 @@ fn rolling_restart_is_invisible_to_producers_and_consumers() {
             while !all_in_sync(&all, "roll").unwrap_or(false) {
                 ensure!(
                     Instant::now() < deadline,
-                    "ISR never full after restarting node {node}"
+                    "ISR never full after restarting node {node}: {}",
+                    isr_state(&all, "roll")
                 );
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
