@@ -274,6 +274,15 @@ fn a_slow_disk_delays_acks_all_and_nothing_is_acknowledged_early() {
 
         // acks=1 does not wait for the disk, and is readable before any fsync covers it.
         let acks1 = producer(&bootstrap, &[("acks", "1"), ("linger.ms", "0")])?;
+        // Let the fsyncs still in flight from the acks=all record (indexes, directory) finish
+        // first, so that any fsync counted below was started for the acks=1 record.
+        for _ in 0..5 {
+            let settled = lazy.fsync_count();
+            tokio::time::sleep(delay + Duration::from_millis(300)).await;
+            if lazy.fsync_count() == settled {
+                break;
+            }
+        }
         let fsyncs_before_acks1 = lazy.fsync_count();
         let started = Instant::now();
         let record = Outgoing {
