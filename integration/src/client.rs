@@ -197,13 +197,29 @@ pub async fn create_replicated_topic(
     for (k, v) in configs {
         new_topic = new_topic.set(k, v);
     }
-    let results = admin
-        .create_topics([&new_topic], &admin_options())
-        .await
-        .with_context(|| format!("CreateTopics {topic}"))?;
-    match results.as_slice() {
-        [Ok(name)] if name == topic => Ok(()),
-        other => bail!("CreateTopics {topic}: unexpected result {other:?}"),
+    // A loaded machine can hold the answer past the client's timeout; the request is then
+    // sent again, and a topic the first attempt created counts (same name, same settings).
+    let mut attempt = 1;
+    loop {
+        let outcome = admin.create_topics([&new_topic], &admin_options()).await;
+        match outcome {
+            Err(KafkaError::AdminOp(RDKafkaErrorCode::OperationTimedOut)) if attempt < 3 => {
+                attempt += 1;
+                continue;
+            }
+            Err(e) => return Err(e).with_context(|| format!("CreateTopics {topic}")),
+            Ok(results) => {
+                return match results.as_slice() {
+                    [Ok(name)] if name == topic => Ok(()),
+                    [Err((name, RDKafkaErrorCode::TopicAlreadyExists))]
+                        if name == topic && attempt > 1 =>
+                    {
+                        Ok(())
+                    }
+                    other => bail!("CreateTopics {topic}: unexpected result {other:?}"),
+                }
+            }
+        }
     }
 }
 

@@ -251,17 +251,32 @@ async fn scenario() -> Result<()> {
     // The returned broker was behind the new leader's first local offset: the leader answered
     // OFFSET_MOVED_TO_TIERED_STORAGE and it restarted its copy there instead of copying the
     // bucket's history through the leader.
-    let old_log = std::fs::read_to_string(cluster.node(old as usize).log_path())?;
-    ensure!(
-        old_log.contains("restarted the copy there"),
-        "broker {old} did not restart its copy at the leader's local log start; its log:\n{}",
-        old_log
-            .lines()
-            .filter(|l| l.contains("replica") || l.contains("tiered") || l.contains("fetch"))
-            .take(40)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    // The line is logged once the restart is complete (after a bucket refresh that follows
+    // the local truncation the check above saw), so wait for it.
+    let old_log_path = cluster.node(old as usize).log_path().to_path_buf();
+    let copied = wait_for(
+        "the returned broker restarting its copy",
+        Duration::from_secs(30),
+        || {
+            let log = std::fs::read_to_string(&old_log_path)?;
+            Ok(if log.contains("restarted the copy there") {
+                Ok(())
+            } else {
+                Err(log
+                    .lines()
+                    .filter(|l| {
+                        l.contains("replica") || l.contains("tiered") || l.contains("fetch")
+                    })
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .join("\n"))
+            })
+        },
+    )
+    .await;
+    copied.with_context(|| {
+        format!("broker {old} did not restart its copy at the leader's local log start")
+    })?;
 
     // Leadership moves to the third broker: it reads the whole log from the bucket too.
     cluster.node(new as usize).sigkill()?;
