@@ -15,6 +15,7 @@
 //! Tests never assert on speed. Each one runs its own broker, so nextest can run them in
 //! parallel.
 
+pub mod archive_rows;
 pub mod broker;
 pub mod client;
 pub mod cluster;

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::admin::{AlterConfig, ResourceSpecifier};
+use strata_integration::archive_rows::{ensure_matches, parse_row, ArchiveRow};
 use strata_integration::client::admin_options;
 use strata_integration::tier::{now_ms, numbered_records, s3_env, Moto};
 use strata_integration::txn::run_script_async;
@@ -33,66 +34,13 @@ fn parquet_archives_match_consumers_and_follow_retention() {
     run(Duration::from_secs(240), scenario());
 }
 
-/// One Parquet row as the script prints it (byte strings hex-encoded, `None` = null).
-#[derive(Debug, PartialEq, Eq)]
-struct Row {
-    offset: i64,
-    timestamp: i64,
-    timestamp_type: i8,
-    partition: i32,
-    key: Option<String>,
-    value: Option<String>,
-    headers: Vec<(String, Option<String>)>,
-}
-
-/// `=<hex>` or `-`.
-fn field(s: &str) -> Result<Option<String>> {
-    match s {
-        "-" => Ok(None),
-        _ => Ok(Some(s.strip_prefix('=').context("byte field")?.to_string())),
-    }
-}
-
-fn parse_row(line: &str) -> Result<Row> {
-    let f: Vec<&str> = line.split(' ').collect();
-    ensure!(f.len() == 7, "ROW line: {line}");
-    let headers = f[6]
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .context("headers")?;
-    let headers = if headers.is_empty() {
-        Vec::new()
-    } else {
-        headers
-            .split(',')
-            .map(|h| {
-                let (k, v) = h.split_once(':').context("header")?;
-                let k = (0..k.len())
-                    .step_by(2)
-                    .map(|i| u8::from_str_radix(&k[i..i + 2], 16))
-                    .collect::<Result<Vec<u8>, _>>()?;
-                Ok((String::from_utf8(k)?, field(v)?))
-            })
-            .collect::<Result<Vec<_>>>()?
-    };
-    Ok(Row {
-        offset: f[0].parse()?,
-        timestamp: f[1].parse()?,
-        timestamp_type: f[2].parse()?,
-        partition: f[3].parse()?,
-        key: field(f[4])?,
-        value: field(f[5])?,
-        headers,
-    })
-}
-
 /// What the bucket's Parquet files hold: file keys with row counts, rows by offset, and the
 /// row count of the Hive-partitioned dataset.
 struct Archive {
     files: Vec<(String, usize)>,
     /// Base offsets of the segments whose manifests are in the bucket.
     segments: Vec<i64>,
-    rows: BTreeMap<i64, Row>,
+    rows: BTreeMap<i64, ArchiveRow>,
     dataset_rows: usize,
 }
 
@@ -129,10 +77,6 @@ async fn read_archive(endpoint: &str) -> Result<Archive> {
         }
     }
     Ok(archive)
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 async fn scenario() -> Result<()> {
@@ -220,21 +164,7 @@ async fn scenario() -> Result<()> {
             .rows
             .get(&c.offset)
             .with_context(|| format!("offset {}", c.offset))?;
-        let want_headers: Vec<(String, Option<String>)> = c
-            .headers
-            .iter()
-            .map(|(k, v)| (k.clone(), v.as_deref().map(hex)))
-            .collect();
-        ensure!(
-            row.partition == c.partition
-                && Some(row.timestamp) == c.timestamp
-                && row.timestamp_type == 0
-                && row.key == c.key.as_deref().map(hex)
-                && row.value == c.value.as_deref().map(hex)
-                && row.headers == want_headers,
-            "offset {}: parquet {row:?} vs consumer {c:?}",
-            c.offset
-        );
+        ensure_matches(row, c)?;
     }
 
     // Retention deletes segments and their Parquet files together. AlterConfigs replaces the

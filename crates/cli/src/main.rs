@@ -4,6 +4,7 @@
 
 mod broker_cmd;
 mod cluster_cmd;
+mod export_cmd;
 mod group_cmd;
 mod grpc_admin;
 mod meta_cmd;
@@ -50,6 +51,8 @@ enum Command {
     Tier(tier_cmd::TierArgs),
     /// Transactions: list transactional ids, describe one.
     Txn(txn_cmd::TxnArgs),
+    /// Export a topic's records, hot and tiered, to Parquet or JSON Lines files (resumable).
+    Export(export_cmd::ExportArgs),
     /// Metadata journal: check, repair (truncate), recover topics from partition directories.
     Meta(meta_cmd::MetaArgs),
 }
@@ -121,6 +124,7 @@ fn main() -> anyhow::Result<()> {
         Command::Group(args) => runtime.block_on(group_cmd::run(args)),
         Command::Txn(args) => runtime.block_on(txn_cmd::run(args)),
         Command::Tier(args) => runtime.block_on(tier_cmd::run(args)),
+        Command::Export(args) => runtime.block_on(export_cmd::run(args)),
         Command::Meta(args) => meta_cmd::run(args),
     }
 }
