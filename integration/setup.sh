@@ -56,6 +56,12 @@ if ! python3 -c "import pyarrow.parquet, pyarrow.dataset, boto3" >/dev/null 2>&1
         || python3 -m pip install --quiet --break-system-packages pyarrow
     python3 -c "import pyarrow.parquet, pyarrow.dataset, boto3"
 fi
+# DuckDB: the same files read by a query engine with read_parquet(..., hive_partitioning=true).
+if ! python3 -c "import duckdb" >/dev/null 2>&1; then
+    python3 -m pip install --quiet duckdb \
+        || python3 -m pip install --quiet --break-system-packages duckdb
+    python3 -c "import duckdb"
+fi
 
 # The power-loss scenario (integration/tests/power_loss.rs) mounts its own FUSE filesystem with
 # the pure-Rust mount of the `fuser` crate (mount(2) as root; no libfuse, no fusermount), and the

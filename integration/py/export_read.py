@@ -8,7 +8,8 @@ string is the UTF-8 bytes; {"base64": ...} the decoded bytes). Prints `FILE <rel
 <rows>` per file, one `ROW <offset> <timestamp ms> <timestamp_type> <partition> <key> <value>
 [<headers>]` per row (a byte string as `=<hex>`, null as `-`; headers as `<hex key>:<value>`
 joined by commas), for Parquet `DATASET <rows>` (the directory read as one Hive-partitioned
-dataset, as DuckDB's read_parquet('OUT/**/*.parquet', hive_partitioning=true) does), then DONE.
+dataset) and `DUCKDB ...` (DuckDB's read_parquet('OUT/**/*.parquet', hive_partitioning=true);
+see tier_parquet_read.duckdb_summary), then DONE.
 Files whose name starts with '.' (an unfinished export's temporaries) are listed as `TMP`.
 """
 
@@ -21,7 +22,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from tier_parquet_read import EXPECTED, hexed
+from tier_parquet_read import EXPECTED, duckdb_summary, hexed
 
 
 def json_bytes(v):
@@ -82,6 +83,8 @@ def main():
                                  partition_base_dir=out)
             n = dataset.to_table().num_rows
         print(f"DATASET {n}")
+        if files:
+            print(duckdb_summary(os.path.join(out, "**", "*.parquet")))
     print("DONE")
 
 

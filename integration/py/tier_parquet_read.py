@@ -10,7 +10,8 @@ file by file, checking the schema. Prints `MANIFEST <base offset>` per segment m
 `FILE <key> <rows>` per file, one
 `ROW <offset> <timestamp ms> <timestamp_type> <partition> <key> <value> [<headers>]` per row
 (a byte string as `=<hex>`, null as `-`; headers as `<hex key>:<value>` joined by commas),
-`DATASET <rows> <topics>`, then DONE.
+`DATASET <rows> <topics>`, the same files through DuckDB's read_parquet (`DUCKDB ...`, see
+duckdb_summary), then DONE.
 """
 
 import os
@@ -49,6 +50,23 @@ EXPECTED = pa.schema(
         pa.field("producer_epoch", pa.int16(), nullable=False),
     ]
 )
+
+
+DUCKDB_QUERY = """
+SELECT count(*), coalesce(sum("offset"), 0), count(*) FILTER (WHERE key IS NULL),
+       coalesce(sum(octet_length(value)), 0), coalesce(sum(len(headers)), 0),
+       count(DISTINCT topic)
+FROM read_parquet(?, hive_partitioning = true)
+"""
+
+
+def duckdb_summary(glob):
+    """`DUCKDB <rows> <sum of offsets> <null keys> <value bytes> <headers> <topics>`: the files
+    read by DuckDB as one Hive-partitioned table."""
+    import duckdb
+
+    row = duckdb.connect().execute(DUCKDB_QUERY, [glob]).fetchone()
+    return "DUCKDB " + " ".join(str(int(v)) for v in row)
 
 
 def hexed(b):
@@ -100,6 +118,7 @@ def main():
         dataset = ds.dataset(os.path.join(out, "parquet"), format="parquet", partitioning="hive")
         table = dataset.to_table()
         print(f"DATASET {table.num_rows} {sorted(set(table.column('topic').to_pylist()))}")
+        print(duckdb_summary(os.path.join(out, "parquet", "**", "*.parquet")))
     else:
         print("DATASET 0 []")
     print("DONE")

@@ -95,3 +95,20 @@ pub fn ensure_matches(row: &ArchiveRow, c: &Record) -> Result<()> {
     );
     Ok(())
 }
+
+/// The `DUCKDB …` line a reader prints for files holding exactly `consumed` (one topic): rows,
+/// sum of offsets, null keys, value bytes, headers, topics.
+pub fn duckdb_line(consumed: &[Record]) -> String {
+    let offsets: i64 = consumed.iter().map(|c| c.offset).sum();
+    let null_keys = consumed.iter().filter(|c| c.key.is_none()).count();
+    let value_bytes: usize = consumed
+        .iter()
+        .map(|c| c.value.as_ref().map_or(0, Vec::len))
+        .sum();
+    let headers: usize = consumed.iter().map(|c| c.headers.len()).sum();
+    let topics = usize::from(!consumed.is_empty());
+    format!(
+        "DUCKDB {} {offsets} {null_keys} {value_bytes} {headers} {topics}",
+        consumed.len()
+    )
+}

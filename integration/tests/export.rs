@@ -5,7 +5,8 @@
 //! and explicit timestamps. Checked, exactly:
 //!
 //! - Parquet, whole topic, files of ~400 KB of records: pyarrow (integration/py/export_read.py)
-//!   reads every file (schema checked) and the directory as one Hive dataset; the rows are
+//!   reads every file (schema checked) and the directory as one Hive dataset, and DuckDB's
+//!   `read_parquet(..., hive_partitioning = true)` sums it up the same; the rows are
 //!   what a read_committed consumer reads, row for row (offsets, timestamps, keys, values,
 //!   headers), none of the aborted ones; file names are contiguous offset ranges from 0 up to
 //!   the high watermark, cold offsets included;
@@ -22,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::producer::{FutureRecord, Producer};
-use strata_integration::archive_rows::{ensure_matches, parse_row, ArchiveRow};
+use strata_integration::archive_rows::{duckdb_line, ensure_matches, parse_row, ArchiveRow};
 use strata_integration::tier::{numbered_records, wait_all_uploaded};
 use strata_integration::txn::run_script_async;
 use strata_integration::{create_topic, producer, read_topic, run, send_all, strata_cli, Broker};
@@ -47,6 +48,8 @@ struct Exported {
     rows: BTreeMap<(i32, i64), ArchiveRow>,
     tmp: Vec<String>,
     dataset_rows: Option<usize>,
+    /// DuckDB's summary line (Parquet only).
+    duckdb: Option<String>,
 }
 
 async fn read_export(dir: &Path, format: &str) -> Result<Exported> {
@@ -59,6 +62,7 @@ async fn read_export(dir: &Path, format: &str) -> Result<Exported> {
         rows: BTreeMap::new(),
         tmp: Vec::new(),
         dataset_rows: None,
+        duckdb: None,
     };
     for line in &script.lines {
         if let Some(rest) = line.strip_prefix("FILE ") {
@@ -77,6 +81,8 @@ async fn read_export(dir: &Path, format: &str) -> Result<Exported> {
             out.tmp.push(rest.to_string());
         } else if let Some(rest) = line.strip_prefix("DATASET ") {
             out.dataset_rows = Some(rest.parse()?);
+        } else if line.starts_with("DUCKDB ") {
+            out.duckdb = Some(line.clone());
         }
     }
     Ok(out)
@@ -215,6 +221,12 @@ async fn scenario() -> Result<()> {
         first.dataset_rows
     );
     ensure_contiguous(&first.files, &hws, "parquet")?;
+    ensure!(
+        first.duckdb.as_deref() == Some(duckdb_line(&consumed).as_str()),
+        "DuckDB read {:?}, the consumer {}",
+        first.duckdb,
+        duckdb_line(&consumed)
+    );
     ensure!(
         first.files.len() >= 2 * PARTITIONS as usize,
         "expected several files per partition: {:?}",

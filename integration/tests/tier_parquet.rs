@@ -7,8 +7,11 @@
 //!
 //! - pyarrow (integration/py/tier_parquet_read.py) reads every file under
 //!   `<prefix>/parquet/topic=tpq/partition=0/`, checks the schema, and reads them again as a
-//!   Hive-partitioned dataset; its rows match what a consumer reads, row for row: offsets,
+//!   Hive-partitioned dataset (and DuckDB's `read_parquet(..., hive_partitioning = true)` sums
+//!   them up the same); its rows match what a consumer reads, row for row: offsets,
 //!   keys, values, headers, timestamps (and CreateTime, partition 0);
+//! - the broker is stopped, its catalog deleted and rebuilt from the manifests at restart: the
+//!   files are unchanged;
 //! - retention (AlterConfigs `retention.bytes=1`) deletes every segment but the newest, and
 //!   their Parquet files with them: the files left are exactly those of the segments left.
 
@@ -17,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::admin::{AlterConfig, ResourceSpecifier};
-use strata_integration::archive_rows::{ensure_matches, parse_row, ArchiveRow};
+use strata_integration::archive_rows::{duckdb_line, ensure_matches, parse_row, ArchiveRow};
 use strata_integration::client::admin_options;
 use strata_integration::tier::{now_ms, numbered_records, s3_env, Moto};
 use strata_integration::txn::run_script_async;
@@ -42,6 +45,8 @@ struct Archive {
     segments: Vec<i64>,
     rows: BTreeMap<i64, ArchiveRow>,
     dataset_rows: usize,
+    /// DuckDB's summary line.
+    duckdb: Option<String>,
 }
 
 async fn read_archive(endpoint: &str) -> Result<Archive> {
@@ -59,6 +64,7 @@ async fn read_archive(endpoint: &str) -> Result<Archive> {
         segments: Vec::new(),
         rows: BTreeMap::new(),
         dataset_rows: 0,
+        duckdb: None,
     };
     for line in &script.lines {
         if let Some(rest) = line.strip_prefix("FILE ") {
@@ -72,6 +78,8 @@ async fn read_archive(endpoint: &str) -> Result<Archive> {
             }
         } else if let Some(base) = line.strip_prefix("MANIFEST ") {
             archive.segments.push(base.parse()?);
+        } else if line.starts_with("DUCKDB ") {
+            archive.duckdb = Some(line.clone());
         } else if let Some(rest) = line.strip_prefix("DATASET ") {
             archive.dataset_rows = rest.split(' ').next().unwrap_or("0").parse()?;
         }
@@ -85,7 +93,7 @@ async fn scenario() -> Result<()> {
     let endpoint = moto.endpoint();
     let env = s3_env(&endpoint);
     let url = format!("s3://{BUCKET}/{PREFIX}");
-    let broker = Broker::start_with_env(
+    let mut broker = Broker::start_with_env(
         &[
             "--object-store",
             &url,
@@ -166,6 +174,27 @@ async fn scenario() -> Result<()> {
             .with_context(|| format!("offset {}", c.offset))?;
         ensure_matches(row, c)?;
     }
+    ensure!(
+        archive.duckdb.as_deref() == Some(duckdb_line(&consumed).as_str()),
+        "DuckDB read {:?}, the consumer {}",
+        archive.duckdb,
+        duckdb_line(&consumed)
+    );
+
+    // The catalog is lost and rebuilt from the manifests, which name the Parquet files: the
+    // files stay, and retention (below) still deletes them with their segments.
+    let status = broker.sigterm_and_wait()?;
+    ensure!(status.code() == Some(0), "shutdown exited with {status}");
+    std::fs::remove_dir_all(broker.data_dir().join("__tier").join("catalog"))
+        .context("deleting the catalog")?;
+    broker.restart()?;
+    let rebuilt = read_archive(&endpoint).await?;
+    ensure!(
+        rebuilt.files == archive.files && rebuilt.rows == archive.rows,
+        "after the catalog rebuild: files {:?}, before {:?}",
+        rebuilt.files,
+        archive.files
+    );
 
     // Retention deletes segments and their Parquet files together. AlterConfigs replaces the
     // whole override set, so the others are given again.
