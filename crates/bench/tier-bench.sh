@@ -30,6 +30,8 @@
 #   TIER_CLIENT=raw-fetch       replay client: raw-fetch (broker path) or
 #                               fetch (librdkafka consumer)
 #   TIER_UPLOAD_TIMEOUT=600     seconds to wait for the uploads
+#   TIER_COLD_CONFIGS=""        extra topic configs of the tiered topic, space-separated
+#                               KEY=VALUE (e.g. strata.parquet.enable=true)
 #   BATCH_BYTES=1048576 LINGER_MS=5   producer settings
 #   PERF=1                      perf-record the broker during each phase and
 #                               print its top symbols; PERF_ARGS (default -g)
@@ -297,7 +299,10 @@ log "scratch dir $DIR; $TIER_RECORDS x ${RECORD_SIZE} B records per topic, segme
 start_moto
 start_broker
 create_topic "$HOT_TOPIC"
-create_topic "$COLD_TOPIC" --config remote.storage.enable=true --config local.retention.bytes=0
+cold_extra=()
+for c in ${TIER_COLD_CONFIGS:-}; do cold_extra+=(--config "$c"); done
+create_topic "$COLD_TOPIC" --config remote.storage.enable=true --config local.retention.bytes=0 \
+    "${cold_extra[@]}"
 
 produce_args=(produce --bootstrap-server "$BOOTSTRAP" --acks 1 --record-size "$RECORD_SIZE"
     --records "$TIER_RECORDS" --batch-size-bytes "$BATCH_BYTES" --linger-ms "$LINGER_MS")

@@ -23,6 +23,7 @@ pub mod durability;
 pub mod groups;
 pub mod keyed;
 pub mod netns;
+pub mod prom;
 pub mod raw;
 pub mod run;
 pub mod tier;

@@ -41,6 +41,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("remote.log.reader.threads", "4"),
     ("strata.cold.cache.bytes", "1073741824"),
     ("strata.cold.cache.chunk.bytes", "16777216"),
+    ("strata.cold.read.ahead.bytes", "134217728"),
     ("strata.tier.max.lag.bytes", "-1"),
     ("remote.fetch.max.wait.ms", "500"),
     ("strata.tier.orphan.min.age.ms", "3600000"),
@@ -110,6 +111,7 @@ pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
     let tier = Tier::open(store, config)
         .await
         .map_err(|e| BrokerError::Config(format!("tiered storage at {url}: {e}")))?;
+    tier.set_read_ahead_bytes(setting(broker, "strata.cold.read.ahead.bytes")?);
     metrics::gauge!("strata_tier_reconciled").set(0.0);
     tracing::info!(store = %url, "tiered storage opened; reconciling with the bucket in the background");
     broker.set_tier(tier);

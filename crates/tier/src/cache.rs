@@ -6,8 +6,10 @@
 //! Invariants:
 //! - identical in-flight chunk fetches are coalesced: one GET, every waiter gets its bytes;
 //! - total cached bytes stay ≤ `capacity_bytes`, least recently used chunks evicted first;
-//! - a sequential reader triggers read-ahead of the next chunk, so a replay waits on at most one
-//!   GET at a time and issues `object size / chunk_bytes` GETs in all;
+//! - background fetches ([`ChunkCache::prefetch`], the read-ahead window of `read_ahead.rs`)
+//!   hold at most [`ChunkCache::prefetch_slots`] chunks in flight (a quarter of the capacity, at
+//!   least 2): a prefetch finding no free slot is dropped, not queued, so prefetch memory and
+//!   GET concurrency stay bounded however many replays run;
 //! - chunk files are written to a temporary name and renamed, so a crash never leaves a short
 //!   chunk under a real name; the cache directory is wiped at startup (it is only a cache).
 
@@ -16,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 use crate::error::TierError;
 use crate::store::RemoteStore;
@@ -42,7 +44,12 @@ pub struct ChunkCache {
     chunk_bytes: u64,
     capacity_bytes: u64,
     state: Arc<Mutex<State>>,
+    /// Slots of background chunk fetches.
+    prefetch: Arc<Semaphore>,
 }
+
+/// Most background chunk fetches in flight, whatever the capacity.
+const MAX_PREFETCH_SLOTS: u64 = 64;
 
 impl ChunkCache {
     /// Creates the cache in `dir` (emptied first).
@@ -58,13 +65,59 @@ impl ChunkCache {
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| TierError::io(format!("create cache {}", dir.display()), e))?;
+        let chunk_bytes = chunk_bytes.max(1);
+        let slots = (capacity_bytes / 4 / chunk_bytes).clamp(2, MAX_PREFETCH_SLOTS);
         Ok(ChunkCache {
             store,
             dir: dir.to_path_buf(),
-            chunk_bytes: chunk_bytes.max(1),
+            chunk_bytes,
             capacity_bytes,
             state: Arc::new(Mutex::new(State::default())),
+            prefetch: Arc::new(Semaphore::new(slots as usize)),
         })
+    }
+
+    /// The cache capacity in bytes.
+    pub fn capacity_bytes(&self) -> u64 {
+        self.capacity_bytes
+    }
+
+    /// How many background chunk fetches may be in flight at once.
+    pub fn prefetch_slots(&self) -> usize {
+        (self.capacity_bytes / 4 / self.chunk_bytes).clamp(2, MAX_PREFETCH_SLOTS) as usize
+    }
+
+    /// Starts fetching chunk `idx` of `key` (total size `object_size`) in the background,
+    /// unless it is cached, already being fetched, or every prefetch slot is taken. Returns
+    /// whether a fetch was started.
+    pub fn prefetch(&self, key: &str, object_size: u64, idx: u64) -> bool {
+        if idx * self.chunk_bytes >= object_size {
+            return false;
+        }
+        let id: ChunkId = (key.to_string(), idx);
+        let permit = {
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if st.sizes.contains_key(&id) || st.in_flight.contains_key(&id) {
+                return false;
+            }
+            let Ok(permit) = self.prefetch.clone().try_acquire_owned() else {
+                metrics::counter!("strata_cold_prefetch_skipped_total").increment(1);
+                return false;
+            };
+            // Registered now, so a second prefetch or a reader of the chunk joins this fetch.
+            st.in_flight.insert(id, InFlight::default());
+            permit
+        };
+        metrics::counter!("strata_cold_prefetch_total").increment(1);
+        let this = self.clone();
+        let key = key.to_string();
+        tokio::spawn(async move {
+            if let Err(e) = this.read_chunk(&key, object_size, idx, 0, 0).await {
+                tracing::debug!(key, chunk = idx, error = %e, "read-ahead failed");
+            }
+            drop(permit);
+        });
+        true
     }
 
     /// The chunk size.
@@ -104,17 +157,6 @@ impl ChunkCache {
             }
             joined.freeze()
         };
-        // Read-ahead: the next chunk, if the object has one.
-        let next = last + 1;
-        if next * self.chunk_bytes < object_size {
-            let this = self.clone();
-            let key = key.to_string();
-            tokio::spawn(async move {
-                if let Err(e) = this.read_chunk(&key, object_size, next, 0, 0).await {
-                    tracing::debug!(key, chunk = next, error = %e, "read-ahead failed");
-                }
-            });
-        }
         Ok(out)
     }
 
@@ -169,6 +211,8 @@ impl ChunkCache {
                 }
                 metrics::counter!("strata_cold_cache_misses_total").increment(1);
                 let bytes = self.store.get_range(key, start..end).await?;
+                metrics::counter!("strata_cold_cache_fill_bytes_total")
+                    .increment(bytes.len() as u64);
                 if bytes.len() as u64 != end - start {
                     return Err(TierError::Corrupt(format!(
                         "{key}: ranged GET returned {} bytes, expected {}",

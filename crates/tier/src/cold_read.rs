@@ -5,6 +5,8 @@
 //! `.log` object is read through the chunk cache from there; batch headers are walked to the
 //! batch *containing* the offset and whole batches are returned — at least one, then up to
 //! `max_bytes`, never one ending at or past `upper_bound` — exactly as they were produced.
+//! After each read, the read-ahead window (`read_ahead.rs`) starts parallel GETs of the chunks
+//! a sequential reader reaches next.
 //!
 //! Invariant: bytes returned are whole, CRC-carrying batches copied from the object; nothing is
 //! re-encoded.
@@ -31,6 +33,7 @@ use crate::cache::ChunkCache;
 use crate::catalog::Catalog;
 use crate::error::TierError;
 use crate::manifest::SegmentManifest;
+use crate::read_ahead::ReadAhead;
 use crate::store::RemoteStore;
 
 /// Offset index entries: (absolute last offset of a batch, position of that batch).
@@ -75,6 +78,7 @@ pub struct ColdReader {
     /// `(object key, next offset)` → position where the last read of that object ended.
     hints: Arc<Mutex<HashMap<(String, i64), u64>>>,
     txn_indexes: Arc<Mutex<TxnIndexes>>,
+    read_ahead: ReadAhead,
 }
 
 /// How many offset indexes stay in memory.
@@ -89,6 +93,7 @@ impl ColdReader {
     /// A reader over `store` using `catalog` and `cache`.
     pub fn new(store: RemoteStore, catalog: Catalog, cache: ChunkCache) -> ColdReader {
         ColdReader {
+            read_ahead: ReadAhead::new(cache.clone(), catalog.clone()),
             store,
             catalog,
             cache,
@@ -183,9 +188,11 @@ impl ColdReader {
         // Where to start walking batch headers: the segment start, the position where the
         // previous read of this segment ended (a sequential consumer's next fetch), or else the
         // last indexed batch ending before `offset` — only random seeks fetch the index.
+        let hint = self.hint(&keys.log, offset);
+        let sequential = offset <= m.base_offset || hint.is_some();
         let mut pos = if offset <= m.base_offset {
             0
-        } else if let Some(p) = self.hint(&keys.log, offset) {
+        } else if let Some(p) = hint {
             p
         } else {
             index_start(&self.offset_index(&m).await?, offset)
@@ -215,9 +222,8 @@ impl ColdReader {
         // Usually one slice of the window (no copy); a re-read only when the response spans it.
         let out = window.bytes(start, end_pos - start, 0).await?;
         self.remember(&keys.log, next_offset, end_pos);
-        if end_pos >= m.size {
-            self.prefetch_next(topic_id, partition, m.end_offset);
-        }
+        self.read_ahead
+            .after_read(topic_id, partition, &m, end_pos, sequential);
         metrics::counter!("strata_remote_read_bytes_total").increment(out.len() as u64);
         Ok(Some(ColdSlice {
             first_offset,
@@ -243,20 +249,9 @@ impl ColdReader {
         hints.insert((key.to_string(), next_offset), position);
     }
 
-    /// Starts fetching the first chunk of the segment that follows `end_offset`, so a replay
-    /// crossing into it does not wait for a GET.
-    fn prefetch_next(&self, topic_id: &str, partition: i32, end_offset: i64) {
-        let Ok(Some(next)) = self.catalog.floor(topic_id, partition, end_offset) else {
-            return;
-        };
-        let cache = self.cache.clone();
-        tokio::spawn(async move {
-            let key = next.keys().log;
-            let len = cache.chunk_bytes().min(next.size);
-            if let Err(e) = cache.read(&key, next.size, 0, len).await {
-                tracing::debug!(key, error = %e, "prefetch of next segment failed");
-            }
-        });
+    /// The read-ahead window of sequential replays.
+    pub fn read_ahead(&self) -> &ReadAhead {
+        &self.read_ahead
     }
 
     /// The first record offset with timestamp ≥ `ts` in the remote tier, with its timestamp.

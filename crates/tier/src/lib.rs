@@ -9,6 +9,7 @@ pub mod manifest;
 pub mod parquet;
 pub mod producer_seed;
 mod rate;
+pub mod read_ahead;
 mod refresh;
 pub mod remote_compaction;
 mod segment_file;

@@ -300,6 +300,12 @@ impl Tier {
         }
     }
 
+    /// Sets the read-ahead window of sequential cold replays (`strata.cold.read.ahead.bytes`;
+    /// capped at half the chunk cache; 0: no read-ahead).
+    pub fn set_read_ahead_bytes(&self, bytes: u64) {
+        self.reader.read_ahead().set_bytes(bytes);
+    }
+
     /// The object store.
     pub fn store(&self) -> &RemoteStore {
         &self.store

@@ -381,6 +381,8 @@ async fn reads_waiting_for_a_slot_give_up_at_the_deadline_instead_of_queueing() 
         )
     };
     let tier = Tier::open(s.store.clone(), cfg).await.unwrap();
+    // No read-ahead: every GET below is a read's own.
+    tier.set_read_ahead_bytes(0);
     tier.reconcile().await.unwrap();
     tier.sync_partition(part(&log), -1, -1).await.unwrap();
     let remote = tier.catalog().finished(TOPIC_ID, 0).unwrap();
@@ -391,7 +393,6 @@ async fn reads_waiting_for_a_slot_give_up_at_the_deadline_instead_of_queueing() 
     s.plan.set_hang(Duration::from_millis(1500));
     s.plan.timeout_next(1);
     let calls = s.plan.calls();
-    // (One batch only: a read reaching the segment's end would prefetch the next segment.)
     let a = tier.cold_read(TOPIC_ID, 0, first.base_offset, 1, i64::MAX);
     assert!(matches!(a.await, Err(TierError::Unavailable(_))));
     // A read of another segment finds no slot before its deadline and gives up.
