@@ -6,13 +6,19 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-/// The value of one series (`name` or `name{labels…}` exactly as exported), 0 if absent.
-pub fn metric(port: u16, series: &str) -> Result<f64> {
+/// The whole `/metrics` page.
+pub fn scrape(port: u16) -> Result<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).context("connecting to /metrics")?;
     s.set_read_timeout(Some(Duration::from_secs(10)))?;
     s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
     let mut body = String::new();
     s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+/// The value of one series (`name` or `name{labels…}` exactly as exported), 0 if absent.
+pub fn metric(port: u16, series: &str) -> Result<f64> {
+    let body = scrape(port)?;
     for line in body.lines() {
         if let Some(v) = line.strip_prefix(series).and_then(|r| r.strip_prefix(' ')) {
             return Ok(v.trim().parse()?);

@@ -22,8 +22,7 @@
 //! the follower's rack reads everything from the leader.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +45,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use strata_integration::broker::free_port;
 use strata_integration::client::{consumer, create_replicated_topic, numbered, numbered_values};
 use strata_integration::cluster::Cluster;
+use strata_integration::prom::metric;
 use strata_integration::raw::RawConn;
 use strata_integration::{producer, run, send_all};
 
@@ -202,21 +202,6 @@ fn list_offsets_error(addr: SocketAddr, partition: i32) -> Result<i16> {
         .find(|p| p.partition_index == partition)
         .map(|p| p.error_code)
         .context("the ListOffsets response lacks the partition")
-}
-
-/// The value of a Prometheus counter without labels, 0 if not exported yet.
-fn metric(port: u16, name: &str) -> Result<f64> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    for line in body.lines() {
-        if let Some(v) = line.strip_prefix(name).and_then(|r| r.strip_prefix(' ')) {
-            return Ok(v.trim().parse()?);
-        }
-    }
-    Ok(0.0)
 }
 
 /// A consumer context keeping librdkafka's latest statistics.

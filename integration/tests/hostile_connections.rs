@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use strata_integration::broker::free_port;
+use strata_integration::prom::metric;
 use strata_integration::{run, Broker};
 
 const API_VERSIONS: i16 = 18;
@@ -135,26 +136,6 @@ fn proc_status_kib(pid: u32, field: &str) -> Result<u64> {
         .context("no value")?
         .parse()?;
     Ok(kib)
-}
-
-fn scrape(port: u16) -> Result<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port))?;
-    s.set_read_timeout(Some(IO_TIMEOUT))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    Ok(body)
-}
-
-/// The value of one Prometheus series (`name{labels}` exactly as exported), 0 if absent.
-fn metric(port: u16, series: &str) -> Result<f64> {
-    let body = scrape(port)?;
-    for line in body.lines() {
-        if let Some(v) = line.strip_prefix(series).and_then(|r| r.strip_prefix(' ')) {
-            return Ok(v.trim().parse()?);
-        }
-    }
-    Ok(0.0)
 }
 
 /// Polls `f` every 50 ms until it returns true, or fails after `limit`.

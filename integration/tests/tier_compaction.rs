@@ -38,8 +38,6 @@
 //!      saw none bounds the switch from below; 1 s of slack for S3's whole-second LastModified.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -48,6 +46,7 @@ use strata_integration::client::OP_TIMEOUT;
 use strata_integration::keyed::{
     alter_topic, compacted, compare, logs_from_acks, send_keyed, Keyed,
 };
+use strata_integration::prom::metric;
 use strata_integration::tier::{
     local_segments, now_ms, s3_env, tier_status, wait_all_uploaded, wait_for, Moto,
 };
@@ -585,19 +584,4 @@ fn check_settled(
         }
     }
     Ok(())
-}
-
-/// The value of one unlabelled Prometheus series, 0 if absent.
-fn metric(port: u16, name: &str) -> Result<f64> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).context("connecting to /metrics")?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
-    let mut body = String::new();
-    s.read_to_string(&mut body)?;
-    for line in body.lines() {
-        if let Some(v) = line.strip_prefix(name).and_then(|r| r.strip_prefix(' ')) {
-            return Ok(v.trim().parse()?);
-        }
-    }
-    Ok(0.0)
 }
