@@ -782,3 +782,71 @@ impl<'a> Cursor<'a> {
         Ok(i64::from_be_bytes(self.take(8)?.try_into()?))
     }
 }
+
+/// One request `moto_server` logged (werkzeug's access log: `"METHOD TARGET HTTP/1.1" STATUS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MotoRequest {
+    /// HTTP method.
+    pub method: String,
+    /// Path with its query string, as sent.
+    pub target: String,
+    /// Response status.
+    pub status: u16,
+}
+
+impl Moto {
+    /// Like [`Moto::start`], with moto's stderr (its access log, one line per request answered)
+    /// written to `log`; read it with [`moto_requests`].
+    pub async fn start_logging_requests(log: &Path) -> Result<Moto> {
+        let mut last_error = String::new();
+        for _ in 0..3 {
+            let port = free_port();
+            let file = std::fs::File::create(log)
+                .with_context(|| format!("creating moto's log {}", log.display()))?;
+            let child = Command::new("moto_server")
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("AWS_EC2_METADATA_DISABLED", "true")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(file)
+                .spawn()
+                .context("running moto_server (install it with integration/setup.sh)")?;
+            remember_pid(child.id());
+            let mut moto = Moto { child, port };
+            match moto.wait_ready(Duration::from_secs(60)).await {
+                Ok(()) => return Ok(moto),
+                Err(e) => last_error = e, // dropped: killed; try another port
+            }
+        }
+        bail!("moto_server did not start: {last_error}")
+    }
+}
+
+/// The requests in a log written by [`Moto::start_logging_requests`], in order.
+pub fn moto_requests(log: &Path) -> Result<Vec<MotoRequest>> {
+    let text = std::fs::read_to_string(log)
+        .with_context(|| format!("reading moto's log {}", log.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines() {
+        // 127.0.0.1 - - [06/Dec/2026 10:51:24] "PUT /bkt HTTP/1.1" 200 -
+        let Some((_, rest)) = line.split_once("] \"") else {
+            continue;
+        };
+        let Some((request, after)) = rest.split_once("\" ") else {
+            continue;
+        };
+        let mut parts = request.split(' ');
+        let (Some(method), Some(target)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        let status = after.split(' ').next().unwrap_or_default();
+        out.push(MotoRequest {
+            method: method.to_string(),
+            target: target.to_string(),
+            status: status
+                .parse()
+                .with_context(|| format!("status in moto log line {line:?}"))?,
+        });
+    }
+    Ok(out)
+}

@@ -1,7 +1,11 @@
 //! `strata tier status|rebuild-catalog|restore`.
 //!
 //! `status` reads the bucket's manifests (the source of truth) and, given a running broker,
-//! asks it for each partition's log start, local start and end over ListOffsets.
+//! asks it for each partition's log start, local start and end over ListOffsets. Given a
+//! broker, it then reports every broker's object-store request accounting (DescribeLogDirs
+//! tag `strata_wire::REMOTE_REQUESTS_TAG`) on stderr: requests by kind since the broker
+//! started, GiB uploaded and read, and write requests per GiB uploaded and read requests per
+//! GiB read. Stdout keeps exactly one table row per partition, which scripts parse.
 //! `rebuild-catalog` and `restore` work on a data directory while its broker is stopped (the
 //! catalog is a sled database that one process opens at a time).
 
@@ -11,12 +15,16 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use kafka_protocol::messages::list_offsets_request::{ListOffsetsPartition, ListOffsetsTopic};
-use kafka_protocol::messages::{BrokerId, ListOffsetsRequest, TopicName};
+use kafka_protocol::messages::{
+    BrokerId, DescribeLogDirsRequest, ListOffsetsRequest, MetadataRequest, TopicName,
+};
 use kafka_protocol::protocol::StrBytes;
 use strata_tier::keys::MANIFEST_EXT;
 use strata_tier::manifest::SegmentManifest;
-use strata_tier::store::{RemoteStore, StoreOptions};
+use strata_tier::store::accounting::{per_gib, GIB};
+use strata_tier::store::{RemoteStore, RequestKind, StoreOptions};
 use strata_tier::{Tier, TierConfig};
+use strata_wire::{RemoteRequests, REMOTE_REQUESTS_TAG};
 
 use strata_broker::kafka_client::KafkaClient as AdminClient;
 
@@ -164,7 +172,84 @@ async fn status(store: &RemoteStore, bootstrap: Option<&str>) -> anyhow::Result<
         };
         println!("{topic}\t{partition}\t{start}\t{end}\t{n}\t{bytes}\t{log_start}\t{local_start}\t{log_end}");
     }
+    if let Some(c) = client.as_mut() {
+        let brokers = broker_requests(c).await?;
+        eprint!("{}", requests_report(&brokers));
+    }
     Ok(())
+}
+
+/// Every broker of the cluster (Metadata) with its object-store accounting, if it tiers.
+async fn broker_requests(
+    client: &mut AdminClient,
+) -> anyhow::Result<Vec<(i32, Option<RemoteRequests>)>> {
+    let md = client
+        .call(MetadataRequest::default().with_topics(Some(Vec::new())), 12)
+        .await
+        .context("Metadata")?;
+    let mut out = Vec::new();
+    for b in &md.brokers {
+        let addr = format!("{}:{}", b.host.as_str(), b.port);
+        let mut one = AdminClient::connect(&addr)
+            .await
+            .with_context(|| format!("connect to broker {} at {addr}", b.node_id.0))?;
+        // No topics: only the per-directory results, which carry the accounting.
+        let resp = one
+            .call(
+                DescribeLogDirsRequest::default().with_topics(Some(Vec::new())),
+                4,
+            )
+            .await
+            .with_context(|| format!("DescribeLogDirs on broker {}", b.node_id.0))?;
+        let requests = resp.results.iter().find_map(|r| {
+            r.unknown_tagged_fields
+                .get(&REMOTE_REQUESTS_TAG)
+                .and_then(|v| RemoteRequests::decode(v))
+        });
+        out.push((b.node_id.0, requests));
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
+}
+
+/// Two tab-separated tables: requests by kind per broker, then per broker the bytes moved and
+/// requests per GiB (`-` before any byte moved).
+fn requests_report(brokers: &[(i32, Option<RemoteRequests>)]) -> String {
+    let mut out = String::from("\nBROKER\tCOUNTED\tKIND\tREQUESTS\n");
+    for (id, r) in brokers {
+        match r {
+            Some(r) => {
+                let counted = if r.http { "http" } else { "logical" };
+                for (kind, n) in &r.requests {
+                    out.push_str(&format!("{id}\t{counted}\t{kind}\t{n}\n"));
+                }
+                let total: i64 = r.requests.iter().map(|(_, n)| n).sum();
+                out.push_str(&format!("{id}\t{counted}\ttotal\t{total}\n"));
+            }
+            None => out.push_str(&format!("{id}\t-\t-\t-\n")),
+        }
+    }
+    out.push_str("\nBROKER\tBYTES-UPLOADED\tGIB-UPLOADED\tBYTES-READ\tGIB-READ\tWRITE-REQUESTS-PER-GIB-UPLOADED\tREAD-REQUESTS-PER-GIB-READ\n");
+    let fmt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    for (id, r) in brokers {
+        let Some(r) = r else { continue };
+        let sum = |which: fn(RequestKind) -> bool| -> u64 {
+            let known = r.requests.iter().filter_map(|(kind, n)| {
+                let kind = RequestKind::from_label(kind)?;
+                which(kind).then_some(u64::try_from(*n).unwrap_or(0))
+            });
+            known.sum()
+        };
+        let (up, read) = (r.bytes_uploaded.max(0) as u64, r.bytes_read.max(0) as u64);
+        out.push_str(&format!(
+            "{id}\t{up}\t{:.4}\t{read}\t{:.4}\t{}\t{}\n",
+            up as f64 / GIB,
+            read as f64 / GIB,
+            fmt(per_gib(sum(RequestKind::is_write), up)),
+            fmt(per_gib(sum(RequestKind::is_read), read)),
+        ));
+    }
+    out
 }
 
 async fn list_offset(
@@ -277,4 +362,43 @@ async fn restore(
     }
     println!("Topic {topic} (id {topic_id}) restored with {partitions} partitions; start the broker to serve it.");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_requests_report_lists_kinds_and_per_gib_figures() {
+        let r = RemoteRequests {
+            http: true,
+            bytes_uploaded: 1 << 30,
+            bytes_read: 1 << 29,
+            requests: vec![
+                ("get_range".into(), 4),
+                ("put".into(), 2),
+                ("multipart_part".into(), 8),
+                ("list".into(), 3),
+            ],
+        };
+        let text = requests_report(&[(1, Some(r)), (2, None)]);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "",
+                "BROKER\tCOUNTED\tKIND\tREQUESTS",
+                "1\thttp\tget_range\t4",
+                "1\thttp\tput\t2",
+                "1\thttp\tmultipart_part\t8",
+                "1\thttp\tlist\t3",
+                "1\thttp\ttotal\t17",
+                "2\t-\t-\t-",
+                "",
+                "BROKER\tBYTES-UPLOADED\tGIB-UPLOADED\tBYTES-READ\tGIB-READ\t\
+                 WRITE-REQUESTS-PER-GIB-UPLOADED\tREAD-REQUESTS-PER-GIB-READ",
+                "1\t1073741824\t1.0000\t536870912\t0.5000\t10.0\t8.0",
+            ]
+        );
+    }
 }

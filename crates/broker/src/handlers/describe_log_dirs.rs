@@ -16,6 +16,10 @@
 //!   topic's cleaner settings now, and whether the cleaner would take it now (what
 //!   `strata topic describe` shows). It reads the cleaner checkpoint file, so the whole answer
 //!   is built on a blocking thread.
+//! - On v2+, a broker with tiered storage tags its log-directory result with
+//!   [`strata_wire::REMOTE_REQUESTS_TAG`]: its object-store requests by kind and payload bytes
+//!   since it started (`RemoteStore::accounting`), what `strata tier status
+//!   --bootstrap-server` reports as requests per GiB uploaded and read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,7 +28,7 @@ use kafka_protocol::messages::describe_log_dirs_response::{
     DescribeLogDirsPartition, DescribeLogDirsResult, DescribeLogDirsTopic,
 };
 use kafka_protocol::messages::{DescribeLogDirsRequest, DescribeLogDirsResponse, TopicName};
-use strata_wire::{CleanerState, CLEANER_STATE_TAG};
+use strata_wire::{CleanerState, RemoteRequests, CLEANER_STATE_TAG, REMOTE_REQUESTS_TAG};
 
 use super::{blocking, sb};
 use crate::broker::{now_ms, Broker};
@@ -74,11 +78,31 @@ pub(crate) fn handle(
         })
         .collect();
     let dir = broker.config.data_dir.display().to_string();
-    DescribeLogDirsResponse::default().with_results(vec![DescribeLogDirsResult::default()
+    let mut result = DescribeLogDirsResult::default()
         .with_log_dir(sb(&dir))
         .with_topics(topics)
         .with_total_bytes(UNKNOWN_VOLUME_BYTES)
-        .with_usable_bytes(UNKNOWN_VOLUME_BYTES)])
+        .with_usable_bytes(UNKNOWN_VOLUME_BYTES);
+    if let Some(tier) = broker.tier().filter(|_| version >= 2) {
+        let field = remote_requests(&tier.store().accounting());
+        result = result.with_unknown_tagged_field(REMOTE_REQUESTS_TAG, field.encode());
+    }
+    DescribeLogDirsResponse::default().with_results(vec![result])
+}
+
+/// The tagged field from a store's accounting.
+fn remote_requests(s: &strata_tier::store::AccountingSnapshot) -> RemoteRequests {
+    let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    RemoteRequests {
+        http: s.source == strata_tier::store::CountSource::Http,
+        bytes_uploaded: clamp(s.bytes_uploaded),
+        bytes_read: clamp(s.bytes_read),
+        requests: s
+            .requests
+            .iter()
+            .map(|(kind, n)| (kind.label().to_string(), clamp(*n)))
+            .collect(),
+    }
 }
 
 fn describe_partition(
@@ -236,6 +260,19 @@ mod tests {
         let result = &r.results[0];
         assert_eq!(result.log_dir.as_str(), dir.path().display().to_string());
         assert_eq!((result.total_bytes, result.usable_bytes), (-1, -1));
+        // The broker's object-store accounting, when it tiers.
+        let requests = result
+            .unknown_tagged_fields
+            .get(&REMOTE_REQUESTS_TAG)
+            .map(|v| RemoteRequests::decode(v).expect("a version-0 value"));
+        match b.tier() {
+            Some(tier) => {
+                let requests = requests.expect("a tiering broker reports its requests");
+                let kinds = tier.store().accounting().requests.len();
+                assert_eq!(requests.requests.len(), kinds);
+            }
+            None => assert_eq!(requests, None),
+        }
         let listed: Vec<(String, Vec<Listed>)> = result
             .topics
             .iter()
@@ -307,6 +344,7 @@ mod tests {
         );
         // v1 is not flexible: no tagged fields, the rest as on v2+.
         let r = describe(&b, 1, Some(only_c)).await;
+        assert!(r.results[0].unknown_tagged_fields.is_empty());
         let p = &r.results[0].topics[0].partitions[0];
         assert_eq!((p.partition_size, cleaner_state(p)), (log_size("c"), None));
     }

@@ -10,8 +10,15 @@
 //! - `strata_remote_bytes_total{op}`: payload bytes moved by successful calls; `op` is `get`
 //!   (get, get_range) or `put` (put, put_if_absent, upload_file).
 //!
+//! - `strata_remote_http_requests_total{kind}`: requests sent to the object store, by billable
+//!   kind (see [`super::accounting`]): `get`, `get_range`, `head`, `put`, `list`, `delete`,
+//!   `multipart_create`, `multipart_part`, `multipart_complete`, `multipart_abort`, `other`.
+//!   S3 stores count every HTTP request (retries and each multipart step included); `file://`
+//!   stores count the logical calls as the request S3 would get.
+//!
 //! `op` is one of `put`, `put_if_absent`, `upload_file`, `upload_part`, `get`, `get_range`,
-//! `head`, `list`, `delete`.
+//! `head`, `list`, `delete`. `op` counts logical attempts; `kind` counts requests, which is what
+//! S3 bills: use `kind` for cost.
 
 use std::time::Duration;
 
@@ -23,6 +30,8 @@ pub const BYTES_TOTAL: &str = "strata_remote_bytes_total";
 pub const REQUEST_SECONDS: &str = "strata_remote_request_seconds";
 /// Retries scheduled.
 pub const RETRIES_TOTAL: &str = "strata_remote_retries_total";
+/// Requests sent to the object store, by kind.
+pub const HTTP_REQUESTS_TOTAL: &str = "strata_remote_http_requests_total";
 
 /// Suggested histogram buckets for [`REQUEST_SECONDS`] (seconds).
 pub const REQUEST_SECONDS_BUCKETS: &[f64] = &[
@@ -49,6 +58,10 @@ pub fn describe_metrics() {
         RETRIES_TOTAL,
         "Remote object storage attempts retried after a transient failure or timeout"
     );
+    metrics::describe_counter!(
+        HTTP_REQUESTS_TOTAL,
+        "Requests sent to remote object storage, by kind (what the provider bills)"
+    );
 }
 
 pub(crate) fn record_attempt(op: &'static str, outcome: &'static str, elapsed: Duration) {
@@ -62,4 +75,8 @@ pub(crate) fn record_retry(op: &'static str) {
 
 pub(crate) fn record_bytes(direction: &'static str, bytes: u64) {
     metrics::counter!(BYTES_TOTAL, "op" => direction).increment(bytes);
+}
+
+pub(crate) fn record_http_request(kind: &'static str) {
+    metrics::counter!(HTTP_REQUESTS_TOTAL, "kind" => kind).increment(1);
 }

@@ -8,7 +8,9 @@
 //! [`FaultyStore`]) plus a key prefix and [`StoreOptions`]. Every concern is a layer:
 //! `url` (what a store URL means), `credentials` (aws-config's default chain adapted into
 //! object_store), `retry` (per-attempt timeout, backoff), `error` (classification),
-//! `metrics`, `faults` (failure injection, an `ObjectStore` wrapper).
+//! `metrics`, `faults` (failure injection, an `ObjectStore` wrapper), and `accounting`
+//! (requests by billable kind and payload bytes, counted per HTTP request by `http_counting`
+//! for S3 and per call by `logical_counting` otherwise; see [`RemoteStore::accounting`]).
 //!
 //! # Contracts
 //!
@@ -55,9 +57,12 @@
 //! `file://` stores fsync files and their directories before a write returns, matching S3's
 //! "acknowledged means durable".
 
+pub mod accounting;
 pub mod credentials;
 pub mod error;
 pub mod faults;
+pub mod http_counting;
+pub mod logical_counting;
 pub mod metrics;
 pub mod retry;
 #[cfg(any(test, feature = "test-support"))]
@@ -82,12 +87,15 @@ use object_store::{
 };
 use tokio::io::AsyncReadExt;
 
+pub use accounting::{AccountingSnapshot, CountSource, RequestKind};
 pub use credentials::AwsConfigCredentials;
 pub use error::{StoreError, StoreErrorKind};
 pub use faults::{FaultPlan, FaultyStore, InjectedFault};
 pub use url::StoreUrl;
 
+use accounting::Accounting;
 use credentials::Probe;
+use logical_counting::LogicalCountingStore;
 use retry::PartRetryPolicy;
 
 /// S3's smallest part (all but the last part of a multipart upload).
@@ -166,6 +174,8 @@ struct Inner {
     prefix: String,
     opts: StoreOptions,
     description: String,
+    /// Requests and payload bytes since this store was opened.
+    accounting: Arc<Accounting>,
     /// The directory of a `file://` store: `delete` also removes the staging files
     /// (`<file>#<n>`) that a write interrupted by a crash leaves next to an object's path, which
     /// `LocalFileSystem` never lists or deletes itself.
@@ -207,19 +217,30 @@ impl RemoteStore {
                     })?
                     .with_automatic_cleanup(true)
                     .with_fsync(true);
-                let mut store = RemoteStore::build(Arc::new(local), "", opts, description);
+                let accounting = Arc::new(Accounting::new(CountSource::Logical));
+                let local = LogicalCountingStore::new(Arc::new(local), Arc::clone(&accounting));
+                let mut store =
+                    RemoteStore::build(Arc::new(local), "", opts, description, accounting);
                 store.set_local_dir(dir);
                 Ok(store)
             }
             StoreUrl::S3 { bucket, prefix } => {
-                let s3 = build_s3(&bucket, &opts).await?;
-                Ok(RemoteStore::build(s3, &prefix, opts, description))
+                let accounting = Arc::new(Accounting::new(CountSource::Http));
+                let s3 = build_s3(&bucket, &opts, Arc::clone(&accounting)).await?;
+                Ok(RemoteStore::build(
+                    s3,
+                    &prefix,
+                    opts,
+                    description,
+                    accounting,
+                ))
             }
         }
     }
 
     /// Wraps an existing store (tests, fault injection). `prefix` is '/'-separated; slashes
-    /// at either end are ignored.
+    /// at either end are ignored. Its requests are counted per call
+    /// ([`CountSource::Logical`]).
     pub fn from_object_store(
         inner: Arc<dyn ObjectStore>,
         prefix: &str,
@@ -231,7 +252,9 @@ impl RemoteStore {
         } else {
             format!("{inner}/{prefix}")
         };
-        RemoteStore::build(inner, prefix, opts, description)
+        let accounting = Arc::new(Accounting::new(CountSource::Logical));
+        let inner = Arc::new(LogicalCountingStore::new(inner, Arc::clone(&accounting)));
+        RemoteStore::build(inner, prefix, opts, description, accounting)
     }
 
     fn build(
@@ -239,6 +262,7 @@ impl RemoteStore {
         prefix: &str,
         opts: StoreOptions,
         description: String,
+        accounting: Arc<Accounting>,
     ) -> RemoteStore {
         RemoteStore {
             inner: Arc::new(Inner {
@@ -246,6 +270,7 @@ impl RemoteStore {
                 prefix: prefix.trim_matches('/').to_string(),
                 opts,
                 description,
+                accounting,
                 local_dir: None,
             }),
         }
@@ -268,7 +293,13 @@ impl RemoteStore {
         &self.inner.opts
     }
 
-    /// The underlying object store (without prefix, retries or metrics).
+    /// Requests by kind and payload bytes since this store was opened (shared by its clones).
+    pub fn accounting(&self) -> AccountingSnapshot {
+        self.inner.accounting.snapshot()
+    }
+
+    /// The underlying object store (without prefix, retries or metrics; its requests are
+    /// still counted in [`RemoteStore::accounting`]).
     pub fn object_store(&self) -> &Arc<dyn ObjectStore> {
         &self.inner.store
     }
@@ -291,7 +322,7 @@ impl RemoteStore {
             }
         })
         .await?;
-        metrics::record_bytes("put", len);
+        self.inner.accounting.record_uploaded(len);
         Ok(())
     }
 
@@ -344,7 +375,7 @@ impl RemoteStore {
         )
         .await?;
         if created {
-            metrics::record_bytes("put", len);
+            self.inner.accounting.record_uploaded(len);
         }
         Ok(created)
     }
@@ -401,7 +432,7 @@ impl RemoteStore {
             })
             .await?;
         }
-        metrics::record_bytes("put", size);
+        self.inner.accounting.record_uploaded(size);
         Ok(size)
     }
 
@@ -508,7 +539,7 @@ impl RemoteStore {
             }
         })
         .await?;
-        metrics::record_bytes("get", data.len() as u64);
+        self.inner.accounting.record_read(data.len() as u64);
         Ok(data)
     }
 
@@ -553,7 +584,7 @@ impl RemoteStore {
             },
         )
         .await?;
-        metrics::record_bytes("get", data.len() as u64);
+        self.inner.accounting.record_read(data.len() as u64);
         Ok(data)
     }
 
@@ -769,7 +800,11 @@ async fn remove_staging_files(path: &FsPath) {
 }
 
 /// Builds the S3 client for `bucket` (see [`RemoteStore::from_url`]).
-async fn build_s3(bucket: &str, opts: &StoreOptions) -> Result<Arc<dyn ObjectStore>, StoreError> {
+async fn build_s3(
+    bucket: &str,
+    opts: &StoreOptions,
+    accounting: Arc<Accounting>,
+) -> Result<Arc<dyn ObjectStore>, StoreError> {
     let context = format!("opening s3://{bucket}");
     if opts.multipart_part_size < S3_MIN_PART_SIZE {
         return Err(StoreError::new(
@@ -830,7 +865,15 @@ async fn build_s3(bucket: &str, opts: &StoreOptions) -> Result<Arc<dyn ObjectSto
         .with_region(&region)
         .with_virtual_hosted_style_request(!opts.path_style)
         .with_client_options(client)
-        .with_retry(retry);
+        .with_retry(retry)
+        .with_http_connector(http_counting::CountingConnector::new(
+            accounting,
+            if opts.path_style {
+                format!("/{bucket}")
+            } else {
+                String::new()
+            },
+        ));
     if let Some(endpoint) = &opts.endpoint {
         let endpoint = if opts.path_style {
             endpoint.clone()
