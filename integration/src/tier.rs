@@ -204,7 +204,8 @@ pub fn tier_status(
         }
     };
     let mut rows = Vec::new();
-    for line in lines.filter(|l| !l.trim().is_empty()) {
+    // The partition table ends at the first blank line (the per-broker request report follows).
+    for line in lines.take_while(|l| !l.trim().is_empty()) {
         let f: Vec<&str> = line.split('\t').collect();
         ensure!(f.len() == 9, "unexpected tier status line: {line:?}");
         rows.push(StatusRow {

@@ -237,7 +237,7 @@ async fn scenario() -> Result<()> {
         "bytes {bytes:?}"
     );
 
-    // strata tier status prints the same figures for the broker (stderr).
+    // strata tier status prints the same figures for the broker (stdout, after the partition table).
     let data = broker.data_dir().display().to_string();
     let out = strata_cli_env(
         &[
@@ -258,7 +258,7 @@ async fn scenario() -> Result<()> {
         now == kinds && now_bytes == bytes,
         "the broker moved on: {now:?}"
     );
-    let (printed, totals) = parse_report(&out.stderr)?;
+    let (printed, totals) = parse_report(&out.stdout_str())?;
     let nonzero: BTreeMap<String, u64> = printed
         .iter()
         .filter(|(k, n)| **n > 0 && k.as_str() != "total")
@@ -267,7 +267,7 @@ async fn scenario() -> Result<()> {
     ensure!(
         nonzero == kinds,
         "tier status {printed:?} vs metric {kinds:?}\n{}",
-        out.stderr
+        out.stdout_str()
     );
     ensure!(
         printed.get("total").copied() == Some(kinds.values().sum()),
@@ -291,19 +291,19 @@ async fn scenario() -> Result<()> {
     ensure!(
         totals == expected,
         "tier status totals {totals:?}, expected {expected:?}\n{}",
-        out.stderr
+        out.stdout_str()
     );
-    eprintln!("tier status:\n{}", out.stderr);
+    eprintln!("tier status:\n{}", out.stdout_str());
     Ok(())
 }
 
-/// The single broker's rows of the report `strata tier status` writes on stderr: requests by
+/// The single broker's rows of the report `strata tier status` writes on stdout: requests by
 /// kind, and the fields after BROKER of its totals row.
-fn parse_report(stderr: &str) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
+fn parse_report(stdout: &str) -> Result<(BTreeMap<String, u64>, Vec<String>)> {
     let mut kinds = BTreeMap::new();
     let mut totals = None;
     let mut table = 0;
-    for line in stderr.lines() {
+    for line in stdout.lines() {
         if line.starts_with("BROKER\t") {
             table += 1;
             continue;

@@ -5,8 +5,9 @@
 //! - startup never waits on the bucket: [`open`] reads only local state, and the tiering loop
 //!   first reconciles the catalog with the bucket ([`Tier::reconcile`]), retrying with backoff
 //!   (1 s doubling to 30 s) until the store answers; only then does it upload or delete;
-//! - the tiering loop syncs one partition at a time per tick (uploads inside a sync are bounded
-//!   by the tier's own semaphore and rate limit); it takes a partition's log mutex only for
+//! - the tiering loop syncs up to `remote.log.manager.copier.thread.pool.size` partitions at
+//!   once per tick (uploads are bounded by the tier's semaphore of that size and its rate limit;
+//!   one partition's segments upload in offset order); it takes a partition's log mutex only for
 //!   short bookkeeping, never across an upload, so produce and hot fetch never wait on the
 //!   bucket;
 //! - only a partition's leader uploads and deletes remote segments; a new leader first
@@ -21,13 +22,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use strata_tier::store::{RemoteStore, StoreOptions};
 use strata_tier::{ParquetPolicy, PartitionRef, Tier, TierConfig};
 use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::error::BrokerError;
-use crate::partition::TopicPartition;
+use crate::partition::{Partition, TopicPartition};
 
 /// Defaults of the tiering settings.
 pub const DEFAULTS: &[(&str, &str)] = &[
@@ -171,78 +173,131 @@ type Refreshed = HashMap<TopicPartition, i32>;
 /// One pass over every tiered partition: the leader uploads and applies remote retention
 /// (after learning, once per leader epoch, what earlier leaders uploaded); a follower refreshes
 /// what is remote, so that its local retention deletes the same uploaded segments the
-/// leader's does.
+/// leader's does. Up to `remote.log.manager.copier.thread.pool.size` partitions sync at once
+/// (their uploads share the tier's semaphore of that size); a partition's own segments upload
+/// one after another, in offset order.
 pub async fn sync_all(
     broker: &Arc<Broker>,
     refreshed: &mut Refreshed,
     compacted: &mut crate::tier_compaction::Schedule,
 ) {
-    let Some(tier) = broker.tier() else { return };
-    let parts = broker.all_partitions();
+    let Some(tier) = broker.tier().cloned() else {
+        return;
+    };
     refreshed.retain(|(t, p), _| broker.partition(t, *p).is_some());
-    for part in parts {
-        // The partition's typed settings snapshot (compact-only topics carry -1 retention).
-        let settings = part.settings();
-        if !settings.remote_storage_enable || strata_meta::is_internal_topic(&part.topic) {
-            continue;
+    let width: usize = setting(broker, "remote.log.manager.copier.thread.pool.size").unwrap_or(1);
+    let parts: Vec<Arc<Partition>> = broker
+        .all_partitions()
+        .into_iter()
+        .filter(|part| {
+            part.settings().remote_storage_enable && !strata_meta::is_internal_topic(&part.topic)
+        })
+        .collect();
+    let jobs = parts.into_iter().map(|part| {
+        let known = refreshed.get(&(part.topic.clone(), part.index)).copied();
+        let tier = tier.clone();
+        async move {
+            let outcome = sync_one(broker, &tier, &part, known).await;
+            (part, outcome)
         }
+    });
+    let outcomes: Vec<(Arc<Partition>, Synced)> = futures::stream::iter(jobs)
+        .buffer_unordered(width.max(1))
+        .collect()
+        .await;
+    for (part, outcome) in outcomes {
         let tp = (part.topic.clone(), part.index);
-        if part.following().is_some() {
-            refreshed.remove(&tp);
-            match tier.refresh_partition(&part.topic_id, part.index).await {
-                Ok(Some(end)) => part.log().set_remote_upload_end(end),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::debug!(topic = %part.topic, partition = part.index, error = %e, "follower tier refresh failed");
-                }
+        match outcome {
+            Synced::Follower => {
+                refreshed.remove(&tp);
             }
-            continue;
-        }
-        let epoch = part.leader_epoch();
-        if refreshed.get(&tp) != Some(&epoch) {
-            // A new term: learn what earlier leaders uploaded before uploading anything.
-            match tier.refresh_partition(&part.topic_id, part.index).await {
-                Ok(_) => {
-                    refreshed.insert(tp, epoch);
-                }
-                Err(e) => {
-                    tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tier refresh failed; uploads wait");
-                    continue;
+            Synced::RefreshFailed => {}
+            Synced::Leader { epoch, synced } => {
+                refreshed.insert(tp, epoch);
+                if synced {
+                    crate::tier_compaction::after_sync(broker, &tier, &part, epoch, compacted)
+                        .await;
                 }
             }
         }
-        let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);
-        let p = PartitionRef {
-            topic: &part.topic,
-            topic_id: &part.topic_id,
-            partition: part.index,
-            log: part.log_mutex(),
-            leader_epoch: epoch,
-        };
-        // Compacted topics get no Parquet archive: remote compaction replaces their segments,
-        // and an archive of superseded values would disagree with the log.
-        let parquet = ParquetPolicy {
-            enable: settings.parquet_enable && !settings.log.compact,
-            max_lag_segments: settings.parquet_max_lag_segments.max(0) as usize,
-        };
-        match tier
-            .sync_partition_with(p, retention_ms, retention_bytes, parquet)
-            .await
-        {
-            Ok(r) => {
-                if r.uploaded > 0 || r.deleted > 0 {
-                    tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");
-                }
-                let limit = max_lag_bytes(broker);
-                if limit >= 0 && r.lag_bytes as i64 > limit && part.tier_lag_bytes() as i64 <= limit
-                {
-                    tracing::warn!(topic = %part.topic, partition = part.index, lag_bytes = r.lag_bytes, limit, "tiering lags past strata.tier.max.lag.bytes: produce to this partition is refused until uploads catch up");
-                }
-                part.set_tier_lag_bytes(r.lag_bytes);
-                crate::tier_compaction::after_sync(broker, tier, &part, epoch, compacted).await;
-            }
+    }
+}
+
+/// What [`sync_one`] did with a partition.
+enum Synced {
+    /// A follower: refreshed what is remote.
+    Follower,
+    /// A leader whose catalog refresh for a new term failed: nothing uploaded.
+    RefreshFailed,
+    /// A leader in `epoch` (its catalog refreshed for it); `synced` unless the sync failed.
+    Leader { epoch: i32, synced: bool },
+}
+
+/// One partition's share of [`sync_all`]; `refreshed_epoch` is the leader epoch of this
+/// broker's last catalog refresh as its leader.
+async fn sync_one(
+    broker: &Arc<Broker>,
+    tier: &Arc<Tier>,
+    part: &Arc<Partition>,
+    refreshed_epoch: Option<i32>,
+) -> Synced {
+    // The partition's typed settings snapshot (compact-only topics carry -1 retention).
+    let settings = part.settings();
+    if part.following().is_some() {
+        match tier.refresh_partition(&part.topic_id, part.index).await {
+            Ok(Some(end)) => part.log().set_remote_upload_end(end),
+            Ok(None) => {}
             Err(e) => {
-                tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tiering sync failed");
+                tracing::debug!(topic = %part.topic, partition = part.index, error = %e, "follower tier refresh failed");
+            }
+        }
+        return Synced::Follower;
+    }
+    let epoch = part.leader_epoch();
+    if refreshed_epoch != Some(epoch) {
+        // A new term: learn what earlier leaders uploaded before uploading anything.
+        if let Err(e) = tier.refresh_partition(&part.topic_id, part.index).await {
+            tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tier refresh failed; uploads wait");
+            return Synced::RefreshFailed;
+        }
+    }
+    let (retention_ms, retention_bytes) = (settings.retention_ms, settings.retention_bytes);
+    let p = PartitionRef {
+        topic: &part.topic,
+        topic_id: &part.topic_id,
+        partition: part.index,
+        log: part.log_mutex(),
+        leader_epoch: epoch,
+    };
+    // Compacted topics get no Parquet archive: remote compaction replaces their segments,
+    // and an archive of superseded values would disagree with the log.
+    let parquet = ParquetPolicy {
+        enable: settings.parquet_enable && !settings.log.compact,
+        max_lag_segments: settings.parquet_max_lag_segments.max(0) as usize,
+    };
+    match tier
+        .sync_partition_with(p, retention_ms, retention_bytes, parquet)
+        .await
+    {
+        Ok(r) => {
+            if r.uploaded > 0 || r.deleted > 0 {
+                tracing::debug!(topic = %part.topic, partition = part.index, ?r, "tiering sync");
+            }
+            let limit = max_lag_bytes(broker);
+            if limit >= 0 && r.lag_bytes as i64 > limit && part.tier_lag_bytes() as i64 <= limit {
+                tracing::warn!(topic = %part.topic, partition = part.index, lag_bytes = r.lag_bytes, limit, "tiering lags past strata.tier.max.lag.bytes: produce to this partition is refused until uploads catch up");
+            }
+            part.set_tier_lag_bytes(r.lag_bytes);
+            Synced::Leader {
+                epoch,
+                synced: true,
+            }
+        }
+        Err(e) => {
+            tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tiering sync failed");
+            Synced::Leader {
+                epoch,
+                synced: false,
             }
         }
     }

@@ -3,9 +3,10 @@
 //! `status` reads the bucket's manifests (the source of truth) and, given a running broker,
 //! asks it for each partition's log start, local start and end over ListOffsets. Given a
 //! broker, it then reports every broker's object-store request accounting (DescribeLogDirs
-//! tag `strata_wire::REMOTE_REQUESTS_TAG`) on stderr: requests by kind since the broker
-//! started, GiB uploaded and read, and write requests per GiB uploaded and read requests per
-//! GiB read. Stdout keeps exactly one table row per partition, which scripts parse.
+//! tag `strata_wire::REMOTE_REQUESTS_TAG`) after the partition table and a blank line:
+//! requests by kind since the broker started, GiB uploaded and read, and write requests per GiB
+//! uploaded and read requests per GiB read. The partition table is one row per partition up to
+//! the first blank line, for scripts.
 //! `rebuild-catalog` and `restore` work on a data directory while its broker is stopped (the
 //! catalog is a sled database that one process opens at a time).
 
@@ -174,7 +175,7 @@ async fn status(store: &RemoteStore, bootstrap: Option<&str>) -> anyhow::Result<
     }
     if let Some(c) = client.as_mut() {
         let brokers = broker_requests(c).await?;
-        eprint!("{}", requests_report(&brokers));
+        print!("{}", requests_report(&brokers));
     }
     Ok(())
 }

@@ -181,6 +181,8 @@ pub struct Tier {
     pub(crate) catalog: Catalog,
     pub(crate) reader: ColdReader,
     pub(crate) uploads: Arc<Semaphore>,
+    /// Uploads running now, and the most that ever ran at once.
+    pub(crate) uploads_running: crate::upload::Running,
     reads: Arc<Semaphore>,
     pub(crate) rate: RateLimiter,
     /// The catalog may be read: it was intact and non-empty at open, or has been rebuilt.
@@ -248,6 +250,7 @@ impl Tier {
             store,
             catalog,
             uploads: Arc::new(Semaphore::new(config.upload_concurrency.max(1))),
+            uploads_running: crate::upload::Running::default(),
             reads: Arc::new(Semaphore::new(config.cold_read_concurrency.max(1))),
             rate: RateLimiter::new(config.upload_bytes_per_sec),
             catalog_ready: AtomicBool::new(!needs_rebuild),
@@ -304,6 +307,11 @@ impl Tier {
     /// capped at half the chunk cache; 0: no read-ahead).
     pub fn set_read_ahead_bytes(&self, bytes: u64) {
         self.reader.read_ahead().set_bytes(bytes);
+    }
+
+    /// The most segment uploads that ever ran at once (bounded by `upload_concurrency`).
+    pub fn peak_concurrent_uploads(&self) -> usize {
+        self.uploads_running.peak()
     }
 
     /// The object store.

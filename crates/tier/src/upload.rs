@@ -7,6 +7,8 @@
 //! the same key; a failed upload's objects are deleted now or, if the store is down, by the
 //! `CopyStarted` entry's cleanup later.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use bytes::Bytes;
 use strata_log::SegmentInfo;
 
@@ -42,6 +44,38 @@ pub(crate) fn new_upload_id(epoch: i32) -> String {
     format!("e{epoch}-{}", uuid::Uuid::new_v4().simple())
 }
 
+/// Counts the uploads running (each holds an upload slot) and the most ever at once; exported
+/// as `strata_tier_uploads_running` and `strata_tier_uploads_running_peak`.
+#[derive(Debug, Default)]
+pub(crate) struct Running {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+/// One running upload; dropping it ends it.
+pub(crate) struct RunningUpload<'a>(&'a Running);
+
+impl Running {
+    pub(crate) fn start(&self) -> RunningUpload<'_> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        let peak = self.peak.fetch_max(now, Ordering::SeqCst).max(now);
+        metrics::gauge!("strata_tier_uploads_running").set(now as f64);
+        metrics::gauge!("strata_tier_uploads_running_peak").set(peak as f64);
+        RunningUpload(self)
+    }
+
+    pub(crate) fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for RunningUpload<'_> {
+    fn drop(&mut self) {
+        let now = self.0.now.fetch_sub(1, Ordering::SeqCst) - 1;
+        metrics::gauge!("strata_tier_uploads_running").set(now as f64);
+    }
+}
+
 /// A manifest and the optional objects of one upload, ready to be written.
 #[derive(Debug)]
 pub(crate) struct PreparedUpload {
@@ -61,6 +95,7 @@ impl Tier {
             .acquire()
             .await
             .expect("semaphore never closed");
+        let _running = self.uploads_running.start();
         let prepared = self.prepare_upload(p, seg).await?;
         let manifest = prepared.manifest.clone();
         self.catalog.put(&CatalogEntry {
