@@ -8,7 +8,8 @@
 #   upload    tiering upload throughput: uploaded bytes / time from produce
 #             start (and, separately, from produce end) until every sealed
 #             segment is uploaded (strata_tier_uploaded_bytes_total);
-#   moto      the S3 ceiling of this machine: serial curl GETs of the uploaded
+#   moto      the S3 ceiling of this machine (serial, and 8 parallel ranged
+#             GETs as a read-ahead window issues them): curl GETs of the uploaded
 #             segment objects (whole, then in chunk-sized ranges) and PUTs of
 #             one of them (no broker involved);
 #   hot       replay of the plain topic from local disk (page cache);
@@ -411,6 +412,30 @@ moto_get_range() {
         "$bytes" "$n" 0 "serial chunk-sized ranged GETs of the .log objects" - \
         "$(awk -v m="$((m1 - m0))" -v s="$s" 'BEGIN { printf "%.0f%%", m / s }')" - -
 }
+# moto_get_parallel: the same chunk-sized ranged GETs, 8 at a time (xargs -P 8): the ceiling
+# a replay with a read-ahead window of 8 chunks can reach (issue 12's reference).
+moto_get_parallel() {
+    local t0 t1 bytes=0 n=0 key size off end m0 m1
+    : >"$DIR/ranges.txt"
+    while read -r key size; do
+        for ((off = 0; off < size; off += TIER_CHUNK_BYTES)); do
+            end=$((off + TIER_CHUNK_BYTES < size ? off + TIER_CHUNK_BYTES : size))
+            printf '%s %s\n' "$off-$((end - 1))" "$S3/$BUCKET/$key" >>"$DIR/ranges.txt"
+            n=$((n + 1))
+        done
+        bytes=$((bytes + size))
+    done <"$DIR/s3-logs.txt"
+    m0="$(cpu_ticks "$MOTO_PID")"
+    t0="$(now_ns)"
+    xargs -P 8 -L 1 sh -c 'curl -sS --noproxy "*" -f -o /dev/null -r "$0" "$1"' <"$DIR/ranges.txt"
+    t1="$(now_ns)"
+    m1="$(cpu_ticks "$MOTO_PID")"
+    local s
+    s="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print (b - a) / 1e9 }')"
+    row "moto 8x range GET" "$(awk -v b="$bytes" -v s="$s" 'BEGIN { printf "%.1f", b / s / 1e6 }')" \
+        "$bytes" "$n" 0 "8 parallel chunk-sized ranged GETs of the .log objects" - \
+        "$(awk -v m="$((m1 - m0))" -v s="$s" 'BEGIN { printf "%.0f%%", m / s }')" - -
+}
 moto_put() {
     local key size t0 t1 m0 m1 n=8
     read -r key size <"$DIR/s3-logs.txt"
@@ -433,6 +458,7 @@ moto_put() {
 for _ in $(seq 1 "$TIER_REPEAT"); do
     moto_get
     moto_get_range
+    moto_get_parallel
 done
 moto_put
 
