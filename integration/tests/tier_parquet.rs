@@ -11,8 +11,10 @@
 //!   them up the same); its rows match what a consumer reads, row for row: offsets,
 //!   keys, values, headers, timestamps (and CreateTime, partition 0);
 //! - the broker is stopped, its catalog deleted and rebuilt from the manifests at restart: the
-//!   files are unchanged;
-//! - retention (AlterConfigs `retention.bytes=1`) deletes every segment but the newest, and
+//!   files are unchanged; then its disk is lost and `strata tier restore` rebuilds the topic on
+//!   an empty data directory for a new broker: the files are unchanged again;
+//! - retention on the restored broker (AlterConfigs `retention.bytes=1`) deletes every segment
+//!   but the newest, and
 //!   their Parquet files with them: the files left are exactly those of the segments left.
 
 use std::collections::BTreeMap;
@@ -93,17 +95,15 @@ async fn scenario() -> Result<()> {
     let endpoint = moto.endpoint();
     let env = s3_env(&endpoint);
     let url = format!("s3://{BUCKET}/{PREFIX}");
-    let mut broker = Broker::start_with_env(
-        &[
-            "--object-store",
-            &url,
-            "--set",
-            "remote.log.manager.task.interval.ms=200",
-            "--set",
-            "log.retention.check.interval.ms=200",
-        ],
-        &env,
-    )?;
+    let args = [
+        "--object-store",
+        url.as_str(),
+        "--set",
+        "remote.log.manager.task.interval.ms=200",
+        "--set",
+        "log.retention.check.interval.ms=200",
+    ];
+    let mut broker = Broker::start_with_env(&args, &env)?;
     let bootstrap = broker.bootstrap();
     let configs = [
         ("remote.storage.enable", "true"),
@@ -196,8 +196,40 @@ async fn scenario() -> Result<()> {
         archive.files
     );
 
-    // Retention deletes segments and their Parquet files together. AlterConfigs replaces the
-    // whole override set, so the others are given again.
+    // The broker's disk is lost: `strata tier restore` rebuilds the topic on an empty data
+    // directory from the bucket, and a new broker serves it; the Parquet files stay as they
+    // are, named by the manifests it restored from.
+    let status = broker.sigterm_and_wait()?;
+    ensure!(status.code() == Some(0), "shutdown exited with {status}");
+    drop(broker);
+    let mut restored = Broker::prepare(&args, &env)?;
+    let data = restored.data_dir().display().to_string();
+    strata_integration::tools::strata_cli_env(
+        &[
+            "tier",
+            "restore",
+            "--topic",
+            TOPIC,
+            "--data-dir",
+            &data,
+            "--object-store",
+            &url,
+        ],
+        &env,
+    )?
+    .ensure_success("strata tier restore")?;
+    restored.restart()?;
+    let bootstrap = restored.bootstrap();
+    let after_restore = read_archive(&endpoint).await?;
+    ensure!(
+        after_restore.files == archive.files && after_restore.rows == archive.rows,
+        "after the restore: files {:?}, before {:?}",
+        after_restore.files,
+        archive.files
+    );
+
+    // Retention on the restored broker deletes segments and their Parquet files together.
+    // AlterConfigs replaces the whole override set, so the others are given again.
     let mut alter = AlterConfig::new(ResourceSpecifier::Topic(TOPIC));
     for (k, v) in configs {
         alter = alter.set(k, v);
@@ -242,6 +274,6 @@ async fn scenario() -> Result<()> {
         );
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
-    drop(broker);
+    drop(restored);
     Ok(())
 }
