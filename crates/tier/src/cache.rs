@@ -302,7 +302,7 @@ impl ChunkCache {
         let mut tmp = path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, bytes)
+        crate::chunk_file::write_chunk(&tmp, bytes)
             .and_then(|_| std::fs::rename(&tmp, &path))
             .map_err(|e| TierError::io(format!("write cache chunk {}", path.display()), e))?;
         let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod catalog;
+mod chunk_file;
 pub mod cold_read;
 pub mod error;
 pub mod keys;
