@@ -44,6 +44,9 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.cold.cache.bytes", "1073741824"),
     ("strata.cold.cache.chunk.bytes", "16777216"),
     ("strata.cold.read.ahead.bytes", "134217728"),
+    ("strata.tier.multipart.threshold.bytes", "8388608"),
+    ("strata.tier.multipart.part.bytes", "8388608"),
+    ("strata.tier.multipart.concurrency", "4"),
     ("strata.tier.max.lag.bytes", "-1"),
     ("remote.fetch.max.wait.ms", "500"),
     ("strata.tier.orphan.min.age.ms", "3600000"),
@@ -89,7 +92,14 @@ pub fn store_url(broker: &Broker) -> String {
 /// Opens the object store and the tiering service and attaches it to the broker.
 pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
     let url = store_url(broker);
-    let store = RemoteStore::from_url(&url, StoreOptions::default())
+    let options = StoreOptions {
+        multipart_threshold: setting(broker, "strata.tier.multipart.threshold.bytes")?,
+        multipart_part_size: setting(broker, "strata.tier.multipart.part.bytes")?,
+        multipart_concurrency: setting::<usize>(broker, "strata.tier.multipart.concurrency")?
+            .max(1),
+        ..StoreOptions::default()
+    };
+    let store = RemoteStore::from_url(&url, options)
         .await
         .map_err(|e| BrokerError::Config(format!("object store {url}: {e}")))?;
     let data = &broker.config.data_dir;

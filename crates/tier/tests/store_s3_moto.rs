@@ -22,6 +22,8 @@ fn opts(server: &MotoServer) -> StoreOptions {
         retry_base: Duration::from_millis(50),
         multipart_threshold: 5 * MIB as u64 + 1,
         multipart_part_size: 5 * MIB,
+        // Parts in flight at once, against a real S3 server.
+        multipart_concurrency: 3,
     }
 }
 

@@ -19,7 +19,8 @@
 //!   `..` segments: such keys are [`StoreErrorKind::Permanent`] errors, never sent.
 //! - [`RemoteStore::put`] overwrites. [`RemoteStore::upload_file`] too; it puts in one request
 //!   up to `multipart_threshold` bytes and in a multipart upload above (parts of
-//!   `multipart_part_size`, raised if needed to stay within S3's 10 000 parts; the multipart is
+//!   `multipart_part_size`, raised if needed to stay within S3's 10 000 parts, up to
+//!   `multipart_concurrency` parts in flight at once; the multipart is
 //!   aborted when an attempt fails). An object becomes visible whole or not at all.
 //! - [`RemoteStore::put_if_absent`] never overwrites: `Ok(true)` if this call created the
 //!   object, `Ok(false)` if it already existed. If an earlier attempt of the same call timed out
@@ -77,7 +78,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
@@ -132,6 +133,9 @@ pub struct StoreOptions {
     pub multipart_threshold: u64,
     /// Part size of multipart uploads; at least 5 MiB for S3. Default 8 MiB.
     pub multipart_part_size: usize,
+    /// Parts of one multipart upload in flight at once (each holds one part in memory).
+    /// Default 1 (in order); the broker sets `strata.tier.multipart.concurrency`.
+    pub multipart_concurrency: usize,
 }
 
 impl Default for StoreOptions {
@@ -147,6 +151,7 @@ impl Default for StoreOptions {
             retry_base: Duration::from_millis(100),
             multipart_threshold: 8 * MIB,
             multipart_part_size: 8 * MIB as usize,
+            multipart_concurrency: 1,
         }
     }
 }
@@ -471,6 +476,9 @@ impl RemoteStore {
                 )
             })?;
             let mut sent = 0u64;
+            // Parts in flight (object_store numbers them in `put_part` order, so they may
+            // finish in any order); at most `multipart_concurrency` at once.
+            let mut in_flight = futures::stream::FuturesUnordered::new();
             while sent < size {
                 let len = (size - sent).min(part_size as u64) as usize;
                 let mut buf = vec![0u8; len];
@@ -482,12 +490,19 @@ impl RemoteStore {
                     )
                 })?;
                 let part = upload.put_part(PutPayload::from(buf));
-                retry::with_timeout(part_deadline, context, async {
+                in_flight.push(retry::with_timeout(part_deadline, context, async {
                     part.await
                         .map_err(|e| StoreError::from_object_store(context, e))
-                })
-                .await?;
+                }));
                 sent += len as u64;
+                if in_flight.len() >= opts.multipart_concurrency.max(1) {
+                    if let Some(done) = in_flight.next().await {
+                        done?;
+                    }
+                }
+            }
+            while let Some(done) = in_flight.next().await {
+                done?;
             }
             retry::with_timeout(step, context, async {
                 upload
