@@ -6,6 +6,8 @@
 //! Invariants:
 //! - identical in-flight chunk fetches are coalesced: one GET, every waiter gets its bytes;
 //! - total cached bytes stay ≤ `capacity_bytes`, least recently used chunks evicted first;
+//! - the last [`ChunkCache::prefetch_slots`] chunks fetched also stay in memory after their
+//!   file is written, so a sequential reader gets prefetched chunks without a disk read;
 //! - background fetches ([`ChunkCache::prefetch`], the read-ahead window of `read_ahead.rs`)
 //!   hold at most [`ChunkCache::prefetch_slots`] chunks in flight (a quarter of the capacity, at
 //!   least 2): a prefetch finding no free slot is dropped, not queued, so prefetch memory and
@@ -34,6 +36,10 @@ struct State {
     order: VecDeque<ChunkId>,
     bytes: u64,
     in_flight: HashMap<ChunkId, InFlight>,
+    /// The chunks fetched last, kept in memory after their file is written (oldest first, at
+    /// most `prefetch_slots` of them): a sequential reader reaches a prefetched chunk shortly
+    /// after its GET, and reads it here instead of from disk.
+    recent: VecDeque<(ChunkId, Bytes)>,
 }
 
 /// A disk cache of object chunks.
@@ -173,7 +179,15 @@ impl ChunkCache {
         // A chunk just fetched stays in memory until its file is written.
         let fresh = {
             let st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            st.in_flight.get(&id).and_then(|c| c.get().cloned())
+            st.in_flight
+                .get(&id)
+                .and_then(|c| c.get().cloned())
+                .or_else(|| {
+                    st.recent
+                        .iter()
+                        .find(|(r, _)| *r == id)
+                        .map(|(_, b)| b.clone())
+                })
         };
         if let Some(chunk) = fresh {
             metrics::counter!("strata_cold_cache_hits_total").increment(1);
@@ -227,11 +241,13 @@ impl ChunkCache {
                     if let Err(e) = this.insert(&id, &copy) {
                         tracing::debug!(error = %e, "cache insert failed");
                     }
-                    this.state
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .in_flight
-                        .remove(&id);
+                    let keep = this.prefetch_slots();
+                    let mut st = this.state.lock().unwrap_or_else(|p| p.into_inner());
+                    st.in_flight.remove(&id);
+                    st.recent.push_back((id, copy));
+                    while st.recent.len() > keep {
+                        st.recent.pop_front();
+                    }
                 });
                 Ok::<Bytes, TierError>(bytes)
             })
