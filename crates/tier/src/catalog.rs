@@ -420,8 +420,23 @@ mod tests {
         c.remove(t, 0, 0).unwrap();
         assert_eq!(base(5), None);
         drop(c);
-        let c = Catalog::open(dir.path()).unwrap();
+        let c = reopened(|| Catalog::open(dir.path()));
         assert_eq!(c.finished(t, 0).unwrap().len(), 2, "survives reopen");
+    }
+
+    /// `open` retried while another handle's file lock is still held: sled releases it from a
+    /// background thread shortly after the last handle is dropped.
+    fn reopened<T, E: std::fmt::Debug>(mut open: impl FnMut() -> Result<T, E>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match open() {
+                Ok(v) => return v,
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => panic!("reopening: {e:?}"),
+            }
+        }
     }
 
     #[tokio::test]
@@ -435,7 +450,7 @@ mod tests {
         }
         {
             // What a version 1 build left: no `replacements` tree, version 1.
-            let db = sled::open(dir.path()).unwrap();
+            let db = reopened(|| sled::open(dir.path()));
             db.drop_tree("replacements").unwrap();
             db.open_tree("meta")
                 .unwrap()
@@ -443,7 +458,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let c = Catalog::open(dir.path()).unwrap();
+        let c = reopened(|| Catalog::open(dir.path()));
         assert_eq!(c.finished(t, 0).unwrap().len(), 1, "entries kept");
         c.put_replacement("e0-run", &[sample(10, 20)]).unwrap();
         assert_eq!(c.replacements().unwrap().len(), 1);
@@ -457,7 +472,7 @@ mod tests {
             .collect();
         assert_eq!(bounds, vec![(0, 20)]);
         drop(c);
-        let db = sled::open(dir.path()).unwrap();
+        let db = reopened(|| sled::open(dir.path()));
         let v = db
             .open_tree("meta")
             .unwrap()
