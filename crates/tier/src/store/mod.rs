@@ -65,6 +65,7 @@ pub mod faults;
 pub mod http_counting;
 pub mod logical_counting;
 pub mod metrics;
+mod multipart;
 pub mod retry;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
@@ -78,15 +79,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode,
-    PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
+    PutPayload, RetryConfig,
 };
-use tokio::io::AsyncReadExt;
 
 pub use accounting::{AccountingSnapshot, CountSource, RequestKind};
 pub use credentials::AwsConfigCredentials;
@@ -97,7 +97,6 @@ pub use url::StoreUrl;
 use accounting::Accounting;
 use credentials::Probe;
 use logical_counting::LogicalCountingStore;
-use retry::PartRetryPolicy;
 
 /// S3's smallest part (all but the last part of a multipart upload).
 pub const S3_MIN_PART_SIZE: usize = 5 * 1024 * 1024;
@@ -441,100 +440,6 @@ impl RemoteStore {
         Ok(size)
     }
 
-    /// One multipart attempt: initiate, upload parts in order, complete; abort on failure.
-    async fn multipart_attempt(
-        &self,
-        location: &Path,
-        path: &FsPath,
-        size: u64,
-        context: &str,
-    ) -> Result<(), StoreError> {
-        let opts = self.opts();
-        let store = &self.inner.store;
-        let step = self.timeout();
-        let policy = Arc::new(PartRetryPolicy {
-            max_retries: opts.max_retries,
-            base: opts.retry_base,
-        });
-        let multipart_opts = PutMultipartOptions::default().with_retry_policy(policy);
-        let mut upload = retry::with_timeout(step, context, async {
-            store
-                .put_multipart_opts(location, multipart_opts)
-                .await
-                .map_err(|e| StoreError::from_object_store(context, e))
-        })
-        .await?;
-
-        let part_size = part_size_for(size, opts.multipart_part_size);
-        let part_deadline = part_deadline(opts);
-        let result = async {
-            let mut file = tokio::fs::File::open(path).await.map_err(|e| {
-                StoreError::with_source(
-                    StoreErrorKind::Permanent,
-                    format!("{context}: opening local file"),
-                    e,
-                )
-            })?;
-            let mut sent = 0u64;
-            // Parts in flight (object_store numbers them in `put_part` order, so they may
-            // finish in any order); at most `multipart_concurrency` at once.
-            let mut in_flight = futures::stream::FuturesUnordered::new();
-            while sent < size {
-                let len = (size - sent).min(part_size as u64) as usize;
-                let mut buf = vec![0u8; len];
-                file.read_exact(&mut buf).await.map_err(|e| {
-                    StoreError::with_source(
-                        StoreErrorKind::Permanent,
-                        format!("{context}: reading local file at {sent} (did it shrink?)"),
-                        e,
-                    )
-                })?;
-                let part = upload.put_part(PutPayload::from(buf));
-                in_flight.push(retry::with_timeout(part_deadline, context, async {
-                    part.await
-                        .map_err(|e| StoreError::from_object_store(context, e))
-                }));
-                sent += len as u64;
-                if in_flight.len() >= opts.multipart_concurrency.max(1) {
-                    if let Some(done) = in_flight.next().await {
-                        done?;
-                    }
-                }
-            }
-            while let Some(done) = in_flight.next().await {
-                done?;
-            }
-            retry::with_timeout(step, context, async {
-                upload
-                    .complete()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| StoreError::from_object_store(context, e))
-            })
-            .await
-        }
-        .await;
-
-        if let Err(e) = &result {
-            let aborted = retry::with_timeout(step, context, async {
-                upload
-                    .abort()
-                    .await
-                    .map_err(|e| StoreError::from_object_store(context, e))
-            })
-            .await;
-            if let Err(abort_err) = aborted {
-                tracing::warn!(
-                    context,
-                    error = %e,
-                    abort_error = %abort_err,
-                    "aborting a failed multipart upload failed; the bucket's lifecycle rule must clean it up"
-                );
-            }
-        }
-        result
-    }
-
     /// Reads the whole object at `key`.
     pub async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
         let location = self.location(key)?;
@@ -766,27 +671,6 @@ impl RemoteStore {
         };
         Path::parse(&full).map_err(|e| invalid(e.to_string()))
     }
-}
-
-/// The part size for a `size`-byte upload: `configured`, raised so that the upload fits in
-/// [`S3_MAX_PARTS`] parts.
-fn part_size_for(size: u64, configured: usize) -> usize {
-    let configured = configured.max(1) as u64;
-    let needed = size.div_ceil(S3_MAX_PARTS);
-    configured.max(needed) as usize
-}
-
-/// How long one part may take: object_store retries a failed part (with our policy) inside
-/// `put_part`, so a part gets every attempt's timeout plus the backoff between them.
-fn part_deadline(opts: &StoreOptions) -> Duration {
-    let attempts = opts.max_retries.saturating_add(1);
-    let backoff = retry::MAX_BACKOFF.min(
-        opts.retry_base
-            .saturating_mul(2u32.saturating_pow(opts.max_retries.min(31))),
-    );
-    opts.request_timeout
-        .saturating_mul(attempts)
-        .saturating_add(backoff)
 }
 
 /// Removes `<path>#<digits>` files: `LocalFileSystem` writes an object to such a staging file

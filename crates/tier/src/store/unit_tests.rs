@@ -1,5 +1,6 @@
 //! Unit tests of the store wrapper's pure parts (part sizing, key checks, staging cleanup).
 
+use super::multipart::part_size_for;
 use super::*;
 
 #[test]
