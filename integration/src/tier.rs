@@ -851,3 +851,21 @@ pub fn moto_requests(log: &Path) -> Result<Vec<MotoRequest>> {
     }
     Ok(out)
 }
+
+/// Topic configs of a tiered topic whose sealed segments leave local disk as soon as they are
+/// uploaded: `remote.storage.enable=true`, 1 MiB segments, `local.retention.bytes=0`, no total
+/// retention.
+pub const COLD_TOPIC_CONFIGS: &[(&str, &str)] = &[
+    ("remote.storage.enable", "true"),
+    ("segment.bytes", "1048576"),
+    ("local.retention.bytes", "0"),
+    ("retention.ms", "-1"),
+];
+
+/// Broker flags that make the tiering loop and retention act within 200 ms.
+pub const FAST_TIERING: &[&str] = &[
+    "--set",
+    "remote.log.manager.task.interval.ms=200",
+    "--set",
+    "log.retention.check.interval.ms=200",
+];

@@ -24,7 +24,9 @@ use std::time::Duration;
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::producer::{FutureRecord, Producer};
 use strata_integration::archive_rows::{duckdb_line, ensure_matches, parse_row, ArchiveRow};
-use strata_integration::tier::{numbered_records, wait_all_uploaded};
+use strata_integration::tier::{
+    numbered_records, wait_all_uploaded, COLD_TOPIC_CONFIGS, FAST_TIERING,
+};
 use strata_integration::txn::run_script_async;
 use strata_integration::{create_topic, producer, read_topic, run, send_all, strata_cli, Broker};
 
@@ -133,25 +135,9 @@ fn ensure_contiguous(files: &BTreeMap<String, usize>, hws: &[i64], ext: &str) ->
 }
 
 async fn scenario() -> Result<()> {
-    let broker = Broker::start(&[
-        "--set",
-        "remote.log.manager.task.interval.ms=200",
-        "--set",
-        "log.retention.check.interval.ms=200",
-    ])?;
+    let broker = Broker::start(FAST_TIERING)?;
     let bootstrap = broker.bootstrap();
-    create_topic(
-        &bootstrap,
-        TOPIC,
-        PARTITIONS,
-        &[
-            ("remote.storage.enable", "true"),
-            ("segment.bytes", "1048576"),
-            ("local.retention.bytes", "0"),
-            ("retention.ms", "-1"),
-        ],
-    )
-    .await?;
+    create_topic(&bootstrap, TOPIC, PARTITIONS, COLD_TOPIC_CONFIGS).await?;
     let plain = producer(
         &bootstrap,
         &[("compression.type", "zstd"), ("linger.ms", "5")],

@@ -21,7 +21,7 @@ use rdkafka::Offset;
 use strata_integration::prom::metric;
 use strata_integration::tier::{
     acknowledged_logs, compare_partition, now_ms, numbered_records, s3_env, tier_status,
-    wait_all_uploaded, Moto,
+    wait_all_uploaded, Moto, COLD_TOPIC_CONFIGS,
 };
 use strata_integration::{create_topic, producer, read_partitions, run, send_all, Broker};
 
@@ -62,18 +62,7 @@ async fn scenario() -> Result<()> {
         &env,
     )?;
     let bootstrap = broker.bootstrap();
-    create_topic(
-        &bootstrap,
-        TOPIC,
-        1,
-        &[
-            ("remote.storage.enable", "true"),
-            ("segment.bytes", "1048576"),
-            ("local.retention.bytes", "0"),
-            ("retention.ms", "-1"),
-        ],
-    )
-    .await?;
+    create_topic(&bootstrap, TOPIC, 1, COLD_TOPIC_CONFIGS).await?;
     let ts_base = now_ms() - 3_600_000;
     let sent = numbered_records(0, RECORDS, 1, VALUE_LEN, ts_base);
     let acked = {

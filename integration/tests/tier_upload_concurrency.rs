@@ -13,6 +13,7 @@ use anyhow::{ensure, Result};
 use strata_integration::prom::metric;
 use strata_integration::tier::{
     acknowledged_logs, compare_partition, now_ms, numbered_records, wait_all_uploaded,
+    COLD_TOPIC_CONFIGS, FAST_TIERING,
 };
 use strata_integration::{create_topic, producer, read_topic, run, send_all, Broker};
 
@@ -30,31 +31,22 @@ async fn scenario() -> Result<()> {
     let metrics_port = strata_integration::broker::free_port()?;
     let metrics_listen = format!("127.0.0.1:{metrics_port}");
     let pool = format!("remote.log.manager.copier.thread.pool.size={POOL}");
-    let broker = Broker::start(&[
-        "--metrics-listen",
-        &metrics_listen,
-        "--set",
-        &pool,
-        "--set",
-        "remote.log.manager.copy.max.bytes.per.second=3000000",
-        "--set",
-        "remote.log.manager.task.interval.ms=200",
-        "--set",
-        "log.retention.check.interval.ms=200",
-    ])?;
-    let bootstrap = broker.bootstrap();
-    create_topic(
-        &bootstrap,
-        TOPIC,
-        PARTITIONS,
+    let broker = Broker::start(
         &[
-            ("remote.storage.enable", "true"),
-            ("segment.bytes", "1048576"),
-            ("local.retention.bytes", "0"),
-            ("retention.ms", "-1"),
-        ],
-    )
-    .await?;
+            &[
+                "--metrics-listen",
+                metrics_listen.as_str(),
+                "--set",
+                pool.as_str(),
+                "--set",
+                "remote.log.manager.copy.max.bytes.per.second=3000000",
+            ],
+            FAST_TIERING,
+        ]
+        .concat(),
+    )?;
+    let bootstrap = broker.bootstrap();
+    create_topic(&bootstrap, TOPIC, PARTITIONS, COLD_TOPIC_CONFIGS).await?;
     let sent = numbered_records(0, RECORDS, PARTITIONS, 1000, now_ms() - 3_600_000);
     let acked = {
         let p = producer(&bootstrap, &[("batch.size", "131072")])?;
