@@ -389,7 +389,8 @@ impl Broker {
         for p in 0..topic.partitions {
             remove_partition_dir(&self.config.data_dir, name, p)?;
         }
-        if let Some(tier) = self.tier().cloned() {
+        // A read replica's topics are the writers' data: it never deletes from the bucket.
+        if let Some(tier) = self.tier().cloned().filter(|_| !self.config.read_replica) {
             let topic_id = topic.topic_id.clone();
             tokio::spawn(async move {
                 if let Err(e) = tier.delete_topic(&topic_id).await {

@@ -104,6 +104,10 @@ pub struct BrokerConfig {
     pub leader_imbalance_check_interval_s: u64,
     /// Connection limits and timeouts (`queued.max.request.bytes`, `max.connections`, ...).
     pub connections: crate::conn_config::ConnectionConfig,
+    /// `strata.read.replica` (`strata serve --read-replica`): serve the tiered topics of the
+    /// bucket read-only, with no local log of their own (see `read_replica.rs`). Forces
+    /// `auto.create.topics.enable=false`.
+    pub read_replica: bool,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -151,6 +155,7 @@ pub const DEFAULTS: &[(&str, &str)] = &[
         "10000",
     ),
     ("offset.metadata.max.bytes", "4096"),
+    ("strata.read.replica", "false"),
 ];
 
 impl BrokerConfig {
@@ -181,7 +186,9 @@ impl BrokerConfig {
             data_dir: PathBuf::from(&raw["log.dirs"]),
             num_partitions: parse(&raw, "num.partitions")?,
             default_replication_factor: parse(&raw, "default.replication.factor")?,
-            auto_create_topics: parse(&raw, "auto.create.topics.enable")?,
+            auto_create_topics: parse::<bool>(&raw, "auto.create.topics.enable")?
+                && !parse::<bool>(&raw, "strata.read.replica")?,
+            read_replica: parse(&raw, "strata.read.replica")?,
             socket_request_max_bytes: parse(&raw, "socket.request.max.bytes")?,
             retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,

@@ -31,6 +31,7 @@ mod metadata_quorum;
 mod offset_checkpoint;
 pub mod partition;
 mod producer_ids;
+mod read_replica;
 mod reconcile;
 pub mod recover;
 mod recovery_points;

@@ -26,7 +26,11 @@ pub(crate) fn spawn_all(broker: &Arc<Broker>) -> Result<Vec<JoinHandle<()>>, Bro
             broker.clone(),
             broker.config.replica_lag_time_max_ms,
         )),
-        crate::tiering::spawn(broker)?,
+        if broker.config.read_replica {
+            crate::read_replica::spawn(broker)?
+        } else {
+            crate::tiering::spawn(broker)?
+        },
     ];
     tasks.extend(crate::log_cleaner::spawn(broker));
     Ok(tasks)

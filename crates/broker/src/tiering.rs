@@ -52,6 +52,8 @@ pub const DEFAULTS: &[(&str, &str)] = &[
     ("strata.tier.orphan.min.age.ms", "3600000"),
     ("strata.tier.compaction.interval.ms", "300000"),
     ("strata.tier.compaction.grace.ms", "300000"),
+    ("strata.read.replica.refresh.interval.ms", "10000"),
+    ("strata.read.replica.max.lists.per.second", "20"),
 ];
 
 /// Longest pause between two reconciliation attempts while the bucket is unreachable.
@@ -64,7 +66,7 @@ pub fn max_lag_bytes(broker: &Broker) -> i64 {
     setting(broker, "strata.tier.max.lag.bytes").unwrap_or(-1)
 }
 
-fn setting<T: std::str::FromStr>(broker: &Broker, key: &str) -> Result<T, BrokerError> {
+pub(crate) fn setting<T: std::str::FromStr>(broker: &Broker, key: &str) -> Result<T, BrokerError> {
     let raw = broker
         .config
         .raw
@@ -97,6 +99,8 @@ pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
         multipart_part_size: setting(broker, "strata.tier.multipart.part.bytes")?,
         multipart_concurrency: setting::<usize>(broker, "strata.tier.multipart.concurrency")?
             .max(1),
+        // A read replica never writes to or deletes from the bucket it serves.
+        read_only: broker.config.read_replica,
         ..StoreOptions::default()
     };
     let store = RemoteStore::from_url(&url, options)
@@ -114,7 +118,9 @@ pub async fn open(broker: &Arc<Broker>) -> Result<(), BrokerError> {
         cold_read_timeout: Duration::from_millis(millis(broker, "remote.fetch.max.wait.ms")?),
         // Nodes of a cluster share the bucket: an upload this node's catalog does not know may
         // be another leader's, so a rebuild never deletes unreferenced objects there.
-        orphan_min_age: if broker.config.voters.as_ref().is_some_and(|v| v.len() > 1) {
+        orphan_min_age: if broker.config.read_replica
+            || broker.config.voters.as_ref().is_some_and(|v| v.len() > 1)
+        {
             Duration::MAX
         } else {
             Duration::from_millis(millis(broker, "strata.tier.orphan.min.age.ms")?)
@@ -137,7 +143,7 @@ pub(crate) fn millis(broker: &Broker, key: &str) -> Result<u64, BrokerError> {
 }
 
 /// Reconciles the catalog with the bucket, retrying with backoff until it succeeds.
-async fn reconcile(tier: &Tier) {
+pub(crate) async fn reconcile(tier: &Tier) {
     let mut pause = Duration::from_secs(1);
     let mut attempts = 0u32;
     loop {

@@ -96,6 +96,11 @@ struct ServeArgs {
     /// (setting strata.grpc.listen; default: off). See docs/admin-api.md.
     #[arg(long)]
     grpc_listen: Option<String>,
+    /// Run as a read replica (setting strata.read.replica): serve the tiered topics already
+    /// in the --object-store bucket, read-only, with no local log (produce and admin writes
+    /// are refused; consumer groups are local to this replica). See docs/read-replicas.md.
+    #[arg(long)]
+    read_replica: bool,
     /// Any broker setting by its Kafka name, e.g. `--set log.segment.bytes=1048576`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -160,6 +165,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(u) = &args.object_store {
         flags.push(("strata.object.store".to_string(), u.clone()));
+    }
+    if args.read_replica {
+        flags.push(("strata.read.replica".to_string(), "true".to_string()));
     }
     if let Some(g) = &args.grpc_listen {
         flags.push((grpc_admin::GRPC_LISTEN.to_string(), g.clone()));

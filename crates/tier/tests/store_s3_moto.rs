@@ -24,6 +24,7 @@ fn opts(server: &MotoServer) -> StoreOptions {
         multipart_part_size: 5 * MIB,
         // Parts in flight at once, against a real S3 server.
         multipart_concurrency: 3,
+        read_only: false,
     }
 }
 

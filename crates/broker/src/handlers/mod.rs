@@ -48,6 +48,7 @@ mod offset_delete;
 mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
+mod read_only;
 mod sync_group;
 mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
@@ -66,6 +67,15 @@ pub(crate) async fn dispatch(
 ) -> Reply {
     let version = header.request_api_version;
     let correlation_id = header.correlation_id;
+    if broker.config.read_replica {
+        match read_only::refuse(&body) {
+            Some(read_only::Refusal::Respond(response)) => {
+                return encode(correlation_id, api_key, version, &response);
+            }
+            Some(read_only::Refusal::Close) => return Reply::Close,
+            None => {}
+        }
+    }
     let response = match body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(version)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, version)),

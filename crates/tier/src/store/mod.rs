@@ -63,6 +63,7 @@ pub mod credentials;
 pub mod error;
 pub mod faults;
 pub mod http_counting;
+mod listing;
 pub mod logical_counting;
 pub mod metrics;
 mod multipart;
@@ -135,6 +136,10 @@ pub struct StoreOptions {
     /// Parts of one multipart upload in flight at once (each holds one part in memory).
     /// Default 1 (in order); the broker sets `strata.tier.multipart.concurrency`.
     pub multipart_concurrency: usize,
+    /// Refuse every write and delete (a read replica's store): `put`, `put_if_absent`,
+    /// `upload_file` and `delete` fail with [`StoreErrorKind::Permanent`] before any request
+    /// is sent. Default `false`.
+    pub read_only: bool,
 }
 
 impl Default for StoreOptions {
@@ -151,6 +156,7 @@ impl Default for StoreOptions {
             multipart_threshold: 8 * MIB,
             multipart_part_size: 8 * MIB as usize,
             multipart_concurrency: 1,
+            read_only: false,
         }
     }
 }
@@ -308,8 +314,47 @@ impl RemoteStore {
         &self.inner.store
     }
 
+    /// Whether this store refuses writes and deletes ([`StoreOptions::read_only`]).
+    pub fn is_read_only(&self) -> bool {
+        self.inner.opts.read_only
+    }
+
+    /// A handle to the same store and prefix that refuses every write and delete
+    /// ([`StoreOptions::read_only`]); its requests are counted with this store's.
+    pub fn read_only(&self) -> RemoteStore {
+        let inner = &self.inner;
+        RemoteStore {
+            inner: Arc::new(Inner {
+                store: Arc::clone(&inner.store),
+                prefix: inner.prefix.clone(),
+                opts: StoreOptions {
+                    read_only: true,
+                    ..inner.opts.clone()
+                },
+                description: inner.description.clone(),
+                accounting: Arc::clone(&inner.accounting),
+                local_dir: inner.local_dir.clone(),
+            }),
+        }
+    }
+
+    fn refuse_if_read_only(&self, op: &str, key: &str) -> Result<(), StoreError> {
+        if !self.inner.opts.read_only {
+            return Ok(());
+        }
+        ::metrics::counter!("strata_remote_read_only_refusals_total").increment(1);
+        Err(StoreError::new(
+            StoreErrorKind::Permanent,
+            format!(
+                "{}: this store is read-only (a read replica never writes to or deletes from the bucket)",
+                self.context(op, key)
+            ),
+        ))
+    }
+
     /// Writes `data` at `key`, replacing any existing object.
     pub async fn put(&self, key: &str, data: Bytes) -> Result<(), StoreError> {
+        self.refuse_if_read_only("put", key)?;
         let location = self.location(key)?;
         let context = self.context("put", key);
         let len = data.len() as u64;
@@ -333,6 +378,7 @@ impl RemoteStore {
     /// Writes `data` at `key` only if nothing is there: `Ok(true)` if created, `Ok(false)` if
     /// an object already existed (left untouched). See the module doc for retried attempts.
     pub async fn put_if_absent(&self, key: &str, data: Bytes) -> Result<bool, StoreError> {
+        self.refuse_if_read_only("put_if_absent", key)?;
         let location = self.location(key)?;
         let context = self.context("put_if_absent", key);
         let len = data.len() as u64;
@@ -387,6 +433,7 @@ impl RemoteStore {
     /// Uploads the file at `path` to `key` (overwriting), reading it in parts; returns the
     /// number of bytes uploaded. The file must not change during the upload.
     pub async fn upload_file(&self, key: &str, path: &FsPath) -> Result<u64, StoreError> {
+        self.refuse_if_read_only("upload_file", key)?;
         let location = self.location(key)?;
         let context = format!(
             "{} from {}",
@@ -609,6 +656,7 @@ impl RemoteStore {
 
     /// Deletes the object at `key`; succeeds if it does not exist.
     pub async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.refuse_if_read_only("delete", key)?;
         let location = self.location(key)?;
         let context = self.context("delete", key);
         let store = &self.inner.store;

@@ -237,6 +237,61 @@ pub async fn conformance(store: &RemoteStore) {
         assert_eq!(err.kind, StoreErrorKind::Permanent, "{d}: key {key:?}");
     }
 
+    // Delimited listing: the directories directly below a prefix, sorted, without objects.
+    for key in [
+        "conformance/dirs/t1/0/a",
+        "conformance/dirs/t1/0/b",
+        "conformance/dirs/t1/10/a",
+        "conformance/dirs/t2/3/a",
+        "conformance/dirs/loose",
+    ] {
+        store.put(key, Bytes::from_static(b"x")).await.unwrap();
+    }
+    assert_eq!(
+        store.list_dirs("conformance/dirs").await.unwrap(),
+        vec!["t1".to_string(), "t2".to_string()],
+        "{d}: list_dirs"
+    );
+    assert_eq!(
+        store.list_dirs("conformance/dirs/t1").await.unwrap(),
+        vec!["0".to_string(), "10".to_string()],
+        "{d}: list_dirs of a topic"
+    );
+    assert!(
+        store
+            .list_dirs("conformance/none")
+            .await
+            .unwrap()
+            .is_empty(),
+        "{d}: list_dirs of nothing"
+    );
+
+    // A read-only view reads the same objects and refuses every write and delete before
+    // sending anything; the objects stay.
+    let view = store.read_only();
+    assert!(view.is_read_only() && !store.is_read_only());
+    assert_eq!(view.get("conformance/dirs/loose").await.unwrap(), "x");
+    let before = store.accounting();
+    for err in [
+        view.put("conformance/dirs/new", Bytes::new())
+            .await
+            .unwrap_err(),
+        view.put_if_absent("conformance/dirs/new", Bytes::new())
+            .await
+            .map(|_| ())
+            .unwrap_err(),
+        view.delete("conformance/dirs/loose").await.unwrap_err(),
+    ] {
+        assert_eq!(err.kind, StoreErrorKind::Permanent, "{d}: read-only: {err}");
+    }
+    assert_eq!(
+        store.accounting(),
+        before,
+        "{d}: a refused write sends no request"
+    );
+    assert_eq!(store.head("conformance/dirs/loose").await.unwrap(), Some(1));
+    assert_eq!(store.head("conformance/dirs/new").await.unwrap(), None);
+
     // Clean up, leaving conformance/ empty.
     for (key, _) in store.list("conformance/").await.unwrap() {
         store.delete(&key).await.unwrap();
