@@ -16,6 +16,9 @@
 #   cold      replay of the tiered topic from S3 right after a broker restart
 #             (the cold cache directory is wiped at start);
 #   warm      the same replay again, from the cold cache (TIER_CACHE_BYTES);
+#   replica   cold and warm replays through a read replica of the bucket
+#             (`strata serve --read-replica`, the writer stopped), up to the
+#             end of the last uploaded segment;
 # and the object-store requests of each phase (strata_remote_requests_total,
 # scraped from the broker's Prometheus endpoint before and after), per GiB.
 # hot/cold/warm are repeated TIER_REPEAT times. Results and analysis:
@@ -159,7 +162,7 @@ start_broker() {
         --set remote.log.manager.task.interval.ms=200 \
         --set log.retention.check.interval.ms=200 \
         --set strata.cold.cache.bytes="$TIER_CACHE_BYTES" \
-        --set strata.cold.cache.chunk.bytes="$TIER_CHUNK_BYTES" \
+        --set strata.cold.cache.chunk.bytes="$TIER_CHUNK_BYTES" "$@" \
         >>"$DIR/broker.log" 2>&1 &
     BROKER_PID=$!
     BOOTSTRAP="127.0.0.1:$port"
@@ -279,8 +282,8 @@ row() {
 }
 
 replay() {
-    local name="$1" topic="$2"
-    local args=("$TIER_CLIENT" --bootstrap-server "$BOOTSTRAP" --topic "$topic" --records "$TIER_RECORDS")
+    local name="$1" topic="$2" records="${3:-$TIER_RECORDS}"
+    local args=("$TIER_CLIENT" --bootstrap-server "$BOOTSTRAP" --topic "$topic" --records "$records")
     scrape "$name-0"
     moto_mark
     measure "$name" "${args[@]}"
@@ -472,6 +475,33 @@ for r in $(seq 1 "$TIER_REPEAT"); do
     replay "cold #$r" "$COLD_TOPIC"
     replay "warm #$r" "$COLD_TOPIC"
 done
+
+# The same replay through a read replica (`strata serve --read-replica`) of the bucket, with
+# the writer stopped: it serves what is uploaded, i.e. up to the end offset of the last
+# manifest (the writer's active segment is not in the bucket).
+last_manifest="$(curl_lo "$S3/$BUCKET?list-type=2&prefix=strata/v1/" |
+    sed 's/<Key>/\n<Key>/g' | sed -n 's|^<Key>\([^<]*\.manifest\.json\)</Key>.*|\1|p' | sort | tail -n 1)"
+[[ -n "$last_manifest" ]] || die "no manifest in s3://$BUCKET/strata/v1/"
+replica_records="$(curl_lo "$S3/$BUCKET/$last_manifest" | sed -n 's/.*"end_offset": *\([0-9]*\).*/\1/p')"
+[[ -n "$replica_records" ]] || die "no end_offset in $last_manifest"
+log "read replica: serves $replica_records records of $COLD_TOPIC (to the end of $last_manifest)"
+stop_broker
+WRITER_DATA="$DATA"
+DATA="$DIR/replica"
+for r in $(seq 1 "$TIER_REPEAT"); do
+    stop_broker
+    start_broker --read-replica --set strata.read.replica.refresh.interval.ms=200
+    for _ in $(seq 1 300); do
+        scrape rr-wait
+        (($(msum rr-wait strata_read_replica_segments_seen_total) > 0)) && break
+        sleep 0.1
+    done
+    (($(msum rr-wait strata_read_replica_segments_seen_total) > 0)) ||
+        die "the read replica did not pick up the bucket within 30 s: $(tail -n 5 "$DIR/broker.log")"
+    replay "replica cold #$r" "$COLD_TOPIC" "$replica_records"
+    replay "replica warm #$r" "$COLD_TOPIC" "$replica_records"
+done
+DATA="$WRITER_DATA"
 
 # ----------------------------------------------------------------- table ---
 echo
