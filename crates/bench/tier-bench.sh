@@ -482,14 +482,21 @@ done
 last_manifest="$(curl_lo "$S3/$BUCKET?list-type=2&prefix=strata/v1/" |
     sed 's/<Key>/\n<Key>/g' | sed -n 's|^<Key>\([^<]*\.manifest\.json\)</Key>.*|\1|p' | sort | tail -n 1)"
 [[ -n "$last_manifest" ]] || die "no manifest in s3://$BUCKET/strata/v1/"
-replica_records="$(curl_lo "$S3/$BUCKET/$last_manifest" | sed -n 's/.*"end_offset": *\([0-9]*\).*/\1/p')"
-[[ -n "$replica_records" ]] || die "no end_offset in $last_manifest"
+# (a signed GET: moto refuses anonymous GETs of objects written with a conditional PUT)
+replica_records="$(python3 -c '
+import json, sys, boto3
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="test",
+                  aws_secret_access_key="test", region_name="us-east-1")
+print(json.loads(s3.get_object(Bucket=sys.argv[2], Key=sys.argv[3])["Body"].read())["end_offset"])
+' "$S3" "$BUCKET" "$last_manifest")" || die "reading end_offset of $last_manifest failed"
 log "read replica: serves $replica_records records of $COLD_TOPIC (to the end of $last_manifest)"
 stop_broker
 WRITER_DATA="$DATA"
 DATA="$DIR/replica"
 for r in $(seq 1 "$TIER_REPEAT"); do
+    # A fresh replica each time: it discovers the bucket and starts with an empty cache.
     stop_broker
+    rm -rf "$DATA"
     start_broker --read-replica --set strata.read.replica.refresh.interval.ms=200
     for _ in $(seq 1 300); do
         scrape rr-wait

@@ -70,6 +70,9 @@ impl PartitionLog {
 
     fn reset_at(&mut self, offset: i64) -> Result<(), LogError> {
         let from = (self.log_start_offset, self.log_end_offset());
+        // Emptying a log that holds no local records (a read replica's, or a restored tiered
+        // log moving to the bucket's end) loses nothing: not worth a warning.
+        let had_records = self.segments.iter().any(|s| s.size > 0);
         for segment in self.segments.drain(..) {
             segment.delete_files()?;
         }
@@ -88,8 +91,13 @@ impl PartitionLog {
         self.unflushed_messages = 0;
         self.unsynced_indexes.clear();
         self.dir_unsynced = false;
-        tracing::warn!(dir = %self.dir.display(), from_start = from.0, from_end = from.1,
-            start = offset, "emptied the log and restarted it at the leader's log start");
+        if had_records {
+            tracing::warn!(dir = %self.dir.display(), from_start = from.0, from_end = from.1,
+                start = offset, "emptied the log and restarted it at the leader's log start");
+        } else {
+            tracing::debug!(dir = %self.dir.display(), from_start = from.0, from_end = from.1,
+                start = offset, "restarted an empty log at a new start");
+        }
         Ok(())
     }
 
