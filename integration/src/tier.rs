@@ -869,3 +869,52 @@ pub const FAST_TIERING: &[&str] = &[
     "--set",
     "log.retention.check.interval.ms=200",
 ];
+
+/// Flags of a read replica (`strata serve --read-replica --object-store URL`, which the test
+/// puts first) that looks for new topics and segments in the bucket every 500 ms.
+pub const READ_REPLICA_REFRESH: &[&str] = &["--set", "strata.read.replica.refresh.interval.ms=500"];
+
+/// Polls ListOffsets (earliest, latest; `fetch_watermarks`) of partitions `0..expected.len()` of
+/// `topic` on `bootstrap` every 100 ms until partition `p` answers exactly `expected[p]`, and
+/// returns how long that took. Errors (a topic the broker does not list yet) count as "not
+/// yet"; after `timeout` it fails with the last answers.
+pub async fn wait_watermarks(
+    bootstrap: &str,
+    topic: &str,
+    expected: &[(i64, i64)],
+    timeout: Duration,
+) -> Result<Duration> {
+    let bootstrap = bootstrap.to_string();
+    let topic = topic.to_string();
+    let expected = expected.to_vec();
+    tokio::task::spawn_blocking(move || {
+        use rdkafka::consumer::Consumer;
+        let started = Instant::now();
+        let mut client = crate::client::consumer(&bootstrap, &[])?;
+        loop {
+            let got: Vec<Result<(i64, i64), String>> = (0..expected.len())
+                .map(|p| {
+                    client
+                        .fetch_watermarks(&topic, p as i32, Duration::from_secs(5))
+                        .map_err(|e| e.to_string())
+                })
+                .collect();
+            if got.iter().zip(&expected).all(|(g, e)| g.as_ref() == Ok(e)) {
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() >= timeout {
+                bail!(
+                    "{topic} on {bootstrap}: watermarks (earliest, latest) {got:?}, expected \
+                     {expected:?} within {timeout:?}"
+                );
+            }
+            if got.iter().any(Result::is_err) {
+                // A fresh client asks for fresh metadata.
+                client = crate::client::consumer(&bootstrap, &[])?;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    })
+    .await
+    .context("the watermark thread panicked")?
+}
