@@ -87,6 +87,10 @@ pub struct FetchResponseBody<F> {
     pub topics: Vec<FetchTopicData<F>>,
 }
 
+/// In-memory record bytes at least this long are a chunk of their own in the encoded frame
+/// (written as they are) rather than copied into the header buffer.
+pub(crate) const SEPARATE_CHUNK_BYTES: usize = 16 * 1024;
+
 /// An encoded response frame: byte chunks interleaved with file ranges.
 #[derive(Debug)]
 pub enum ResponseChunks<F> {
@@ -144,7 +148,14 @@ impl<F> FetchResponseBody<F> {
                     Payload::None => put_null_bytes(&mut buf, flexible),
                     Payload::Bytes(bytes) => {
                         put_bytes_len(&mut buf, bytes.len(), flexible);
-                        buf.put_slice(&bytes);
+                        if bytes.len() < SEPARATE_CHUNK_BYTES {
+                            buf.put_slice(&bytes);
+                        } else {
+                            // Large record bytes (cold reads) go out as their own chunk,
+                            // never copied into the frame.
+                            out.push(ResponseChunks::Bytes(buf.split().freeze()));
+                            out.push(ResponseChunks::Bytes(bytes));
+                        }
                     }
                     Payload::File { handle, len } => {
                         put_bytes_len(&mut buf, len, flexible);
@@ -337,6 +348,45 @@ mod tests {
             let r = &resp.responses[1].partitions[0];
             assert_eq!(r.records.as_deref(), Some(&b"xyz"[..]));
         }
+    }
+
+    #[test]
+    fn large_in_memory_records_are_separate_chunks_and_decode() {
+        let records = Bytes::from(vec![7u8; SEPARATE_CHUNK_BYTES + 1]);
+        let body: FetchResponseBody<Vec<u8>> = FetchResponseBody {
+            throttle_time_ms: 0,
+            error_code: 0,
+            session_id: 0,
+            topics: vec![FetchTopicData {
+                name: "t".into(),
+                partitions: vec![FetchPartitionData {
+                    partition_index: 0,
+                    error_code: 0,
+                    high_watermark: 1,
+                    last_stable_offset: 1,
+                    log_start_offset: 0,
+                    aborted_transactions: None,
+                    preferred_read_replica: -1,
+                    records: Payload::Bytes(records.clone()),
+                }],
+            }],
+        };
+        let chunks = body.encode(9, 12);
+        assert_eq!(chunks.len(), 3, "header, records, trailer");
+        match &chunks[1] {
+            // The same allocation, not a copy.
+            ResponseChunks::Bytes(b) => assert_eq!(b.as_ptr(), records.as_ptr()),
+            ResponseChunks::File(..) => panic!("expected bytes"),
+        }
+        let mut frame = flatten(chunks);
+        assert_eq!(frame.get_i32() as usize, frame.len());
+        let header =
+            ResponseHeader::decode(&mut frame, ApiKey::Fetch.response_header_version(12)).unwrap();
+        assert_eq!(header.correlation_id, 9);
+        let resp = FetchResponse::decode(&mut frame, 12).unwrap();
+        assert!(!frame.has_remaining());
+        let p = &resp.responses[0].partitions[0];
+        assert_eq!(p.records.as_deref(), Some(&records[..]));
     }
 
     #[test]

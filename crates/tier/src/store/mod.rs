@@ -59,6 +59,7 @@
 //! "acknowledged means durable".
 
 pub mod accounting;
+pub mod aligned;
 pub mod credentials;
 pub mod error;
 pub mod faults;
@@ -85,8 +86,8 @@ use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions,
-    PutPayload, RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, ObjectStore, ObjectStoreExt, PutMode,
+    PutOptions, PutPayload, RetryConfig,
 };
 
 pub use accounting::{AccountingSnapshot, CountSource, RequestKind};
@@ -533,10 +534,22 @@ impl RemoteStore {
             || {
                 let (location, context, range) = (&location, &context, range.clone());
                 async move {
-                    let data = store
-                        .get_range(location, range)
-                        .await
-                        .map_err(|e| StoreError::from_object_store(context.as_str(), e))?;
+                    let map = |e| StoreError::from_object_store(context.as_str(), e);
+                    let options = GetOptions {
+                        range: Some(GetRange::Bounded(range)),
+                        ..GetOptions::default()
+                    };
+                    let result = store.get_opts(location, options).await.map_err(map)?;
+                    // Into page-aligned memory: the cold cache writes it with O_DIRECT.
+                    let data = match aligned::collect(result, want as usize).await.map_err(map)? {
+                        Ok(data) => data,
+                        Err(got) => {
+                            return Err(StoreError::new(
+                                StoreErrorKind::Permanent,
+                                format!("{context}: the body is longer than the range ({got} bytes or more)"),
+                            ))
+                        }
+                    };
                     if data.len() as u64 != want {
                         return Err(StoreError::new(
                             StoreErrorKind::Permanent,
