@@ -41,9 +41,11 @@ impl ConfigSource {
 pub struct BrokerConfig {
     /// `node.id`.
     pub node_id: i32,
-    /// The address to listen on.
+    /// The inter-broker listener's address: the first PLAINTEXT listener, else the first.
     pub listen: SocketAddr,
-    /// Host and port advertised to clients in Metadata.
+    /// Every listener (`listeners`, `advertised.listeners`; see `listeners.rs`).
+    pub listeners: Vec<crate::listeners::Listener>,
+    /// Host advertised for [`BrokerConfig::listen`] (and registered with the quorum).
     pub advertised_host: String,
     /// Advertised port.
     pub advertised_port: i32,
@@ -164,25 +166,30 @@ impl BrokerConfig {
         for (k, v) in DEFAULTS {
             raw.entry(k.to_string()).or_insert_with(|| v.to_string());
         }
-        let listen_str = strip_scheme(&raw["listeners"]);
-        let listen: SocketAddr = listen_str
-            .parse()
-            .map_err(|e| format!("listeners = {listen_str}: {e}"))?;
-        let advertised = raw
-            .get("advertised.listeners")
-            .map(|s| strip_scheme(s).to_string())
-            .unwrap_or_else(|| listen_str.to_string());
-        let (host, port) = advertised
-            .rsplit_once(':')
-            .ok_or_else(|| format!("advertised.listeners = {advertised}: expected HOST:PORT"))?;
-        let advertised_port: i32 = port
-            .parse()
-            .map_err(|e| format!("advertised.listeners port {port}: {e}"))?;
+        let listeners = crate::listeners::parse(
+            &raw["listeners"],
+            raw.get("advertised.listeners").map(String::as_str),
+        )?;
+        // Never serve a SASL listener unauthenticated: refuse it until SASL is built.
+        if let Some(l) = listeners.iter().find(|l| l.protocol.sasl()) {
+            return Err(format!(
+                "listeners: {} needs SASL authentication, which this build does not have yet \
+                 (docs/security.md); use PLAINTEXT or SSL",
+                l.name
+            ));
+        }
+        // Brokers reach each other (replication, markers) on the first PLAINTEXT listener.
+        let primary = listeners
+            .iter()
+            .find(|l| l.protocol == crate::listeners::SecurityProtocol::Plaintext)
+            .unwrap_or(&listeners[0])
+            .clone();
         let cfg = BrokerConfig {
             node_id: parse(&raw, "node.id")?,
-            listen,
-            advertised_host: host.trim_matches(['[', ']']).to_string(),
-            advertised_port,
+            listen: primary.addr,
+            advertised_host: primary.advertised_host.clone(),
+            advertised_port: primary.advertised_port,
+            listeners,
             data_dir: PathBuf::from(&raw["log.dirs"]),
             num_partitions: parse(&raw, "num.partitions")?,
             default_replication_factor: parse(&raw, "default.replication.factor")?,
@@ -331,11 +338,6 @@ pub fn is_sensitive(key: &str) -> bool {
         || k.ends_with(".key")
         || k.contains("keystore.key")
         || k.contains("certificate.chain")
-}
-
-fn strip_scheme(s: &str) -> &str {
-    let s = s.split(',').next().unwrap_or(s).trim();
-    s.rsplit_once("://").map(|(_, a)| a).unwrap_or(s)
 }
 
 pub(crate) fn parse<T: std::str::FromStr>(

@@ -29,8 +29,8 @@ use std::sync::Arc;
 
 use kafka_protocol::messages::ApiKey;
 use strata_wire::{api_versions_fallback, parse_request, ParsedRequest};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWriteExt};
+use tokio::net::tcp::WriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -40,7 +40,8 @@ use crate::conn_limits::ConnectionSlot;
 use crate::frame_reader::{FrameError, FrameReader};
 use crate::handlers;
 use crate::reply::Reply;
-use crate::sendfile::write_chunks;
+use crate::sendfile::{write_chunks, write_chunks_copying};
+use crate::server::BoundListener;
 
 /// Replies (mostly produce acknowledgements waiting for their fsync) queued per connection.
 const MAX_QUEUED_REPLIES: usize = 16;
@@ -62,31 +63,68 @@ pub(crate) async fn serve(
     peer: SocketAddr,
     reader: FrameReader,
     slot: ConnectionSlot,
+    listener: Arc<BoundListener>,
 ) {
     let _ = stream.set_nodelay(true);
     metrics::gauge!("strata_connections").increment(1.0);
-    let (read_half, write_half) = stream.split();
     let (tx, rx) = mpsc::channel(MAX_QUEUED_REPLIES);
-    let zero_copy = broker.config.fetch_zero_copy;
-    tokio::join!(
-        read_requests(&broker, read_half, peer, reader, tx),
-        write_replies(write_half, peer, rx, zero_copy),
-    );
-    let _ = stream.shutdown().await;
+    let name = listener.name;
+    match &listener.tls {
+        None => {
+            let (read_half, write_half) = stream.split();
+            let zero_copy = broker.config.fetch_zero_copy;
+            tokio::join!(
+                read_requests(&broker, read_half, peer, reader, tx, name),
+                write_replies(Writer::Tcp(write_half, zero_copy), peer, rx),
+            );
+            let _ = stream.shutdown().await;
+        }
+        Some(acceptor) => {
+            match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let (read_half, write_half) = tokio::io::split(tls);
+                    tokio::join!(
+                        read_requests(&broker, read_half, peer, reader, tx, name),
+                        write_replies(Writer::Tls(write_half), peer, rx),
+                    );
+                }
+                Ok(Err(e)) => {
+                    // A plaintext client on a TLS port, a bad or missing client certificate.
+                    tracing::debug!(%peer, listener = name, error = %e, "TLS handshake failed; closing");
+                    metrics::counter!("strata_tls_handshake_failures_total").increment(1);
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, listener = name, "TLS handshake timed out; closing");
+                    metrics::counter!("strata_tls_handshake_failures_total").increment(1);
+                }
+            }
+        }
+    }
     // Give the place back before the gauge drops, so `strata_connections` = 0 means every place
     // is free.
     drop(slot);
     metrics::gauge!("strata_connections").decrement(1.0);
 }
 
+/// How long a TLS client has to complete its handshake.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Where replies go: a plain TCP connection (sendfile for file ranges, unless
+/// `strata.fetch.zero.copy=false`) or a TLS one (always copied).
+enum Writer<'a> {
+    Tcp(WriteHalf<'a>, bool),
+    Tls(tokio::io::WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>),
+}
+
 /// Reads and handles requests in order, queueing their replies, until the client leaves, an
 /// error, shutdown, or the writer stops.
-async fn read_requests(
+async fn read_requests<R: AsyncRead + Unpin>(
     broker: &Arc<Broker>,
-    mut stream: ReadHalf<'_>,
+    mut stream: R,
     peer: SocketAddr,
     mut reader: FrameReader,
     tx: mpsc::Sender<Outgoing>,
+    listener: &'static str,
 ) {
     let mut shutdown = broker.shutdown_signal();
     // True while a deferred reply may still be unwritten.
@@ -130,7 +168,11 @@ async fn read_requests(
                 );
                 let started = std::time::Instant::now();
                 let reply = handlers::PEER
-                    .scope(peer, handlers::dispatch(broker, api_key, header, body))
+                    .scope(
+                        peer,
+                        handlers::LISTENER
+                            .scope(listener, handlers::dispatch(broker, api_key, header, body)),
+                    )
                     .instrument(span)
                     .await;
                 let api = format!("{api_key:?}");
@@ -179,12 +221,7 @@ async fn read_requests(
 
 /// Writes queued replies in order until the queue ends, a write fails, or a reply closes the
 /// connection.
-async fn write_replies(
-    mut stream: WriteHalf<'_>,
-    peer: SocketAddr,
-    mut rx: mpsc::Receiver<Outgoing>,
-    zero_copy: bool,
-) {
+async fn write_replies(mut stream: Writer<'_>, peer: SocketAddr, mut rx: mpsc::Receiver<Outgoing>) {
     while let Some(item) = rx.recv().await {
         let reply = match item {
             Outgoing::Reply(reply) => reply.resolve().await,
@@ -193,11 +230,18 @@ async fn write_replies(
                 continue;
             }
         };
-        let written = match reply {
-            Reply::None => Ok(()),
-            Reply::Frame(b) => stream.write_all(&b).await,
-            Reply::Chunks(chunks) => write_chunks(&mut stream, chunks, zero_copy).await,
-            Reply::Close | Reply::Deferred(_) => break,
+        let written = match (reply, &mut stream) {
+            (Reply::None, _) => Ok(()),
+            (Reply::Close | Reply::Deferred(_), _) => break,
+            (Reply::Frame(b), Writer::Tcp(w, _)) => w.write_all(&b).await,
+            (Reply::Frame(b), Writer::Tls(w)) => match w.write_all(&b).await {
+                Ok(()) => w.flush().await,
+                Err(e) => Err(e),
+            },
+            (Reply::Chunks(chunks), Writer::Tcp(w, zero_copy)) => {
+                write_chunks(w, chunks, *zero_copy).await
+            }
+            (Reply::Chunks(chunks), Writer::Tls(w)) => write_chunks_copying(w, chunks).await,
         };
         if let Err(e) = written {
             tracing::debug!(%peer, error = %e, "write failed; closing");

@@ -257,7 +257,10 @@ pub(crate) fn coordinator_of(
     let p = strata_coordinator::partition_for(key, topic.partitions);
     let leader = meta.leadership(topic, p).leader;
     match meta.brokers.get(&leader).filter(|_| meta.is_live(leader)) {
-        Some(b) => Ok((leader, b.host.clone(), b.port)),
+        Some(b) => match b.address_for(crate::handlers::listener()) {
+            Some((host, port)) => Ok((leader, host.to_string(), port)),
+            None => Err("the coordinator has no listener of the protocol this client uses"),
+        },
         None => Err("the key's internal partition has no live leader"),
     }
 }

@@ -1,4 +1,8 @@
-//! The listener and the broker's lifecycle.
+//! The listeners and the broker's lifecycle.
+//!
+//! Listeners (`listeners.rs`): every one is bound before the broker reports ready, each accept
+//! loop hands its sockets, tagged with their listener, to the one admission loop; the TLS
+//! settings are checked before the data directory is opened (`tls.rs`).
 //!
 //! Shutdown order (SIGTERM): stop accepting; tell connections to finish the request in hand and
 //! close; wait up to `strata.shutdown.timeout.ms` for them; flush and close every log (which
@@ -29,11 +33,34 @@ pub async fn run(
     config: BrokerConfig,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), BrokerError> {
+    // TLS settings are checked before anything is opened.
+    let tls = if config.listeners.iter().any(|l| l.protocol.tls()) {
+        Some(crate::tls::acceptor(&config.raw).map_err(BrokerError::Config)?)
+    } else {
+        None
+    };
     let broker = tokio::task::block_in_place(|| Broker::open(config))?;
     crate::tiering::open(&broker).await?;
-    let listener = TcpListener::bind(broker.config.listen)
-        .await
-        .map_err(|e| BrokerError::io(format!("bind {}", broker.config.listen), e))?;
+    // Every listener's accepted sockets come through one channel, tagged with their listener.
+    let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(64);
+    let mut acceptors = JoinSet::new();
+    for l in &broker.config.listeners {
+        let socket = TcpListener::bind(l.addr)
+            .await
+            .map_err(|e| BrokerError::io(format!("bind {} ({})", l.addr, l.name), e))?;
+        let bound = Arc::new(BoundListener {
+            name: l.protocol.name(),
+            tls: tls.clone().filter(|_| l.protocol.tls()),
+        });
+        tracing::info!(
+            listener = %l.name,
+            listen = %l.addr,
+            advertised = %format!("{}:{}", l.advertised_host, l.advertised_port),
+            "listening"
+        );
+        acceptors.spawn(accept_loop(socket, bound, accepted_tx.clone()));
+    }
+    drop(accepted_tx);
     tracing::info!(
         listen = %broker.config.listen,
         advertised = %format!("{}:{}", broker.config.advertised_host, broker.config.advertised_port),
@@ -53,11 +80,11 @@ pub async fn run(
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => match limits.admit(peer.ip()) {
+            accepted = accepted_rx.recv() => match accepted {
+                Some((stream, peer, bound)) => match limits.admit(peer.ip()) {
                     Ok(slot) => {
                         let reader = FrameReader::new(frame_limits.clone(), budget.clone());
-                        connections.spawn(connection::serve(broker.clone(), stream, peer, reader, slot));
+                        connections.spawn(connection::serve(broker.clone(), stream, peer, reader, slot, bound));
                     }
                     Err(rejection) => {
                         let (total, from_ip) = limits.live(peer.ip());
@@ -76,10 +103,7 @@ pub async fn run(
                         drop(stream);
                     }
                 },
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
+                None => break,
             },
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             _ = &mut shutdown => break,
@@ -89,7 +113,8 @@ pub async fn run(
         connections = connections.len(),
         "shutting down: draining connections"
     );
-    drop(listener);
+    acceptors.abort_all();
+    drop(accepted_rx);
     broker.begin_shutdown();
     crate::liveness::controlled_shutdown(&broker).await;
     let drain = async { while connections.join_next().await.is_some() {} };
@@ -110,4 +135,37 @@ pub async fn run(
     tokio::task::block_in_place(|| broker.close_logs())?;
     tracing::info!("shutdown complete");
     Ok(())
+}
+
+/// A bound listener as its connections see it.
+pub(crate) struct BoundListener {
+    /// The listener's name (its protocol's).
+    pub(crate) name: &'static str,
+    /// The TLS acceptor, on SSL and SASL_SSL listeners.
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Accepts connections on one listener and hands them on, until the channel closes.
+async fn accept_loop(
+    socket: TcpListener,
+    bound: Arc<BoundListener>,
+    tx: tokio::sync::mpsc::Sender<(
+        tokio::net::TcpStream,
+        std::net::SocketAddr,
+        Arc<BoundListener>,
+    )>,
+) {
+    loop {
+        match socket.accept().await {
+            Ok((stream, peer)) => {
+                if tx.send((stream, peer, bound.clone())).await.is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(listener = bound.name, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
 }

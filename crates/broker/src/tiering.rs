@@ -10,9 +10,10 @@
 //!   one partition's segments upload in offset order); it takes a partition's log mutex only for
 //!   short bookkeeping, never across an upload, so produce and hot fetch never wait on the
 //!   bucket;
-//! - only a partition's leader uploads and deletes remote segments; a new leader first
-//!   refreshes its catalog from the bucket (`Tier::refresh_partition`), so it goes on after
-//!   the last uploaded segment instead of uploading again; object keys carry the uploader's
+//! - only a partition's leader uploads and deletes remote segments; in a cluster of several
+//!   voters a new leader first refreshes its catalog from the bucket
+//!   (`Tier::refresh_partition`), so it goes on after the last uploaded segment instead of
+//!   uploading again (a one-node cluster's catalog already knows every upload: it made them); object keys carry the uploader's
 //!   leader epoch; a follower refreshes every pass and lets its local retention delete what is
 //!   uploaded, as the leader does (all nodes share one bucket);
 //! - a fetch waits at most `remote.fetch.max.wait.ms` for a cold read, then that partition
@@ -270,7 +271,10 @@ async fn sync_one(
         return Synced::Follower;
     }
     let epoch = part.leader_epoch();
-    if refreshed_epoch != Some(epoch) {
+    // A one-node cluster has had no other leader: its catalog (rebuilt from the bucket when it
+    // was lost, reconciled at start) already holds every upload, so a new term costs no LIST.
+    let single_node = broker.config.voters.as_ref().is_none_or(|v| v.len() <= 1);
+    if refreshed_epoch != Some(epoch) && !single_node {
         // A new term: learn what earlier leaders uploaded before uploading anything.
         if let Err(e) = tier.refresh_partition(&part.topic_id, part.index).await {
             tracing::warn!(topic = %part.topic, partition = part.index, error = %e, "tier refresh failed; uploads wait");

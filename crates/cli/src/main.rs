@@ -78,12 +78,22 @@ struct ServeArgs {
     /// Data directory (Kafka: log.dirs).
     #[arg(long)]
     data_dir: Option<PathBuf>,
-    /// Address to listen on, HOST:PORT (Kafka: listeners).
+    /// Listeners, a comma-separated list of `[PROTOCOL://]HOST:PORT` with PROTOCOL one of
+    /// PLAINTEXT (the default), SSL, SASL_PLAINTEXT, SASL_SSL (Kafka: listeners), e.g.
+    /// `127.0.0.1:9092,SSL://127.0.0.1:9093`.
     #[arg(long)]
     listen: Option<String>,
-    /// Address advertised to clients, HOST:PORT (default: the listen address).
+    /// Addresses advertised to clients, `[PROTOCOL://]HOST:PORT,…` matched to the listeners by
+    /// protocol (Kafka: advertised.listeners; default: each listener's own address).
     #[arg(long)]
     advertised_listener: Option<String>,
+    /// PEM file of the certificate chain of the TLS listeners (SSL, SASL_SSL) (setting
+    /// ssl.keystore.certificate.chain).
+    #[arg(long)]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of the TLS listeners' private key (setting ssl.keystore.key).
+    #[arg(long)]
+    tls_key: Option<PathBuf>,
     /// Object store for tiered segments: `file:///DIR` or `s3://BUCKET/PREFIX`
     /// (default: file://DATA_DIR/remote). S3 settings come from the AWS environment:
     /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP=true, credentials via the AWS chain.
@@ -162,6 +172,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = &args.advertised_listener {
         flags.push(("advertised.listeners".to_string(), a.clone()));
+    }
+    if let Some(p) = &args.tls_cert {
+        flags.push((
+            "ssl.keystore.certificate.chain".to_string(),
+            p.display().to_string(),
+        ));
+    }
+    if let Some(p) = &args.tls_key {
+        flags.push(("ssl.keystore.key".to_string(), p.display().to_string()));
     }
     if let Some(u) = &args.object_store {
         flags.push(("strata.object.store".to_string(), u.clone()));

@@ -178,6 +178,7 @@ mod tests {
                 host: "h".into(),
                 port: 9000 + n,
                 rack: None,
+                endpoints: Vec::new(),
             }));
         }
         let (records, _) = plan(

@@ -31,7 +31,7 @@ pub use names::{
 };
 pub use ops::{plan, Operation, Outcome};
 pub use record::{
-    BrokerRegistration, MetadataRecord, PartitionLeadership, Reassignment, TopicRecord,
+    BrokerRegistration, Endpoint, MetadataRecord, PartitionLeadership, Reassignment, TopicRecord,
 };
 pub use state::{MetadataState, TopicMeta};
 pub use store::MetadataStore;

@@ -328,6 +328,7 @@ mod tests {
                 host: "h".into(),
                 port: 9000 + n,
                 rack: None,
+                endpoints: Vec::new(),
             }));
         }
         run(

@@ -103,6 +103,37 @@ pub struct BrokerRegistration {
     /// `broker.rack`, if set.
     #[serde(default)]
     pub rack: Option<String>,
+    /// Every listener's advertised address, so Metadata answers each client with the
+    /// addresses of the listener it came in on. Empty in records written before listeners
+    /// were named (and omitted when empty): `host`/`port` then serve every listener.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub endpoints: Vec<Endpoint>,
+}
+
+/// One listener's advertised address.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// The listener's name (`PLAINTEXT`, `SSL`, `SASL_PLAINTEXT`, `SASL_SSL`).
+    pub listener: String,
+    /// Advertised host.
+    pub host: String,
+    /// Advertised port.
+    pub port: i32,
+}
+
+impl BrokerRegistration {
+    /// Where clients of `listener` reach this broker: its endpoint for that listener; the
+    /// registered host and port when it names no listeners (older records); `None` when it
+    /// names listeners but not this one (Kafka leaves such a broker out of Metadata).
+    pub fn address_for(&self, listener: &str) -> Option<(&str, i32)> {
+        if self.endpoints.is_empty() {
+            return Some((&self.host, self.port));
+        }
+        self.endpoints
+            .iter()
+            .find(|e| e.listener == listener)
+            .map(|e| (e.host.as_str(), e.port))
+    }
 }
 
 /// One change to cluster metadata.

@@ -133,6 +133,7 @@ fn broker() -> BrokerRegistration {
         host: "broker-1.example".into(),
         port: 9092,
         rack: Some("rack-a".into()),
+        endpoints: Vec::new(),
     }
 }
 

@@ -550,6 +550,7 @@ mod tests {
                 host: "127.0.0.1".to_string(),
                 port: 9000 + id,
                 rack: Some(rack.to_string()),
+                endpoints: Vec::new(),
             }),
         )
         .unwrap();

@@ -108,19 +108,41 @@ fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataRe
 
 /// The brokers to list: every registered broker that is not fenced, and always this one (a
 /// client must be able to reach the broker it asked).
+///
+/// Each is addressed for the listener the request came in on (`host`/`port` replaced by that
+/// listener's advertised address); a broker without that listener is left out, as Kafka does.
 pub(crate) fn live_brokers(broker: &Broker, meta: &MetadataState) -> Vec<BrokerRegistration> {
     let cfg = &broker.config;
     let mut brokers = meta.brokers.clone();
     brokers.retain(|id, _| !meta.fenced.contains(id) || *id == cfg.node_id);
-    brokers
+    // This broker's own listeners as configured now.
+    let me = brokers
         .entry(cfg.node_id)
         .or_insert_with(|| BrokerRegistration {
             node_id: cfg.node_id,
             host: cfg.advertised_host.clone(),
             port: cfg.advertised_port,
             rack: cfg.rack.clone(),
+            endpoints: Vec::new(),
         });
-    brokers.into_values().collect()
+    me.endpoints = cfg
+        .listeners
+        .iter()
+        .map(|l| strata_meta::Endpoint {
+            listener: l.name.clone(),
+            host: l.advertised_host.clone(),
+            port: l.advertised_port,
+        })
+        .collect();
+    let listener = super::listener();
+    brokers
+        .into_values()
+        .filter_map(|mut b| {
+            let (host, port) = b.address_for(listener)?;
+            (b.host, b.port) = (host.to_string(), port);
+            Some(b)
+        })
+        .collect()
 }
 
 /// The controller as Kafka clients see it: the metadata quorum leader (this node while none is

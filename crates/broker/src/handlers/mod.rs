@@ -56,6 +56,14 @@ pub(crate) mod write_txn_markers;
 tokio::task_local! {
     /// The peer address of the connection whose request is being handled (set by `connection`).
     pub(crate) static PEER: std::net::SocketAddr;
+    /// The name of the listener the request came in on (set by `connection`).
+    pub(crate) static LISTENER: &'static str;
+}
+
+/// The name of the listener the request being handled came in on (`PLAINTEXT` outside a
+/// connection, e.g. in unit tests).
+pub(crate) fn listener() -> &'static str {
+    LISTENER.try_with(|l| *l).unwrap_or("PLAINTEXT")
 }
 
 /// Routes one decoded request to its handler and encodes the reply.
