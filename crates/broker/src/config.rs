@@ -110,6 +110,9 @@ pub struct BrokerConfig {
     /// bucket read-only, with no local log of their own (see `read_replica.rs`). Forces
     /// `auto.create.topics.enable=false`.
     pub read_replica: bool,
+    /// `--add-scram` entries (Kafka's `kafka-storage format --add-scram` syntax), applied at
+    /// start (`sasl/bootstrap.rs`). Kept out of `raw`: they may hold passwords.
+    pub add_scram: Vec<String>,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -170,14 +173,6 @@ impl BrokerConfig {
             &raw["listeners"],
             raw.get("advertised.listeners").map(String::as_str),
         )?;
-        // Never serve a SASL listener unauthenticated: refuse it until SASL is built.
-        if let Some(l) = listeners.iter().find(|l| l.protocol.sasl()) {
-            return Err(format!(
-                "listeners: {} needs SASL authentication, which this build does not have yet \
-                 (docs/security.md); use PLAINTEXT or SSL",
-                l.name
-            ));
-        }
         // Brokers reach each other (replication, markers) on the first PLAINTEXT listener.
         let primary = listeners
             .iter()
@@ -196,6 +191,7 @@ impl BrokerConfig {
             auto_create_topics: parse::<bool>(&raw, "auto.create.topics.enable")?
                 && !parse::<bool>(&raw, "strata.read.replica")?,
             read_replica: parse(&raw, "strata.read.replica")?,
+            add_scram: Vec::new(),
             socket_request_max_bytes: parse(&raw, "socket.request.max.bytes")?,
             retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,

@@ -74,7 +74,7 @@ pub(crate) async fn serve(
             let (read_half, write_half) = stream.split();
             let zero_copy = broker.config.fetch_zero_copy;
             tokio::join!(
-                read_requests(&broker, read_half, peer, reader, tx, name),
+                read_requests(&broker, read_half, peer, reader, tx, &listener),
                 write_replies(Writer::Tcp(write_half, zero_copy), peer, rx),
             );
             let _ = stream.shutdown().await;
@@ -84,7 +84,7 @@ pub(crate) async fn serve(
                 Ok(Ok(tls)) => {
                     let (read_half, write_half) = tokio::io::split(tls);
                     tokio::join!(
-                        read_requests(&broker, read_half, peer, reader, tx, name),
+                        read_requests(&broker, read_half, peer, reader, tx, &listener),
                         write_replies(Writer::Tls(write_half), peer, rx),
                     );
                 }
@@ -124,8 +124,13 @@ async fn read_requests<R: AsyncRead + Unpin>(
     peer: SocketAddr,
     mut reader: FrameReader,
     tx: mpsc::Sender<Outgoing>,
-    listener: &'static str,
+    bound: &BoundListener,
 ) {
+    let listener = bound.name;
+    // SASL listeners: nothing but ApiVersions and the SASL exchange before authentication.
+    let mut sasl = bound
+        .sasl
+        .then(|| crate::sasl::session::Session::new(broker.clone()));
     let mut shutdown = broker.shutdown_signal();
     // True while a deferred reply may still be unwritten.
     let mut deferred_pending = false;
@@ -150,6 +155,35 @@ async fn read_requests<R: AsyncRead + Unpin>(
                 header,
                 body,
             }) => {
+                let body = match sasl.as_mut() {
+                    None => body,
+                    Some(session) => {
+                        use crate::sasl::session::Screened;
+                        let (version, correlation_id) =
+                            (header.request_api_version, header.correlation_id);
+                        match session.screen(api_key, body).await {
+                            Screened::Pass(body) => *body,
+                            Screened::Respond(r) => {
+                                drop(charge);
+                                let reply = handlers::encode(correlation_id, api_key, version, &r);
+                                if tx.send(Outgoing::Reply(reply)).await.is_err() {
+                                    break;
+                                }
+                                continue;
+                            }
+                            Screened::RespondAndClose(r) => {
+                                let reply = handlers::encode(correlation_id, api_key, version, &r);
+                                let _ = tx.send(Outgoing::Reply(reply)).await;
+                                let _ = tx.send(Outgoing::Reply(Reply::Close)).await;
+                                break;
+                            }
+                            Screened::Close(why) => {
+                                tracing::debug!(%peer, reason = why, "closing connection");
+                                break;
+                            }
+                        }
+                    }
+                };
                 if deferred_pending && api_key != ApiKey::Produce {
                     // Kafka handles a request only after the previous one is answered.
                     let (done, written) = oneshot::channel();
@@ -165,6 +199,7 @@ async fn read_requests<R: AsyncRead + Unpin>(
                     correlation_id = header.correlation_id,
                     client_id = header.client_id.as_deref().unwrap_or(""),
                     %peer,
+                    principal = sasl.as_ref().and_then(|s| s.user()).unwrap_or("ANONYMOUS"),
                 );
                 let started = std::time::Instant::now();
                 let reply = handlers::PEER

@@ -40,6 +40,7 @@ mod replica_fetcher;
 pub mod replica_selector;
 mod reply;
 pub mod request_budget;
+pub mod sasl;
 mod sendfile;
 mod server;
 mod tasks;

@@ -40,6 +40,7 @@ pub async fn run(
         None
     };
     let broker = tokio::task::block_in_place(|| Broker::open(config))?;
+    tokio::task::block_in_place(|| crate::sasl::bootstrap::apply(&broker))?;
     crate::tiering::open(&broker).await?;
     // Every listener's accepted sockets come through one channel, tagged with their listener.
     let (accepted_tx, mut accepted_rx) = tokio::sync::mpsc::channel(64);
@@ -51,6 +52,7 @@ pub async fn run(
         let bound = Arc::new(BoundListener {
             name: l.protocol.name(),
             tls: tls.clone().filter(|_| l.protocol.tls()),
+            sasl: l.protocol.sasl(),
         });
         tracing::info!(
             listener = %l.name,
@@ -143,6 +145,8 @@ pub(crate) struct BoundListener {
     pub(crate) name: &'static str,
     /// The TLS acceptor, on SSL and SASL_SSL listeners.
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+    /// Clients must authenticate with SASL (SASL_PLAINTEXT, SASL_SSL).
+    pub(crate) sasl: bool,
 }
 
 /// Accepts connections on one listener and hands them on, until the channel closes.

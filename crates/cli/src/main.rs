@@ -111,6 +111,11 @@ struct ServeArgs {
     /// are refused; consumer groups are local to this replica). See docs/read-replicas.md.
     #[arg(long)]
     read_replica: bool,
+    /// A SCRAM user to create at start if it is not there yet, in Kafka's `kafka-storage
+    /// format --add-scram` syntax, e.g. `SCRAM-SHA-256=[name=admin,password=admin-secret]`
+    /// (repeatable; only the salted credential is stored).
+    #[arg(long = "add-scram", value_name = "MECHANISM=[name=…,password=…]")]
+    add_scram: Vec<String>,
     /// Any broker setting by its Kafka name, e.g. `--set log.segment.bytes=1048576`.
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
@@ -198,7 +203,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         flags.push((k.trim().to_string(), v.trim().to_string()));
     }
     let raw = settings::merge(args.config.as_deref(), std::env::vars(), flags)?;
-    let config = strata_broker::BrokerConfig::from_map(raw).map_err(anyhow::Error::msg)?;
+    let mut config = strata_broker::BrokerConfig::from_map(raw).map_err(anyhow::Error::msg)?;
+    config.add_scram = args.add_scram.clone();
     if let Some(addr) = &args.metrics_listen {
         let addr: std::net::SocketAddr = addr.parse().context("--metrics-listen")?;
         metrics_exporter_prometheus::PrometheusBuilder::new()

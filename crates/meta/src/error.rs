@@ -38,6 +38,14 @@ pub enum MetaErrorKind {
     /// The metadata quorum has no leader reachable from here, or lost leadership while the
     /// change was in flight; the outcome is unknown to the caller (REQUEST_TIMED_OUT, 7).
     NoQuorum,
+    /// The named resource (e.g. a user's SCRAM credential) does not exist
+    /// (RESOURCE_NOT_FOUND, 91).
+    ResourceNotFound,
+    /// A SCRAM mechanism other than SCRAM-SHA-256 and SCRAM-SHA-512
+    /// (UNSUPPORTED_SASL_MECHANISM, 33).
+    UnsupportedSaslMechanism,
+    /// SCRAM iterations outside 4096..=16384 (UNACCEPTABLE_CREDENTIAL, 93).
+    UnacceptableCredential,
     /// The quorum's state machine failed; this node must stop serving metadata
     /// (KAFKA_STORAGE_ERROR, 56).
     Fatal,
@@ -83,6 +91,9 @@ impl MetaError {
             MetaErrorKind::InvalidReplicaAssignment => 39,
             MetaErrorKind::NoReassignmentInProgress => 85,
             MetaErrorKind::PolicyViolation => 44,
+            MetaErrorKind::ResourceNotFound => 91,
+            MetaErrorKind::UnsupportedSaslMechanism => 33,
+            MetaErrorKind::UnacceptableCredential => 93,
         }
     }
 }

@@ -20,6 +20,7 @@ mod names;
 pub mod ops;
 pub mod reassign;
 mod record;
+pub mod scram;
 mod state;
 mod store;
 pub mod topic_config;
@@ -31,7 +32,8 @@ pub use names::{
 };
 pub use ops::{plan, Operation, Outcome};
 pub use record::{
-    BrokerRegistration, Endpoint, MetadataRecord, PartitionLeadership, Reassignment, TopicRecord,
+    BrokerRegistration, Endpoint, MetadataRecord, PartitionLeadership, Reassignment,
+    ScramCredential, TopicRecord,
 };
 pub use state::{MetadataState, TopicMeta};
 pub use store::MetadataStore;

@@ -108,6 +108,16 @@ pub enum Operation {
         /// The new ISR.
         isr: Vec<i32>,
     },
+    /// Creates or replaces a user's SCRAM credential for one mechanism (AlterUserScramCredentials,
+    /// `--add-scram`).
+    UpsertScramCredential(crate::record::ScramCredential),
+    /// Deletes a user's SCRAM credential for one mechanism.
+    DeleteScramCredential {
+        /// User name.
+        user: String,
+        /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+        mechanism: String,
+    },
     /// Registers (or re-registers) a broker and its Kafka listener; a fenced broker is
     /// unfenced and takes back the partitions only it can lead.
     RegisterBroker(BrokerRegistration),
@@ -316,6 +326,36 @@ pub fn plan(
             Ok((
                 vec![MetadataRecord::ProducerIdsAllocated { next: end }],
                 Outcome::ProducerIds { first, end },
+            ))
+        }
+        Operation::UpsertScramCredential(c) => {
+            crate::scram::validate(c)?;
+            let same = state.scram.get(&c.user).and_then(|m| m.get(&c.mechanism)) == Some(c);
+            let records = if same {
+                Vec::new()
+            } else {
+                vec![MetadataRecord::ScramCredentialUpserted(c.clone())]
+            };
+            Ok((records, Outcome::Done))
+        }
+        Operation::DeleteScramCredential { user, mechanism } => {
+            if state
+                .scram
+                .get(user)
+                .and_then(|m| m.get(mechanism))
+                .is_none()
+            {
+                return Err(MetaError::new(
+                    MetaErrorKind::ResourceNotFound,
+                    format!("no {mechanism} credential for user {user}"),
+                ));
+            }
+            Ok((
+                vec![MetadataRecord::ScramCredentialDeleted {
+                    user: user.clone(),
+                    mechanism: mechanism.clone(),
+                }],
+                Outcome::Done,
             ))
         }
         Operation::RegisterBroker(registration) => {

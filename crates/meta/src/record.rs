@@ -110,6 +110,24 @@ pub struct BrokerRegistration {
     pub endpoints: Vec<Endpoint>,
 }
 
+/// A user's salted SCRAM credential for one mechanism (RFC 5802): never the password. The
+/// byte strings are base64 (standard alphabet, padded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScramCredential {
+    /// User name.
+    pub user: String,
+    /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+    pub mechanism: String,
+    /// The salt.
+    pub salt: String,
+    /// PBKDF2 iterations.
+    pub iterations: u32,
+    /// `H(HMAC(SaltedPassword, "Client Key"))`.
+    pub stored_key: String,
+    /// `HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: String,
+}
+
 /// One listener's advertised address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
@@ -207,6 +225,15 @@ pub enum MetadataRecord {
     BrokerUnfenced {
         /// Node id.
         node_id: i32,
+    },
+    /// A user's SCRAM credential for one mechanism was created or replaced.
+    ScramCredentialUpserted(ScramCredential),
+    /// A user's SCRAM credential for one mechanism was deleted.
+    ScramCredentialDeleted {
+        /// User name.
+        user: String,
+        /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
+        mechanism: String,
     },
     /// Producer ids below `next` are handed out.
     ProducerIdsAllocated {

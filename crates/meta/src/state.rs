@@ -31,6 +31,9 @@ pub struct MetadataState {
     /// Ongoing partition reassignments: topic id → partition → reassignment.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub reassignments: BTreeMap<String, BTreeMap<i32, Reassignment>>,
+    /// SCRAM credentials: user → mechanism → credential.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scram: BTreeMap<String, BTreeMap<String, crate::record::ScramCredential>>,
 }
 
 impl MetadataState {
@@ -135,6 +138,20 @@ impl MetadataState {
             MetadataRecord::TopicDeleted { topic_id } => {
                 self.topics.retain(|_, t| &t.topic_id != topic_id);
                 self.reassignments.remove(topic_id);
+            }
+            MetadataRecord::ScramCredentialUpserted(c) => {
+                self.scram
+                    .entry(c.user.clone())
+                    .or_default()
+                    .insert(c.mechanism.clone(), c.clone());
+            }
+            MetadataRecord::ScramCredentialDeleted { user, mechanism } => {
+                if let Some(m) = self.scram.get_mut(user) {
+                    m.remove(mechanism);
+                    if m.is_empty() {
+                        self.scram.remove(user);
+                    }
+                }
             }
             MetadataRecord::BrokerRegistered(b) => {
                 self.brokers.insert(b.node_id, b.clone());

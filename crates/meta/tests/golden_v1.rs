@@ -127,6 +127,7 @@ fn golden_state() -> MetadataState {
         brokers: Default::default(),
         fenced: Default::default(),
         reassignments: Default::default(),
+        scram: Default::default(),
     }
 }
 

@@ -16,6 +16,7 @@ mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
+mod alter_user_scram_credentials;
 mod api_versions;
 mod create_partitions;
 mod create_topics;
@@ -29,6 +30,7 @@ mod describe_log_dirs;
 mod describe_producers;
 mod describe_quorum;
 mod describe_transactions;
+mod describe_user_scram_credentials;
 mod elect_leaders;
 mod end_txn;
 mod fetch;
@@ -49,6 +51,7 @@ mod offset_fetch;
 mod offset_for_leader_epoch;
 mod produce;
 mod read_only;
+mod sasl_elsewhere;
 mod sync_group;
 mod txn_offset_commit;
 pub(crate) mod write_txn_markers;
@@ -198,6 +201,16 @@ pub(crate) async fn dispatch(
         RequestKind::DescribeProducers(r) => {
             ResponseKind::DescribeProducers(describe_producers::handle(broker, r))
         }
+        RequestKind::SaslHandshake(_) => ResponseKind::SaslHandshake(sasl_elsewhere::handshake()),
+        RequestKind::SaslAuthenticate(_) => {
+            ResponseKind::SaslAuthenticate(sasl_elsewhere::authenticate())
+        }
+        RequestKind::DescribeUserScramCredentials(r) => ResponseKind::DescribeUserScramCredentials(
+            describe_user_scram_credentials::handle(broker, r),
+        ),
+        RequestKind::AlterUserScramCredentials(r) => {
+            ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(broker, r))
+        }
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
         }
@@ -214,7 +227,12 @@ pub(crate) async fn dispatch(
 }
 
 /// Encodes a response frame, or closes the connection if that fails.
-fn encode(correlation_id: i32, api_key: ApiKey, version: i16, response: &ResponseKind) -> Reply {
+pub(crate) fn encode(
+    correlation_id: i32,
+    api_key: ApiKey,
+    version: i16,
+    response: &ResponseKind,
+) -> Reply {
     match encode_response(correlation_id, api_key, version, response) {
         Ok(frame) => Reply::Frame(frame),
         Err(e) => {

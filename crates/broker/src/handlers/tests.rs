@@ -331,6 +331,20 @@ fn default_request(key: ApiKey, topic: &str) -> RequestKind {
             DescribeTransactionsRequest::default()
                 .with_transactional_ids(vec![TransactionalId(StrBytes::from_static_str("t"))]),
         ),
+        ApiKey::SaslHandshake => RequestKind::SaslHandshake(
+            kafka_protocol::messages::SaslHandshakeRequest::default()
+                .with_mechanism(StrBytes::from_static_str("PLAIN")),
+        ),
+        ApiKey::SaslAuthenticate => RequestKind::SaslAuthenticate(
+            kafka_protocol::messages::SaslAuthenticateRequest::default(),
+        ),
+        ApiKey::DescribeUserScramCredentials => RequestKind::DescribeUserScramCredentials(
+            kafka_protocol::messages::DescribeUserScramCredentialsRequest::default()
+                .with_users(None),
+        ),
+        ApiKey::AlterUserScramCredentials => RequestKind::AlterUserScramCredentials(
+            kafka_protocol::messages::AlterUserScramCredentialsRequest::default(),
+        ),
         other => panic!("no default request for {other:?}"),
     }
 }
