@@ -164,6 +164,18 @@ pub const DEFAULTS: &[(&str, &str)] = &[
 ];
 
 impl BrokerConfig {
+    /// Every listener's advertised address, as the broker registers them.
+    pub fn endpoints(&self) -> Vec<strata_meta::Endpoint> {
+        self.listeners
+            .iter()
+            .map(|l| strata_meta::Endpoint {
+                listener: l.name.clone(),
+                host: l.advertised_host.clone(),
+                port: l.advertised_port,
+            })
+            .collect()
+    }
+
     /// Builds typed settings from a merged map (missing keys take [`DEFAULTS`]).
     pub fn from_map(mut raw: BTreeMap<String, String>) -> Result<BrokerConfig, String> {
         for (k, v) in DEFAULTS {

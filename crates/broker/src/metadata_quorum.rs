@@ -62,15 +62,7 @@ pub(crate) async fn start(config: &BrokerConfig, dir: &Path) -> Result<Arc<Quoru
             host: config.advertised_host.clone(),
             port: config.advertised_port,
             rack: config.rack.clone(),
-            endpoints: config
-                .listeners
-                .iter()
-                .map(|l| strata_meta::Endpoint {
-                    listener: l.name.clone(),
-                    host: l.advertised_host.clone(),
-                    port: l.advertised_port,
-                })
-                .collect(),
+            endpoints: config.endpoints(),
         }))
         .await?;
     let status = quorum.status();

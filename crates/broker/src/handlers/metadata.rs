@@ -125,15 +125,7 @@ pub(crate) fn live_brokers(broker: &Broker, meta: &MetadataState) -> Vec<BrokerR
             rack: cfg.rack.clone(),
             endpoints: Vec::new(),
         });
-    me.endpoints = cfg
-        .listeners
-        .iter()
-        .map(|l| strata_meta::Endpoint {
-            listener: l.name.clone(),
-            host: l.advertised_host.clone(),
-            port: l.advertised_port,
-        })
-        .collect();
+    me.endpoints = cfg.endpoints();
     let listener = super::listener();
     brokers
         .into_values()
