@@ -185,6 +185,17 @@ impl BrokerConfig {
             &raw["listeners"],
             raw.get("advertised.listeners").map(String::as_str),
         )?;
+        // Fail closed: an authorizer asked for but not there would let everyone do anything.
+        if raw
+            .get("authorizer.class.name")
+            .is_some_and(|v| !v.trim().is_empty())
+        {
+            return Err(
+                "authorizer.class.name is set, but ACLs are not built yet (docs/security.md); \
+                 refusing to start rather than run without the authorizer asked for"
+                    .to_string(),
+            );
+        }
         // Brokers reach each other (replication, markers) on the first PLAINTEXT listener.
         let primary = listeners
             .iter()
