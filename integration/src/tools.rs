@@ -44,10 +44,12 @@ impl CommandOutput {
     }
 }
 
-/// Runs `kcat` with `args`, writing `stdin` to it and closing it.
+/// Runs `kcat` with `args`, writing `stdin` to it and closing it. Cargo puts the rdkafka-sys
+/// build directory on `LD_LIBRARY_PATH`, whose librdkafka lacks OpenSSL; kcat is run without it
+/// so that it uses its own (TLS and SASL work).
 pub fn kcat(args: &[&str], stdin: &[u8]) -> Result<CommandOutput> {
     let mut cmd = Command::new("kcat");
-    cmd.args(args);
+    cmd.args(args).env_remove("LD_LIBRARY_PATH");
     run_command(cmd, stdin, COMMAND_TIMEOUT)
         .context("running kcat (install it with integration/setup.sh)")
 }
