@@ -29,6 +29,10 @@ bench-durable:
 bench-cluster:
     bash crates/bench/cluster-bench.sh
 
+# TLS: produce and hot consume through a PLAINTEXT and an SSL listener of one broker, CPU per GB.
+bench-tls:
+    bash crates/bench/tls-bench.sh
+
 # Run one fuzz target (docs/fuzzing.md lists them; needs cargo-fuzz; stable via RUSTC_BOOTSTRAP).
 fuzz TARGET="request" SECONDS="60":
     cd fuzz && mkdir -p corpus/{{TARGET}} && RUSTC_BOOTSTRAP=1 cargo fuzz run {{TARGET}} corpus/{{TARGET}} $(test -d seeds/{{TARGET}} && echo seeds/{{TARGET}}) -- -max_total_time={{SECONDS}} -rss_limit_mb=2048

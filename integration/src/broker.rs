@@ -5,6 +5,8 @@
 //!   directory (data in `data/`, the process's stdout and stderr appended to `broker.log`), spawns
 //!   the binary and waits up to [`READY_TIMEOUT`] for the port to accept a TCP connection. If the
 //!   process exits early because the port was taken in between, it retries with a new port.
+//! - [`Broker::start_listeners`] gives `--listen` a whole Kafka listener list (for example a
+//!   PLAINTEXT and an SSL listener on ports the test chose) and waits for every one of them.
 //! - [`Broker::sigkill`] and [`Broker::sigterm_and_wait`] stop it; [`Broker::restart`] starts it
 //!   again on the same port and data directory.
 //! - Dropping a [`Broker`] kills the process (SIGKILL), reaps it, and keeps the tail of its log in
@@ -49,6 +51,12 @@ pub struct Broker {
     /// The network namespace it runs in (`ip netns exec`), if any.
     netns: Option<String>,
     port: u16,
+    /// The whole `--listen` value when the test gave a listener list
+    /// ([`Broker::start_listeners`]); else `--listen` is [`Broker::bootstrap`].
+    listen: Option<String>,
+    /// Every address that must accept connections before the broker counts as ready (empty:
+    /// just [`Broker::addr`]).
+    ready_addrs: Vec<SocketAddr>,
     extra_args: Vec<String>,
     /// Extra environment variables of the broker process (e.g. AWS settings for S3).
     env: Vec<(String, String)>,
@@ -99,6 +107,8 @@ impl Broker {
             host: std::net::Ipv4Addr::LOCALHOST,
             netns: None,
             port: free_port()?,
+            listen: None,
+            ready_addrs: Vec::new(),
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
             env: env.to_vec(),
             data_dir,
@@ -106,6 +116,25 @@ impl Broker {
             starts: 0,
             _dir: dir,
         })
+    }
+
+    /// Starts a broker whose `--listen` is the Kafka listener list `listen`, e.g.
+    /// `127.0.0.1:P1,SSL://127.0.0.1:P2` with ports from [`free_port`], instead of the
+    /// harness's single PLAINTEXT port, and waits until every listed address accepts TCP
+    /// connections. [`Broker::bootstrap`] and [`Broker::addr`] are the first listener's. The
+    /// ports are the caller's, so there is no retry on a port taken in between.
+    pub fn start_listeners(listen: &str, extra_args: &[&str]) -> Result<Broker> {
+        let addrs = listener_addrs(listen)?;
+        let mut broker = Broker::prepare(extra_args, &[])?;
+        let std::net::IpAddr::V4(host) = addrs[0].ip() else {
+            bail!("the first listener of {listen:?} is not an IPv4 address");
+        };
+        broker.host = host;
+        broker.port = addrs[0].port();
+        broker.listen = Some(listen.to_string());
+        broker.ready_addrs = addrs;
+        broker.spawn_and_wait()?;
+        Ok(broker)
     }
 
     /// Like [`Broker::prepare`], for a broker that runs in network namespace `netns` and
@@ -257,7 +286,7 @@ impl Broker {
             .append(true)
             .open(&self.log_path)
             .context("opening the broker log")?;
-        let listen = self.bootstrap();
+        let listen = self.listen.clone().unwrap_or_else(|| self.bootstrap());
         let mut cmd = match &self.netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -289,28 +318,35 @@ impl Broker {
 
     /// Waits until the spawned process accepts connections on its Kafka listener.
     pub fn wait_ready(&mut self) -> Result<()> {
-        let listen = self.bootstrap();
         let deadline = Instant::now() + READY_TIMEOUT;
-        loop {
-            if !self.is_running() {
-                bail!(
-                    "the broker exited before accepting connections on {listen}; log tail:\n{}",
-                    self.log_tail()
-                );
+        let addrs = if self.ready_addrs.is_empty() {
+            vec![self.addr()]
+        } else {
+            self.ready_addrs.clone()
+        };
+        for addr in addrs {
+            loop {
+                if !self.is_running() {
+                    bail!(
+                        "the broker exited before accepting connections on {addr}; log tail:\n{}",
+                        self.log_tail()
+                    );
+                }
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    let _ = self.sigkill();
+                    bail!(
+                        "the broker did not accept connections on {addr} within \
+                         {READY_TIMEOUT:?}; log tail:\n{}",
+                        self.log_tail()
+                    );
+                }
+                thread::sleep(Duration::from_millis(50));
             }
-            if TcpStream::connect_timeout(&self.addr(), Duration::from_millis(500)).is_ok() {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                let _ = self.sigkill();
-                bail!(
-                    "the broker did not accept connections on {listen} within {READY_TIMEOUT:?}; \
-                     log tail:\n{}",
-                    self.log_tail()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 }
 
@@ -355,6 +391,25 @@ pub fn strata_bin() -> Result<PathBuf> {
         );
     }
     Ok(bin)
+}
+
+/// The addresses of a Kafka listener list `[PROTOCOL://]HOST:PORT,…` whose hosts are IP
+/// addresses, in order.
+pub fn listener_addrs(listen: &str) -> Result<Vec<SocketAddr>> {
+    let addrs = listen
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            let addr = e.split_once("://").map_or(e, |(_, a)| a);
+            addr.parse::<SocketAddr>()
+                .with_context(|| format!("listener {e:?} in {listen:?}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if addrs.is_empty() {
+        bail!("no listener in {listen:?}");
+    }
+    Ok(addrs)
 }
 
 /// A port that was free a moment ago.

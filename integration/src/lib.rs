@@ -17,6 +17,7 @@
 
 pub mod archive_rows;
 pub mod broker;
+pub mod certs;
 pub mod client;
 pub mod cluster;
 pub mod durability;

@@ -185,6 +185,18 @@ impl BrokerConfig {
             &raw["listeners"],
             raw.get("advertised.listeners").map(String::as_str),
         )?;
+        // A SASL listener nobody can log in to is a misconfiguration, not a broker to start.
+        if listeners.iter().any(|l| l.protocol.sasl())
+            && crate::sasl::enabled_mechanisms(&raw).is_empty()
+        {
+            return Err(format!(
+                "sasl.enabled.mechanisms = {}: none of the mechanisms Strata supports ({}); \
+                 a SASL listener needs at least one",
+                raw.get("sasl.enabled.mechanisms")
+                    .map_or("", String::as_str),
+                crate::sasl::SUPPORTED.join(", ")
+            ));
+        }
         // Fail closed: an authorizer asked for but not there would let everyone do anything.
         if raw
             .get("authorizer.class.name")
