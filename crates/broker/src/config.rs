@@ -113,6 +113,9 @@ pub struct BrokerConfig {
     /// `--add-scram` entries (Kafka's `kafka-storage format --add-scram` syntax), applied at
     /// start (`sasl/bootstrap.rs`). Kept out of `raw`: they may hold passwords.
     pub add_scram: Vec<String>,
+    /// The ACL authorizer (`authorizer.class.name` set to any non-empty value), with
+    /// `super.users` and `allow.everyone.if.no.acl.found`; `None`: every request is allowed.
+    pub authorizer: Option<strata_meta::acl::AuthorizerSettings>,
     /// The merged raw settings (Kafka names).
     pub raw: BTreeMap<String, String>,
 }
@@ -197,17 +200,6 @@ impl BrokerConfig {
                 crate::sasl::SUPPORTED.join(", ")
             ));
         }
-        // Fail closed: an authorizer asked for but not there would let everyone do anything.
-        if raw
-            .get("authorizer.class.name")
-            .is_some_and(|v| !v.trim().is_empty())
-        {
-            return Err(
-                "authorizer.class.name is set, but ACLs are not built yet (docs/security.md); \
-                 refusing to start rather than run without the authorizer asked for"
-                    .to_string(),
-            );
-        }
         // Brokers reach each other (replication, markers) on the first PLAINTEXT listener.
         let primary = listeners
             .iter()
@@ -227,6 +219,10 @@ impl BrokerConfig {
                 && !parse::<bool>(&raw, "strata.read.replica")?,
             read_replica: parse(&raw, "strata.read.replica")?,
             add_scram: Vec::new(),
+            authorizer: {
+                crate::authz::principal::check_mapping_rules(&raw)?;
+                crate::authz::settings(&raw)?
+            },
             socket_request_max_bytes: parse(&raw, "socket.request.max.bytes")?,
             retention_check_interval_ms: parse(&raw, "log.retention.check.interval.ms")?,
             fetch_zero_copy: parse(&raw, "strata.fetch.zero.copy")?,

@@ -74,7 +74,7 @@ pub(crate) async fn serve(
             let (read_half, write_half) = stream.split();
             let zero_copy = broker.config.fetch_zero_copy;
             tokio::join!(
-                read_requests(&broker, read_half, peer, reader, tx, &listener),
+                read_requests(&broker, read_half, peer, reader, tx, &listener, None),
                 write_replies(Writer::Tcp(write_half, zero_copy), peer, rx),
             );
             let _ = stream.shutdown().await;
@@ -82,9 +82,24 @@ pub(crate) async fn serve(
         Some(acceptor) => {
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
+                    // A verified client certificate names the connection's principal.
+                    let cert_principal = tls
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .and_then(|c| crate::authz::principal::of_certificate(c));
                     let (read_half, write_half) = tokio::io::split(tls);
                     tokio::join!(
-                        read_requests(&broker, read_half, peer, reader, tx, &listener),
+                        read_requests(
+                            &broker,
+                            read_half,
+                            peer,
+                            reader,
+                            tx,
+                            &listener,
+                            cert_principal
+                        ),
                         write_replies(Writer::Tls(write_half), peer, rx),
                     );
                 }
@@ -125,7 +140,10 @@ async fn read_requests<R: AsyncRead + Unpin>(
     mut reader: FrameReader,
     tx: mpsc::Sender<Outgoing>,
     bound: &BoundListener,
+    cert_principal: Option<Arc<str>>,
 ) {
+    let anonymous: Arc<str> =
+        cert_principal.unwrap_or_else(|| Arc::from(crate::authz::principal::ANONYMOUS));
     let listener = bound.name;
     // SASL listeners: nothing but ApiVersions and the SASL exchange before authentication.
     let mut sasl = bound
@@ -199,14 +217,24 @@ async fn read_requests<R: AsyncRead + Unpin>(
                     correlation_id = header.correlation_id,
                     client_id = header.client_id.as_deref().unwrap_or(""),
                     %peer,
-                    principal = sasl.as_ref().and_then(|s| s.user()).unwrap_or("ANONYMOUS"),
+                    principal = tracing::field::Empty,
                 );
+                let principal = match sasl.as_ref().and_then(|s| s.user()) {
+                    Some(user) => crate::authz::principal::of_user(user),
+                    None => anonymous.clone(),
+                };
+                span.record("principal", &*principal);
                 let started = std::time::Instant::now();
                 let reply = handlers::PEER
                     .scope(
                         peer,
-                        handlers::LISTENER
-                            .scope(listener, handlers::dispatch(broker, api_key, header, body)),
+                        handlers::LISTENER.scope(
+                            listener,
+                            crate::authz::PRINCIPAL.scope(
+                                principal,
+                                handlers::dispatch(broker, api_key, header, body),
+                            ),
+                        ),
                     )
                     .instrument(span)
                     .await;

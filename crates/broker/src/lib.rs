@@ -6,6 +6,7 @@
 //! sent from segment files by sendfile(2).
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
+mod authz;
 pub mod broker;
 pub mod config;
 mod conn_config;

@@ -11,6 +11,7 @@
 //! - a record that fails validation is never written.
 #![deny(missing_docs, unreachable_pub, unused_must_use)]
 
+pub mod acl;
 pub mod election;
 mod error;
 pub mod journal;

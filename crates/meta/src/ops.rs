@@ -118,6 +118,12 @@ pub enum Operation {
         /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
         mechanism: String,
     },
+    /// Creates an access-control binding (CreateAcls); creating one that exists changes
+    /// nothing.
+    CreateAcl(crate::acl::AclBinding),
+    /// Deletes an access-control binding (DeleteAcls); deleting one that is gone changes
+    /// nothing.
+    DeleteAcl(crate::acl::AclBinding),
     /// Registers (or re-registers) a broker and its Kafka listener; a fenced broker is
     /// unfenced and takes back the partitions only it can lead.
     RegisterBroker(BrokerRegistration),
@@ -357,6 +363,23 @@ pub fn plan(
                 }],
                 Outcome::Done,
             ))
+        }
+        Operation::CreateAcl(b) => {
+            crate::acl::validate(b)?;
+            let records = if state.acls.contains(b) {
+                Vec::new()
+            } else {
+                vec![MetadataRecord::AclCreated(b.clone())]
+            };
+            Ok((records, Outcome::Done))
+        }
+        Operation::DeleteAcl(b) => {
+            let records = if state.acls.contains(b) {
+                vec![MetadataRecord::AclDeleted(b.clone())]
+            } else {
+                Vec::new()
+            };
+            Ok((records, Outcome::Done))
         }
         Operation::RegisterBroker(registration) => {
             let mut records = Vec::new();

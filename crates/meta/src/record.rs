@@ -235,6 +235,10 @@ pub enum MetadataRecord {
         /// `SCRAM-SHA-256` or `SCRAM-SHA-512`.
         mechanism: String,
     },
+    /// An access-control binding was created (CreateAcls).
+    AclCreated(crate::acl::AclBinding),
+    /// An access-control binding was deleted (DeleteAcls).
+    AclDeleted(crate::acl::AclBinding),
     /// Producer ids below `next` are handed out.
     ProducerIdsAllocated {
         /// First producer id not yet allocated.

@@ -34,6 +34,9 @@ pub struct MetadataState {
     /// SCRAM credentials: user → mechanism → credential.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub scram: BTreeMap<String, BTreeMap<String, crate::record::ScramCredential>>,
+    /// Access-control bindings (CreateAcls), each once.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    pub acls: std::collections::BTreeSet<crate::acl::AclBinding>,
 }
 
 impl MetadataState {
@@ -152,6 +155,12 @@ impl MetadataState {
                         self.scram.remove(user);
                     }
                 }
+            }
+            MetadataRecord::AclCreated(b) => {
+                self.acls.insert(b.clone());
+            }
+            MetadataRecord::AclDeleted(b) => {
+                self.acls.remove(b);
             }
             MetadataRecord::BrokerRegistered(b) => {
                 self.brokers.insert(b.node_id, b.clone());

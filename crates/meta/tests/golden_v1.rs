@@ -128,6 +128,7 @@ fn golden_state() -> MetadataState {
         fenced: Default::default(),
         reassignments: Default::default(),
         scram: Default::default(),
+        acls: Default::default(),
     }
 }
 

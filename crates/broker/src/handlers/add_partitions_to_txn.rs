@@ -3,6 +3,11 @@
 //! transaction, KIP-890). Delegated to the transaction coordinator; per-partition errors as
 //! Kafka: a partition that does not exist is UNKNOWN_TOPIC_OR_PARTITION and the others of the
 //! request OPERATION_NOT_ATTEMPTED.
+//!
+//! Authorization, as Kafka: from producers (v0–v3) WRITE on the transactional id (every
+//! partition TRANSACTIONAL_ID_AUTHORIZATION_FAILED) and WRITE on each topic (its partitions
+//! TOPIC_AUTHORIZATION_FAILED, the others OPERATION_NOT_ATTEMPTED, nothing added); between
+//! brokers (v4) CLUSTER_ACTION on the cluster (CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -52,8 +57,13 @@ pub(crate) fn handle(
 ) -> AddPartitionsToTxnResponse {
     let fenced = strata_txn::fenced_code(version >= 2);
     let txn = broker.txn.clone();
+    let authz = crate::authz::Authz::new(broker);
     if version <= 3 {
         let parts = partitions(&req.v3_and_below_topics);
+        if let Some(codes) = refused(&authz, &req.v3_and_below_transactional_id, &parts) {
+            return AddPartitionsToTxnResponse::default()
+                .with_results_by_topic_v3_and_below(results(&parts, &codes));
+        }
         let codes = blocking(|| {
             txn.add_partitions(
                 &req.v3_and_below_transactional_id,
@@ -65,6 +75,10 @@ pub(crate) fn handle(
         });
         return AddPartitionsToTxnResponse::default()
             .with_results_by_topic_v3_and_below(results(&parts, &codes));
+    }
+    if !authz.cluster(strata_meta::acl::AclOperation::ClusterAction) {
+        return AddPartitionsToTxnResponse::default()
+            .with_error_code(crate::authz::CLUSTER_AUTHORIZATION_FAILED);
     }
     let transactions = req
         .transactions
@@ -96,6 +110,38 @@ pub(crate) fn handle(
         })
         .collect();
     AddPartitionsToTxnResponse::default().with_results_by_transaction(transactions)
+}
+
+/// The per-partition codes of a producer's request that is not authorized, `None` if it is.
+fn refused(authz: &crate::authz::Authz, id: &str, parts: &[(String, i32)]) -> Option<Vec<i16>> {
+    use strata_meta::acl::AclOperation;
+    if !authz.txn(AclOperation::Write, id) {
+        return Some(vec![
+            crate::authz::TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+            parts.len()
+        ]);
+    }
+    let mut denied = std::collections::HashMap::new();
+    for (topic, _) in parts {
+        if !denied.contains_key(topic) {
+            denied.insert(topic.clone(), !authz.topic(AclOperation::Write, topic));
+        }
+    }
+    if !denied.values().any(|d| *d) {
+        return None;
+    }
+    Some(
+        parts
+            .iter()
+            .map(|(t, _)| {
+                if denied[t] {
+                    crate::authz::TOPIC_AUTHORIZATION_FAILED
+                } else {
+                    strata_txn::codes::OPERATION_NOT_ATTEMPTED
+                }
+            })
+            .collect(),
+    )
 }
 
 /// `verify_only`: NONE for partitions already in the producer's open transaction,

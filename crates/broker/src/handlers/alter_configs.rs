@@ -1,5 +1,7 @@
 //! AlterConfigs (replace the whole override set) and IncrementalAlterConfigs (SET, DELETE,
 //! APPEND, SUBTRACT per config) for topics. Broker settings are static and cannot be altered.
+//! A topic needs ALTER_CONFIGS (TOPIC_AUTHORIZATION_FAILED), a broker ALTER_CONFIGS on the
+//! cluster (CLUSTER_AUTHORIZATION_FAILED), as in Kafka.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,22 +27,25 @@ pub(crate) fn handle_legacy(
     broker: &Arc<Broker>,
     req: AlterConfigsRequest,
 ) -> AlterConfigsResponse {
+    let authz = crate::authz::Authz::new(broker);
     let responses = req
         .resources
         .into_iter()
         .map(|r| {
-            let outcome = check_resource(r.resource_type).and_then(|_| {
-                let configs: BTreeMap<String, String> = r
-                    .configs
-                    .iter()
-                    .filter_map(|c| {
-                        c.value
-                            .as_ref()
-                            .map(|v| (c.name.to_string(), v.to_string()))
-                    })
-                    .collect();
-                apply(broker, &r.resource_name, configs, req.validate_only)
-            });
+            let outcome = allowed(&authz, r.resource_type, &r.resource_name)
+                .and_then(|_| check_resource(r.resource_type))
+                .and_then(|_| {
+                    let configs: BTreeMap<String, String> = r
+                        .configs
+                        .iter()
+                        .filter_map(|c| {
+                            c.value
+                                .as_ref()
+                                .map(|v| (c.name.to_string(), v.to_string()))
+                        })
+                        .collect();
+                    apply(broker, &r.resource_name, configs, req.validate_only)
+                });
             let (code, msg) = split(outcome);
             alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
@@ -56,29 +61,32 @@ pub(crate) fn handle_incremental(
     broker: &Arc<Broker>,
     req: IncrementalAlterConfigsRequest,
 ) -> IncrementalAlterConfigsResponse {
+    let authz = crate::authz::Authz::new(broker);
     let responses = req
         .resources
         .into_iter()
         .map(|r| {
-            let outcome = check_resource(r.resource_type).and_then(|_| {
-                let name = r.resource_name.to_string();
-                strata_meta::refuse_internal(&name, "altered")
-                    .map_err(|e| (e.kafka_error_code(), e.message))?;
-                let mut configs = broker
-                    .meta()
-                    .topic(&name)
-                    .map(|t| t.configs.clone())
-                    .ok_or((
-                        UNKNOWN_TOPIC_OR_PARTITION,
-                        format!("Topic {name} does not exist"),
-                    ))?;
-                for c in &r.configs {
-                    let key = c.name.to_string();
-                    let value = c.value.as_ref().map(|v| v.to_string());
-                    edit(broker, &mut configs, &key, c.config_operation, value)?;
-                }
-                apply(broker, &r.resource_name, configs, req.validate_only)
-            });
+            let outcome = allowed(&authz, r.resource_type, &r.resource_name)
+                .and_then(|_| check_resource(r.resource_type))
+                .and_then(|_| {
+                    let name = r.resource_name.to_string();
+                    strata_meta::refuse_internal(&name, "altered")
+                        .map_err(|e| (e.kafka_error_code(), e.message))?;
+                    let mut configs = broker
+                        .meta()
+                        .topic(&name)
+                        .map(|t| t.configs.clone())
+                        .ok_or((
+                            UNKNOWN_TOPIC_OR_PARTITION,
+                            format!("Topic {name} does not exist"),
+                        ))?;
+                    for c in &r.configs {
+                        let key = c.name.to_string();
+                        let value = c.value.as_ref().map(|v| v.to_string());
+                        edit(broker, &mut configs, &key, c.config_operation, value)?;
+                    }
+                    apply(broker, &r.resource_name, configs, req.validate_only)
+                });
             let (code, msg) = split(outcome);
             incremental_alter_configs_response::AlterConfigsResourceResponse::default()
                 .with_resource_type(r.resource_type)
@@ -88,6 +96,17 @@ pub(crate) fn handle_incremental(
         })
         .collect();
     IncrementalAlterConfigsResponse::default().with_responses(responses)
+}
+
+fn allowed(authz: &crate::authz::Authz, resource_type: i8, name: &str) -> Outcome {
+    match authz.config_resource(
+        strata_meta::acl::AclOperation::AlterConfigs,
+        resource_type,
+        name,
+    ) {
+        Some(denied) => Err(denied),
+        None => Ok(()),
+    }
 }
 
 fn check_resource(resource_type: i8) -> Outcome {

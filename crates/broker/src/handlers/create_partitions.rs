@@ -1,4 +1,5 @@
-//! CreatePartitions: grow topics; one result per requested topic.
+//! CreatePartitions: grow topics; one result per requested topic. Each topic needs ALTER
+//! (TOPIC_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -12,12 +13,18 @@ pub(crate) fn handle(
     broker: &Arc<Broker>,
     req: CreatePartitionsRequest,
 ) -> CreatePartitionsResponse {
+    let authz = crate::authz::Authz::new(broker);
     let results = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
             let result = CreatePartitionsTopicResult::default().with_name(t.name);
+            if !authz.topic(strata_meta::acl::AclOperation::Alter, &name) {
+                return result
+                    .with_error_code(crate::authz::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(sb("Authorization failed.")));
+            }
             match blocking(|| broker.increase_partitions(&name, t.count, req.validate_only)) {
                 Ok(_) => result,
                 Err(e) => result

@@ -1,5 +1,6 @@
 //! CreateTopics: validate names, counts and configs; create (or only validate) each topic.
 //! v5+ answers with the partition count, replication factor and the resulting configs.
+//! Needs CREATE on the cluster or on each topic (TOPIC_AUTHORIZATION_FAILED), as in Kafka.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -30,6 +31,14 @@ pub(crate) fn handle(
         .map(|t| t.name.0.to_string())
         .collect();
     let mut results = Vec::with_capacity(req.topics.len());
+    let authz = crate::authz::Authz::new(broker);
+    let create = strata_meta::acl::AclOperation::Create;
+    let cluster_create = !authz.enabled()
+        || authz.visible(
+            create,
+            strata_meta::acl::ResourceType::Cluster,
+            strata_meta::acl::CLUSTER_NAME,
+        );
     for t in req.topics {
         let name = t.name.0.to_string();
         let result = CreatableTopicResult::default()
@@ -43,6 +52,14 @@ pub(crate) fn handle(
                     .with_error_message(Some(sb(&format!(
                     "Create topics request from client contains multiple entries for topic {name}"
                 )))),
+            );
+            continue;
+        }
+        if !cluster_create && !authz.topic(create, &name) {
+            results.push(
+                result
+                    .with_error_code(crate::authz::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(sb("Authorization failed."))),
             );
             continue;
         }

@@ -1,4 +1,5 @@
 //! DeleteRecords: advance a partition's log start offset (offset -1 means the high watermark).
+//! Each topic needs DELETE (TOPIC_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -13,11 +14,13 @@ use crate::broker::Broker;
 const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> DeleteRecordsResponse {
+    let authz = crate::authz::Authz::new(broker);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            let allowed = authz.topic(strata_meta::acl::AclOperation::Delete, &name);
             let partitions = t
                 .partitions
                 .iter()
@@ -25,6 +28,9 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DeleteRecordsRequest) -> DeleteR
                     let result = DeleteRecordsPartitionResult::default()
                         .with_partition_index(p.partition_index)
                         .with_low_watermark(-1);
+                    if !allowed {
+                        return result.with_error_code(crate::authz::TOPIC_AUTHORIZATION_FAILED);
+                    }
                     let Some(part) = broker.partition(&name, p.partition_index) else {
                         return result.with_error_code(UNKNOWN_TOPIC_OR_PARTITION);
                     };

@@ -1,4 +1,5 @@
-//! DeleteTopics: by name (v1–v5) or by name/id (v6).
+//! DeleteTopics: by name (v1–v5) or by name/id (v6). Each topic needs DELETE
+//! (TOPIC_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DeleteTopicsRequest) -> DeleteTo
     for t in &req.topics {
         targets.push((t.name.as_ref().map(|n| n.0.to_string()), t.topic_id));
     }
+    let authz = crate::authz::Authz::new(broker);
     let responses = targets
         .into_iter()
         .map(|(name, id)| {
@@ -37,6 +39,11 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DeleteTopicsRequest) -> DeleteTo
                     .with_error_code(UNKNOWN_TOPIC_ID)
                     .with_error_message(Some(sb("Topic id not found")));
             };
+            if !authz.topic(strata_meta::acl::AclOperation::Delete, &name) {
+                return result
+                    .with_error_code(crate::authz::TOPIC_AUTHORIZATION_FAILED)
+                    .with_error_message(Some(sb("Authorization failed.")));
+            }
             match blocking(|| broker.delete_topic(&name)) {
                 Ok(t) => result.with_topic_id(uuid::Uuid::parse_str(&t.topic_id).unwrap_or(id)),
                 Err(e) => result

@@ -1,7 +1,9 @@
 //! DescribeConfigs: every topic config with its effective value and source (override, broker
 //! setting or Kafka default), as clients doing read-modify-write expect; broker resources list
 //! the broker's static settings, with sensitive values (passwords, secrets, keys, JAAS configs,
-//! credentials) redacted to null as Kafka does.
+//! credentials) redacted to null as Kafka does. A topic needs DESCRIBE_CONFIGS
+//! (TOPIC_AUTHORIZATION_FAILED), a broker DESCRIBE_CONFIGS on the cluster
+//! (CLUSTER_AUTHORIZATION_FAILED), as in Kafka.
 
 use std::sync::Arc;
 
@@ -21,10 +23,22 @@ const UNKNOWN_TOPIC_OR_PARTITION: i16 = 3;
 const INVALID_REQUEST: i16 = 42;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: DescribeConfigsRequest) -> DescribeConfigsResponse {
+    let authz = crate::authz::Authz::new(broker);
     let results = req
         .resources
         .into_iter()
         .map(|r| {
+            if let Some((code, msg)) = authz.config_resource(
+                strata_meta::acl::AclOperation::DescribeConfigs,
+                r.resource_type,
+                &r.resource_name,
+            ) {
+                return DescribeConfigsResult::default()
+                    .with_resource_type(r.resource_type)
+                    .with_resource_name(r.resource_name.clone())
+                    .with_error_code(code)
+                    .with_error_message(Some(sb(&msg)));
+            }
             // Null or empty means every config, as in Kafka's ConfigHelper.
             let keys: Option<Vec<String>> = r
                 .configuration_keys

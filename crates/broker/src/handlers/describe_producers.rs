@@ -3,7 +3,8 @@
 //! none), from the partition log's producer state (`PartitionLog::producers`).
 //!
 //! A partition not led here answers NOT_LEADER_OR_FOLLOWER, an unknown one
-//! UNKNOWN_TOPIC_OR_PARTITION, as Kafka's `ReplicaManager.activeProducerState`.
+//! UNKNOWN_TOPIC_OR_PARTITION, as Kafka's `ReplicaManager.activeProducerState`. Each topic
+//! needs READ (TOPIC_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -18,15 +19,25 @@ pub(crate) fn handle(
     broker: &Arc<Broker>,
     req: DescribeProducersRequest,
 ) -> DescribeProducersResponse {
+    let authz = crate::authz::Authz::new(broker);
     let topics = req
         .topics
         .into_iter()
         .map(|t| {
             let name = t.name.0.to_string();
+            let allowed = authz.topic(strata_meta::acl::AclOperation::Read, &name);
             let partitions = t
                 .partition_indexes
                 .iter()
-                .map(|&index| describe(broker, &name, index))
+                .map(|&index| {
+                    if allowed {
+                        describe(broker, &name, index)
+                    } else {
+                        PartitionResponse::default()
+                            .with_partition_index(index)
+                            .with_error_code(crate::authz::TOPIC_AUTHORIZATION_FAILED)
+                    }
+                })
                 .collect();
             TopicResponse::default()
                 .with_name(t.name)

@@ -1,6 +1,7 @@
 //! DescribeTransactions (v0): state, producer, timeout, start time and partitions of each
 //! transactional id this broker coordinates; NOT_COORDINATOR for others,
 //! TRANSACTIONAL_ID_NOT_FOUND for unknown ids.
+//! Each id needs DESCRIBE (TRANSACTIONAL_ID_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -16,11 +17,19 @@ pub(crate) fn handle(
     broker: &Arc<Broker>,
     req: DescribeTransactionsRequest,
 ) -> DescribeTransactionsResponse {
+    let authz = crate::authz::Authz::new(broker);
     let states = req
         .transactional_ids
         .into_iter()
         .map(|id| {
             let base = TransactionState::default().with_transactional_id(id.clone());
+            if !authz.txn(strata_meta::acl::AclOperation::Describe, &id) {
+                return base
+                    .with_error_code(crate::authz::TRANSACTIONAL_ID_AUTHORIZATION_FAILED)
+                    .with_transaction_state(sb(""))
+                    .with_producer_id(ProducerId(-1))
+                    .with_producer_epoch(-1);
+            }
             match broker.txn.describe(&id) {
                 Ok(m) => base
                     .with_transaction_state(sb(m.state.name()))

@@ -33,13 +33,20 @@
 //!    as a file range for sendfile(2).
 //!
 //! Every requested partition appears in the response, with or without data.
+//!
+//! Authorization (before step 2), as Kafka: a consumer needs READ on each topic, a follower
+//! CLUSTER_ACTION on the cluster; a denied partition is TOPIC_AUTHORIZATION_FAILED.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kafka_protocol::messages::FetchRequest;
 use strata_log::{LogError, ReadSlice};
+use strata_meta::acl::AclOperation;
 use strata_wire::{FetchPartitionData, FetchResponseBody, FetchTopicData, Payload};
+
+use crate::authz::{Authz, TOPIC_AUTHORIZATION_FAILED};
 
 use crate::broker::Broker;
 use crate::partition::Partition;
@@ -75,13 +82,14 @@ pub(crate) async fn handle(
         + Duration::from_millis((req.max_wait_ms.max(0) as u64).min(MAX_WAIT_CAP_MS));
     let min_bytes = req.min_bytes.max(0) as usize;
     let mut shutdown = broker.shutdown_signal();
-    let watched = watched_partitions(broker, &req);
     // A follower broker copying the leader (Kafka's replica fetch): -1 for consumers.
     let replica = if version >= 15 {
         req.replica_state.replica_id.0
     } else {
         req.replica_id.0
     };
+    let denied = denied_topics(broker, &req, replica);
+    let watched = watched_partitions(broker, &req, &denied);
     // A consumer that names its rack (Fetch v11+, KIP-392), possibly as "".
     let client_rack = (replica < 0 && version >= 11).then(|| req.rack_id.to_string());
     loop {
@@ -100,7 +108,7 @@ pub(crate) async fn handle(
             mut answer_now,
             cold,
             follower_reads,
-        } = read_all(broker, &req, replica, client_rack.as_deref());
+        } = read_all(broker, &req, replica, client_rack.as_deref(), &denied);
         if !cold.is_empty() {
             let (added, cold_error) = read_cold(broker, &mut body, cold).await;
             bytes += added;
@@ -130,10 +138,38 @@ pub(crate) async fn handle(
     }
 }
 
-/// The hosted partitions a fetch asks for (those that exist now), whose wake-ups it waits on.
-fn watched_partitions(broker: &Arc<Broker>, req: &FetchRequest) -> Vec<Arc<Partition>> {
+/// The topics the request may not read, as Kafka authorizes a fetch: a follower needs
+/// CLUSTER_ACTION on the cluster (every topic is denied without it), a consumer READ on each
+/// topic. Denied partitions are answered TOPIC_AUTHORIZATION_FAILED.
+fn denied_topics(broker: &Arc<Broker>, req: &FetchRequest, replica: i32) -> HashSet<String> {
+    let authz = Authz::new(broker);
+    if !authz.enabled() {
+        return HashSet::new();
+    }
+    let follower_ok = replica >= 0 && authz.cluster(AclOperation::ClusterAction);
     req.topics
         .iter()
+        .map(|t| t.topic.0.to_string())
+        .filter(|name| {
+            if replica >= 0 {
+                !follower_ok
+            } else {
+                !authz.topic(AclOperation::Read, name)
+            }
+        })
+        .collect()
+}
+
+/// The hosted partitions a fetch asks for (those that exist now and it may read), whose
+/// wake-ups it waits on.
+fn watched_partitions(
+    broker: &Arc<Broker>,
+    req: &FetchRequest,
+    denied: &HashSet<String>,
+) -> Vec<Arc<Partition>> {
+    req.topics
+        .iter()
+        .filter(|t| !denied.contains(t.topic.0.as_str()))
         .flat_map(|t| {
             let name = t.topic.0.to_string();
             t.partitions
@@ -250,6 +286,7 @@ fn read_all(
     req: &FetchRequest,
     replica: i32,
     client_rack: Option<&str>,
+    denied: &HashSet<String>,
 ) -> Pass {
     let mut cold = Vec::new();
     let mut budget = req.max_bytes.max(0) as usize;
@@ -276,6 +313,12 @@ fn read_all(
                 // librdkafka rejects the whole response on a null one.
                 records: Payload::Bytes(bytes::Bytes::new()),
             };
+            if denied.contains(&name) {
+                data.error_code = TOPIC_AUTHORIZATION_FAILED;
+                answer_now = true;
+                partitions.push(data);
+                continue;
+            }
             let found = if client_rack.is_some() {
                 broker.readable_partition(&name, p.partition)
             } else {
@@ -575,7 +618,7 @@ mod tests {
         offset: i64,
         rack: Option<&str>,
     ) -> (Pass, FetchPartitionData<ReadSlice>, Vec<i64>) {
-        let mut pass = read_all(b, &request(replica, offset), replica, rack);
+        let mut pass = read_all(b, &request(replica, offset), replica, rack, &HashSet::new());
         let data = pass.body.topics[0].partitions.remove(0);
         let bytes = match &data.records {
             Payload::File { handle, .. } => handle.read_to_vec().unwrap(),
@@ -636,7 +679,7 @@ mod tests {
         // The consumer's leader epoch is checked against the follower's, as on a leader.
         let mut req = request(-1, 0);
         req.topics[0].partitions[0].current_leader_epoch = 0;
-        let pass = read_all(&b, &req, -1, Some("r1"));
+        let pass = read_all(&b, &req, -1, Some("r1"), &HashSet::new());
         assert_eq!(
             pass.body.topics[0].partitions[0].error_code,
             FENCED_LEADER_EPOCH

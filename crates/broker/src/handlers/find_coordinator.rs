@@ -4,6 +4,9 @@
 //! COORDINATOR_NOT_AVAILABLE while that topic does not exist yet (the first such lookup starts
 //! creating it, which needs its replication factor of live brokers) or the partition has no
 //! live leader. v4+ batches keys (`coordinator_keys`).
+//!
+//! A group key needs DESCRIBE on the group (GROUP_AUTHORIZATION_FAILED), a transactional id
+//! DESCRIBE on it (TRANSACTIONAL_ID_AUTHORIZATION_FAILED), as in Kafka.
 
 use std::sync::Arc;
 
@@ -38,6 +41,18 @@ fn lookup(
             )
         }
     };
+    let authz = crate::authz::Authz::new(broker);
+    let describe = strata_meta::acl::AclOperation::Describe;
+    let denied = match which {
+        InternalTopic::Offsets => {
+            (!authz.group(describe, key)).then_some(crate::authz::GROUP_AUTHORIZATION_FAILED)
+        }
+        InternalTopic::Transactions => (!authz.txn(describe, key))
+            .then_some(crate::authz::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+    };
+    if let Some(code) = denied {
+        return (code, None, -1, String::new(), -1);
+    }
     match coordinator_of(broker, which, key) {
         Ok((node, host, port)) => (0, None, node, host, port),
         Err(why) => (COORDINATOR_NOT_AVAILABLE, Some(why), -1, String::new(), -1),

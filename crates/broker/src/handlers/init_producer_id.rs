@@ -6,6 +6,10 @@
 //! With a transactional id the request goes to the transaction coordinator (this broker must
 //! lead the id's `__transaction_state` partition), which bumps the id's epoch and fences older
 //! producers (PRODUCER_FENCED from v4, INVALID_PRODUCER_EPOCH before).
+//!
+//! Authorization, as Kafka: a transactional id needs WRITE on it
+//! (TRANSACTIONAL_ID_AUTHORIZATION_FAILED); an idempotent producer needs IDEMPOTENT_WRITE on
+//! the cluster or WRITE on some topic (KIP-679; CLUSTER_AUTHORIZATION_FAILED).
 
 use std::sync::Arc;
 
@@ -25,6 +29,23 @@ pub(crate) fn handle(
     let resp = InitProducerIdResponse::default()
         .with_producer_id(ProducerId(-1))
         .with_producer_epoch(-1);
+    let authz = crate::authz::Authz::new(broker);
+    if authz.enabled() {
+        use strata_meta::acl::{AclOperation, ResourceType, CLUSTER_NAME};
+        let denied = match &req.transactional_id {
+            Some(id) => (!authz.txn(AclOperation::Write, id))
+                .then_some(crate::authz::TRANSACTIONAL_ID_AUTHORIZATION_FAILED),
+            None => (!authz.visible(
+                AclOperation::IdempotentWrite,
+                ResourceType::Cluster,
+                CLUSTER_NAME,
+            ) && !authz.any_of_type(AclOperation::Write, ResourceType::Topic))
+            .then_some(crate::authz::CLUSTER_AUTHORIZATION_FAILED),
+        };
+        if let Some(code) = denied {
+            return resp.with_error_code(code);
+        }
+    }
     if let Some(id) = &req.transactional_id {
         let fenced = strata_txn::fenced_code(version >= 4);
         let presented = (req.producer_id.0, req.producer_epoch);

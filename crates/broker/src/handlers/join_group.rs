@@ -1,6 +1,8 @@
 //! JoinGroup: delegated to the group coordinator, which may park the request until the join
 //! phase completes. The client id comes from the request header and the client host (shown by
 //! DescribeGroups as Kafka does, `/127.0.0.1`) from the connection's peer address.
+//!
+//! Needs READ on the group (GROUP_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -14,6 +16,13 @@ pub(crate) async fn handle(
     version: i16,
     client_id: &str,
 ) -> JoinGroupResponse {
+    if !crate::authz::Authz::new(broker).group(strata_meta::acl::AclOperation::Read, &req.group_id)
+    {
+        return JoinGroupResponse::default()
+            .with_error_code(crate::authz::GROUP_AUTHORIZATION_FAILED)
+            .with_generation_id(-1)
+            .with_member_id(req.member_id);
+    }
     let host = super::PEER
         .try_with(|peer| format!("/{}", peer.ip()))
         .unwrap_or_else(|_| String::from("/unknown"));

@@ -6,6 +6,8 @@
 //! bound (Kafka's `lastFetchableOffset`), else no offset. "Earliest" is the log start across tiers;
 //! "earliest local" the first offset on local disk. Timestamp lookups search the remote tier
 //! first for offsets below the local start, then the local log.
+//!
+//! Each topic needs DESCRIBE (TOPIC_AUTHORIZATION_FAILED otherwise), as in Kafka.
 
 use std::sync::Arc;
 
@@ -14,6 +16,9 @@ use kafka_protocol::messages::list_offsets_response::{
 };
 use kafka_protocol::messages::{ListOffsetsRequest, ListOffsetsResponse};
 
+use strata_meta::acl::AclOperation;
+
+use crate::authz::{Authz, TOPIC_AUTHORIZATION_FAILED};
 use crate::broker::Broker;
 
 const LATEST: i64 = -1;
@@ -28,10 +33,23 @@ pub(crate) async fn handle(
 ) -> ListOffsetsResponse {
     let read_committed = req.isolation_level == 1;
     let mut topics = Vec::with_capacity(req.topics.len());
+    let authz = Authz::new(broker);
     for t in req.topics {
         let name = t.name.0.to_string();
+        let denied = !authz.topic(AclOperation::Describe, &name);
         let mut partitions = Vec::with_capacity(t.partitions.len());
         for p in &t.partitions {
+            if denied {
+                partitions.push(
+                    ListOffsetsPartitionResponse::default()
+                        .with_partition_index(p.partition_index)
+                        .with_error_code(TOPIC_AUTHORIZATION_FAILED)
+                        .with_timestamp(-1)
+                        .with_offset(-1)
+                        .with_leader_epoch(-1),
+                );
+                continue;
+            }
             let mut r = match remote_answer(broker, &name, p.partition_index, p.timestamp).await {
                 Some(r) => r,
                 None => answer(

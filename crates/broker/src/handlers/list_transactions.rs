@@ -1,6 +1,7 @@
 //! ListTransactions (v0–v1): the transactional ids this broker coordinates, filtered by state
 //! names and producer ids (v1: by minimum running time); unknown state names are echoed in
 //! `unknown_state_filters`, as Kafka does.
+//! Lists only the transactional ids the principal may DESCRIBE, as Kafka.
 
 use std::sync::Arc;
 
@@ -35,6 +36,7 @@ pub(crate) fn handle(
         .partition(|s| STATES.contains(&s.as_str()));
     let pids: Vec<i64> = req.producer_id_filters.iter().map(|p| p.0).collect();
     let now = crate::broker::now_ms();
+    let authz = crate::authz::Authz::new(broker);
     let min_running = if version >= 1 {
         req.duration_filter
     } else {
@@ -48,6 +50,14 @@ pub(crate) fn handle(
             .list(&known, &pids)
             .into_iter()
             .filter(|m| min_running < 0 || (m.start_ms >= 0 && now - m.start_ms >= min_running))
+            // Only the ids the principal may describe, as Kafka.
+            .filter(|m| {
+                authz.visible(
+                    strata_meta::acl::AclOperation::Describe,
+                    strata_meta::acl::ResourceType::TransactionalId,
+                    &m.transactional_id,
+                )
+            })
             .map(|m| {
                 TransactionState::default()
                     .with_transactional_id(TransactionalId(sb(&m.transactional_id)))

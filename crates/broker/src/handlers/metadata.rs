@@ -1,5 +1,9 @@
 //! Metadata: brokers, cluster id, controller, topics and partitions; auto-creation of topics
 //! named in the request when `auto.create.topics.enable` and the request allow it.
+//!
+//! Authorization, as Kafka: a request for all topics lists only those the principal may
+//! DESCRIBE; a named topic it may not describe is answered TOPIC_AUTHORIZATION_FAILED whether
+//! or not it exists; auto-creation needs CREATE on the cluster or on the topic.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +14,10 @@ use kafka_protocol::messages::metadata_response::{
 use kafka_protocol::messages::{BrokerId, MetadataRequest, MetadataResponse, TopicName};
 use strata_meta::{validate_topic_name, BrokerRegistration, MetadataState, TopicMeta};
 
+use strata_meta::acl::{AclOperation, ResourceType};
+
 use super::{blocking, sb};
+use crate::authz::{Authz, TOPIC_AUTHORIZATION_FAILED};
 use crate::broker::Broker;
 use crate::partition::KAFKA_STORAGE_ERROR;
 
@@ -22,6 +29,20 @@ const OPS_OMITTED: i32 = i32::MIN;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -> MetadataResponse {
     let allow_auto = version < 4 || req.allow_auto_topic_creation;
+    let authz = Authz::new(broker);
+    let topic_ops = req.include_topic_authorized_operations && version >= 8;
+    let with_ops = |entry: MetadataResponseTopic| {
+        if !topic_ops || entry.error_code != 0 {
+            return entry;
+        }
+        let name = entry
+            .name
+            .as_ref()
+            .map(|n| n.0.to_string())
+            .unwrap_or_default();
+        let bits = authz.operations(ResourceType::Topic)(&name);
+        entry.with_topic_authorized_operations(bits)
+    };
     let requested: Option<Vec<String>> = req.topics.map(|ts| {
         ts.into_iter()
             .filter_map(|t| t.name.map(|n| n.0.to_string()))
@@ -32,17 +53,38 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -
         None => {
             let meta = broker.meta();
             for t in meta.topics.values() {
-                topics.push(topic_entry(broker, &meta, t));
+                if authz.visible(AclOperation::Describe, ResourceType::Topic, &t.name) {
+                    topics.push(with_ops(topic_entry(broker, &meta, t)));
+                }
             }
         }
         Some(names) => {
             for name in names {
                 let meta = broker.meta();
+                if !authz.topic(AclOperation::Describe, &name) {
+                    topics.push(failed(&name, TOPIC_AUTHORIZATION_FAILED));
+                    continue;
+                }
                 let entry = match meta.topic(&name) {
                     Some(t) => topic_entry(broker, &meta, t),
-                    None => auto_create(broker, &name, allow_auto),
+                    None => {
+                        let may_create = !authz.enabled()
+                            || authz.visible(
+                                AclOperation::Create,
+                                ResourceType::Cluster,
+                                strata_meta::acl::CLUSTER_NAME,
+                            )
+                            || authz.topic(AclOperation::Create, &name);
+                        if may_create || validate_topic_name(&name).is_err() {
+                            auto_create(broker, &name, allow_auto)
+                        } else if allow_auto && broker.config.auto_create_topics {
+                            failed(&name, TOPIC_AUTHORIZATION_FAILED)
+                        } else {
+                            failed(&name, 3) // UNKNOWN_TOPIC_OR_PARTITION
+                        }
+                    }
                 };
-                topics.push(entry);
+                topics.push(with_ops(entry));
             }
         }
     }
@@ -63,16 +105,24 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: MetadataRequest, version: i16) -
         .with_cluster_id(Some(sb(&cluster_id)))
         .with_controller_id(BrokerId(controller_id(broker)))
         .with_topics(topics)
-        .with_cluster_authorized_operations(OPS_OMITTED)
+        .with_cluster_authorized_operations(
+            if req.include_cluster_authorized_operations && (8..=10).contains(&version) {
+                authz.operations(ResourceType::Cluster)(strata_meta::acl::CLUSTER_NAME)
+            } else {
+                OPS_OMITTED
+            },
+        )
+}
+
+fn failed(name: &str, code: i16) -> MetadataResponseTopic {
+    MetadataResponseTopic::default()
+        .with_error_code(code)
+        .with_name(Some(TopicName(sb(name))))
+        .with_topic_authorized_operations(OPS_OMITTED)
 }
 
 fn auto_create(broker: &Arc<Broker>, name: &str, allow_auto: bool) -> MetadataResponseTopic {
-    let failed = |code: i16| {
-        MetadataResponseTopic::default()
-            .with_error_code(code)
-            .with_name(Some(TopicName(sb(name))))
-            .with_topic_authorized_operations(OPS_OMITTED)
-    };
+    let failed = |code: i16| failed(name, code);
     if let Err(e) = validate_topic_name(name) {
         return failed(e.kafka_error_code());
     }

@@ -12,17 +12,22 @@ use strata_wire::encode_response;
 use crate::broker::Broker;
 use crate::reply::Reply;
 
+mod acl_wire;
 mod add_offsets_to_txn;
 mod add_partitions_to_txn;
 mod alter_configs;
 mod alter_partition_reassignments;
 mod alter_user_scram_credentials;
 mod api_versions;
+mod cluster_gate;
+mod create_acls;
 mod create_partitions;
 mod create_topics;
+mod delete_acls;
 mod delete_groups;
 mod delete_records;
 mod delete_topics;
+mod describe_acls;
 mod describe_cluster;
 mod describe_configs;
 mod describe_groups;
@@ -87,6 +92,12 @@ pub(crate) async fn dispatch(
             None => {}
         }
     }
+    if broker.config.authorizer.is_some() {
+        let authz = crate::authz::Authz::new(broker);
+        if let Some(response) = cluster_gate::refuse(&authz, &body) {
+            return encode(correlation_id, api_key, version, &response);
+        }
+    }
     let response = match body {
         RequestKind::ApiVersions(_) => ResponseKind::ApiVersions(api_versions::handle(version)),
         RequestKind::Metadata(r) => ResponseKind::Metadata(metadata::handle(broker, r, version)),
@@ -127,8 +138,8 @@ pub(crate) async fn dispatch(
         RequestKind::DeleteRecords(r) => {
             ResponseKind::DeleteRecords(delete_records::handle(broker, r))
         }
-        RequestKind::DescribeCluster(_) => {
-            ResponseKind::DescribeCluster(describe_cluster::handle(broker))
+        RequestKind::DescribeCluster(r) => {
+            ResponseKind::DescribeCluster(describe_cluster::handle(broker, r))
         }
         RequestKind::ElectLeaders(r) => {
             ResponseKind::ElectLeaders(elect_leaders::handle(broker, r).await)
@@ -211,6 +222,11 @@ pub(crate) async fn dispatch(
         RequestKind::AlterUserScramCredentials(r) => {
             ResponseKind::AlterUserScramCredentials(alter_user_scram_credentials::handle(broker, r))
         }
+        RequestKind::CreateAcls(r) => ResponseKind::CreateAcls(create_acls::handle(broker, r)),
+        RequestKind::DescribeAcls(r) => {
+            ResponseKind::DescribeAcls(describe_acls::handle(broker, r))
+        }
+        RequestKind::DeleteAcls(r) => ResponseKind::DeleteAcls(delete_acls::handle(broker, r)),
         RequestKind::OffsetForLeaderEpoch(r) => {
             ResponseKind::OffsetForLeaderEpoch(offset_for_leader_epoch::handle(broker, r))
         }
@@ -252,6 +268,8 @@ pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
     tokio::task::block_in_place(f)
 }
 
+#[cfg(test)]
+mod acl_tests;
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]

@@ -26,6 +26,10 @@
 //!    is also invisible to readers (the high watermark stays below it). A failed fsync answers
 //!    KAFKA_STORAGE_ERROR. acks=1 and acks=0 batches are acknowledged from the page cache.
 //!
+//! Authorization (before step 1), as Kafka: a transactional produce needs WRITE on its
+//! transactional id (TRANSACTIONAL_ID_AUTHORIZATION_FAILED for every partition), and each topic
+//! needs WRITE (TOPIC_AUTHORIZATION_FAILED for its partitions).
+//!
 //! `acks=0` gets no response at all, as in Kafka; its fsyncs (if any are due) are requested
 //! without waiting.
 
@@ -41,7 +45,10 @@ use strata_records::{
 
 use strata_log::Durability;
 
+use strata_meta::acl::AclOperation;
+
 use super::{blocking, sb};
+use crate::authz::{Authz, TOPIC_AUTHORIZATION_FAILED, TRANSACTIONAL_ID_AUTHORIZATION_FAILED};
 use crate::broker::{now_ms, Broker, NOT_LEADER_OR_FOLLOWER};
 use crate::partition::Partition;
 
@@ -75,8 +82,14 @@ pub(crate) fn handle(
     // partition: they wait until the high watermark (the ISR) reaches their end.
     let mut replicating = Vec::new();
     let timeout = Duration::from_millis(req.timeout_ms.max(0) as u64);
+    let authz = Authz::new(broker);
+    let txn_denied = req
+        .transactional_id
+        .as_ref()
+        .is_some_and(|id| !authz.txn(AclOperation::Write, id));
     for topic in req.topic_data {
         let name = topic.name.0.to_string();
+        let topic_denied = !txn_denied && !authz.topic(AclOperation::Write, &name);
         let mut partitions = Vec::with_capacity(topic.partition_data.len());
         for pd in topic.partition_data {
             let mut resp = PartitionProduceResponse::default()
@@ -87,6 +100,10 @@ pub(crate) fn handle(
             let mut record_errors = Vec::new();
             let outcome = if !matches!(acks, -1..=1) {
                 Err((INVALID_REQUIRED_ACKS, None))
+            } else if txn_denied {
+                Err((TRANSACTIONAL_ID_AUTHORIZATION_FAILED, None))
+            } else if topic_denied {
+                Err((TOPIC_AUTHORIZATION_FAILED, None))
             } else {
                 append_one(
                     broker,

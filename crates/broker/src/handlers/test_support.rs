@@ -22,6 +22,17 @@ pub(crate) fn open_broker(dir: &std::path::Path) -> Arc<Broker> {
     Broker::open(BrokerConfig::from_map(raw).unwrap()).unwrap()
 }
 
+/// A broker with its data in `dir` and these settings added.
+pub(crate) fn open_broker_with(dir: &std::path::Path, settings: &[(&str, &str)]) -> Arc<Broker> {
+    let mut raw = BTreeMap::new();
+    raw.insert("log.dirs".to_string(), dir.display().to_string());
+    raw.insert("listeners".to_string(), "127.0.0.1:0".to_string());
+    for (k, v) in settings {
+        raw.insert(k.to_string(), v.to_string());
+    }
+    Broker::open(BrokerConfig::from_map(raw).unwrap()).unwrap()
+}
+
 /// A topic name.
 pub(crate) fn name(s: &str) -> TopicName {
     TopicName(StrBytes::from_string(s.to_string()))
