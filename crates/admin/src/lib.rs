@@ -16,8 +16,13 @@
 //!   ([`error`]).
 //! - [`serve`] stops accepting calls when its shutdown future completes; open WatchTopic
 //!   streams then end with UNAVAILABLE, and unary calls in flight get a bounded grace.
+//! - With [`AdminConfig::token`] set, every call (reflection included) must carry
+//!   `authorization: Bearer <token>`, else it is UNAUTHENTICATED before any service code runs
+//!   ([`auth`]). TLS is the caller's: [`serve_with_incoming`] takes connections already
+//!   through their handshake (`strata serve` terminates TLS with rustls).
 
 pub mod assignment;
+pub mod auth;
 mod groups;
 mod service;
 mod tier;
@@ -59,15 +64,42 @@ pub struct AdminConfig {
     pub bootstrap: String,
     /// The object store of tiered segments (`file:///DIR` or `s3://BUCKET/PREFIX`).
     pub object_store_url: String,
+    /// The bearer token every call must carry (None: calls are not authenticated).
+    pub token: Option<auth::BearerToken>,
 }
 
-/// Serves the admin API on `listener` until `shutdown` completes; then WatchTopic streams end
-/// with UNAVAILABLE and unary calls in flight get [`SHUTDOWN_GRACE`] to finish.
+/// Serves the admin API on `listener` (plaintext HTTP/2) until `shutdown` completes; then
+/// WatchTopic streams end with UNAVAILABLE and unary calls in flight get [`SHUTDOWN_GRACE`] to
+/// finish.
 pub async fn serve(
     listener: TcpListener,
     config: AdminConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    serve_with_incoming(incoming, addr, config, shutdown).await
+}
+
+/// Like [`serve`], on connections from `incoming` (for example TLS streams whose handshake is
+/// done); `addr` is the listener's address, for the log.
+pub async fn serve_with_incoming<S, IO, IE>(
+    incoming: S,
+    addr: std::net::SocketAddr,
+    config: AdminConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()>
+where
+    S: futures::Stream<Item = Result<IO, IE>> + Send + 'static,
+    IO: tokio::io::AsyncRead
+        + tokio::io::AsyncWrite
+        + tonic::transport::server::Connected
+        + Unpin
+        + Send
+        + 'static,
+    IO::ConnectInfo: Clone + Send + Sync + 'static,
+    IE: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let store = RemoteStore::from_url(&config.object_store_url, StoreOptions::default())
         .await
         .with_context(|| format!("open object store {}", config.object_store_url))?;
@@ -86,19 +118,20 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .context("build the reflection service (v1alpha)")?;
-    let addr = listener.local_addr()?;
     tracing::info!(%addr, bootstrap = %config.bootstrap, "gRPC admin API listening");
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tonic::transport::Server::builder()
+        .layer(tonic::service::InterceptorLayer::new(
+            auth::TokenInterceptor {
+                token: config.token.clone(),
+            },
+        ))
         .add_service(proto::admin_server::AdminServer::new(admin))
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            async {
-                let _ = stop_rx.await;
-            },
-        );
+        .serve_with_incoming_shutdown(incoming, async {
+            let _ = stop_rx.await;
+        });
     let mut server = std::pin::pin!(server);
     tokio::select! {
         out = &mut server => return out.context("gRPC admin server"),

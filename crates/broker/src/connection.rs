@@ -149,10 +149,24 @@ async fn read_requests<R: AsyncRead + Unpin>(
     let mut sasl = bound
         .sasl
         .then(|| crate::sasl::session::Session::new(broker.clone()));
+    // Before authentication a SASL client may send only small frames (Kafka's
+    // `sasl.server.max.receive.size`), so an unauthenticated peer cannot make the broker
+    // buffer a `socket.request.max.bytes` frame.
+    let full_frame_bytes = broker.config.socket_request_max_bytes;
+    let mut capped = false;
+    if sasl.is_some() {
+        let cap = crate::sasl::max_receive_size(&broker.config.raw).min(full_frame_bytes);
+        reader.set_max_frame_bytes(cap);
+        capped = true;
+    }
     let mut shutdown = broker.shutdown_signal();
     // True while a deferred reply may still be unwritten.
     let mut deferred_pending = false;
     loop {
+        if capped && sasl.as_ref().is_some_and(|s| s.authenticated()) {
+            reader.set_max_frame_bytes(full_frame_bytes);
+            capped = false;
+        }
         let next = tokio::select! {
             r = reader.next_frame(&mut stream) => r,
             _ = shutdown.wait_for(|s| *s) => break,

@@ -121,6 +121,12 @@ impl FrameReader {
         }
     }
 
+    /// Changes the largest frame accepted from the next one on (a SASL connection reads
+    /// under `sasl.server.max.receive.size` until it has authenticated).
+    pub fn set_max_frame_bytes(&mut self, max: usize) {
+        self.limits.max_frame_bytes = max;
+    }
+
     /// The capacity of the buffer kept for the next frame (an allocation still shared with the
     /// last frame does not show until the next read reclaims it).
     pub fn buffer_capacity(&self) -> usize {

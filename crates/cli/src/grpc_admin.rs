@@ -6,6 +6,16 @@
 //! listener (an unspecified listen address, `0.0.0.0` or `::`, is reached on loopback) and
 //! reads the same object store the broker tiers to (`strata.object.store`, default
 //! `file://<data dir>/remote`). It stops when the broker has stopped.
+//!
+//! Security ([`SETTINGS`], checked by crate::door_security before anything listens):
+//! - `strata.grpc.tls.cert` / `strata.grpc.tls.key` (`--grpc-tls-cert`, `--grpc-tls-key`):
+//!   TLS, terminated here with rustls (ALPN `h2`) and handed to tonic as finished streams.
+//!   The Kafka listeners' certificate is never reused.
+//! - `strata.grpc.tls.client.ca` (`--grpc-client-ca`): client certificates chaining to this
+//!   CA are required during the handshake (needs TLS).
+//! - `strata.grpc.token.file` (`--grpc-token-file`): every call needs
+//!   `authorization: Bearer <token>` (`strata_admin::auth`); a warning at start when it is
+//!   used without TLS.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -15,8 +25,57 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::door_security::{get, DoorSecurity, DoorSettings, Setting};
+
 /// The setting that turns the admin API on.
 pub(crate) const GRPC_LISTEN: &str = "strata.grpc.listen";
+
+/// The admin API's settings.
+pub(crate) const SETTINGS: DoorSettings = DoorSettings {
+    door: "the gRPC admin API",
+    listen: Setting {
+        name: GRPC_LISTEN,
+        flag: "--grpc-listen",
+    },
+    cert: Setting {
+        name: "strata.grpc.tls.cert",
+        flag: "--grpc-tls-cert",
+    },
+    key: Setting {
+        name: "strata.grpc.tls.key",
+        flag: "--grpc-tls-key",
+    },
+    client_ca: Some(Setting {
+        name: "strata.grpc.tls.client.ca",
+        flag: "--grpc-client-ca",
+    }),
+    token: Setting {
+        name: "strata.grpc.token.file",
+        flag: "--grpc-token-file",
+    },
+    alpn: &[b"h2"],
+};
+
+/// The checked settings of an admin API that is on.
+pub(crate) struct GrpcConfig {
+    addr: SocketAddr,
+    security: DoorSecurity,
+}
+
+impl GrpcConfig {
+    /// The admin API's settings, checked; None when it is off.
+    pub(crate) fn from_settings(config: &BrokerConfig) -> anyhow::Result<Option<GrpcConfig>> {
+        let listen = get(&config.raw, GRPC_LISTEN);
+        let security = SETTINGS.load(&config.raw, listen.is_some())?;
+        let Some(listen) = listen else {
+            return Ok(None);
+        };
+        let addr = listen
+            .parse()
+            .with_context(|| format!("{GRPC_LISTEN} = {listen}: expected IP:PORT"))?;
+        Ok(Some(GrpcConfig { addr, security }))
+    }
+}
 
 /// A running admin API: stop it with [`Running::stop`].
 pub(crate) struct Running {
@@ -48,31 +107,45 @@ fn object_store_url(config: &BrokerConfig) -> anyhow::Result<String> {
     })
 }
 
-/// Binds and starts the admin API if `strata.grpc.listen` is set.
-pub(crate) async fn start(config: &BrokerConfig) -> anyhow::Result<Option<Running>> {
-    let Some(listen) = config
-        .raw
-        .get(GRPC_LISTEN)
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-    else {
-        return Ok(None);
-    };
-    let addr: SocketAddr = listen
-        .parse()
-        .with_context(|| format!("{GRPC_LISTEN} = {listen}: expected IP:PORT"))?;
+/// Binds and starts the admin API.
+pub(crate) async fn start(grpc: GrpcConfig, config: &BrokerConfig) -> anyhow::Result<Running> {
+    let GrpcConfig { addr, security } = grpc;
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("bind the gRPC admin listener {addr}"))?;
+    if security.token.is_some() && security.tls.is_none() {
+        tracing::warn!(
+            "{} is set without TLS ({}, {}): the admin token travels in clear text",
+            SETTINGS.token,
+            SETTINGS.cert,
+            SETTINGS.key
+        );
+    }
+    tracing::info!(
+        %addr,
+        transport = security.mode(),
+        token = security.token.is_some(),
+        "gRPC admin API security"
+    );
     let admin = strata_admin::AdminConfig {
         bootstrap: bootstrap_for(config.listen).to_string(),
         object_store_url: object_store_url(config)?,
+        token: security.token,
     };
     let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(strata_admin::serve(listener, admin, async {
+    let stopped = async {
         let _ = stopped.await;
-    }));
-    Ok(Some(Running { stop, task }))
+    };
+    let task = match security.tls {
+        None => tokio::spawn(strata_admin::serve(listener, admin, stopped)),
+        Some(acceptor) => {
+            let incoming = crate::door_security::tls_incoming(listener, acceptor, "gRPC admin API");
+            tokio::spawn(strata_admin::serve_with_incoming(
+                incoming, addr, admin, stopped,
+            ))
+        }
+    };
+    Ok(Running { stop, task })
 }
 
 impl Running {

@@ -4,10 +4,12 @@
 
 mod broker_cmd;
 mod cluster_cmd;
+mod door_security;
 mod export_cmd;
 mod group_cmd;
 mod grpc_admin;
 mod meta_cmd;
+mod metrics_server;
 mod settings;
 mod tier_cmd;
 mod topic_cmd;
@@ -38,7 +40,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the broker (defaults: data under ./strata-data, listener 127.0.0.1:9092).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create, list, describe, alter and delete topics.
     Topic(topic_cmd::TopicArgs),
     /// Cluster status: the metadata quorum, brokers, controller, unhealthy partitions.
@@ -99,13 +101,41 @@ struct ServeArgs {
     /// AWS_ENDPOINT_URL, AWS_REGION, AWS_ALLOW_HTTP=true, credentials via the AWS chain.
     #[arg(long)]
     object_store: Option<String>,
-    /// Serve Prometheus metrics on this HOST:PORT.
+    /// Serve Prometheus metrics on this HOST:PORT (setting strata.metrics.listen; plain HTTP
+    /// without a token unless the --metrics-* options below say otherwise). See
+    /// docs/security.md.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// PEM certificate chain: serve metrics over TLS (setting strata.metrics.tls.cert; needs
+    /// --metrics-tls-key; the Kafka --tls-cert is never reused).
+    #[arg(long, value_name = "FILE")]
+    metrics_tls_cert: Option<PathBuf>,
+    /// PEM private key of --metrics-tls-cert (setting strata.metrics.tls.key).
+    #[arg(long, value_name = "FILE")]
+    metrics_tls_key: Option<PathBuf>,
+    /// File holding the token every scrape must send as `Authorization: Bearer <token>`
+    /// (setting strata.metrics.token.file).
+    #[arg(long, value_name = "FILE")]
+    metrics_token_file: Option<PathBuf>,
     /// Serve the gRPC admin API (`strata.admin.v1.Admin`, with reflection) on this HOST:PORT
     /// (setting strata.grpc.listen; default: off). See docs/admin-api.md.
     #[arg(long)]
     grpc_listen: Option<String>,
+    /// PEM certificate chain: serve the gRPC admin API over TLS (setting strata.grpc.tls.cert;
+    /// needs --grpc-tls-key; the Kafka --tls-cert is never reused).
+    #[arg(long, value_name = "FILE")]
+    grpc_tls_cert: Option<PathBuf>,
+    /// PEM private key of --grpc-tls-cert (setting strata.grpc.tls.key).
+    #[arg(long, value_name = "FILE")]
+    grpc_tls_key: Option<PathBuf>,
+    /// PEM CA certificates: gRPC clients must present a certificate chaining to them (mTLS;
+    /// setting strata.grpc.tls.client.ca; needs --grpc-tls-cert).
+    #[arg(long, value_name = "FILE")]
+    grpc_client_ca: Option<PathBuf>,
+    /// File holding the token every gRPC call must send as `authorization: Bearer <token>`
+    /// metadata (setting strata.grpc.token.file).
+    #[arg(long, value_name = "FILE")]
+    grpc_token_file: Option<PathBuf>,
     /// Run as a read replica (setting strata.read.replica): serve the tiered topics already
     /// in the --object-store bucket, read-only, with no local log (produce and admin writes
     /// are refused; consumer groups are local to this replica). See docs/read-replicas.md.
@@ -137,7 +167,7 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("start the async runtime")?;
     match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)),
+        Command::Serve(args) => runtime.block_on(serve(*args)),
         Command::Topic(args) => runtime.block_on(topic_cmd::run(args)),
         Command::Cluster(args) => runtime.block_on(cluster_cmd::run(args)),
         Command::Broker(args) => runtime.block_on(broker_cmd::run(args)),
@@ -193,8 +223,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if args.read_replica {
         flags.push(("strata.read.replica".to_string(), "true".to_string()));
     }
+    if let Some(m) = &args.metrics_listen {
+        flags.push((metrics_server::METRICS_LISTEN.to_string(), m.clone()));
+    }
     if let Some(g) = &args.grpc_listen {
         flags.push((grpc_admin::GRPC_LISTEN.to_string(), g.clone()));
+    }
+    let door_files = [
+        (&args.metrics_tls_cert, metrics_server::SETTINGS.cert),
+        (&args.metrics_tls_key, metrics_server::SETTINGS.key),
+        (&args.metrics_token_file, metrics_server::SETTINGS.token),
+        (&args.grpc_tls_cert, grpc_admin::SETTINGS.cert),
+        (&args.grpc_tls_key, grpc_admin::SETTINGS.key),
+        (&args.grpc_token_file, grpc_admin::SETTINGS.token),
+    ];
+    for (path, setting) in door_files {
+        if let Some(p) = path {
+            flags.push((setting.name.to_string(), p.display().to_string()));
+        }
+    }
+    if let (Some(p), Some(setting)) = (&args.grpc_client_ca, grpc_admin::SETTINGS.client_ca) {
+        flags.push((setting.name.to_string(), p.display().to_string()));
     }
     for kv in &args.set {
         let (k, v) = kv
@@ -205,14 +254,17 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let raw = settings::merge(args.config.as_deref(), std::env::vars(), flags)?;
     let mut config = strata_broker::BrokerConfig::from_map(raw).map_err(anyhow::Error::msg)?;
     config.add_scram = args.add_scram.clone();
-    if let Some(addr) = &args.metrics_listen {
-        let addr: std::net::SocketAddr = addr.parse().context("--metrics-listen")?;
-        metrics_exporter_prometheus::PrometheusBuilder::new()
-            .with_http_listener(addr)
-            .install()
-            .context("start the metrics listener")?;
-    }
-    let admin = grpc_admin::start(&config).await?;
+    // Both side doors are checked before either listens.
+    let metrics = metrics_server::MetricsConfig::from_settings(&config.raw)?;
+    let grpc = grpc_admin::GrpcConfig::from_settings(&config)?;
+    let _metrics = match metrics {
+        Some(m) => Some(metrics_server::start(m).await?),
+        None => None,
+    };
+    let admin = match grpc {
+        Some(g) => Some(grpc_admin::start(g, &config).await?),
+        None => None,
+    };
     let out = strata_broker::run(config, shutdown_signal()).await;
     if let Some(admin) = admin {
         admin.stop().await;

@@ -45,6 +45,12 @@ pub(crate) fn reauth_ms(raw: &BTreeMap<String, String>) -> i64 {
     millis(raw, "connections.max.reauth.ms", 0)
 }
 
+/// `sasl.server.max.receive.size`: the largest frame a SASL connection may send before it has
+/// authenticated (Kafka's default, 512 KiB).
+pub(crate) fn max_receive_size(raw: &BTreeMap<String, String>) -> usize {
+    millis(raw, "sasl.server.max.receive.size", 524_288).max(0) as usize
+}
+
 /// `connection.failed.authentication.delay.ms`.
 pub(crate) fn failed_delay_ms(raw: &BTreeMap<String, String>) -> u64 {
     millis(raw, "connection.failed.authentication.delay.ms", 100) as u64

@@ -88,6 +88,11 @@ impl Session {
         self.user.as_deref()
     }
 
+    /// True once the client has authenticated (a re-authentication keeps it true).
+    pub(crate) fn authenticated(&self) -> bool {
+        self.user.is_some()
+    }
+
     /// Decides what happens to one request (see the module docs).
     pub(crate) async fn screen(&mut self, api_key: ApiKey, body: RequestKind) -> Screened {
         match body {
