@@ -23,6 +23,13 @@
 //! Connections are opened on first use and kept, one per node id. A connection whose request
 //! failed (I/O error, [`REQUEST_TIMEOUT`], an unreadable response) is dropped, since where its
 //! stream stands is unknown; the next request to that broker reconnects.
+//!
+//! **Security.** Every connection — bootstrap, leaders, coordinators — is opened with the one
+//! [`ClientSecurity`] given to [`ClusterClient::connect_with`] (TLS, SASL login; PLAINTEXT for
+//! [`ClusterClient::connect`]). Broker addresses come from Metadata and FindCoordinator, which
+//! answer with the addresses of the listener the bootstrap connection came in on, so they
+//! take the same security. A failed TLS handshake or SASL login ([`SecurityError`]) is never
+//! retried: the same settings fail the same way.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -38,7 +45,10 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Request, StrBytes};
 use kafka_protocol::ResponseError;
 
-use strata_broker::kafka_client::KafkaClient;
+use strata_broker::kafka_client::{KafkaClient, SecurityError};
+
+/// How [`ClusterClient`]'s connections are secured (re-exported for its callers).
+pub use strata_broker::kafka_client::ClientSecurity;
 
 /// A topic partition: (topic, partition index).
 pub type TopicPartition = (String, i32);
@@ -123,10 +133,15 @@ impl Backoff {
     }
 }
 
-async fn open(addr: &str) -> anyhow::Result<KafkaClient> {
-    tokio::time::timeout(CONNECT_TIMEOUT, KafkaClient::connect(addr))
+async fn open(addr: &str, security: &ClientSecurity) -> anyhow::Result<KafkaClient> {
+    tokio::time::timeout(CONNECT_TIMEOUT, KafkaClient::connect_with(addr, security))
         .await
         .map_err(|_| anyhow!("connecting to {addr}: no answer within {CONNECT_TIMEOUT:?}"))?
+}
+
+/// Whether retrying after `e` cannot help: a failed TLS handshake or SASL login.
+fn is_permanent(e: &anyhow::Error) -> bool {
+    SecurityError::find(e).is_some()
 }
 
 async fn exchange<R: Request>(
@@ -143,6 +158,8 @@ async fn exchange<R: Request>(
 #[derive(Debug)]
 pub struct ClusterClient {
     bootstrap: String,
+    /// How every connection is secured.
+    security: ClientSecurity,
     bootstrap_conn: Option<KafkaClient>,
     /// Each broker's Kafka address, `HOST:PORT`, from Metadata and FindCoordinator.
     addrs: BTreeMap<i32, String>,
@@ -152,11 +169,22 @@ pub struct ClusterClient {
 }
 
 impl ClusterClient {
-    /// Connects to the first reachable broker of `bootstrap` (`HOST:PORT[,HOST:PORT…]`).
+    /// Connects to the first reachable broker of `bootstrap` (`HOST:PORT[,HOST:PORT…]`) over
+    /// PLAINTEXT.
     pub async fn connect(bootstrap: &str) -> anyhow::Result<ClusterClient> {
-        let conn = open(bootstrap).await?;
+        ClusterClient::connect_with(bootstrap, ClientSecurity::plaintext()).await
+    }
+
+    /// Connects to the first reachable broker of `bootstrap` with `security`, which every
+    /// later connection uses too.
+    pub async fn connect_with(
+        bootstrap: &str,
+        security: ClientSecurity,
+    ) -> anyhow::Result<ClusterClient> {
+        let conn = open(bootstrap, &security).await?;
         Ok(ClusterClient {
             bootstrap: bootstrap.to_string(),
+            security,
             bootstrap_conn: Some(conn),
             addrs: BTreeMap::new(),
             conns: BTreeMap::new(),
@@ -169,7 +197,7 @@ impl ClusterClient {
     pub async fn call<R: Request>(&mut self, req: R, version: i16) -> anyhow::Result<R::Response> {
         let conn = match self.bootstrap_conn.take() {
             Some(c) => c,
-            None => open(&self.bootstrap).await?,
+            None => open(&self.bootstrap, &self.security).await?,
         };
         let conn = self.bootstrap_conn.insert(conn);
         let out = exchange(conn, req, version).await;
@@ -194,7 +222,7 @@ impl ClusterClient {
             .clone();
         let conn = match self.conns.remove(&node) {
             Some(c) => c,
-            None => open(&addr)
+            None => open(&addr, &self.security)
                 .await
                 .with_context(|| format!("broker {node} ({addr})"))?,
         };
@@ -282,6 +310,7 @@ impl ClusterClient {
                     }
                     why
                 }
+                Err(e) if is_permanent(&e) => return Err(e.context("FindCoordinator")),
                 Err(e) => e.context("FindCoordinator"),
             };
             if Instant::now() >= deadline {
@@ -346,7 +375,7 @@ impl ClusterClient {
                     }
                     anyhow!("{}", error_name(code))
                 }
-                Err(e) if Instant::now() >= deadline => return Err(e),
+                Err(e) if Instant::now() >= deadline || is_permanent(&e) => return Err(e),
                 Err(e) => e,
             };
             tracing::debug!(
@@ -405,6 +434,7 @@ impl ClusterClient {
                     .await
                 {
                     Ok(retriable) => again.extend(retriable),
+                    Err(e) if is_permanent(&e) => return Err(e.context("ListOffsets")),
                     Err(e) => {
                         tracing::debug!("ListOffsets: {e:#}");
                         again.extend(tps);

@@ -12,6 +12,7 @@
 //! target: if N is only among the replicas it leaves, nothing needs to be done.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
@@ -24,7 +25,7 @@ use kafka_protocol::messages::{
     MetadataRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
-use strata_broker::kafka_client::KafkaClient;
+use strata_broker::kafka_client::{ClientSecurity, KafkaClient};
 
 /// How often progress is polled while waiting.
 const POLL: Duration = Duration::from_secs(1);
@@ -40,6 +41,11 @@ pub(crate) struct BrokerArgs {
         env = "STRATA_BOOTSTRAP_SERVER"
     )]
     bootstrap_server: String,
+    /// Kafka client properties file for the connections (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, sasl.jaas.config, ssl.*), as Kafka's tools take it; see
+    /// docs/security.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: BrokerCommand,
 }
@@ -66,8 +72,10 @@ pub(crate) async fn run(args: BrokerArgs) -> anyhow::Result<()> {
             timeout,
             dry_run,
         } => {
+            let security = ClientSecurity::load_command_config(args.command_config.as_deref())?;
             decommission(
                 &args.bootstrap_server,
+                &security,
                 node_id,
                 Duration::from_secs(timeout),
                 dry_run,
@@ -97,11 +105,12 @@ struct Move {
 
 async fn decommission(
     bootstrap: &str,
+    security: &ClientSecurity,
     node: i32,
     timeout: Duration,
     dry_run: bool,
 ) -> anyhow::Result<()> {
-    let mut client = KafkaClient::connect(bootstrap).await?;
+    let mut client = KafkaClient::connect_with(bootstrap, security).await?;
     let (live, partitions) = cluster_view(&mut client).await?;
     let moves = plan_moves(&partitions, &live, node)?;
     if moves.is_empty() {

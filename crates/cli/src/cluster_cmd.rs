@@ -3,13 +3,15 @@
 //! and the partition reassignments in progress — through Kafka's own APIs (DescribeCluster,
 //! DescribeQuorum, Metadata, ListPartitionReassignments), so it works against any node.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use kafka_protocol::messages::{
     DescribeClusterRequest, DescribeQuorumRequest, ListPartitionReassignmentsRequest,
     MetadataRequest,
 };
-use strata_broker::kafka_client::KafkaClient;
+use strata_broker::kafka_client::{ClientSecurity, KafkaClient};
 
 /// Cluster administration.
 #[derive(Debug, Args)]
@@ -22,6 +24,11 @@ pub(crate) struct ClusterArgs {
         env = "STRATA_BOOTSTRAP_SERVER"
     )]
     bootstrap_server: String,
+    /// Kafka client properties file for the connections (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, sasl.jaas.config, ssl.*), as Kafka's tools take it; see
+    /// docs/security.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: ClusterCommand,
 }
@@ -34,12 +41,15 @@ enum ClusterCommand {
 
 pub(crate) async fn run(args: ClusterArgs) -> anyhow::Result<()> {
     match args.command {
-        ClusterCommand::Status => status(&args.bootstrap_server).await,
+        ClusterCommand::Status => {
+            let security = ClientSecurity::load_command_config(args.command_config.as_deref())?;
+            status(&args.bootstrap_server, &security).await
+        }
     }
 }
 
-async fn status(bootstrap: &str) -> anyhow::Result<()> {
-    let mut client = KafkaClient::connect(bootstrap).await?;
+async fn status(bootstrap: &str, security: &ClientSecurity) -> anyhow::Result<()> {
+    let mut client = KafkaClient::connect_with(bootstrap, security).await?;
     let cluster = client
         .call(DescribeClusterRequest::default(), 0)
         .await
@@ -54,7 +64,7 @@ async fn status(bootstrap: &str) -> anyhow::Result<()> {
         .find(|b| b.broker_id.0 == controller)
         .map(|b| format!("{}:{}", b.host, b.port));
     let mut quorum_client = match controller_addr {
-        Some(addr) => KafkaClient::connect(&addr).await.ok(),
+        Some(addr) => KafkaClient::connect_with(&addr, security).await.ok(),
         None => None,
     };
     let quorum_client = quorum_client.as_mut().unwrap_or(&mut client);

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use strata_broker::kafka_client::ClientSecurity;
 use strata_export::bounds::{parse_time, End, Start};
 use strata_export::files::Format;
 use strata_export::{ExportSpec, DEFAULT_FILE_BYTES};
@@ -13,6 +14,11 @@ pub(crate) struct ExportArgs {
     /// Broker addresses, HOST:PORT[,HOST:PORT…].
     #[arg(long)]
     bootstrap_server: String,
+    /// Kafka client properties file for the connections (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, sasl.jaas.config, ssl.*), as Kafka's tools take it; see
+    /// docs/security.md.
+    #[arg(long, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     /// The topic to export.
     #[arg(long)]
     topic: String,
@@ -55,6 +61,7 @@ pub(crate) async fn run(args: ExportArgs) -> anyhow::Result<()> {
     };
     let spec = ExportSpec {
         bootstrap: args.bootstrap_server,
+        security: ClientSecurity::load_command_config(args.command_config.as_deref())?,
         topic: args.topic,
         partition: args.partition,
         start,

@@ -13,6 +13,7 @@
 //! members (Empty, or unknown), prints the plan, and commits it only with `--execute`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -27,6 +28,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::cluster_client::{error_name, partitions_of, ClusterClient, TopicPartition};
 use strata_admin::assignment::decode_assignment;
+use strata_broker::kafka_client::ClientSecurity;
 
 /// Consumer group administration and lag.
 #[derive(Debug, Args)]
@@ -39,6 +41,11 @@ pub(crate) struct GroupArgs {
         env = "STRATA_BOOTSTRAP_SERVER"
     )]
     bootstrap_server: String,
+    /// Kafka client properties file for the connections (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, sasl.jaas.config, ssl.*), as Kafka's tools take it; see
+    /// docs/security.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: GroupCommand,
 }
@@ -89,7 +96,8 @@ fn sb(s: &str) -> StrBytes {
 }
 
 pub(crate) async fn run(args: GroupArgs) -> anyhow::Result<()> {
-    let mut client = ClusterClient::connect(&args.bootstrap_server).await?;
+    let security = ClientSecurity::load_command_config(args.command_config.as_deref())?;
+    let mut client = ClusterClient::connect_with(&args.bootstrap_server, security).await?;
     match args.command {
         GroupCommand::List => list(&mut client).await,
         GroupCommand::Describe { group } => describe(&mut client, &group).await,

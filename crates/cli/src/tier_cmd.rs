@@ -27,7 +27,7 @@ use strata_tier::store::{RemoteStore, RequestKind, StoreOptions};
 use strata_tier::{Tier, TierConfig};
 use strata_wire::{RemoteRequests, REMOTE_REQUESTS_TAG};
 
-use strata_broker::kafka_client::KafkaClient as AdminClient;
+use strata_broker::kafka_client::{ClientSecurity, KafkaClient as AdminClient};
 
 /// Tiered storage administration.
 #[derive(Debug, Args)]
@@ -49,6 +49,10 @@ enum TierCommand {
         /// A running broker to ask for local ranges, HOST:PORT.
         #[arg(long)]
         bootstrap_server: Option<String>,
+        /// Kafka client properties file for the connection to --bootstrap-server
+        /// (security.protocol, sasl.*, ssl.*), as Kafka's tools take it; see docs/security.md.
+        #[arg(long, value_name = "FILE", requires = "bootstrap_server")]
+        command_config: Option<PathBuf>,
     },
     /// Rebuild the catalog from the bucket's manifests (broker stopped). Objects of uploads
     /// that never finished are deleted, but only once their newest object is older than
@@ -102,8 +106,12 @@ pub(crate) async fn run(args: TierArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("open object store {url}"))?;
     match &args.command {
-        TierCommand::Status { bootstrap_server } => {
-            status(&store, bootstrap_server.as_deref()).await
+        TierCommand::Status {
+            bootstrap_server,
+            command_config,
+        } => {
+            let security = ClientSecurity::load_command_config(command_config.as_deref())?;
+            status(&store, bootstrap_server.as_deref(), &security).await
         }
         TierCommand::RebuildCatalog { orphan_min_age_ms } => {
             let catalog_dir = args.data_dir.join("__tier").join("catalog");
@@ -145,7 +153,11 @@ fn tier_config(args: &TierArgs) -> TierConfig {
     }
 }
 
-async fn status(store: &RemoteStore, bootstrap: Option<&str>) -> anyhow::Result<()> {
+async fn status(
+    store: &RemoteStore,
+    bootstrap: Option<&str>,
+    security: &ClientSecurity,
+) -> anyhow::Result<()> {
     let all = manifests(store).await?;
     let mut ranges: BTreeMap<(String, i32), (i64, i64, usize, u64)> = BTreeMap::new();
     for m in &all {
@@ -158,7 +170,7 @@ async fn status(store: &RemoteStore, bootstrap: Option<&str>) -> anyhow::Result<
         r.3 += m.size;
     }
     let mut client = match bootstrap {
-        Some(b) => Some(AdminClient::connect(b).await?),
+        Some(b) => Some(AdminClient::connect_with(b, security).await?),
         None => None,
     };
     println!("TOPIC\tPARTITION\tREMOTE-START\tREMOTE-END\tREMOTE-SEGMENTS\tREMOTE-BYTES\tLOG-START\tLOCAL-START\tLOG-END");

@@ -1,6 +1,7 @@
 //! `strata topic create|list|describe|alter|delete`, spoken over the Kafka protocol.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -16,6 +17,7 @@ use kafka_protocol::messages::{
     DescribeLogDirsRequest, IncrementalAlterConfigsRequest, TopicName,
 };
 use kafka_protocol::protocol::StrBytes;
+use strata_broker::kafka_client::ClientSecurity;
 use strata_wire::{CleanerState, CLEANER_STATE_TAG};
 
 use crate::cluster_client::{partitions_of, ClusterClient, TopicPartition};
@@ -31,6 +33,11 @@ pub(crate) struct TopicArgs {
         env = "STRATA_BOOTSTRAP_SERVER"
     )]
     bootstrap_server: String,
+    /// Kafka client properties file for the connections (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, sasl.jaas.config, ssl.*), as Kafka's tools take it; see
+    /// docs/security.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: TopicCommand,
 }
@@ -109,7 +116,8 @@ fn check(code: i16, message: Option<&StrBytes>, what: &str) -> anyhow::Result<()
 }
 
 pub(crate) async fn run(args: TopicArgs) -> anyhow::Result<()> {
-    let mut client = ClusterClient::connect(&args.bootstrap_server).await?;
+    let security = ClientSecurity::load_command_config(args.command_config.as_deref())?;
+    let mut client = ClusterClient::connect_with(&args.bootstrap_server, security).await?;
     match args.command {
         TopicCommand::Create {
             name,

@@ -6,6 +6,7 @@
 //! coordinator (FindCoordinator key type 1).
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
@@ -13,6 +14,7 @@ use kafka_protocol::messages::{
     DescribeTransactionsRequest, ListTransactionsRequest, TransactionalId,
 };
 use kafka_protocol::protocol::StrBytes;
+use strata_broker::kafka_client::ClientSecurity;
 
 use crate::cluster_client::{error_name, ClusterClient};
 
@@ -27,6 +29,11 @@ pub(crate) struct TxnArgs {
         env = "STRATA_BOOTSTRAP_SERVER"
     )]
     bootstrap_server: String,
+    /// Kafka client properties file for the connections (security.protocol, sasl.mechanism,
+    /// sasl.username, sasl.password, sasl.jaas.config, ssl.*), as Kafka's tools take it; see
+    /// docs/security.md.
+    #[arg(long, global = true, value_name = "FILE")]
+    command_config: Option<PathBuf>,
     #[command(subcommand)]
     command: TxnCommand,
 }
@@ -48,7 +55,8 @@ enum TxnCommand {
 }
 
 pub(crate) async fn run(args: TxnArgs) -> anyhow::Result<()> {
-    let mut client = ClusterClient::connect(&args.bootstrap_server).await?;
+    let security = ClientSecurity::load_command_config(args.command_config.as_deref())?;
+    let mut client = ClusterClient::connect_with(&args.bootstrap_server, security).await?;
     match args.command {
         TxnCommand::List { state } => list(&mut client, &state).await,
         TxnCommand::Describe { transactional_id } => describe(&mut client, &transactional_id).await,

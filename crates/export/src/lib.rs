@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use strata_admin::cluster_client::ClusterClient;
+use strata_admin::cluster_client::{ClientSecurity, ClusterClient};
 use strata_archive::{committed_rows, ArchiveStats};
 
 use crate::bounds::{End, PartitionRange, Start};
@@ -41,6 +41,8 @@ pub const DEFAULT_FILE_BYTES: u64 = 256 << 20;
 pub struct ExportSpec {
     /// `HOST:PORT[,HOST:PORT…]`.
     pub bootstrap: String,
+    /// How the connections to the brokers are secured.
+    pub security: ClientSecurity,
     /// The topic.
     pub topic: String,
     /// One partition, or all.
@@ -74,7 +76,7 @@ pub struct Summary {
 
 /// Runs `spec` (see the crate docs).
 pub async fn export(spec: &ExportSpec) -> anyhow::Result<Summary> {
-    let mut client = ClusterClient::connect(&spec.bootstrap)
+    let mut client = ClusterClient::connect_with(&spec.bootstrap, spec.security.clone())
         .await
         .with_context(|| format!("connecting to {}", spec.bootstrap))?;
     let ranges = bounds::resolve(

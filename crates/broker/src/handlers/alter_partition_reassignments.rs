@@ -6,6 +6,10 @@
 //! UNKNOWN_TOPIC_OR_PARTITION (3), INVALID_REPLICA_ASSIGNMENT (39: an empty list, a broker
 //! named twice, an unregistered broker, or a cancel that would need an unclean election),
 //! NO_REASSIGNMENT_IN_PROGRESS (85: cancelling nothing), REQUEST_TIMED_OUT (7: no quorum).
+//!
+//! v1 (KIP-860): with `allow_replication_factor_change` false, a target whose size differs from
+//! the partition's replication factor (the ongoing reassignment's target size, if one is in
+//! progress) is INVALID_REPLICATION_FACTOR (38) and nothing changes; the flag is echoed.
 
 use std::sync::Arc;
 
@@ -24,6 +28,7 @@ pub(crate) async fn handle(
     broker: &Arc<Broker>,
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
+    let allow_rf_change = req.allow_replication_factor_change;
     let mut responses = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = t.name.0.to_string();
@@ -32,13 +37,29 @@ pub(crate) async fn handle(
             let replicas: Option<Vec<i32>> =
                 p.replicas.map(|r| r.into_iter().map(|b| b.0).collect());
             let cancel = replicas.is_none();
+            let result =
+                ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
+            if let (false, Some(target)) = (allow_rf_change, &replicas) {
+                if let Some(current) = replication_factor(broker, &topic, p.partition_index) {
+                    if current != target.len() {
+                        partitions.push(
+                            result
+                                .with_error_code(INVALID_REPLICATION_FACTOR)
+                                .with_error_message(Some(sb(&format!(
+                                    "The replication factor is changed from {current} to {} but \
+                                     allowReplicationFactorChange is false",
+                                    target.len()
+                                )))),
+                        );
+                        continue;
+                    }
+                }
+            }
             let op = Operation::ReassignPartition {
                 topic: topic.clone(),
                 partition: p.partition_index,
                 replicas: replicas.clone(),
             };
-            let result =
-                ReassignablePartitionResponse::default().with_partition_index(p.partition_index);
             partitions.push(match broker.quorum().execute(op).await {
                 Ok(_) => {
                     tracing::info!(
@@ -61,5 +82,25 @@ pub(crate) async fn handle(
                 .with_partitions(partitions),
         );
     }
-    AlterPartitionReassignmentsResponse::default().with_responses(responses)
+    AlterPartitionReassignmentsResponse::default()
+        .with_allow_replication_factor_change(allow_rf_change)
+        .with_responses(responses)
+}
+
+/// INVALID_REPLICATION_FACTOR.
+const INVALID_REPLICATION_FACTOR: i16 = 38;
+
+/// The replication factor a reassignment of the partition is compared with: the ongoing
+/// reassignment's target size, else the replica count; `None` for an unknown partition (the
+/// quorum then answers UNKNOWN_TOPIC_OR_PARTITION).
+fn replication_factor(broker: &Broker, topic: &str, partition: i32) -> Option<usize> {
+    let image = broker.meta();
+    let t = image.topic(topic)?;
+    if !(0..t.partitions).contains(&partition) {
+        return None;
+    }
+    Some(match image.reassignment(t, partition) {
+        Some(r) => r.target.len(),
+        None => image.replicas(t, partition).len(),
+    })
 }

@@ -722,6 +722,38 @@ async fn partition_reassignment_errors_are_kafkas() {
             r.partitions[0].error_message
         );
     }
+    // v1 (KIP-860): a replication factor change is refused when not allowed, and the flag is
+    // echoed; the same replicas as now are accepted.
+    for (replicas, allow, want) in [
+        (vec![0, 5], false, 38),
+        (vec![0], false, 0),
+        (vec![0, 5], true, 39), // allowed, but broker 5 is not registered
+    ] {
+        let req = AlterPartitionReassignmentsRequest::default()
+            .with_allow_replication_factor_change(allow)
+            .with_topics(vec![ReassignableTopic::default()
+                .with_name(name("t"))
+                .with_partitions(vec![ReassignablePartition::default()
+                    .with_partition_index(0)
+                    .with_replicas(Some(
+                        replicas.iter().copied().map(BrokerId).collect(),
+                    ))])]);
+        let resp: AlterPartitionReassignmentsResponse = decode(
+            call(
+                &b,
+                ApiKey::AlterPartitionReassignments,
+                1,
+                RequestKind::AlterPartitionReassignments(req),
+            )
+            .await,
+            1,
+        );
+        assert_eq!(resp.allow_replication_factor_change, allow);
+        assert_eq!(
+            resp.responses[0].partitions[0].error_code, want,
+            "{replicas:?} allow={allow}"
+        );
+    }
     let listed: ListPartitionReassignmentsResponse = decode(
         call(
             &b,

@@ -92,13 +92,15 @@ impl Mechanism {
         }
     }
 
-    fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
+    /// `HMAC(key, data)` with this mechanism's hash (shared with the SCRAM client).
+    pub(crate) fn hmac(self, key: &[u8], data: &[u8]) -> Vec<u8> {
         hmac::sign(&hmac::Key::new(self.hmac_alg(), key), data)
             .as_ref()
             .to_vec()
     }
 
-    fn hash(self, data: &[u8]) -> Vec<u8> {
+    /// `H(data)` with this mechanism's hash (shared with the SCRAM client).
+    pub(crate) fn hash(self, data: &[u8]) -> Vec<u8> {
         digest::digest(self.digest_alg(), data).as_ref().to_vec()
     }
 
