@@ -34,10 +34,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
+use std::net::TcpStream;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
 use bytes::{Bytes, BytesMut};
@@ -48,13 +47,13 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use strata_integration::broker::free_port;
+use strata_integration::certs::TestCerts;
 use strata_integration::prom::metric;
 use strata_integration::tools::run_command;
 use strata_integration::txn::run_script_async;
 use strata_integration::{
     create_topic, producer, read_topic, run, send_all, Broker, CommandOutput, Outgoing,
 };
-use tempfile::TempDir;
 
 const ADMIN: &str = "admin";
 const ADMIN_PASSWORD: &str = "admin-secret";
@@ -73,42 +72,6 @@ const SCRIPT_TIMEOUT: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // The broker with three listeners, and its certificates.
 
-/// A CA and a server certificate for `localhost` and `127.0.0.1`, made with the openssl CLI.
-struct Certs {
-    dir: TempDir,
-}
-
-impl Certs {
-    fn generate() -> Result<Certs> {
-        let dir = tempfile::Builder::new()
-            .prefix("strata-sasl-certs-")
-            .tempdir()?;
-        let d = dir.path();
-        std::fs::write(
-            d.join("san.cnf"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        )?;
-        let steps = [
-            "req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
-             -subj /CN=strata-test-ca",
-            "req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
-            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
-             -days 2 -extfile san.cnf",
-        ];
-        for step in steps {
-            let mut cmd = Command::new("openssl");
-            cmd.args(step.split_whitespace()).current_dir(d);
-            run_command(cmd, &[], Duration::from_secs(30))?
-                .ensure_success(&format!("openssl {step}"))?;
-        }
-        Ok(Certs { dir })
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.path().join(name)
-    }
-}
-
 /// A broker listening on PLAINTEXT, SASL_SSL and SASL_PLAINTEXT.
 struct SaslBroker {
     broker: Broker,
@@ -118,7 +81,7 @@ struct SaslBroker {
     sasl_plaintext: String,
     /// The Prometheus port.
     metrics: u16,
-    certs: Certs,
+    certs: TestCerts,
 }
 
 impl SaslBroker {
@@ -137,21 +100,17 @@ impl SaslBroker {
         }
     }
 
-    /// `Ok(Err((error, log tail)))` when the broker did not come up.
+    /// `Ok(Err((error, its text)))` when the broker did not come up.
     fn try_start(
         extra: &[&str],
     ) -> Result<std::result::Result<SaslBroker, (anyhow::Error, String)>> {
-        let certs = Certs::generate()?;
+        let certs = TestCerts::generate()?;
         let (p1, p2, p3, pm) = (free_port()?, free_port()?, free_port()?, free_port()?);
-        let listeners = format!(
-            "listeners=127.0.0.1:{p1},SASL_SSL://127.0.0.1:{p2},SASL_PLAINTEXT://127.0.0.1:{p3}"
-        );
-        let cert = certs.path("server.pem").display().to_string();
-        let key = certs.path("server.key").display().to_string();
+        let listen =
+            format!("127.0.0.1:{p1},SASL_SSL://127.0.0.1:{p2},SASL_PLAINTEXT://127.0.0.1:{p3}");
+        let (cert, key) = (certs.server_cert(), certs.server_key());
         let metrics_listen = format!("127.0.0.1:{pm}");
         let mut args: Vec<&str> = vec![
-            "--set",
-            &listeners,
             "--tls-cert",
             &cert,
             "--tls-key",
@@ -163,46 +122,20 @@ impl SaslBroker {
         ];
         args.extend(ADD_ADMIN);
         args.extend(extra);
-        // The harness passes `--listen 127.0.0.1:<its port>`; `--set listeners=…` comes later
-        // and wins, so the broker is waited for here, on the listeners it really has.
-        let broker = Broker::prepare(&args, &[])?;
-        let mut sb = SaslBroker {
-            broker,
-            plaintext: format!("127.0.0.1:{p1}"),
-            sasl_ssl: format!("127.0.0.1:{p2}"),
-            sasl_plaintext: format!("127.0.0.1:{p3}"),
-            metrics: pm,
-            certs,
-        };
-        match sb.spawn_and_wait() {
-            Ok(()) => Ok(Ok(sb)),
-            Err(e) => Ok(Err((e, sb.broker.log_tail()))),
-        }
-    }
-
-    fn spawn_and_wait(&mut self) -> Result<()> {
-        self.broker.spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
-        for addr in [&self.plaintext, &self.sasl_ssl, &self.sasl_plaintext] {
-            let addr: SocketAddr = addr.parse()?;
-            loop {
-                ensure!(
-                    self.broker.is_running(),
-                    "the broker exited before listening on {addr}; log tail:\n{}",
-                    self.broker.log_tail()
-                );
-                if TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_ok() {
-                    break;
-                }
-                ensure!(
-                    Instant::now() < deadline,
-                    "the broker does not listen on {addr} after 30 s; log tail:\n{}",
-                    self.broker.log_tail()
-                );
-                std::thread::sleep(Duration::from_millis(50));
+        match Broker::start_listeners(&listen, &args) {
+            Ok(broker) => Ok(Ok(SaslBroker {
+                broker,
+                plaintext: format!("127.0.0.1:{p1}"),
+                sasl_ssl: format!("127.0.0.1:{p2}"),
+                sasl_plaintext: format!("127.0.0.1:{p3}"),
+                metrics: pm,
+                certs,
+            })),
+            Err(e) => {
+                let text = format!("{e:#}");
+                Ok(Err((e, text)))
             }
         }
-        Ok(())
     }
 
     /// SIGTERM, then the same command line again (same ports and data directory).
@@ -212,11 +145,11 @@ impl SaslBroker {
             status.success(),
             "the broker exited with {status} on SIGTERM"
         );
-        self.spawn_and_wait()
+        self.broker.restart()
     }
 
     fn ca(&self) -> String {
-        self.certs.path("ca.pem").display().to_string()
+        self.certs.ca()
     }
 
     fn metric(&self, series: &str) -> Result<f64> {
