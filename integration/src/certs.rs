@@ -11,6 +11,13 @@
 //! - `stranger-ca.pem` and `stranger.pem` / `stranger.key`: a client certificate signed by a
 //!   second, unrelated CA, which a broker trusting only `ca.pem` must refuse.
 //!
+//! [`TestCerts::add_client`] makes more CA-signed client certificates with a chosen subject
+//! (for principals taken from the certificate, e.g. `User:O=Strata,CN=carol`).
+//!
+//! [`TestCerts::add_node`] makes node certificates for the links between cluster nodes: one
+//! certificate used both as server and as client certificate (extendedKeyUsage `serverAuth,
+//! clientAuth`), with the subjectAltNames the test dials, signed by `ca` or by `stranger-ca`.
+//!
 //! Keys are unencrypted PKCS#8 (what `openssl req -newkey -nodes` writes). The directory is
 //! removed when the [`TestCerts`] is dropped.
 
@@ -96,6 +103,27 @@ impl TestCerts {
     /// Its private key (`ssl.key.location`).
     pub fn client_key(&self) -> String {
         self.arg("client.key")
+    }
+
+    /// Makes `<name>.pem` / `<name>.key`: a client certificate (extendedKeyUsage `clientAuth`)
+    /// signed by the CA, with `subject` in openssl's `/K=V/K=V` form, written in that order
+    /// (so `/CN=carol/O=Strata` reads `O=Strata,CN=carol` in RFC 2253, which lists the last
+    /// attribute first).
+    pub fn add_client(&self, name: &str, subject: &str) -> Result<()> {
+        signed(self.dir(), name, subject, "ca", "client.ext")
+    }
+
+    /// Makes `<name>.pem` / `<name>.key`: a node certificate (extendedKeyUsage `serverAuth`
+    /// and `clientAuth`) for `subject` (openssl's `/K=V` form, as [`TestCerts::add_client`])
+    /// with subjectAltName `sans` (openssl's form, e.g. `DNS:localhost,IP:127.0.0.1`), signed
+    /// by the CA `ca`: `"ca"`, or `"stranger-ca"` for a node another cluster's CA vouches for.
+    pub fn add_node(&self, name: &str, subject: &str, sans: &str, ca: &str) -> Result<()> {
+        let ext = format!("{name}.ext");
+        std::fs::write(
+            self.path(&ext),
+            format!("subjectAltName={sans}\nextendedKeyUsage=serverAuth,clientAuth\n"),
+        )?;
+        signed(self.dir(), name, subject, ca, &ext)
     }
 }
 

@@ -23,6 +23,8 @@ pub mod cluster;
 pub mod durability;
 pub mod groups;
 pub mod keyed;
+pub mod listeners;
+pub mod moto;
 pub mod netns;
 pub mod prom;
 pub mod raw;

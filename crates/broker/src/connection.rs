@@ -80,6 +80,9 @@ pub(crate) async fn serve(
             let _ = stream.shutdown().await;
         }
         Some(acceptor) => {
+            // rustls pulls TLS records in small reads; a buffer under it turns those into a few
+            // large socket reads per produce request.
+            let stream = tokio::io::BufReader::with_capacity(TLS_READ_BUFFER, stream);
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     // A verified client certificate names the connection's principal.
@@ -121,6 +124,9 @@ pub(crate) async fn serve(
     metrics::gauge!("strata_connections").decrement(1.0);
 }
 
+/// The socket read buffer under a TLS connection.
+const TLS_READ_BUFFER: usize = 64 * 1024;
+
 /// How long a TLS client has to complete its handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -128,7 +134,7 @@ const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// `strata.fetch.zero.copy=false`) or a TLS one (always copied).
 enum Writer<'a> {
     Tcp(WriteHalf<'a>, bool),
-    Tls(tokio::io::WriteHalf<tokio_rustls::server::TlsStream<TcpStream>>),
+    Tls(tokio::io::WriteHalf<tokio_rustls::server::TlsStream<tokio::io::BufReader<TcpStream>>>),
 }
 
 /// Reads and handles requests in order, queueing their replies, until the client leaves, an
