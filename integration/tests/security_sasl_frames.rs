@@ -22,6 +22,12 @@ fn closed_after_prefix(addr: &str, size: i32, wait: Duration) -> Result<bool> {
     frame.extend_from_slice(&1i16.to_be_bytes());
     frame.extend_from_slice(&1i32.to_be_bytes()); // correlation id
     s.write_all(&frame)?;
+    closed_within(&mut s, wait)
+}
+
+/// True if the broker closes `s` (EOF or reset) within `wait`; `s` must have a short read
+/// timeout.
+fn closed_within(s: &mut TcpStream, wait: Duration) -> Result<bool> {
     let deadline = Instant::now() + wait;
     let mut buf = [0u8; 64];
     while Instant::now() < deadline {
@@ -84,18 +90,7 @@ fn authenticated_then_large_prefix(addr: &str, size: i32) -> Result<bool> {
     frame.extend_from_slice(&0i16.to_be_bytes()); // Produce
     frame.extend_from_slice(&9i16.to_be_bytes());
     s.write_all(&frame)?;
-    let deadline = Instant::now() + Duration::from_millis(1500);
-    let mut buf = [0u8; 64];
-    while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => return Ok(true),
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::ConnectionReset => return Ok(true),
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(false)
+    closed_within(&mut s, Duration::from_millis(1500))
 }
 
 #[test]

@@ -118,22 +118,27 @@ impl Authz {
     pub(crate) fn allowed(&self, op: AclOperation, rt: ResourceType, name: &str) -> bool {
         let ok = self.decide(op, rt, name);
         if !ok {
-            tracing::debug!(
-                principal = %self.principal,
-                host = %self.host,
-                operation = ?op,
-                resource_type = ?rt,
-                resource = name,
-                "authorization denied"
-            );
-            metrics::counter!(
-                "strata_authorization_denied_total",
-                "operation" => format!("{op:?}"),
-                "resource_type" => format!("{rt:?}"),
-            )
-            .increment(1);
+            self.denied(op, rt, name);
         }
         ok
+    }
+
+    /// Logs a denial at debug level and counts it.
+    fn denied(&self, op: AclOperation, rt: ResourceType, name: &str) {
+        tracing::debug!(
+            principal = %self.principal,
+            host = %self.host,
+            operation = ?op,
+            resource_type = ?rt,
+            resource = name,
+            "authorization denied"
+        );
+        metrics::counter!(
+            "strata_authorization_denied_total",
+            "operation" => format!("{op:?}"),
+            "resource_type" => format!("{rt:?}"),
+        )
+        .increment(1);
     }
 
     /// As [`Authz::allowed`], without logging or counting a denial: for filtering listings.
@@ -164,19 +169,7 @@ impl Authz {
         };
         let ok = acl::authorize_any(settings, &image.acls, &self.principal, &self.host, op, rt);
         if !ok {
-            tracing::debug!(
-                principal = %self.principal,
-                host = %self.host,
-                operation = ?op,
-                resource_type = ?rt,
-                "authorization denied on every resource of the type"
-            );
-            metrics::counter!(
-                "strata_authorization_denied_total",
-                "operation" => format!("{op:?}"),
-                "resource_type" => format!("{rt:?}"),
-            )
-            .increment(1);
+            self.denied(op, rt, "(any)");
         }
         ok
     }

@@ -16,6 +16,24 @@ pub(crate) const SECURITY_DISABLED: i16 = 54;
 /// The message SECURITY_DISABLED carries.
 pub(crate) const NO_AUTHORIZER: &str = "No Authorizer is configured on the broker";
 
+/// Whether the ACL APIs may be used: SECURITY_DISABLED without an authorizer, else
+/// CLUSTER_AUTHORIZATION_FAILED unless the principal may do `op` on the cluster.
+pub(crate) fn gate(
+    authz: &crate::authz::Authz,
+    op: strata_meta::acl::AclOperation,
+) -> Result<(), (i16, &'static str)> {
+    if !authz.enabled() {
+        Err((SECURITY_DISABLED, NO_AUTHORIZER))
+    } else if !authz.cluster(op) {
+        Err((
+            crate::authz::CLUSTER_AUTHORIZATION_FAILED,
+            "Cluster authorization failed.",
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// The codes of a filter as sent.
 pub(crate) struct WireFilter<'a> {
     pub(crate) resource_type: i8,

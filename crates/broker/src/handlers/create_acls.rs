@@ -10,14 +10,14 @@ use kafka_protocol::messages::{CreateAclsRequest, CreateAclsResponse};
 use strata_meta::acl::AclOperation;
 use strata_meta::Operation;
 
-use super::acl_wire::{self, INVALID_REQUEST, NO_AUTHORIZER, SECURITY_DISABLED};
+use super::acl_wire::{self, INVALID_REQUEST};
 use super::{blocking, sb};
-use crate::authz::{Authz, CLUSTER_AUTHORIZATION_FAILED};
+use crate::authz::Authz;
 use crate::broker::Broker;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: CreateAclsRequest) -> CreateAclsResponse {
     let authz = Authz::new(broker);
-    let refuse = |code: i16, msg: &str| {
+    let results = if let Err((code, msg)) = acl_wire::gate(&authz, AclOperation::Alter) {
         req.creations
             .iter()
             .map(|_| {
@@ -26,14 +26,6 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: CreateAclsRequest) -> CreateAcls
                     .with_error_message(Some(sb(msg)))
             })
             .collect()
-    };
-    let results = if !authz.enabled() {
-        refuse(SECURITY_DISABLED, NO_AUTHORIZER)
-    } else if !authz.cluster(AclOperation::Alter) {
-        refuse(
-            CLUSTER_AUTHORIZATION_FAILED,
-            "Cluster authorization failed.",
-        )
     } else {
         req.creations
             .iter()

@@ -9,9 +9,9 @@ use kafka_protocol::messages::describe_acls_response::{AclDescription, DescribeA
 use kafka_protocol::messages::{DescribeAclsRequest, DescribeAclsResponse};
 use strata_meta::acl::AclOperation;
 
-use super::acl_wire::{self, WireFilter, INVALID_REQUEST, NO_AUTHORIZER, SECURITY_DISABLED};
+use super::acl_wire::{self, WireFilter, INVALID_REQUEST};
 use super::sb;
-use crate::authz::{Authz, CLUSTER_AUTHORIZATION_FAILED};
+use crate::authz::Authz;
 use crate::broker::Broker;
 
 pub(crate) fn handle(broker: &Arc<Broker>, req: DescribeAclsRequest) -> DescribeAclsResponse {
@@ -21,14 +21,8 @@ pub(crate) fn handle(broker: &Arc<Broker>, req: DescribeAclsRequest) -> Describe
             .with_error_code(code)
             .with_error_message(Some(sb(msg)))
     };
-    if !authz.enabled() {
-        return fail(SECURITY_DISABLED, NO_AUTHORIZER);
-    }
-    if !authz.cluster(AclOperation::Describe) {
-        return fail(
-            CLUSTER_AUTHORIZATION_FAILED,
-            "Cluster authorization failed.",
-        );
+    if let Err((code, msg)) = acl_wire::gate(&authz, AclOperation::Describe) {
+        return fail(code, msg);
     }
     let filter = match acl_wire::filter(&WireFilter {
         resource_type: req.resource_type_filter,
