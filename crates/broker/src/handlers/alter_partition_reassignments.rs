@@ -10,6 +10,11 @@
 //! v1 (KIP-860): with `allow_replication_factor_change` false, a target whose size differs from
 //! the partition's replication factor (the ongoing reassignment's target size, if one is in
 //! progress) is INVALID_REPLICATION_FACTOR (38) and nothing changes; the flag is echoed.
+//!
+//! A target that would give a broker more than `max.broker.partitions` replicas of user topics
+//! (counting the partitions this request has already added to it) is POLICY_VIOLATION (44),
+//! as CreateTopics and CreatePartitions are; the setting is taken as the cluster's (every
+//! broker is expected to run with the same value).
 
 use std::sync::Arc;
 
@@ -29,6 +34,8 @@ pub(crate) async fn handle(
     req: AlterPartitionReassignmentsRequest,
 ) -> AlterPartitionReassignmentsResponse {
     let allow_rf_change = req.allow_replication_factor_change;
+    // Replicas this request has added to each broker so far.
+    let mut added: std::collections::BTreeMap<i32, i64> = Default::default();
     let mut responses = Vec::with_capacity(req.topics.len());
     for t in req.topics {
         let topic = t.name.0.to_string();
@@ -55,6 +62,18 @@ pub(crate) async fn handle(
                     }
                 }
             }
+            if let Some(target) = &replicas {
+                if let Err(msg) =
+                    within_partition_limit(broker, &topic, p.partition_index, target, &added)
+                {
+                    partitions.push(
+                        result
+                            .with_error_code(POLICY_VIOLATION)
+                            .with_error_message(Some(sb(&msg))),
+                    );
+                    continue;
+                }
+            }
             let op = Operation::ReassignPartition {
                 topic: topic.clone(),
                 partition: p.partition_index,
@@ -62,6 +81,11 @@ pub(crate) async fn handle(
             };
             partitions.push(match broker.quorum().execute(op).await {
                 Ok(_) => {
+                    if let Some(target) = &replicas {
+                        for b in new_replicas(broker, &topic, p.partition_index, target) {
+                            *added.entry(b).or_default() += 1;
+                        }
+                    }
                     tracing::info!(
                         topic,
                         partition = p.partition_index,
@@ -85,6 +109,48 @@ pub(crate) async fn handle(
     AlterPartitionReassignmentsResponse::default()
         .with_allow_replication_factor_change(allow_rf_change)
         .with_responses(responses)
+}
+
+/// POLICY_VIOLATION.
+const POLICY_VIOLATION: i16 = 44;
+
+/// The brokers of `target` that do not hold a replica of the partition now.
+fn new_replicas(broker: &Broker, topic: &str, partition: i32, target: &[i32]) -> Vec<i32> {
+    let image = broker.meta();
+    let Some(t) = image.topic(topic) else {
+        return Vec::new();
+    };
+    if strata_meta::is_internal_topic(topic) || !(0..t.partitions).contains(&partition) {
+        return Vec::new();
+    }
+    let now = image.replicas(t, partition);
+    target
+        .iter()
+        .copied()
+        .filter(|b| !now.contains(b))
+        .collect()
+}
+
+/// Refuses a target that would take a broker past `max.broker.partitions`.
+fn within_partition_limit(
+    broker: &Broker,
+    topic: &str,
+    partition: i32,
+    target: &[i32],
+    added: &std::collections::BTreeMap<i32, i64>,
+) -> Result<(), String> {
+    let limit = broker.config.max_broker_partitions;
+    let image = broker.meta();
+    for b in new_replicas(broker, topic, partition, target) {
+        let hosted = image.partitions_on(b) + added.get(&b).copied().unwrap_or(0);
+        if hosted + 1 > limit {
+            return Err(format!(
+                "adding a replica to broker {b} would exceed max.broker.partitions={limit} (it \
+                 hosts {hosted})"
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// INVALID_REPLICATION_FACTOR.

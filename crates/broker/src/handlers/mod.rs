@@ -273,6 +273,8 @@ mod acl_tests;
 #[cfg(test)]
 mod offline_tests;
 #[cfg(test)]
+mod reassign_tests;
+#[cfg(test)]
 mod test_support;
 #[cfg(test)]
 mod tests;
