@@ -5,17 +5,22 @@
 # nothing when all are there.
 set -euo pipefail
 
-# `patch` is used by crates/vendor/check-vendored.sh (vendored kafka-protocol == pristine + patch).
-if ! command -v kcat >/dev/null 2>&1 || ! command -v patch >/dev/null 2>&1; then
+# `patch` is used by crates/vendor/check-vendored.sh (vendored kafka-protocol == pristine + patch);
+# `openssl` makes the test certificates (integration/src/certs.rs) and `curl` scrapes the
+# metrics endpoint over TLS (integration/tests/security_doors.rs).
+if ! command -v kcat >/dev/null 2>&1 || ! command -v patch >/dev/null 2>&1 \
+    || ! command -v openssl >/dev/null 2>&1 || ! command -v curl >/dev/null 2>&1; then
     SUDO=""
     if [ "$(id -u)" -ne 0 ]; then
         SUDO="sudo"
     fi
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq kcat patch >/dev/null
+    $SUDO apt-get install -y -qq kcat patch openssl curl >/dev/null
     command -v kcat >/dev/null
     command -v patch >/dev/null
+    command -v openssl >/dev/null
+    command -v curl >/dev/null
 fi
 
 if ! python3 -c "import kafka" >/dev/null 2>&1; then
