@@ -41,14 +41,19 @@ impl ConfigSource {
 pub struct BrokerConfig {
     /// `node.id`.
     pub node_id: i32,
-    /// The inter-broker listener's address: the first PLAINTEXT listener, else the first.
+    /// Where local tools reach this broker (the gRPC admin API): the first PLAINTEXT
+    /// listener, else the first.
     pub listen: SocketAddr,
     /// Every listener (`listeners`, `advertised.listeners`; see `listeners.rs`).
     pub listeners: Vec<crate::listeners::Listener>,
-    /// Host advertised for [`BrokerConfig::listen`] (and registered with the quorum).
+    /// The advertised host of the inter-broker listener ([`BrokerConfig::inter_broker`]),
+    /// registered with the quorum as this broker's `host`.
     pub advertised_host: String,
-    /// Advertised port.
+    /// Its advertised port (the registered `port`).
     pub advertised_port: i32,
+    /// `inter.broker.listener.name`: the listener brokers reach each other on (replication,
+    /// transaction markers), and how (see `node_tls.rs`).
+    pub inter_broker: crate::node_tls::InterBroker,
     /// `log.dirs` (one directory).
     pub data_dir: PathBuf,
     /// `num.partitions`.
@@ -75,6 +80,8 @@ pub struct BrokerConfig {
     /// `strata.cluster.listen` (`--cluster-listen`): the gRPC listener between nodes; defaults
     /// to this node's address in the voter list.
     pub cluster_listen: Option<SocketAddr>,
+    /// TLS of the quorum links (`strata.cluster.listen = SSL://…`); none: plaintext.
+    pub cluster_tls: Option<strata_quorum::ClusterTls>,
     /// `broker.rack`.
     pub rack: Option<String>,
     /// `replica.selector.class` (default none, as Kafka): with Kafka's
@@ -200,17 +207,22 @@ impl BrokerConfig {
                 crate::sasl::SUPPORTED.join(", ")
             ));
         }
-        // Brokers reach each other (replication, markers) on the first PLAINTEXT listener.
+        // Local tools reach this broker on the first PLAINTEXT listener, else the first.
         let primary = listeners
             .iter()
             .find(|l| l.protocol == crate::listeners::SecurityProtocol::Plaintext)
             .unwrap_or(&listeners[0])
             .clone();
+        // Brokers reach each other (replication, markers) on `inter.broker.listener.name`
+        // (default: the same listener), registered as this broker's host and port.
+        let (inter_broker, inter_listener) =
+            crate::node_tls::InterBroker::from_settings(&raw, &listeners)?;
         let cfg = BrokerConfig {
             node_id: parse(&raw, "node.id")?,
             listen: primary.addr,
-            advertised_host: primary.advertised_host.clone(),
-            advertised_port: primary.advertised_port,
+            advertised_host: inter_listener.advertised_host.clone(),
+            advertised_port: inter_listener.advertised_port,
+            inter_broker,
             listeners,
             data_dir: PathBuf::from(&raw["log.dirs"]),
             num_partitions: parse(&raw, "num.partitions")?,
@@ -232,6 +244,7 @@ impl BrokerConfig {
             connections: crate::conn_config::ConnectionConfig::from_map(&raw)?,
             voters: None,
             cluster_listen: None,
+            cluster_tls: None,
             rack: raw.get("broker.rack").filter(|r| !r.is_empty()).cloned(),
             replica_selector: crate::replica_selector::ReplicaSelector::parse(
                 raw.get("replica.selector.class").map(String::as_str),
@@ -280,9 +293,9 @@ impl BrokerConfig {
                 Some(l) => l.clone(),
                 None => voters[&me].clone(),
             };
-            cfg.cluster_listen = Some(listen.parse().map_err(|e| {
-                format!("strata.cluster.listen = {listen}: {e} (expected IP:PORT)")
-            })?);
+            let (addr, tls) = crate::node_tls::cluster_listener(&listen, &cfg.raw)?;
+            cfg.cluster_listen = Some(addr);
+            cfg.cluster_tls = tls;
             cfg.voters = Some(voters);
         } else if cfg.raw.contains_key("strata.cluster.listen") {
             return Err("strata.cluster.listen (--cluster-listen) needs controller.quorum.voters (--voters)".into());

@@ -30,6 +30,7 @@ mod liveness;
 mod log_cleaner;
 mod log_config;
 mod metadata_quorum;
+pub mod node_tls;
 mod offset_checkpoint;
 pub mod partition;
 mod producer_ids;

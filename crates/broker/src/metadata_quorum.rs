@@ -39,6 +39,7 @@ pub(crate) async fn start(config: &BrokerConfig, dir: &Path) -> Result<Arc<Quoru
             dir: dir.to_path_buf(),
             voters: voters.clone(),
             cluster_listen: config.cluster_listen,
+            tls: config.cluster_tls.clone(),
             heartbeat: Duration::from_millis(100),
             election_timeout: Duration::from_millis(1000),
         },

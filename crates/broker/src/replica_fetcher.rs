@@ -1,5 +1,7 @@
 //! Followers copy their leader: one task per follower partition sends Kafka Fetch requests
-//! with this broker's id as `replica_id` to the leader's Kafka listener, appends the batches it
+//! with this broker's id as `replica_id` to the leader's inter-broker listener
+//! (`inter.broker.listener.name`, over TLS with the node certificate when it is an SSL
+//! listener; see `node_tls.rs`), appends the batches it
 //! gets as they are (`append_as_follower`), and takes the leader's high watermark (bounded by
 //! its own log end).
 //!
@@ -36,7 +38,7 @@ use strata_log::Durability;
 use tokio::task::AbortHandle;
 
 use crate::broker::{now_ms, Broker};
-use crate::kafka_client::KafkaClient;
+use crate::kafka_client::{KafkaClient, SecurityError};
 use crate::partition::Partition;
 
 /// Fetch version followers send (topic names, flexible encoding).
@@ -64,17 +66,29 @@ pub(crate) fn spawn(
 
 async fn run(broker: Arc<Broker>, part: Arc<Partition>, leader: i32, epoch: i32) {
     let mut shutdown = broker.shutdown_signal();
+    let mut refused = false;
     loop {
         if *shutdown.borrow() {
             return;
         }
-        let addr = broker
-            .meta()
-            .brokers
-            .get(&leader)
-            .map(|b| format!("{}:{}", b.host, b.port));
-        let client = match addr {
-            Some(addr) => KafkaClient::connect(&addr).await.ok(),
+        let peer = broker.meta().brokers.get(&leader).cloned();
+        let client = match peer {
+            Some(peer) => match broker.config.inter_broker.connect(&peer).await {
+                Ok(client) => Some(client),
+                Err(e) => {
+                    // A refusal (TLS, certificate) repeats until someone fixes the settings:
+                    // say so once per fetcher; network failures are routine.
+                    if !refused && e.downcast_ref::<SecurityError>().is_some() {
+                        refused = true;
+                        tracing::warn!(topic = %part.topic, partition = part.index, leader,
+                            "cannot connect to the leader: {e:#}");
+                    } else {
+                        tracing::debug!(topic = %part.topic, partition = part.index, leader,
+                            error = %format!("{e:#}"), "cannot connect to the leader; retrying");
+                    }
+                    None
+                }
+            },
             None => None,
         };
         if let Some(mut client) = client {

@@ -46,7 +46,7 @@ impl ClientAuth {
 }
 
 /// The PEM text of a setting: the value itself, or the file it names.
-fn pem(raw: &BTreeMap<String, String>, key: &str) -> Result<Option<Vec<u8>>, String> {
+pub(crate) fn pem(raw: &BTreeMap<String, String>, key: &str) -> Result<Option<Vec<u8>>, String> {
     let Some(v) = raw.get(key).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };

@@ -1,8 +1,9 @@
 //! The transaction coordinator's side of the broker ([`strata_txn::TxnHost`]): producer ids,
 //! partition existence, and delivering COMMIT/ABORT markers.
 //!
-//! Markers go to each partition's leader as a WriteTxnMarkers request over the Kafka listener
-//! (this broker included, through its own listener, so there is one delivery path). Invariants:
+//! Markers go to each partition's leader as a WriteTxnMarkers request over its inter-broker
+//! listener (`inter.broker.listener.name`, see `node_tls.rs`; this broker included, through
+//! its own listener, so there is one delivery path). Invariants:
 //! - a job resolves true only when every partition of the transaction acknowledged its marker
 //!   (stored, and in the high watermark on the leader), or no longer exists (deleted topics
 //!   need no marker);
@@ -20,10 +21,11 @@ use kafka_protocol::messages::write_txn_markers_request::{
     WritableTxnMarker, WritableTxnMarkerTopic,
 };
 use kafka_protocol::messages::{ProducerId, TopicName, WriteTxnMarkersRequest};
+use strata_meta::BrokerRegistration;
 use strata_txn::{MarkerJob, TxnHost};
 
 use crate::broker::Broker;
-use crate::kafka_client::KafkaClient;
+use crate::node_tls::InterBroker;
 
 /// Pause between delivery rounds while some partition has not taken its marker.
 const BACKOFF: Duration = Duration::from_millis(200);
@@ -116,8 +118,11 @@ async fn deliver(broker: Weak<Broker>, job: MarkerJob) -> bool {
                 pending.extend(parts);
                 continue;
             };
-            let addr = format!("{}:{}", reg.host, reg.port);
-            let sent = tokio::time::timeout(ROUND_TIMEOUT, send(&addr, &job, &parts)).await;
+            let sent = tokio::time::timeout(
+                ROUND_TIMEOUT,
+                send(&b.config.inter_broker, reg, &job, &parts),
+            )
+            .await;
             match sent {
                 Ok(Ok(failed)) => pending.extend(failed),
                 Ok(Err(e)) => {
@@ -140,9 +145,11 @@ async fn deliver(broker: Weak<Broker>, job: MarkerJob) -> bool {
     }
 }
 
-/// One WriteTxnMarkers request to the leader at `addr`; returns the partitions that failed.
+/// One WriteTxnMarkers request to `leader` (over the inter-broker listener); returns the
+/// partitions that failed.
 async fn send(
-    addr: &str,
+    inter_broker: &InterBroker,
+    leader: &BrokerRegistration,
     job: &MarkerJob,
     parts: &[(String, i32)],
 ) -> anyhow::Result<Vec<(String, i32)>> {
@@ -166,7 +173,7 @@ async fn send(
                 .collect(),
         );
     let req = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
-    let mut client = KafkaClient::connect(addr).await?;
+    let mut client = inter_broker.connect(leader).await?;
     let resp = client.call(req, VERSION).await?;
     let mut failed = Vec::new();
     let mut answered = std::collections::BTreeSet::new();

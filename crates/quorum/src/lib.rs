@@ -12,6 +12,7 @@
 //! - a node's vote and log entries are on disk before it answers the RPC that asked for them.
 
 pub mod files;
+pub mod link_tls;
 pub mod log_store;
 pub mod network;
 mod offline;
@@ -27,6 +28,7 @@ pub mod proto {
     tonic::include_proto!("strata.cluster.v1");
 }
 
+pub use link_tls::ClusterTls;
 pub use offline::offline_image;
 pub use quorum::{Quorum, QuorumConfig, QuorumStatus, EXECUTE_TIMEOUT};
 pub use state_machine::Published;

@@ -6,7 +6,9 @@
 //!   includes every committed entry (`ensure_linearizable` first), so validation never races;
 //! - [`Quorum::execute`] returns only once this node has applied the operation's entry, so the
 //!   caller's next read of the image sees its own change;
-//! - a node without `--voters` is a one-voter quorum of itself: same code path, no network.
+//! - a node without `--voters` is a one-voter quorum of itself: same code path, no network;
+//! - with [`QuorumConfig::tls`] the listener and every client this node opens (Raft, forwarded
+//!   operations, heartbeats) speak mutual TLS (`link_tls.rs`); without it, plaintext.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,6 +21,7 @@ use openraft::{BasicNode, ServerState};
 use strata_meta::{plan, MetaError, MetaErrorKind, MetadataState, Operation, Outcome};
 use tokio::sync::{watch, Mutex};
 
+use crate::link_tls::{chain, ClusterTls};
 use crate::log_store::LogStore;
 use crate::network::{client_for, from_json, to_json, Network, MAX_MESSAGE_BYTES};
 use crate::proto::cluster_server::ClusterServer;
@@ -41,6 +44,8 @@ pub struct QuorumConfig {
     pub voters: Voters,
     /// Where to serve node-to-node gRPC (`--cluster-listen`); none for a one-voter quorum.
     pub cluster_listen: Option<SocketAddr>,
+    /// TLS of the links between nodes (`--cluster-listen SSL://…`); none: plaintext.
+    pub tls: Option<ClusterTls>,
     /// Raft heartbeat interval.
     pub heartbeat: Duration,
     /// Raft election timeout (lower bound; the upper bound is twice this).
@@ -55,6 +60,7 @@ impl QuorumConfig {
             dir,
             voters: BTreeMap::from([(node_id, "127.0.0.1:0".to_string())]),
             cluster_listen: None,
+            tls: None,
             heartbeat: Duration::from_millis(100),
             election_timeout: Duration::from_millis(500),
         }
@@ -123,9 +129,15 @@ impl Quorum {
         }
         .validate()
         .map_err(|e| MetaError::new(MetaErrorKind::InvalidConfig, format!("raft config: {e}")))?;
-        let raft = Raft::new(config.node_id, Arc::new(raft_config), Network, log, sm)
-            .await
-            .map_err(|e| MetaError::new(MetaErrorKind::Fatal, format!("start raft: {e}")))?;
+        let raft = Raft::new(
+            config.node_id,
+            Arc::new(raft_config),
+            Network::new(config.tls.clone()),
+            log,
+            sm,
+        )
+        .await
+        .map_err(|e| MetaError::new(MetaErrorKind::Fatal, format!("start raft: {e}")))?;
         let (stop_server, stop_rx) = watch::channel(false);
         let quorum = Arc::new(Quorum {
             config: config.clone(),
@@ -146,10 +158,19 @@ impl Quorum {
                 .max_decoding_message_size(MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_MESSAGE_BYTES);
             let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            let mut server = tonic::transport::Server::builder().tcp_nodelay(true);
+            if let Some(tls) = &config.tls {
+                server = server.tls_config(tls.server_config()).map_err(|e| {
+                    MetaError::new(
+                        MetaErrorKind::InvalidConfig,
+                        format!("TLS of --cluster-listen {addr}: {}", chain(&e)),
+                    )
+                })?;
+            }
+            tracing::info!(%addr, tls = config.tls.is_some(), "quorum listener");
             let mut stop_rx = stop_rx;
             tokio::spawn(async move {
-                let res = tonic::transport::Server::builder()
-                    .tcp_nodelay(true)
+                let res = server
                     .add_service(service)
                     .serve_with_incoming_shutdown(incoming, async move {
                         let _ = stop_rx.wait_for(|s| *s).await;
@@ -259,7 +280,8 @@ impl Quorum {
             .voters
             .get(&leader)
             .ok_or_else(|| no_quorum(format!("leader {leader} is not a known voter")))?;
-        let mut client = client_for(addr).map_err(|e| no_quorum(format!("{addr}: {e}")))?;
+        let mut client = client_for(addr, self.config.tls.as_ref())
+            .map_err(|e| no_quorum(format!("{addr}: {e}")))?;
         let call = client.execute(to_json(op));
         let reply = tokio::time::timeout(Duration::from_secs(10), call)
             .await
@@ -338,7 +360,8 @@ impl Quorum {
                     .voters
                     .get(&l)
                     .ok_or_else(|| no_quorum(format!("leader {l} is not a known voter")))?;
-                let mut client = client_for(addr).map_err(|e| no_quorum(format!("{addr}: {e}")))?;
+                let mut client = client_for(addr, self.config.tls.as_ref())
+                    .map_err(|e| no_quorum(format!("{addr}: {e}")))?;
                 let reply =
                     tokio::time::timeout(Duration::from_secs(2), client.heartbeat(to_json(&node)))
                         .await

@@ -22,6 +22,7 @@ fn config(id: u64, dir: &std::path::Path, voters: &Voters) -> QuorumConfig {
         dir: dir.join(format!("n{id}")),
         voters: voters.clone(),
         cluster_listen: Some(voters[&id].parse().unwrap()),
+        tls: None,
         heartbeat: Duration::from_millis(50),
         election_timeout: Duration::from_millis(300),
     }
