@@ -9,7 +9,9 @@ Steps, in this order:
                          acknowledged record, `DERR <topic> <key> <code name>` per failed one
                          (failed in its delivery report, or refused by produce() itself);
                          with --idempotent, enable.idempotence=true and `FATAL <code name>`
-                         per fatal error (no producer id).
+                         per fatal error (no producer id); with --transactional-id ID, the
+                         records are one transaction: `TXN COMMITTED` once it committed, or
+                         `TXNERR <code name>` (init, begin or commit refused).
   --consume TOPIC        read partition 0 from the start, with --group by subscribing (then
                          commit synchronously and print `COMMITTED <p> <o>`), else by
                          assigning (group id `acl-assign`, never joined nor committed):
@@ -32,6 +34,7 @@ p.add_argument("--produce", action="append", default=[])
 p.add_argument("--count", type=int, default=1)
 p.add_argument("--tag", default="v")
 p.add_argument("--idempotent", action="store_true")
+p.add_argument("--transactional-id")
 p.add_argument("--consume")
 p.add_argument("--group")
 p.add_argument("--until")
@@ -53,7 +56,17 @@ if args.list or args.produce:
     settings = {"acks": "all", "message.timeout.ms": 15000, "error_cb": on_error}
     if args.idempotent:
         settings["enable.idempotence"] = True
+    if args.transactional_id:
+        settings["transactional.id"] = args.transactional_id
     producer = Producer(conf(args, **settings))
+    produce_to = args.produce
+    if args.transactional_id:
+        try:
+            producer.init_transactions(15)
+            producer.begin_transaction()
+        except KafkaException as e:
+            out(f"TXNERR {e.args[0].name()}")
+            produce_to = []
     if args.list:
         try:
             md = producer.list_topics(timeout=10)
@@ -63,7 +76,7 @@ if args.list or args.produce:
             out(f"LERR {e.args[0].name()}")
     results = []
     refused = []
-    for topic in args.produce:
+    for topic in produce_to:
         for i in range(args.count):
             try:
                 producer.produce(
@@ -98,6 +111,12 @@ if args.list or args.produce:
             out(f"DERR {msg.topic()} {text(msg.key())} {err.name()}")
     for line in refused:
         out(line)
+    if args.transactional_id and produce_to:
+        try:
+            producer.commit_transaction(15)
+            out("TXN COMMITTED")
+        except KafkaException as e:
+            out(f"TXNERR {e.args[0].name()}")
     for name in fatal:
         out(f"FATAL {name}")
     if remaining:

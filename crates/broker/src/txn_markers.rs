@@ -2,8 +2,9 @@
 //! partition existence, and delivering COMMIT/ABORT markers.
 //!
 //! Markers go to each partition's leader as a WriteTxnMarkers request over its inter-broker
-//! listener (`inter.broker.listener.name`, see `node_tls.rs`; this broker included, through
-//! its own listener, so there is one delivery path). Invariants:
+//! listener (`inter.broker.listener.name`, see `node_tls.rs`); those for partitions this broker
+//! leads are written here directly by the same handler, so that no client principal or
+//! authorizer decision stands between a coordinator and its own partitions. Invariants:
 //! - a job resolves true only when every partition of the transaction acknowledged its marker
 //!   (stored, and in the high watermark on the leader), or no longer exists (deleted topics
 //!   need no marker);
@@ -118,11 +119,21 @@ async fn deliver(broker: Weak<Broker>, job: MarkerJob) -> bool {
                 pending.extend(parts);
                 continue;
             };
-            let sent = tokio::time::timeout(
-                ROUND_TIMEOUT,
-                send(&b.config.inter_broker, reg, &job, &parts),
-            )
-            .await;
+            // Markers for partitions this broker leads are written here, not through its own
+            // listener: they are the broker's own act, which no client principal (nor the
+            // authorizer) stands between.
+            let sent = if leader == b.config.node_id {
+                tokio::time::timeout(ROUND_TIMEOUT, async {
+                    Ok::<_, anyhow::Error>(write_local(&b, &job, &parts).await)
+                })
+                .await
+            } else {
+                tokio::time::timeout(
+                    ROUND_TIMEOUT,
+                    send(&b.config.inter_broker, reg, &job, &parts),
+                )
+                .await
+            };
             match sent {
                 Ok(Ok(failed)) => pending.extend(failed),
                 Ok(Err(e)) => {
@@ -145,14 +156,19 @@ async fn deliver(broker: Weak<Broker>, job: MarkerJob) -> bool {
     }
 }
 
-/// One WriteTxnMarkers request to `leader` (over the inter-broker listener); returns the
-/// partitions that failed.
-async fn send(
-    inter_broker: &InterBroker,
-    leader: &BrokerRegistration,
+/// Writes the markers of `parts` (led by this broker) as a WriteTxnMarkers request would;
+/// returns the partitions that failed.
+async fn write_local(
+    b: &Arc<Broker>,
     job: &MarkerJob,
     parts: &[(String, i32)],
-) -> anyhow::Result<Vec<(String, i32)>> {
+) -> Vec<(String, i32)> {
+    let resp = crate::handlers::write_txn_markers::handle(b, request(job, parts)).await;
+    failures(&resp, parts)
+}
+
+/// The WriteTxnMarkers request of `job` for `parts`.
+fn request(job: &MarkerJob, parts: &[(String, i32)]) -> WriteTxnMarkersRequest {
     let mut topics: BTreeMap<&str, Vec<i32>> = BTreeMap::new();
     for (t, p) in parts {
         topics.entry(t.as_str()).or_default().push(*p);
@@ -172,9 +188,14 @@ async fn send(
                 })
                 .collect(),
         );
-    let req = WriteTxnMarkersRequest::default().with_markers(vec![marker]);
-    let mut client = inter_broker.connect(leader).await?;
-    let resp = client.call(req, VERSION).await?;
+    WriteTxnMarkersRequest::default().with_markers(vec![marker])
+}
+
+/// The partitions of `parts` that `resp` reports failed or does not mention.
+fn failures(
+    resp: &kafka_protocol::messages::WriteTxnMarkersResponse,
+    parts: &[(String, i32)],
+) -> Vec<(String, i32)> {
     let mut failed = Vec::new();
     let mut answered = std::collections::BTreeSet::new();
     for m in &resp.markers {
@@ -191,5 +212,18 @@ async fn send(
         }
     }
     failed.extend(parts.iter().filter(|tp| !answered.contains(*tp)).cloned());
-    Ok(failed)
+    failed
+}
+
+/// One WriteTxnMarkers request to `leader` (over the inter-broker listener); returns the
+/// partitions that failed.
+async fn send(
+    inter_broker: &InterBroker,
+    leader: &BrokerRegistration,
+    job: &MarkerJob,
+    parts: &[(String, i32)],
+) -> anyhow::Result<Vec<(String, i32)>> {
+    let mut client = inter_broker.connect(leader).await?;
+    let resp = client.call(request(job, parts), VERSION).await?;
+    Ok(failures(&resp, parts))
 }

@@ -73,8 +73,9 @@ struct ServeArgs {
     /// address (Kafka: controller.quorum.voters). Without it the node is a one-voter cluster.
     #[arg(long)]
     voters: Option<String>,
-    /// The gRPC listener between nodes, HOST:PORT (setting strata.cluster.listen; default: this
-    /// node's address in --voters).
+    /// The gRPC listener between nodes, [PLAINTEXT://|SSL://]HOST:PORT (setting
+    /// strata.cluster.listen; default: this node's address in --voters). SSL:// is mutual TLS
+    /// with the node certificate (docs/security.md, "Links between nodes").
     #[arg(long)]
     cluster_listen: Option<String>,
     /// Data directory (Kafka: log.dirs).
