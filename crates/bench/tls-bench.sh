@@ -28,6 +28,7 @@
 #   TLS_LOADGEN_DIR=DIR     where the SSL-capable loadgen is built
 #                           (default ~/.cache/strata-tls-loadgen)
 #   PERF=1                  perf-record the broker during each run, print its top symbols
+#   BROKER_ARGS="..."       extra `strata serve` arguments (e.g. --set strata.tls.read.buffer.bytes=0)
 #   SKIP_BUILD=1 BENCH_DIR=DIR KEEP=1 STRATA_BIN=PATH   as in bench.sh (with SKIP_BUILD=1 an
 #                           existing SSL-capable loadgen in TLS_LOADGEN_DIR is reused)
 set -euo pipefail
@@ -135,7 +136,7 @@ METRICS_PORT="$(free_port)"
 "$STRATA" serve --data-dir "$DIR/data" \
     --listen "127.0.0.1:$PLAIN_PORT,SSL://127.0.0.1:$SSL_PORT" \
     --tls-cert "$CERTS/server.pem" --tls-key "$CERTS/server.key" \
-    --metrics-listen "127.0.0.1:$METRICS_PORT" >"$DIR/broker.log" 2>&1 &
+    --metrics-listen "127.0.0.1:$METRICS_PORT" ${BROKER_ARGS:-} >"$DIR/broker.log" 2>&1 &
 BROKER_PID=$!
 for _ in $(seq 1 300); do
     kill -0 "$BROKER_PID" 2>/dev/null || die "broker exited; log: $(tail -n 20 "$DIR/broker.log")"

@@ -34,7 +34,16 @@ pub struct ConnectionConfig {
     pub connections_max_idle: Duration,
     /// `strata.request.read.timeout.ms`.
     pub request_read_timeout: Duration,
+    /// `strata.tls.read.buffer.bytes`: the socket read buffer under each TLS connection, so
+    /// that rustls's one-record reads become few large socket reads (at least one TLS record).
+    pub tls_read_buffer: usize,
 }
+
+/// Smallest `strata.tls.read.buffer.bytes`: one TLS record with its header.
+pub(crate) const MIN_TLS_READ_BUFFER: usize = 16 * 1024 + 5;
+
+/// Default of `strata.tls.read.buffer.bytes`.
+pub(crate) const DEFAULT_TLS_READ_BUFFER: usize = 64 * 1024;
 
 impl ConnectionConfig {
     /// Reads the settings from a merged map that holds every default.
@@ -67,6 +76,18 @@ impl ConnectionConfig {
             request_read_timeout: Duration::from_millis(at_least_one(
                 "strata.request.read.timeout.ms",
             )?),
+            tls_read_buffer: match raw.get("strata.tls.read.buffer.bytes") {
+                None => DEFAULT_TLS_READ_BUFFER,
+                Some(v) => match v.trim().parse::<usize>() {
+                    Ok(n) if n >= MIN_TLS_READ_BUFFER => n,
+                    _ => {
+                        return Err(format!(
+                            "strata.tls.read.buffer.bytes = {v}: must be a byte count of at \
+                             least {MIN_TLS_READ_BUFFER} (one TLS record)"
+                        ))
+                    }
+                },
+            },
         })
     }
 }
@@ -93,6 +114,7 @@ mod tests {
         assert_eq!(c.max_connections_per_ip, 2147483647);
         assert_eq!(c.connections_max_idle, Duration::from_millis(600_000));
         assert_eq!(c.request_read_timeout, Duration::from_millis(30_000));
+        assert_eq!(c.tls_read_buffer, 64 * 1024);
     }
 
     #[test]
@@ -103,8 +125,10 @@ mod tests {
             ("max.connections.per.ip", "3"),
             ("connections.max.idle.ms", "1500"),
             ("strata.request.read.timeout.ms", "250"),
+            ("strata.tls.read.buffer.bytes", "131072"),
         ])
         .unwrap();
+        assert_eq!(c.tls_read_buffer, 131072);
         assert_eq!(c.queued_max_request_bytes, None);
         assert_eq!((c.max_connections, c.max_connections_per_ip), (10, 3));
         assert_eq!(c.connections_max_idle, Duration::from_millis(1500));
@@ -116,6 +140,9 @@ mod tests {
             ("max.connections.per.ip", "-1"),
             ("connections.max.idle.ms", "0"),
             ("strata.request.read.timeout.ms", "x"),
+            ("strata.tls.read.buffer.bytes", "0"),
+            ("strata.tls.read.buffer.bytes", "16388"),
+            ("strata.tls.read.buffer.bytes", "big"),
         ] {
             let err = with(&[bad]).unwrap_err();
             assert!(err.contains(bad.0), "{err}");

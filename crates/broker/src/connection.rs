@@ -82,7 +82,10 @@ pub(crate) async fn serve(
         Some(acceptor) => {
             // rustls pulls TLS records in small reads; a buffer under it turns those into a few
             // large socket reads per produce request.
-            let stream = tokio::io::BufReader::with_capacity(TLS_READ_BUFFER, stream);
+            let stream = tokio::io::BufReader::with_capacity(
+                broker.config.connections.tls_read_buffer,
+                stream,
+            );
             match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => {
                     // A verified client certificate names the connection's principal.
@@ -123,9 +126,6 @@ pub(crate) async fn serve(
     drop(slot);
     metrics::gauge!("strata_connections").decrement(1.0);
 }
-
-/// The socket read buffer under a TLS connection.
-const TLS_READ_BUFFER: usize = 64 * 1024;
 
 /// How long a TLS client has to complete its handshake.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
