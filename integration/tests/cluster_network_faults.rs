@@ -7,7 +7,8 @@
 //!    the ISR (`replica.lag.time.max.ms`), the leader keeps acknowledging with A and C. B's link
 //!    comes back: B catches up and rejoins the ISR. Then A is SIGKILLed, so B — the first live
 //!    ISR member — leads, and every acknowledged record is read back from B's copy, exactly once
-//!    and in order.
+//!    and in order (if B lagged out of the ISR again at that moment, C leads, every record is
+//!    read from C, and B must rejoin C's ISR).
 //! 2. **A leader cut off from the quorum.** A (the leader) can no longer reach B and C, while
 //!    clients still reach A. Through A: acks=all records are never acknowledged (nobody
 //!    replicates them), acks=1 records are (a divergent suffix, as Kafka allows for acks=1).
@@ -215,8 +216,8 @@ async fn follower_cut_off() -> Result<()> {
         cluster.brokers[c as usize - 1].bootstrap()
     );
     // B leads unless it fell out of the ISR again between the check above and the kill (a
-    // slow machine can make it lag past replica.lag.time.max.ms); then C does, and B's copy is
-    // read once B is back in C's ISR.
+    // slow machine can make it lag past replica.lag.time.max.ms); then C does, and B must
+    // come back into C's ISR. (C is not killed then: with A gone too, B alone is no quorum.)
     let (leader, _) = wait_state(
         &format!("{b} or {c} leading after {a} died"),
         &rest,
@@ -233,16 +234,6 @@ async fn follower_cut_off() -> Result<()> {
             |l, isr| l == c && isr.contains(&b),
         )
         .await?;
-        cluster.node(c as usize).sigkill()?;
-        let b_addr = cluster.brokers[b as usize - 1].bootstrap();
-        wait_state(
-            &format!("{b} leading after {c} died"),
-            &b_addr,
-            Duration::from_secs(30),
-            |l, _| l == b,
-        )
-        .await?;
-        expect_log(&format!("read from {b}"), &b_addr, &expected).await?;
     }
     Ok(())
 }
