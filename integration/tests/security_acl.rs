@@ -302,6 +302,30 @@ fn ensure_consume_denied(out: &[String], code: &str, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// A group consumer of `topic` in `group` that gets GROUP_AUTHORIZATION_FAILED and reads
+/// nothing.
+async fn ensure_group_denied(conn: &[String], topic: &str, group: &str, what: &str) -> Result<()> {
+    let out = client(
+        conn,
+        &[
+            "--consume",
+            topic,
+            "--group",
+            group,
+            "--count",
+            "3",
+            "--until",
+            GROUP_DENIED,
+        ],
+    )
+    .await?;
+    ensure!(
+        picked(&out, "CERR").iter().any(|e| e == GROUP_DENIED) && picked(&out, "REC").is_empty(),
+        "{what}: {out:?}"
+    );
+    Ok(())
+}
+
 /// A consume run that read exactly `want`, in order, with no error, and committed `next`.
 fn ensure_consumed(out: &[String], want: &[String], next: i64, what: &str) -> Result<()> {
     ensure!(picked(out, "CERR").is_empty(), "{what}: errors {out:?}");
@@ -388,25 +412,7 @@ fn a_sasl_user_is_denied_until_granted_and_acls_survive_a_restart() {
         );
         ensure_produce_denied(&out, "payments", 3, "alice with no ACL")?;
         cause("Describe", "Topic", 1.0);
-        let out = client(
-            &alice,
-            &[
-                "--consume",
-                "payments",
-                "--group",
-                "g-pay",
-                "--count",
-                "3",
-                "--until",
-                GROUP_DENIED,
-            ],
-        )
-        .await?;
-        ensure!(
-            picked(&out, "CERR").iter().any(|e| e == GROUP_DENIED)
-                && picked(&out, "REC").is_empty(),
-            "alice's consumer with no ACL: {out:?}"
-        );
+        ensure_group_denied(&alice, "payments", "g-pay", "alice's consumer with no ACL").await?;
         cause("Describe", "Group", 1.0);
 
         // READ on the group only: the topic is refused (Metadata).
@@ -572,25 +578,13 @@ fn a_sasl_user_is_denied_until_granted_and_acls_survive_a_restart() {
         );
         ensure_produce_denied(&out, "payments", 2, "alice after the delete")?;
         cause("Describe", "Topic", 1.0);
-        let out = client(
+        ensure_group_denied(
             &alice,
-            &[
-                "--consume",
-                "payments",
-                "--group",
-                "g-pay",
-                "--count",
-                "3",
-                "--until",
-                GROUP_DENIED,
-            ],
+            "payments",
+            "g-pay",
+            "alice's consumer after the delete",
         )
         .await?;
-        ensure!(
-            picked(&out, "CERR").iter().any(|e| e == GROUP_DENIED)
-                && picked(&out, "REC").is_empty(),
-            "alice's consumer after the delete: {out:?}"
-        );
         cause("Describe", "Group", 1.0);
 
         // DENY beats ALLOW; PREFIXED bindings cover names that start with the prefix.

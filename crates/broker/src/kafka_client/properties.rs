@@ -7,8 +7,8 @@
 //! - lines whose first non-blank character is `#` or `!` are comments; blank lines are skipped;
 //! - a line ending in an odd number of backslashes continues on the next line, whose leading
 //!   whitespace is dropped (how long `sasl.jaas.config` values are split);
-//! - escapes: `\t`, `\n`, `\r`, `\f`, `\uXXXX`, and `\` before any other character stands for
-//!   that character (`\=`, `\:`, `\\`, `\#`);
+//! - escapes: `\t`, `\n`, `\r`, `\f`, `\u` and four hex digits, and `\` before any other
+//!   character stands for that character (`\=`, `\:`, `\\`, `\#`);
 //! - a key given twice keeps its last value.
 //!
 //! Invariants: parsing never panics; an error names the line (never its value, which may be a
@@ -105,7 +105,7 @@ fn unescape(s: &str) -> Result<String, String> {
                 let code = u32::from_str_radix(&hex, 16)
                     .ok()
                     .filter(|_| hex.len() == 4)
-                    .ok_or("malformed \\uXXXX escape")?;
+                    .ok_or("malformed \\u escape (four hex digits expected)")?;
                 out.push(char::from_u32(code).ok_or("\\u escape is not a character")?);
             }
             Some(other) => out.push(other),
