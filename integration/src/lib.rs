@@ -28,6 +28,7 @@ pub mod moto;
 pub mod netns;
 pub mod prom;
 pub mod raw;
+pub mod refusal;
 pub mod run;
 pub mod tier;
 pub mod tools;

@@ -36,9 +36,10 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context, Result};
 use strata_admin::proto::admin_client::AdminClient;
 use strata_admin::proto::{ListTopicsRequest, WatchTopicRequest};
-use strata_integration::broker::{free_port, strata_bin};
+use strata_integration::broker::free_port;
 use strata_integration::certs::TestCerts;
 use strata_integration::prom::scrape;
+use strata_integration::refusal::ensure_serve_refuses;
 use strata_integration::tools::run_command;
 use strata_integration::{create_topic, run, Broker, CommandOutput};
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
@@ -525,43 +526,16 @@ fn metrics_plain_by_default() {
     });
 }
 
-/// Runs `strata serve` with `args`; it must exit non-zero with an `Error:` line naming every
-/// one of `needles`.
-async fn ensure_refuses(args: Vec<String>, needles: &[&str]) -> Result<()> {
-    let what = args.join(" ");
-    let out = tokio::task::spawn_blocking(move || -> Result<CommandOutput> {
-        let dir = tempfile::tempdir()?;
-        let port = free_port()?;
-        let mut cmd = Command::new(strata_bin()?);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .arg("--listen")
-            .arg(format!("127.0.0.1:{port}"))
-            .args(&args)
-            .env("RUST_BACKTRACE", "0")
-            .env("RUST_LIB_BACKTRACE", "0");
-        run_command(cmd, &[], Duration::from_secs(20))
-            .map_err(|e| e.context("the broker did not exit: it did not refuse the configuration"))
-    })
-    .await?
-    .with_context(|| what.clone())?;
-    let text = format!("{}{}", out.stdout_str(), out.stderr);
-    ensure!(
-        !out.status.success(),
-        "`strata serve {what}` exited with {}:\n{text}",
-        out.status
+/// `strata serve --listen <free port> args…` refuses, naming every one of `needles`.
+async fn ensure_refuses(mut args: Vec<String>, needles: &[&str]) -> Result<()> {
+    args.splice(
+        0..0,
+        [
+            "--listen".to_string(),
+            format!("127.0.0.1:{}", free_port()?),
+        ],
     );
-    let error = text
-        .lines()
-        .find(|l| l.starts_with("Error: "))
-        .with_context(|| format!("`strata serve {what}`: no `Error:` line in\n{text}"))?;
-    for needle in needles {
-        ensure!(
-            text.contains(needle),
-            "`strata serve {what}`: the error does not name {needle:?}:\n{text}"
-        );
-    }
+    let error = ensure_serve_refuses(args, needles, None).await?;
     eprintln!("refused as expected: {error}");
     Ok(())
 }

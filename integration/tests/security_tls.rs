@@ -40,16 +40,15 @@
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use rdkafka::consumer::Consumer;
-use strata_integration::broker::{free_port, strata_bin};
+use strata_integration::broker::free_port;
 use strata_integration::certs::TestCerts;
 use strata_integration::client::OP_TIMEOUT;
 use strata_integration::prom::metric;
-use strata_integration::tools::run_command;
+use strata_integration::refusal::ensure_serve_refuses;
 use strata_integration::txn::run_script_async;
 use strata_integration::{
     consumer, create_topic, producer, read_topic, run, send_all, Broker, CommandOutput, Outgoing,
@@ -1008,46 +1007,10 @@ fn tls_client_certificates_required() {
     });
 }
 
-/// Runs `strata serve` with `args` on a fresh data directory, expecting it to refuse: exit
-/// non-zero within 20 s with `Error: …` naming every one of `needles`, and no listener on
-/// `probe_port`.
+/// `strata serve args…` refuses, naming every one of `needles`, and leaves nothing listening
+/// on `probe_port`.
 async fn ensure_refuses(args: Vec<String>, needles: &[&str], probe_port: u16) -> Result<()> {
-    let what = args.join(" ");
-    let out = tokio::task::spawn_blocking(move || -> Result<CommandOutput> {
-        let dir = tempfile::tempdir()?;
-        let mut cmd = Command::new(strata_bin()?);
-        cmd.arg("serve")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(&args)
-            .env("RUST_BACKTRACE", "0")
-            .env("RUST_LIB_BACKTRACE", "0");
-        run_command(cmd, &[], Duration::from_secs(20))
-            .map_err(|e| e.context("the broker did not exit: it did not refuse the configuration"))
-    })
-    .await?
-    .with_context(|| what.clone())?;
-    let text = format!("{}{}", out.stdout_str(), out.stderr);
-    ensure!(
-        !out.status.success(),
-        "`strata serve {what}` exited with {}:\n{text}",
-        out.status
-    );
-    let error = text
-        .lines()
-        .find(|l| l.starts_with("Error: "))
-        .with_context(|| format!("`strata serve {what}`: no `Error:` line in\n{text}"))?;
-    for needle in needles {
-        ensure!(
-            error.contains(needle),
-            "`strata serve {what}`: the error {error:?} does not name {needle:?}"
-        );
-    }
-    let addr = SocketAddr::from(([127, 0, 0, 1], probe_port));
-    ensure!(
-        TcpStream::connect_timeout(&addr, Duration::from_millis(500)).is_err(),
-        "`strata serve {what}`: something listens on {addr} after the refusal"
-    );
+    ensure_serve_refuses(args, needles, Some(probe_port)).await?;
     Ok(())
 }
 
