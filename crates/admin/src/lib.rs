@@ -66,6 +66,9 @@ pub struct AdminConfig {
     pub object_store_url: String,
     /// The bearer token every call must carry (None: calls are not authenticated).
     pub token: Option<auth::BearerToken>,
+    /// How the API's Kafka client reaches `bootstrap` and the other brokers (TLS, SASL login):
+    /// the principal its calls run as when the broker's authorizer is on.
+    pub kafka_security: strata_broker::kafka_client::ClientSecurity,
 }
 
 /// Serves the admin API on `listener` (plaintext HTTP/2) until `shutdown` completes; then
@@ -106,6 +109,7 @@ where
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let admin = service::AdminService::new(service::Shared {
         bootstrap: config.bootstrap.clone(),
+        security: config.kafka_security.clone(),
         store: Some(Arc::new(store)),
         store_url: config.object_store_url.clone(),
         stopping,

@@ -27,6 +27,8 @@ use crate::{groups, tier, topics, watch};
 pub(crate) struct Shared {
     /// Kafka bootstrap address, `HOST:PORT`.
     pub(crate) bootstrap: String,
+    /// How the Kafka client connects (TLS, SASL login).
+    pub(crate) security: strata_broker::kafka_client::ClientSecurity,
     /// The object store (None: remote ranges are reported empty).
     pub(crate) store: Option<Arc<RemoteStore>>,
     /// Its URL, as reported by TierStatus.
@@ -57,7 +59,9 @@ impl AdminService {
         let shared = self.shared.clone();
         let started = Instant::now();
         async move {
-            let out = match ClusterClient::connect(&shared.bootstrap).await {
+            let out = match ClusterClient::connect_with(&shared.bootstrap, shared.security.clone())
+                .await
+            {
                 Ok(client) => call(client, shared.clone()).await,
                 Err(e) => Err(e.context(format!("connect to {}", shared.bootstrap))),
             };

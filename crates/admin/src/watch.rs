@@ -67,7 +67,8 @@ async fn poll(
 ) -> anyhow::Result<Vec<proto::PartitionState>> {
     let c = match client {
         Some(c) => c,
-        None => client.insert(ClusterClient::connect(&shared.bootstrap).await?),
+        None => client
+            .insert(ClusterClient::connect_with(&shared.bootstrap, shared.security.clone()).await?),
     };
     let topic = topics::topic_metadata(c, name).await?;
     topics::partition_states(c, &topic, shared.store.as_deref(), cache).await

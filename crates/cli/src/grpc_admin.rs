@@ -18,6 +18,7 @@
 //!   used without TLS.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use strata_broker::kafka_client::ClientSecurity;
 
 use anyhow::Context;
 use strata_broker::BrokerConfig;
@@ -107,6 +108,40 @@ fn object_store_url(config: &BrokerConfig) -> anyhow::Result<String> {
     })
 }
 
+/// The setting naming the Kafka client properties (Kafka's `--command-config` form) the admin
+/// API's own Kafka client uses: with the authorizer on, its calls run as the principal those
+/// properties log in as.
+pub(crate) const KAFKA_COMMAND_CONFIG: &str = "strata.grpc.kafka.command.config";
+
+/// Where and how the admin API's Kafka client connects: the first PLAINTEXT listener without
+/// [`KAFKA_COMMAND_CONFIG`]; with it, the first listener of the protocol it names.
+fn kafka_client(config: &BrokerConfig) -> anyhow::Result<(String, ClientSecurity)> {
+    let Some(path) = config
+        .raw
+        .get(KAFKA_COMMAND_CONFIG)
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+    else {
+        return Ok((
+            bootstrap_for(config.listen).to_string(),
+            ClientSecurity::plaintext(),
+        ));
+    };
+    let security = ClientSecurity::load_command_config(Some(std::path::Path::new(path)))
+        .with_context(|| format!("{KAFKA_COMMAND_CONFIG} = {path}"))?;
+    let listener = config
+        .listeners
+        .iter()
+        .find(|l| l.protocol == security.protocol())
+        .with_context(|| {
+            format!(
+                "{KAFKA_COMMAND_CONFIG}: no listener speaks {:?}, the security.protocol of {path}",
+                security.protocol()
+            )
+        })?;
+    Ok((bootstrap_for(listener.addr).to_string(), security))
+}
+
 /// Binds and starts the admin API.
 pub(crate) async fn start(grpc: GrpcConfig, config: &BrokerConfig) -> anyhow::Result<Running> {
     let GrpcConfig { addr, security } = grpc;
@@ -127,10 +162,12 @@ pub(crate) async fn start(grpc: GrpcConfig, config: &BrokerConfig) -> anyhow::Re
         token = security.token.is_some(),
         "gRPC admin API security"
     );
+    let (bootstrap, kafka_security) = kafka_client(config)?;
     let admin = strata_admin::AdminConfig {
-        bootstrap: bootstrap_for(config.listen).to_string(),
+        bootstrap,
         object_store_url: object_store_url(config)?,
         token: security.token,
+        kafka_security,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let stopped = async {
