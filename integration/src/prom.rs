@@ -26,3 +26,18 @@ pub fn metric(port: u16, series: &str) -> Result<f64> {
     }
     Ok(0.0)
 }
+
+/// `series` on the metrics port once two reads 300 ms apart agree (requests or connections of
+/// clients that just exited may still be in flight); fails after `tries` reads that moved.
+pub async fn settled_metric(port: u16, series: &str, tries: usize) -> Result<f64> {
+    let mut last = metric(port, series)?;
+    for _ in 0..tries {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let now = metric(port, series)?;
+        if now == last {
+            return Ok(now);
+        }
+        last = now;
+    }
+    anyhow::bail!("{series} still moving: {last}")
+}

@@ -48,7 +48,7 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
 use strata_integration::broker::free_port;
 use strata_integration::certs::TestCerts;
-use strata_integration::prom::metric;
+use strata_integration::prom::{metric, settled_metric};
 use strata_integration::tools::run_command;
 use strata_integration::txn::run_script_async;
 use strata_integration::{
@@ -159,16 +159,7 @@ impl SaslBroker {
     /// `series` once two reads 300 ms apart agree (requests of clients that just exited may
     /// still be in flight).
     async fn settled_metric(&self, series: &str) -> Result<f64> {
-        let mut last = self.metric(series)?;
-        for _ in 0..20 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let now = self.metric(series)?;
-            if now == last {
-                return Ok(now);
-            }
-            last = now;
-        }
-        bail!("{series} still moving: {last}")
+        settled_metric(self.metrics, series, 20).await
     }
 
     /// Connection flags of the `sasl_*.py` scripts.

@@ -47,7 +47,7 @@ use rdkafka::consumer::Consumer;
 use strata_integration::broker::free_port;
 use strata_integration::certs::TestCerts;
 use strata_integration::client::OP_TIMEOUT;
-use strata_integration::prom::metric;
+use strata_integration::prom::settled_metric;
 use strata_integration::refusal::ensure_serve_refuses;
 use strata_integration::txn::run_script_async;
 use strata_integration::{
@@ -230,23 +230,10 @@ impl TlsBroker {
         ])
     }
 
-    fn metric(&self, series: &str) -> Result<f64> {
-        metric(self.metrics, series)
-    }
-
     /// `series` once two reads 300 ms apart agree (connections of clients that just exited
     /// may still be closing).
     async fn settled(&self, series: &str) -> Result<f64> {
-        let mut last = self.metric(series)?;
-        for _ in 0..30 {
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            let now = self.metric(series)?;
-            if now == last {
-                return Ok(now);
-            }
-            last = now;
-        }
-        bail!("{series} still moving: {last}")
+        settled_metric(self.metrics, series, 30).await
     }
 
     fn ensure_running(&mut self, what: &str) -> Result<()> {
