@@ -1,4 +1,4 @@
-"""Shared by the acl_*.py scripts (integration/tests/security_acl.rs).
+"""Shared by the acl_*.py scripts (integration/tests/security_acl_*.rs).
 
 Connection flags are those of sasl_common.py (--bootstrap, --protocol, --mechanism, --user,
 --password, --ca) plus --cert and --key, a client certificate and its key (PEM) for TLS

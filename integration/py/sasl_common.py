@@ -1,4 +1,4 @@
-"""Shared by the sasl_*.py scripts (integration/tests/security_sasl.rs).
+"""Shared by the sasl_*.py scripts (integration/tests/security_sasl_*.rs).
 
 Connection flags: --bootstrap HOST:PORT --protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL
 --mechanism PLAIN|SCRAM-SHA-256|SCRAM-SHA-512 --user U --password P --ca CA.pem.

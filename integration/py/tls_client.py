@@ -1,5 +1,5 @@
 """confluent-kafka (librdkafka bundled with OpenSSL) against a TLS listener, for
-integration/tests/security_tls.rs. One subcommand per run:
+integration/tests/security_tls_*.rs. One subcommand per run:
 
   create  --topic T --partitions N            CreateTopics; prints CREATED T
   produce --topic T --count N [--start S] [--partitions P]
@@ -31,7 +31,7 @@ import time
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-# The same generator as `tls_value` in security_tls.rs.
+# The same generator as `tls_value` in integration/src/tls_records.rs.
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 

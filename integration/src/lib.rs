@@ -15,6 +15,8 @@
 //! Tests never assert on speed. Each one runs its own broker, so nextest can run them in
 //! parallel.
 
+pub mod acl_broker;
+pub mod acl_clients;
 pub mod archive_rows;
 pub mod broker;
 pub mod certs;
@@ -22,15 +24,23 @@ pub mod client;
 pub mod cluster;
 pub mod durability;
 pub mod groups;
+pub mod kcat_tls;
 pub mod keyed;
 pub mod listeners;
 pub mod moto;
 pub mod netns;
 pub mod prom;
+pub mod pyclient;
 pub mod raw;
 pub mod refusal;
 pub mod run;
+pub mod sasl_broker;
+pub mod sasl_login;
+pub mod secure_broker;
 pub mod tier;
+pub mod tls_broker;
+pub mod tls_clients;
+pub mod tls_records;
 pub mod tools;
 pub mod txn;
 
