@@ -8,9 +8,11 @@
 //! Invariants:
 //! - a fetcher serves one (leader, leader epoch); the reconciler aborts it when either changes
 //!   and starts a new one, so a follower never appends what a deposed leader sends;
-//! - the fetch offset is the follower's log end: with `strata.replica.fsync` the task waits
-//!   for the group-commit fsync of what it appended before asking for more, so the end it
-//!   reports to the leader (which counts toward the high watermark) is durable here;
+//! - the fetch offset is the follower's log end: with `strata.replica.fsync` the task
+//!   fdatasyncs what it appended before asking for more (on its own thread, which keeps the
+//!   flusher's thread hand-offs off the acks=all path; through the flusher when a roll left a
+//!   new segment's directory entry unsynced), so the end it reports to the leader (which
+//!   counts toward the high watermark) is durable here;
 //! - before its first fetch in an epoch, a follower asks the leader (OffsetForLeaderEpoch) where
 //!   its own latest epoch ends in the leader's log and truncates what lies beyond (a divergent
 //!   suffix from a deposed leader), as Kafka does (KIP-101/KIP-279);
@@ -234,10 +236,15 @@ async fn follow(
                 lift_start = Some(data.log_start_offset);
             }
             let appended = tokio::task::block_in_place(|| {
-                part.log()
-                    .append_as_follower(&records, now_ms(), durability)
+                let appended = part
+                    .log()
+                    .append_as_follower(&records, now_ms(), durability)?;
+                Ok::<_, anyhow::Error>(match appended.sync_end {
+                    Some(end) if sync_inline(part, end)? => None,
+                    other => other,
+                })
             })?;
-            if let Some(end) = appended.sync_end {
+            if let Some(end) = appended {
                 broker
                     .flusher
                     .sync(Arc::clone(part), end)
@@ -264,6 +271,33 @@ async fn follow(
             }
         }
     }
+}
+
+/// Makes this copy durable up to `end` on the fetcher's own thread, which saves the round trip
+/// through the flusher thread on the replication path. Returns false, doing nothing, when a
+/// group-commit roll left a sealed segment's directory entry or indexes unsynced: those go
+/// through the flusher, whose one plan at a time keeps the directory's fsync ahead of the data
+/// that needs it.
+fn sync_inline(part: &Partition, end: i64) -> anyhow::Result<bool> {
+    let plan = {
+        let mut log = part.log();
+        if log.seal_pending() {
+            return Ok(false);
+        }
+        if !log.needs_sync(end) {
+            return Ok(true);
+        }
+        log.sync_plan()
+    };
+    let Some(plan) = plan else {
+        return Ok(false);
+    };
+    let result = plan.execute();
+    part.log()
+        .complete_sync(&plan, result)
+        .map_err(|e| anyhow::anyhow!("fsync: {e}"))?;
+    metrics::counter!("strata_flush_fsyncs_total").increment(plan.file_count() as u64);
+    Ok(true)
 }
 
 /// The base offset of the first batch in `records` when this copy is empty and that batch

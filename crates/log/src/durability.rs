@@ -22,6 +22,11 @@
 //!   made: executing it (fdatasync, directory fsync) needs no lock,
 //!   and completing it advances `durable_end` to that log end. A failed fdatasync takes the log
 //!   offline (`failure.rs`): nothing more is acknowledged.
+//! - plans may run concurrently (the flusher's, and a follower's own, see
+//!   [`PartitionLog::seal_pending`]), but none may complete past a new segment while the plan
+//!   that fsyncs its directory entry is still running: `seal_pending` stays true from the
+//!   moment such a plan is made until it completes, and only the flusher (one plan at a time)
+//!   runs plans while it is true.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -88,9 +93,10 @@ impl PartitionLog {
     }
 
     /// True if a roll sealed a segment without its fsync (its index files or the directory
-    /// entry of the new segment wait for a [`SyncPlan`]).
+    /// entry of the new segment wait for a [`SyncPlan`], or a plan syncing that directory is
+    /// still running). While it is true, plans must run one at a time (module invariants).
     pub fn seal_pending(&self) -> bool {
-        !self.unsynced_indexes.is_empty() || self.dir_unsynced
+        !self.unsynced_indexes.is_empty() || self.dir_unsynced || self.dir_sync_in_flight
     }
 
     /// True if some append waits for an fsync before it may be acknowledged or read.
@@ -119,6 +125,7 @@ impl PartitionLog {
             .collect();
         self.unflushed_messages = 0;
         let dir = std::mem::take(&mut self.dir_unsynced).then(|| self.dir.clone());
+        self.dir_sync_in_flight |= dir.is_some();
         Some(SyncPlan { files, dir, end })
     }
 
@@ -140,6 +147,9 @@ impl PartitionLog {
         plan: &SyncPlan,
         result: Result<(), LogError>,
     ) -> Result<(), LogError> {
+        if plan.dir.is_some() {
+            self.dir_sync_in_flight = false;
+        }
         match result {
             Ok(()) => {
                 self.ensure_online()?;

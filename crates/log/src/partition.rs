@@ -111,6 +111,8 @@ pub struct PartitionLog {
     pub(crate) hold_end: i64,
     /// A group-commit roll created a segment whose directory entry is not yet fsynced.
     pub(crate) dir_unsynced: bool,
+    /// A [`crate::SyncPlan`] that fsyncs the directory is being executed (`durability.rs`).
+    pub(crate) dir_sync_in_flight: bool,
     /// The replica layer sets the high watermark (`replica_append.rs`).
     pub(crate) replicated: bool,
     /// Index files of segments a group-commit roll sealed without an fsync (`durability.rs`).

@@ -159,6 +159,7 @@ pub(crate) fn open(
         durable_end: log_end,
         hold_end: log_end,
         dir_unsynced: false,
+        dir_sync_in_flight: false,
         replicated: false,
         unsynced_indexes: Vec::new(),
     })

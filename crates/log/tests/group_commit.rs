@@ -157,6 +157,39 @@ fn a_deferred_roll_leaves_the_sealed_segment_to_the_flusher() {
 }
 
 #[test]
+fn a_plan_syncing_a_new_segments_directory_keeps_the_seal_pending_until_it_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut log = open(dir.path(), small_segments(2 * BATCH_170 as u64));
+    for _ in 0..3 {
+        log.append_deferred(&batch(10, 1, 100), 0, 2_000, Durability::Fsync)
+            .unwrap();
+    }
+    assert_eq!(log.segment_count(), 2, "the third batch rolled");
+    assert!(log.seal_pending());
+    let first = log.sync_plan().expect("the roll's directory and files");
+    // Taking the plan does not end the seal: a second plan made meanwhile (a follower's own
+    // fsync) must not be allowed to complete past the new segment before the directory is
+    // synced, so the seal stays pending while the first plan runs.
+    assert!(
+        log.seal_pending(),
+        "the directory's fsync is in flight: still pending"
+    );
+    log.append_deferred(&batch(10, 1, 100), 0, 2_000, Durability::Fsync)
+        .unwrap();
+    let second = log.sync_plan().expect("the fourth batch");
+    let outcome = second.execute();
+    log.complete_sync(&second, outcome).unwrap();
+    assert!(
+        log.seal_pending(),
+        "a plan without the directory does not end the seal"
+    );
+    let outcome = first.execute();
+    log.complete_sync(&first, outcome).unwrap();
+    assert!(!log.seal_pending(), "the directory's plan completed");
+    assert_eq!(log.durable_end(), 4);
+}
+
+#[test]
 fn an_inline_roll_fsyncs_the_sealed_segment() {
     let dir = tempfile::tempdir().unwrap();
     let mut log = open(dir.path(), small_segments(2 * BATCH_170 as u64));
