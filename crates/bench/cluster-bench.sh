@@ -6,7 +6,13 @@
 # processes, user+system, from /proc).
 #
 # Usage: crates/bench/cluster-bench.sh   (knobs: ROUNDS=3 RATE_MB=20 RATE_SECONDS=10
-#        SAT_RECORDS=1000000 SKIP_BUILD=1 KEEP=1 BENCH_DIR=...)
+#        SAT_RECORDS=1000000 SKIP_BUILD=1 KEEP=1 BENCH_DIR=... DROP_CACHES=1)
+#
+# DROP_CACHES=1 (the default; needs root, skipped otherwise) writes back and drops the page
+# cache before the nodes start. On this VM a page cache that earlier runs filled with several
+# GB makes every new page of the brokers' writes pay for reclaim (kdamond), which moved the
+# RF=3 paced p99 from 2.7 to 4-15 ms and RF=1 saturation from 614 to 220-510 MB/s in back-to-back
+# runs (docs/benchmarks.md). DROP_CACHES=0 measures whatever state the machine is in.
 set -euo pipefail
 export LC_ALL=C
 
@@ -46,6 +52,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
+
+if [[ "${DROP_CACHES:-1}" == 1 ]]; then
+    if [[ -w /proc/sys/vm/drop_caches ]]; then
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        log "page cache dropped"
+    else
+        log "cannot drop the page cache (not root): measuring the machine as it is"
+    fi
+fi
 
 PORTS=() CPORTS=()
 for i in 1 2 3; do
