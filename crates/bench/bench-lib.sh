@@ -26,3 +26,18 @@ busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 
 # cpu_ticks PID: user+system clock ticks consumed so far.
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
+
+# drop_page_cache: with DROP_CACHES=1 (the default) and root, writes back and drops the page
+# cache, so a run does not start with several GB cached by earlier runs (on this VM every new
+# page the broker writes then pays for reclaim; docs/benchmarks.md, "Replication: the follower
+# fsyncs on its own thread"). DROP_CACHES=0 measures the machine as it is.
+drop_page_cache() {
+    [[ "${DROP_CACHES:-1}" == 1 ]] || return 0
+    if [[ -w /proc/sys/vm/drop_caches ]]; then
+        sync
+        echo 3 >/proc/sys/vm/drop_caches
+        printf '[bench] page cache dropped\n' >&2
+    else
+        printf '[bench] cannot drop the page cache (not root): measuring the machine as it is\n' >&2
+    fi
+}

@@ -53,15 +53,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 source "$(dirname "${BASH_SOURCE[0]}")/bench-lib.sh"
 
-if [[ "${DROP_CACHES:-1}" == 1 ]]; then
-    if [[ -w /proc/sys/vm/drop_caches ]]; then
-        sync
-        echo 3 >/proc/sys/vm/drop_caches
-        log "page cache dropped"
-    else
-        log "cannot drop the page cache (not root): measuring the machine as it is"
-    fi
-fi
+drop_page_cache
 
 PORTS=() CPORTS=()
 for i in 1 2 3; do

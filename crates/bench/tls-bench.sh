@@ -28,6 +28,7 @@
 #   TLS_LOADGEN_DIR=DIR     where the SSL-capable loadgen is built
 #                           (default ~/.cache/strata-tls-loadgen)
 #   PERF=1                  perf-record the broker during each run, print its top symbols
+#   DROP_CACHES=1           drop the page cache before the broker starts (root only; 0: don't)
 #   BROKER_ARGS="..."       extra `strata serve` arguments (e.g. --set strata.tls.read.buffer.bytes=0)
 #   SKIP_BUILD=1 BENCH_DIR=DIR KEEP=1 STRATA_BIN=PATH   as in bench.sh (with SKIP_BUILD=1 an
 #                           existing SSL-capable loadgen in TLS_LOADGEN_DIR is reused)
@@ -129,6 +130,7 @@ mkdir -p "$CERTS"
 ) >"$DIR/openssl.log" 2>&1 || die "openssl failed: $(tail -n 5 "$DIR/openssl.log")"
 
 # ---------------------------------------------------------------- broker ---
+drop_page_cache
 PLAIN_PORT="$(free_port)"
 SSL_PORT="$(free_port)"
 while [[ "$SSL_PORT" == "$PLAIN_PORT" ]]; do SSL_PORT="$(free_port)"; done

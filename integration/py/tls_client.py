@@ -13,6 +13,11 @@ integration/tests/security_tls_*.rs. One subcommand per run:
   meta    [--group G]
           Metadata: `BROKER <id> <host> <port>`; DescribeCluster: `NODE <id> <host> <port>`;
           with --group, the coordinator DescribeGroups found: `COORDINATOR <id> <host> <port>`
+  bigframes --topic T --count N --size BYTES
+          produces N records of BYTES each (big_value(i)) to partition 0 in produce requests of
+          about 1 MB (batch.size 1000000, linger.ms 200), then one small record; prints
+          `BIGACK <o> <length>` per delivery report, then reads the topic back from offset 0
+          over the same listener and prints `BIG <o> <length> <ok|MISMATCH>` per record
   probe   [--wait SECONDS]
           one client tries to fetch metadata for --wait seconds: `META OK` or `META FAIL`,
           then `ERR <code name> <text>` for every distinct error librdkafka reported
@@ -52,7 +57,7 @@ def fail(message):
 
 
 p = argparse.ArgumentParser(description=__doc__)
-p.add_argument("command", choices=["create", "produce", "consume", "meta", "probe"])
+p.add_argument("command", choices=["create", "produce", "consume", "meta", "probe", "bigframes"])
 p.add_argument("--bootstrap", required=True)
 p.add_argument("--protocol", default="SSL")
 p.add_argument("--ca")
@@ -67,6 +72,7 @@ p.add_argument("--want", type=int, default=0)
 p.add_argument("--linger", type=float, default=0.0)
 p.add_argument("--label", default="C")
 p.add_argument("--wait", type=float, default=5.0)
+p.add_argument("--size", type=int, default=100_000)
 args = p.parse_args()
 
 
@@ -169,6 +175,47 @@ def consume():
     c.close()
 
 
+def big_value(i, size):
+    """Deterministic bytes that differ per record and per position."""
+    block = bytes((i * 131 + j * 7) % 256 for j in range(4096))
+    return (block * (size // 4096 + 1))[:size]
+
+
+def bigframes():
+    producer = Producer(conf(**{"acks": "all", "linger.ms": 200, "batch.size": 1_000_000}))
+    acked = []
+
+    def on_delivery(err, msg):
+        if err is not None:
+            fail(f"delivery failed: {err}")
+        acked.append((msg.offset(), len(msg.value())))
+
+    sizes = [args.size] * args.count + [10]
+    for i, size in enumerate(sizes):
+        producer.produce(args.topic, value=big_value(i, size), partition=0, on_delivery=on_delivery)
+        producer.poll(0)
+    if producer.flush(60) != 0:
+        fail("records left unacknowledged after 60 s")
+    for o, n in sorted(acked):
+        out(f"BIGACK {o} {n}")
+    consumer = Consumer(conf(**{"group.id": "bigframes", "enable.auto.commit": False,
+                                "fetch.max.bytes": 4_000_000}))
+    consumer.assign([TopicPartition(args.topic, 0, 0)])
+    seen = 0
+    deadline = time.time() + 60
+    while seen < len(sizes) and time.time() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is None:
+            continue
+        if msg.error():
+            fail(f"consume: {msg.error()}")
+        o = msg.offset()
+        want = big_value(o, sizes[o]) if o < len(sizes) else None
+        out(f"BIG {o} {len(msg.value())} {'ok' if msg.value() == want else 'MISMATCH'}")
+        seen += 1
+    consumer.close()
+
+
 def meta():
     admin = AdminClient(conf())
     md = admin.list_topics(timeout=10)
@@ -207,7 +254,12 @@ def probe():
         out(f"ERR {name} {text}")
 
 
-{"create": create, "produce": produce, "consume": consume, "meta": meta, "probe": probe}[
-    args.command
-]()
+{
+    "create": create,
+    "produce": produce,
+    "consume": consume,
+    "meta": meta,
+    "probe": probe,
+    "bigframes": bigframes,
+}[args.command]()
 out("DONE")

@@ -37,6 +37,10 @@ pub struct ConnectionConfig {
     /// `strata.tls.read.buffer.bytes`: the socket read buffer under each TLS connection, so
     /// that rustls's one-record reads become few large socket reads (at least one TLS record).
     pub tls_read_buffer: usize,
+    /// `strata.tls.low.water` (default true): TLS connections keep the socket's receive
+    /// low-water mark at the rest of a large frame, so the reader wakes a few times per frame
+    /// instead of once per TLS record (`low_water.rs`).
+    pub tls_low_water: bool,
 }
 
 /// Smallest `strata.tls.read.buffer.bytes`: one TLS record with its header.
@@ -88,6 +92,13 @@ impl ConnectionConfig {
                     }
                 },
             },
+            tls_low_water: match raw.get("strata.tls.low.water").map(|v| v.trim()) {
+                None | Some("true") => true,
+                Some("false") => false,
+                Some(v) => {
+                    return Err(format!("strata.tls.low.water = {v}: must be true or false"))
+                }
+            },
         })
     }
 }
@@ -115,6 +126,7 @@ mod tests {
         assert_eq!(c.connections_max_idle, Duration::from_millis(600_000));
         assert_eq!(c.request_read_timeout, Duration::from_millis(30_000));
         assert_eq!(c.tls_read_buffer, 64 * 1024);
+        assert!(c.tls_low_water);
     }
 
     #[test]
@@ -126,9 +138,11 @@ mod tests {
             ("connections.max.idle.ms", "1500"),
             ("strata.request.read.timeout.ms", "250"),
             ("strata.tls.read.buffer.bytes", "131072"),
+            ("strata.tls.low.water", "false"),
         ])
         .unwrap();
         assert_eq!(c.tls_read_buffer, 131072);
+        assert!(!c.tls_low_water);
         assert_eq!(c.queued_max_request_bytes, None);
         assert_eq!((c.max_connections, c.max_connections_per_ip), (10, 3));
         assert_eq!(c.connections_max_idle, Duration::from_millis(1500));
@@ -139,6 +153,7 @@ mod tests {
             ("max.connections", "0"),
             ("max.connections.per.ip", "-1"),
             ("connections.max.idle.ms", "0"),
+            ("strata.tls.low.water", "yes"),
             ("strata.request.read.timeout.ms", "x"),
             ("strata.tls.read.buffer.bytes", "0"),
             ("strata.tls.read.buffer.bytes", "16388"),

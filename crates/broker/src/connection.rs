@@ -80,6 +80,15 @@ pub(crate) async fn serve(
             let _ = stream.shutdown().await;
         }
         Some(acceptor) => {
+            let mut reader = reader;
+            if broker.config.connections.tls_low_water {
+                if let Some(lw) = crate::low_water::LowWater::for_tls(
+                    &stream,
+                    broker.config.connections.tls_read_buffer,
+                ) {
+                    reader.set_low_water(lw);
+                }
+            }
             // rustls pulls TLS records in small reads; a buffer under it turns those into a few
             // large socket reads per produce request.
             let stream = tokio::io::BufReader::with_capacity(

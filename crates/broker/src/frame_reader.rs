@@ -20,6 +20,10 @@
 //!   spent waiting on the socket ([`FrameError::ReadTimeout`]); time spent waiting for the budget
 //!   does not count, since the broker, not the client, is the one holding back.
 //!
+//! Wake-ups: on TLS connections the reader may carry a [`LowWater`], which keeps the socket's
+//! receive low-water mark at the rest of the current frame (less a margin) and at 1 between
+//! frames (`low_water.rs`).
+//!
 //! Reading is generic over [`AsyncRead`], so tests and the fuzz target drive it from memory.
 
 use std::sync::Arc;
@@ -30,6 +34,7 @@ use strata_wire::{check_frame_size, WireError};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::time::{sleep_until, timeout_at, Instant};
 
+use crate::low_water::LowWater;
 use crate::request_budget::{FrameCharge, RequestBudget};
 
 /// The most bytes read (and charged to the budget) per read call. Reads also never ask for
@@ -109,6 +114,7 @@ pub struct FrameReader {
     limits: FrameLimits,
     budget: Arc<RequestBudget>,
     buf: BytesMut,
+    low_water: Option<LowWater>,
 }
 
 impl FrameReader {
@@ -118,7 +124,13 @@ impl FrameReader {
             limits,
             budget,
             buf: BytesMut::new(),
+            low_water: None,
         }
+    }
+
+    /// Lets the socket's receive low-water mark follow each frame's remaining bytes.
+    pub fn set_low_water(&mut self, low_water: LowWater) {
+        self.low_water = Some(low_water);
     }
 
     /// Changes the largest frame accepted from the next one on (a SASL connection reads
@@ -171,6 +183,9 @@ impl FrameReader {
                 deadline += waited_from.elapsed();
             }
             self.grow(want, size);
+            if let Some(lw) = self.low_water.as_mut() {
+                lw.expect(size - self.buf.len());
+            }
             let mut limited = (&mut self.buf).limit(want);
             let n = match timeout_at(deadline, reader.read_buf(&mut limited)).await {
                 Err(_) => {
@@ -184,6 +199,10 @@ impl FrameReader {
             if n == 0 {
                 return Err(FrameError::ClosedMidFrame);
             }
+        }
+        if let Some(lw) = self.low_water.as_mut() {
+            // Between frames: wake for the first byte of the next one.
+            lw.expect(0);
         }
         let body = self.buf.split().freeze();
         if size + self.buf.capacity() > RETAINED_BUFFER_BYTES {

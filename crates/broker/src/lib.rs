@@ -29,6 +29,7 @@ pub mod listeners;
 mod liveness;
 mod log_cleaner;
 mod log_config;
+pub mod low_water;
 mod metadata_quorum;
 pub mod node_tls;
 mod offset_checkpoint;
