@@ -3,11 +3,11 @@
 //! one request at a time, message types from the `kafka-protocol` crate, the correlation id
 //! checked on every answer, responses capped at 64 MiB.
 
-use std::io::{Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use bytes::{Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, ResponseHeader};
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
@@ -43,18 +43,7 @@ impl RawConn {
         Req: Encodable + HeaderVersion,
         Resp: Decodable + HeaderVersion,
     {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str(self.client_id)));
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, Req::header_version(version))?;
-        req.encode(&mut buf, version)?;
-        let mut frame = i32::try_from(buf.len())?.to_be_bytes().to_vec();
-        frame.extend_from_slice(&buf);
-        self.stream.write_all(&frame)?;
+        self.send(key, version, req)?;
         let mut size = [0u8; 4];
         self.stream.read_exact(&mut size)?;
         let size = i32::from_be_bytes(size);
@@ -70,5 +59,39 @@ impl RawConn {
             self.correlation
         );
         Resp::decode(&mut body, version)
+    }
+
+    /// Sends `req` as API `key` at `version` without reading an answer (for requests the
+    /// broker is expected to answer by closing the connection).
+    pub fn send<Req>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<()>
+    where
+        Req: Encodable + HeaderVersion,
+    {
+        self.correlation += 1;
+        let header = RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(self.correlation)
+            .with_client_id(Some(StrBytes::from_static_str(self.client_id)));
+        let mut buf = BytesMut::new();
+        header.encode(&mut buf, Req::header_version(version))?;
+        req.encode(&mut buf, version)?;
+        let mut frame = i32::try_from(buf.len())?.to_be_bytes().to_vec();
+        frame.extend_from_slice(&buf);
+        self.stream.write_all(&frame)?;
+        Ok(())
+    }
+
+    /// The next read returns end-of-file (within the read timeout), with no byte before it.
+    pub fn expect_eof(&mut self, what: &str) -> Result<()> {
+        let mut buf = [0u8; 64];
+        match self.stream.read(&mut buf) {
+            Ok(0) => Ok(()),
+            Ok(n) => bail!("{what}: {n} bytes instead of end-of-file: {:?}", &buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                bail!("{what}: the connection is still open after the read timeout")
+            }
+            Err(e) => bail!("{what}: {e} instead of end-of-file"),
+        }
     }
 }

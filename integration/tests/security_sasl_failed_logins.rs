@@ -11,100 +11,19 @@
 //! clients on both SASL listeners still produce (offsets 0 and 1).
 
 use std::collections::BTreeSet;
-use std::io::{ErrorKind, Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
-use bytes::{Bytes, BytesMut};
+use anyhow::{ensure, Result};
+use bytes::Bytes;
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, RequestHeader,
-    ResponseHeader, SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
-    SaslHandshakeResponse,
+    ApiKey, ApiVersionsRequest, ApiVersionsResponse, MetadataRequest, SaslAuthenticateRequest,
+    SaslAuthenticateResponse, SaslHandshakeRequest, SaslHandshakeResponse,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion, StrBytes};
+use kafka_protocol::protocol::StrBytes;
+use strata_integration::raw::RawConn;
 use strata_integration::sasl_broker::{read_plain, SaslBroker, ADMIN, ADMIN_PASSWORD};
 use strata_integration::sasl_login::{login, login_ok};
 use strata_integration::{create_topic, run};
-
-// ---------------------------------------------------------------------------------------------
-// Raw TCP.
-
-/// One plaintext Kafka connection driven by hand, to see exactly what the broker answers and
-/// when it closes.
-struct Wire {
-    stream: TcpStream,
-    correlation: i32,
-}
-
-impl Wire {
-    fn open(addr: &str) -> Result<Wire> {
-        let stream = TcpStream::connect_timeout(&addr.parse()?, Duration::from_secs(5))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        Ok(Wire {
-            stream,
-            correlation: 0,
-        })
-    }
-
-    fn send<Req: Encodable + HeaderVersion>(
-        &mut self,
-        key: ApiKey,
-        version: i16,
-        req: &Req,
-    ) -> Result<()> {
-        self.correlation += 1;
-        let header = RequestHeader::default()
-            .with_request_api_key(key as i16)
-            .with_request_api_version(version)
-            .with_correlation_id(self.correlation)
-            .with_client_id(Some(StrBytes::from_static_str("sasl-raw")));
-        let mut buf = BytesMut::new();
-        header.encode(&mut buf, Req::header_version(version))?;
-        req.encode(&mut buf, version)?;
-        let mut frame = i32::try_from(buf.len())?.to_be_bytes().to_vec();
-        frame.extend_from_slice(&buf);
-        self.stream.write_all(&frame)?;
-        Ok(())
-    }
-
-    fn call<Req, Resp>(&mut self, key: ApiKey, version: i16, req: &Req) -> Result<Resp>
-    where
-        Req: Encodable + HeaderVersion,
-        Resp: Decodable + HeaderVersion,
-    {
-        self.send(key, version, req)?;
-        let mut size = [0u8; 4];
-        self.stream
-            .read_exact(&mut size)
-            .context("reading a response size")?;
-        let size = i32::from_be_bytes(size);
-        ensure!((0..=1 << 20).contains(&size), "response size {size}");
-        let mut body = vec![0u8; usize::try_from(size)?];
-        self.stream.read_exact(&mut body)?;
-        let mut body = Bytes::from(body);
-        let rh = ResponseHeader::decode(&mut body, Resp::header_version(version))?;
-        ensure!(
-            rh.correlation_id == self.correlation,
-            "correlation id {}",
-            rh.correlation_id
-        );
-        Resp::decode(&mut body, version)
-    }
-
-    /// The next read returns end-of-file (within the 5 s read timeout), with no byte before it.
-    fn expect_eof(&mut self, what: &str) -> Result<()> {
-        let mut buf = [0u8; 64];
-        match self.stream.read(&mut buf) {
-            Ok(0) => Ok(()),
-            Ok(n) => bail!("{what}: {n} bytes instead of end-of-file: {:?}", &buf[..n]),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                bail!("{what}: the connection is still open after 5 s")
-            }
-            Err(e) => bail!("{what}: {e} instead of end-of-file"),
-        }
-    }
-}
 
 #[test]
 fn failed_logins_are_refused_and_the_broker_keeps_serving() {
@@ -160,7 +79,7 @@ fn failed_logins_are_refused_and_the_broker_keeps_serving() {
         );
         let addr = sb.sasl_plaintext.clone();
         let (mechanisms, auth) = tokio::task::spawn_blocking(move || -> Result<_> {
-            let mut w = Wire::open(&addr)?;
+            let mut w = RawConn::open(addr.parse()?, "sasl-raw", Duration::from_secs(5))?;
             let hs: SaslHandshakeResponse = w.call(
                 ApiKey::SaslHandshake,
                 1,
@@ -216,7 +135,7 @@ fn failed_logins_are_refused_and_the_broker_keeps_serving() {
         // Raw: ApiVersions is answered before authentication; Metadata closes the connection.
         let addr = sb.sasl_plaintext.clone();
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut w = Wire::open(&addr)?;
+            let mut w = RawConn::open(addr.parse()?, "sasl-raw", Duration::from_secs(5))?;
             let versions: ApiVersionsResponse =
                 w.call(ApiKey::ApiVersions, 0, &ApiVersionsRequest::default())?;
             ensure!(
